@@ -1,0 +1,1 @@
+"""Sans-IO DLMS/COSEM core: bytes in, events out; no sockets, threads, clocks or files."""

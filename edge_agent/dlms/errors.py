@@ -1,0 +1,108 @@
+"""One exception hierarchy for everything the DLMS core and the layers above raise.
+
+Messages say what was expected, what came, and what to do. They never carry key
+material: pass keys to nothing but the security module.
+"""
+
+from __future__ import annotations
+
+
+class DlmsError(Exception):
+    """Base of every error dlms-edge raises on purpose."""
+
+
+# --- malformed input -----------------------------------------------------------------
+
+
+class DecodeError(DlmsError, ValueError):
+    """Bytes that do not follow the encoding they claim."""
+
+
+class TruncatedError(DecodeError):
+    """Input ended before the encoding said it would (truncated frame or APDU)."""
+
+
+class EncodeError(DlmsError, ValueError):
+    """A value that cannot be encoded as asked (out of range, wrong type)."""
+
+
+class FrameError(DecodeError):
+    """A link-layer frame (HDLC, wrapper, M-Bus) is damaged: bad CRC, flag, length."""
+
+
+# --- protocol behaviour ----------------------------------------------------------------
+
+
+class ProtocolError(DlmsError):
+    """The peer sent something valid but unexpected here (wrong state, invoke-id...)."""
+
+
+class TimeoutError_(DlmsError):  # noqa: N801 - keep the builtin TimeoutError usable
+    """No answer in time."""
+
+
+class NoResponseError(TimeoutError_):
+    """The meter did not answer at all (wrong address, baud rate, cable...)."""
+
+
+class TransportError(DlmsError):
+    """The byte transport failed (connection refused/reset, serial port missing)."""
+
+
+class AssociationError(DlmsError):
+    """The meter refused the association (AARE result != accepted)."""
+
+
+class ServiceError(DlmsError):
+    """The meter answered a request with an error instead of data.
+
+    ``reason`` is the standard's name (e.g. ``object-undefined``,
+    ``service-not-allowed/operation-not-possible``).
+    """
+
+    def __init__(self, message: str, reason: str | None = None) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+class ExceptionResponseError(ServiceError):
+    """The meter sent an ExceptionResponse (state-error, service-error)."""
+
+    def __init__(self, message: str, state_error: str, service_error: str) -> None:
+        super().__init__(message, f"{state_error}/{service_error}")
+        self.state_error = state_error
+        self.service_error = service_error
+
+
+# --- security --------------------------------------------------------------------------
+
+
+class SecurityError(DlmsError):
+    """Base of ciphering, authentication and signature failures."""
+
+
+class AuthenticationError(SecurityError):
+    """A GCM tag, GMAC (HLS-5) or password check failed: wrong AK/EK, system title or IC."""
+
+
+class SignatureError(SecurityError):
+    """An ECDSA signature did not verify, or the signer's certificate is unknown."""
+
+
+class ReplayError(SecurityError):
+    """An invocation counter was not greater than the last one accepted from that peer."""
+
+
+class MissingKeyError(SecurityError):
+    """The frame needs a key (EK, AK, signing key) that was not supplied."""
+
+
+class CounterError(SecurityError):
+    """The invocation-counter store cannot guarantee a fresh counter (exhausted, unreadable)."""
+
+
+# --- configuration ---------------------------------------------------------------------
+
+
+class ConfigError(DlmsError):
+    """A configuration file or command-line option is invalid; the message names the fix."""
