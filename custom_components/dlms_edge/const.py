@@ -1,0 +1,46 @@
+"""Constants of the DLMS Edge integration (topic contract: docs/mqtt-contract.md)."""
+
+from __future__ import annotations
+
+from typing import Final
+
+DOMAIN: Final = "dlms_edge"
+
+# Config entry data: where the meter publishes, plus the last `info` seen, so that
+# entities exist at start-up before the broker has replayed the retained messages.
+CONF_PREFIX: Final = "prefix"
+CONF_AGENT: Final = "agent"
+CONF_METER: Final = "meter"
+CONF_INFO: Final = "info"
+
+# Options: OBIS codes the user chose not to expose. Storing the exclusions (not the
+# selection) lets objects that a firmware update adds appear without user action.
+CONF_EXCLUDED_OBJECTS: Final = "excluded_objects"
+# Options-flow field: the OBIS codes to expose.
+CONF_OBJECTS: Final = "objects"
+
+DEFAULT_PREFIX: Final = "dlms"
+
+# How long the user and reconfigure steps listen for retained `info` messages. The
+# broker replays retained messages right after SUBACK, so a short window suffices.
+SCAN_SECONDS: Final = 2.0
+
+STATUS_ONLINE: Final = "online"
+STATUS_OFFLINE: Final = "offline"
+
+# Health codes of the contract; each has a translated repair issue.
+HEALTH_CODES: Final = frozenset(
+    {
+        "wrong_key",
+        "counter_out_of_step",
+        "association_refused",
+        "unreachable",
+        "push_stopped",
+        "signature_rejected",
+        "config_error",
+    }
+)
+# Issue translation for a code this version does not know yet (a newer agent).
+HEALTH_CODE_OTHER: Final = "other_problem"
+
+DOCUMENTATION_URL: Final = "https://github.com/dlms-edge/dlms-edge"

@@ -1,0 +1,175 @@
+"""The configuration as the rest of the agent sees it: frozen dataclasses.
+
+Built by :func:`edge_agent.agent.config.load_config`. Key material is not in here:
+:class:`KeyRef` says where a key lives and reads it only when asked.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from edge_agent.dlms.errors import ConfigError
+from edge_agent.dlms.secret import Secret
+from edge_agent.mqtt.settings import MqttSettings
+
+
+@dataclass(frozen=True, slots=True)
+class KeyRef:
+    """Where a key lives; ``resolve()`` reads it. Its repr names the place, not the key.
+
+    ``file``: hex text (whitespace ignored) or the raw bytes; ``env``: hex text.
+    ``length`` None means any length, read as text (LLS password).
+    """
+
+    source: Literal["file", "env"]
+    ref: str
+    what: str  # key path for messages: meters[0].security.keys.ek
+    length: int | None
+
+    def resolve(self) -> Secret:
+        if self.source == "env":
+            text = os.environ.get(self.ref)
+            if text is None:
+                raise ConfigError(f"{self.what}: environment variable {self.ref} is not set; "
+                                  f"export it, or set it in the service's EnvironmentFile")
+            raw = text.encode()
+        else:
+            try:
+                raw = Path(self.ref).read_bytes()
+            except OSError as exc:
+                raise ConfigError(f"{self.what}: cannot read key file {self.ref}: "
+                                  f"{exc.strerror}; check the path and permissions") from None
+        if self.length is None:
+            return Secret(raw.rstrip(b"\r\n"), self.what)
+        return Secret(_key_bytes(raw, self.length, self), self.what)
+
+
+def _key_bytes(raw: bytes, length: int, ref: KeyRef) -> bytes:
+    text = b"".join(raw.split())
+    try:
+        value = bytes.fromhex(text.decode("ascii").removeprefix("0x"))
+    except ValueError:
+        if ref.source == "file" and len(raw) == length:
+            return raw  # a binary key file
+        raise ConfigError(f"{ref.what}: {ref.source} {ref.ref} is neither {2 * length} hex "
+                          f"digits nor {length} raw bytes") from None
+    if len(value) != length:
+        raise ConfigError(f"{ref.what}: {ref.source} {ref.ref} holds {len(value)} bytes, "
+                          f"expected {length} ({2 * length} hex digits)")
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class SerialSettings:
+    device: str
+    baud: int
+    parity: Literal["N", "E", "O"]
+    bytesize: int
+    stopbits: int
+    rs485: bool
+    optical: bool
+
+
+@dataclass(frozen=True, slots=True)
+class BusConfig:
+    """A shared RS-485 line: one transaction at a time across its meters."""
+
+    id: str
+    serial: SerialSettings
+
+
+@dataclass(frozen=True, slots=True)
+class TcpTransport:
+    host: str
+    port: int
+
+
+@dataclass(frozen=True, slots=True)
+class SerialTransport:
+    serial: SerialSettings
+
+
+@dataclass(frozen=True, slots=True)
+class BusTransport:
+    bus: str
+
+
+Transport = TcpTransport | SerialTransport | BusTransport
+
+
+@dataclass(frozen=True, slots=True)
+class Addresses:
+    """HDLC/wrapper addresses (IEC 62056-46 6.4.2.2; wrapper: client and server wPort)."""
+
+    client: int
+    logical: int
+    physical: int
+
+
+@dataclass(frozen=True, slots=True)
+class SecurityConfig:
+    suite: int
+    policy: Literal["none", "auth", "enc", "authenc"]
+    auth: Literal["none", "low", "hls-gmac", "hls-ecdsa"]
+    ek: KeyRef | None
+    ak: KeyRef | None
+    password: KeyRef | None
+    system_title: bytes | None
+    pass3_signing: Literal["never", "always", "auto"]
+    signing_key: Path | None
+    meter_certificate: Path | None
+
+
+@dataclass(frozen=True, slots=True)
+class PollGroup:
+    name: str
+    interval: float
+    objects: Literal["all"] | tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class PushConfig:
+    format: Literal["hdlc", "mbus", "dsmr", "wrapper"]
+    port: int | None
+    bind: str
+    serial: SerialSettings | None
+
+
+@dataclass(frozen=True, slots=True)
+class MeterConfig:
+    index: int
+    id: str | None  # None: the serial number read from the meter
+    transport: Transport | None  # None: push only
+    link: Literal["hdlc", "wrapper"] | None
+    addresses: Addresses
+    security: SecurityConfig
+    poll: tuple[PollGroup, ...]
+    push: PushConfig | None
+    timeout: float
+
+    @property
+    def label(self) -> str:
+        return self.id or f"meters[{self.index}]"
+
+
+@dataclass(frozen=True, slots=True)
+class LoggingConfig:
+    level: str
+    format: Literal["text", "json"]
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    source: Path
+    agent_id: str
+    mqtt: MqttSettings
+    state_dir: Path
+    logging: LoggingConfig
+    buses: tuple[BusConfig, ...]
+    meters: tuple[MeterConfig, ...]
+
+    def bus(self, bus_id: str) -> BusConfig:
+        return next(bus for bus in self.buses if bus.id == bus_id)

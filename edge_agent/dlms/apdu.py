@@ -1,0 +1,178 @@
+"""xDLMS APDUs: the one entry point, :func:`decode_apdu`, and the public names.
+
+Each APDU is a frozen dataclass in a module of its service (``apdu_get``, ``apdu_set``,
+``apdu_action``, ``apdu_notification``, ``apdu_error``, ``apdu_gbt``, ``apdu_initiate``)
+with ``encode() -> bytes`` and ``decode(buf) -> Self``. :func:`decode_apdu` dispatches on
+the tag (and the service CHOICE octet) through tables built from those classes.
+
+Ciphered and signed APDUs (glo-/ded-, general-*-ciphering, general-signing) are the
+security module's: this module refuses them with a message saying so.
+"""
+
+from __future__ import annotations
+
+from edge_agent.dlms.apdu_action import (
+    ACTION_REQUESTS,
+    ACTION_RESPONSES,
+    ActionRequest,
+    ActionRequestNextPblock,
+    ActionRequestNormal,
+    ActionRequestWithFirstPblock,
+    ActionRequestWithList,
+    ActionRequestWithListAndFirstPblock,
+    ActionRequestWithPblock,
+    ActionResponse,
+    ActionResponseNextPblock,
+    ActionResponseNormal,
+    ActionResponseWithList,
+    ActionResponseWithOptionalData,
+    ActionResponseWithPblock,
+    split_action_request,
+)
+from edge_agent.dlms.apdu_common import (
+    OMITTED,
+    Apdu,
+    Buffer,
+    CosemAttributeDescriptor,
+    CosemAttributeDescriptorWithSelection,
+    CosemMethodDescriptor,
+    Data,
+    DataBlockSA,
+    GetDataResult,
+    SelectiveAccess,
+    invoke_id_and_priority,
+    invoke_id_of,
+    truncated,
+)
+from edge_agent.dlms.apdu_error import ConfirmedServiceError, ExceptionResponse
+from edge_agent.dlms.apdu_gbt import GbtReassembler, GeneralBlockTransfer, split_into_gbt
+from edge_agent.dlms.apdu_get import (
+    GET_REQUESTS,
+    GET_RESPONSES,
+    BlockAssembler,
+    DataBlockG,
+    GetBlockReassembler,
+    GetRequest,
+    GetRequestNext,
+    GetRequestNormal,
+    GetRequestWithList,
+    GetResponse,
+    GetResponseNormal,
+    GetResponseWithDatablock,
+    GetResponseWithList,
+    split_get_response,
+)
+from edge_agent.dlms.apdu_initiate import InitiateRequest, InitiateResponse
+from edge_agent.dlms.apdu_names import (
+    ActionResult,
+    ConfirmedService,
+    DataAccessResult,
+    ExceptionServiceError,
+    ServiceErrorKind,
+    StateError,
+    explain_result,
+)
+from edge_agent.dlms.apdu_notification import DataNotification, EventNotificationRequest
+from edge_agent.dlms.apdu_set import (
+    SET_REQUESTS,
+    SET_RESPONSES,
+    SetRequest,
+    SetRequestNormal,
+    SetRequestWithDatablock,
+    SetRequestWithFirstDatablock,
+    SetRequestWithList,
+    SetRequestWithListAndFirstDatablock,
+    SetResponse,
+    SetResponseDatablock,
+    SetResponseLastDatablock,
+    SetResponseLastDatablockWithList,
+    SetResponseNormal,
+    SetResponseWithList,
+    split_set_request,
+)
+from edge_agent.dlms.errors import DecodeError
+from edge_agent.dlms.security.tags import CIPHERED, GENERAL_SIGNING
+
+# Services with a CHOICE octet after the tag: tag -> {choice: class}.
+_BY_CHOICE: dict[int, dict[int, type[Apdu]]] = {}
+for _family in (GET_REQUESTS, GET_RESPONSES, SET_REQUESTS, SET_RESPONSES, ACTION_REQUESTS, ACTION_RESPONSES):
+    for _cls in _family:
+        _BY_CHOICE.setdefault(_cls.TAG, {})[_cls.CHOICE] = _cls  # type: ignore[index]
+
+# APDUs identified by their tag alone.
+_BY_TAG: dict[int, type[Apdu]] = {
+    cls.TAG: cls
+    for cls in (
+        DataNotification, EventNotificationRequest, ExceptionResponse, ConfirmedServiceError,
+        GeneralBlockTransfer, InitiateRequest, InitiateResponse,
+    )
+}
+
+# Protected APDUs by name, for the refusal message (Green Book 9.5 tags).
+PROTECTED_TAGS: dict[int, str] = {
+    **{tag: name for tag, (_form, name) in CIPHERED.items()},
+    GENERAL_SIGNING: "general-signing",
+}
+
+# ACSE PDUs share the first octet space; say so rather than "unknown".
+_ACSE_TAGS = {0x60: "AARQ", 0x61: "AARE", 0x62: "RLRQ", 0x63: "RLRE"}
+
+Xdlms = (
+    GetRequest | GetResponse | SetRequest | SetResponse | ActionRequest | ActionResponse
+    | DataNotification | EventNotificationRequest | ExceptionResponse | ConfirmedServiceError
+    | GeneralBlockTransfer | InitiateRequest | InitiateResponse
+)
+
+
+def apdu_class(buf: Buffer) -> type[Apdu]:
+    """The class that decodes ``buf``, chosen by its tag (and service CHOICE octet)."""
+    if not len(buf):
+        raise truncated("xDLMS APDU", 1, buf, 0)
+    tag = buf[0]
+    choices = _BY_CHOICE.get(tag)
+    if choices is not None:
+        if len(buf) < 2:
+            raise truncated(f"xDLMS APDU tag 0x{tag:02x}", 2, buf, 0)
+        cls = choices.get(buf[1])
+        if cls is None:
+            names = ", ".join(f"{choice} {c.NAME}" for choice, c in choices.items())
+            raise DecodeError(f"xDLMS APDU tag 0x{tag:02x}: unknown choice {buf[1]} (expected {names})")
+        return cls
+    cls = _BY_TAG.get(tag)
+    if cls is not None:
+        return cls
+    if tag in PROTECTED_TAGS:
+        raise DecodeError(
+            f"xDLMS APDU tag 0x{tag:02x} is {PROTECTED_TAGS[tag]}: it is protected and must be "
+            "deciphered/verified by the security module first (give the keys)"
+        )
+    if tag in _ACSE_TAGS:
+        raise DecodeError(f"tag 0x{tag:02x} is an ACSE {_ACSE_TAGS[tag]}: decode it with edge_agent.dlms.acse")
+    raise DecodeError(f"unknown xDLMS APDU tag 0x{tag:02x} (not a service this LN client/server handles)")
+
+
+def decode_apdu(buf: Buffer) -> Xdlms:
+    """Decode one whole plain xDLMS APDU; ``DecodeError``/``TruncatedError`` on bad input."""
+    return apdu_class(buf).decode(buf)  # type: ignore[return-value]
+
+
+__all__ = [
+    "OMITTED", "Apdu", "ActionRequest", "ActionRequestNextPblock", "ActionRequestNormal",
+    "ActionRequestWithFirstPblock", "ActionRequestWithList", "ActionRequestWithListAndFirstPblock",
+    "ActionRequestWithPblock", "ActionResponse", "ActionResponseNextPblock", "ActionResponseNormal",
+    "ActionResponseWithList", "ActionResponseWithOptionalData", "ActionResponseWithPblock",
+    "ActionResult", "BlockAssembler", "ConfirmedService", "ConfirmedServiceError",
+    "CosemAttributeDescriptor", "CosemAttributeDescriptorWithSelection", "CosemMethodDescriptor",
+    "Data", "DataAccessResult", "DataBlockG", "DataBlockSA", "DataNotification",
+    "EventNotificationRequest", "ExceptionResponse", "ExceptionServiceError", "GbtReassembler",
+    "GeneralBlockTransfer", "GetBlockReassembler", "GetDataResult", "GetRequest", "GetRequestNext",
+    "GetRequestNormal", "GetRequestWithList", "GetResponse", "GetResponseNormal",
+    "GetResponseWithDatablock", "GetResponseWithList", "InitiateRequest", "InitiateResponse",
+    "PROTECTED_TAGS", "SelectiveAccess", "ServiceErrorKind", "SetRequest", "SetRequestNormal",
+    "SetRequestWithDatablock", "SetRequestWithFirstDatablock", "SetRequestWithList",
+    "SetRequestWithListAndFirstDatablock", "SetResponse", "SetResponseDatablock",
+    "SetResponseLastDatablock", "SetResponseLastDatablockWithList", "SetResponseNormal",
+    "SetResponseWithList", "StateError", "Xdlms", "apdu_class", "decode_apdu", "explain_result",
+    "invoke_id_and_priority", "invoke_id_of", "split_action_request", "split_get_response",
+    "split_into_gbt", "split_set_request",
+]

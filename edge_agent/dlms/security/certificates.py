@@ -1,0 +1,238 @@
+"""Key pairs and X.509 certificates as DLMS suites 1 and 2 use them.
+
+Green Book 9.2.6 (certificate profile): end-entity certificates carry an ECDSA P-256 or
+P-384 public key; the subject commonName is the system title of the entity as 16
+hexadecimal characters, which is how a peer maps a certificate to the system title in
+APDUs. keyUsage is digitalSignature (signing certificates) or keyAgreement (key
+agreement certificates), marked critical.
+
+Everything here takes and returns bytes or objects; reading and writing files, and the
+clock for validity dates, stay with the caller.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from edge_agent.dlms.errors import ConfigError, DecodeError, SignatureError
+from edge_agent.dlms.security.control import SUITES, suite_parameters
+
+DIGITAL_SIGNATURE = "digital-signature"
+KEY_AGREEMENT = "key-agreement"
+_USAGES = {
+    DIGITAL_SIGNATURE: {"digital_signature": True, "key_agreement": False},
+    KEY_AGREEMENT: {"digital_signature": False, "key_agreement": True},
+}
+
+
+def generate_key_pair(suite: int = 1) -> ec.EllipticCurvePrivateKey:
+    params = suite_parameters(suite)
+    params.require_public_key_algorithms("a key pair")
+    assert params.curve is not None
+    return ec.generate_private_key(params.curve())
+
+
+def public_key_from_point(point: bytes, suite: int | None = None) -> ec.EllipticCurvePublicKey:
+    """A public key from X‖Y (as DLMS carries it) or 04‖X‖Y (SEC 1 uncompressed)."""
+    raw = bytes(point)
+    if len(raw) in (65, 97) and raw[0] == 0x04:
+        raw = raw[1:]
+    by_length = {2 * p.coordinate_length: p for p in SUITES.values() if p.curve is not None}
+    params = by_length.get(len(raw))
+    if params is None or (suite is not None and params.suite != suite):
+        expected = (
+            "64 (P-256) or 96 (P-384)"
+            if suite is None
+            else str(2 * suite_parameters(suite).coordinate_length)
+        )
+        raise DecodeError(
+            f"public key point of {len(point)} bytes: expected X‖Y of {expected} bytes, optionally after 0x04"
+        )
+    assert params.curve is not None
+    try:
+        return ec.EllipticCurvePublicKey.from_encoded_point(params.curve(), b"\x04" + raw)
+    except ValueError:
+        raise DecodeError(f"public key is not a point on {params.curve.name}") from None
+
+
+def public_key_to_point(key: ec.EllipticCurvePublicKey, *, sec1_prefix: bool = False) -> bytes:
+    """X‖Y (DLMS key agreement data), or 04‖X‖Y with ``sec1_prefix``."""
+    encoded = key.public_bytes(
+        serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint
+    )
+    return encoded if sec1_prefix else encoded[1:]
+
+
+def common_name(system_title: bytes) -> str:
+    if len(system_title) != 8:
+        raise ConfigError(
+            f"system title must be 8 bytes (16 hex digits), got {len(system_title)} bytes"
+        )
+    return system_title.hex().upper()
+
+
+def system_title_from_name(name: x509.Name) -> bytes:
+    attributes = name.get_attributes_for_oid(NameOID.COMMON_NAME)
+    text = str(attributes[0].value) if attributes else ""
+    try:
+        title = bytes.fromhex(text)
+    except ValueError:
+        title = b""
+    if len(title) != 8:
+        raise SignatureError(
+            f"certificate subject CN {text!r} is not a system title (16 hex digits, Green Book 9.2.6): "
+            "not a DLMS end-entity certificate"
+        )
+    return title
+
+
+def system_title_from_certificate(certificate: x509.Certificate) -> bytes:
+    return system_title_from_name(certificate.subject)
+
+
+def _subject(system_title: bytes, organization: str | None) -> x509.Name:
+    attributes = [x509.NameAttribute(NameOID.COMMON_NAME, common_name(system_title))]
+    if organization:
+        attributes.append(x509.NameAttribute(NameOID.ORGANIZATION_NAME, organization))
+    return x509.Name(attributes)
+
+
+def _hash_for(key: ec.EllipticCurvePrivateKey) -> hashes.HashAlgorithm:
+    from edge_agent.dlms.security.signing import suite_of_key
+
+    params = suite_of_key(key)
+    assert params.hash is not None
+    return params.hash()
+
+
+def _key_usage(usage: str) -> x509.KeyUsage:
+    try:
+        flags = _USAGES[usage]
+    except KeyError:
+        raise ConfigError(
+            f"certificate usage {usage!r}: expected {DIGITAL_SIGNATURE} or {KEY_AGREEMENT}"
+        ) from None
+    return x509.KeyUsage(
+        content_commitment=False,
+        key_encipherment=False,
+        data_encipherment=False,
+        key_cert_sign=False,
+        crl_sign=False,
+        encipher_only=False,
+        decipher_only=False,
+        **flags,
+    )
+
+
+def build_csr(
+    private_key: ec.EllipticCurvePrivateKey,
+    system_title: bytes,
+    *,
+    usage: str = DIGITAL_SIGNATURE,
+    organization: str | None = None,
+) -> x509.CertificateSigningRequest:
+    """A PKCS #10 request for the certificate of ``system_title`` (to a CA or the meter)."""
+    return (
+        x509.CertificateSigningRequestBuilder()
+        .subject_name(_subject(system_title, organization))
+        .add_extension(_key_usage(usage), critical=True)
+        .sign(private_key, _hash_for(private_key))
+    )
+
+
+def self_signed_certificate(
+    private_key: ec.EllipticCurvePrivateKey,
+    system_title: bytes,
+    *,
+    not_before: dt.datetime,
+    not_after: dt.datetime,
+    usage: str = DIGITAL_SIGNATURE,
+    organization: str | None = None,
+    serial_number: int | None = None,
+) -> x509.Certificate:
+    if not_after <= not_before:
+        raise ConfigError("certificate validity: not_after must be later than not_before")
+    name = _subject(system_title, organization)
+    public_key = private_key.public_key()
+    return (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(public_key)
+        .serial_number(serial_number if serial_number is not None else x509.random_serial_number())
+        .not_valid_before(not_before)
+        .not_valid_after(not_after)
+        .add_extension(_key_usage(usage), critical=True)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False)
+        .sign(private_key, _hash_for(private_key))
+    )
+
+
+def load_certificate(data: bytes) -> x509.Certificate:
+    """PEM or DER."""
+    try:
+        if data.lstrip().startswith(b"-----BEGIN"):
+            return x509.load_pem_x509_certificate(data)
+        return x509.load_der_x509_certificate(data)
+    except ValueError as exc:
+        raise DecodeError(f"not an X.509 certificate (PEM or DER): {exc}") from None
+
+
+def load_csr(data: bytes) -> x509.CertificateSigningRequest:
+    try:
+        if data.lstrip().startswith(b"-----BEGIN"):
+            return x509.load_pem_x509_csr(data)
+        return x509.load_der_x509_csr(data)
+    except ValueError as exc:
+        raise DecodeError(f"not a certificate signing request (PEM or DER): {exc}") from None
+
+
+def load_private_key(data: bytes, password: bytes | None = None) -> ec.EllipticCurvePrivateKey:
+    try:
+        if data.lstrip().startswith(b"-----BEGIN"):
+            key = serialization.load_pem_private_key(data, password)
+        else:
+            key = serialization.load_der_private_key(data, password)
+    except (ValueError, TypeError):
+        # The library's message may quote the input; say only what to do.
+        raise ConfigError(
+            "private key cannot be loaded: not a PEM/DER private key, or wrong/missing password"
+        ) from None
+    if not isinstance(key, ec.EllipticCurvePrivateKey):
+        raise ConfigError("private key is not an elliptic-curve key (P-256 or P-384 expected)")
+    return key
+
+
+def private_key_pem(key: ec.EllipticCurvePrivateKey, password: bytes | None = None) -> bytes:
+    encryption = (
+        serialization.BestAvailableEncryption(password)
+        if password
+        else serialization.NoEncryption()
+    )
+    return key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, encryption
+    )
+
+
+def public_key_pem(key: ec.EllipticCurvePublicKey) -> bytes:
+    return key.public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+
+
+def certificate_pem(certificate: x509.Certificate) -> bytes:
+    return certificate.public_bytes(serialization.Encoding.PEM)
+
+
+def certificate_der(certificate: x509.Certificate) -> bytes:
+    return certificate.public_bytes(serialization.Encoding.DER)
+
+
+def csr_pem(csr: x509.CertificateSigningRequest) -> bytes:
+    return csr.public_bytes(serialization.Encoding.PEM)

@@ -1,0 +1,211 @@
+"""Security control byte, security suites and the symmetric key set.
+
+Green Book (DLMS UA 1000-2 Ed. 8.3) 9.2.7.2.2, Table 38: the security header of every
+ciphered APDU starts with the security control byte (SC):
+
+    bit 0-3  security suite id        bit 6  key set (0 unicast, 1 broadcast)
+    bit 4    authentication (A)       bit 7  compression (C)
+    bit 5    encryption (E)
+
+Security suites, Green Book 9.2.3.7, Table 19:
+    0  AES-GCM-128, AES-128 key wrap
+    1  AES-GCM-128, ECDH P-256, ECDSA P-256 with SHA-256, AES-128 key wrap
+    2  AES-GCM-256, ECDH P-384, ECDSA P-384 with SHA-384, AES-256 key wrap
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from edge_agent.dlms.errors import ConfigError, DecodeError, MissingKeyError
+from edge_agent.dlms.secret import Secret
+
+AUTHENTICATION = 0x10
+ENCRYPTION = 0x20
+KEY_SET_BROADCAST = 0x40
+COMPRESSION = 0x80
+_SUITE_MASK = 0x0F
+
+
+@dataclass(frozen=True, slots=True)
+class SuiteParameters:
+    """What a security suite fixes: key length, curve, hash, sizes on the wire."""
+
+    suite: int
+    name: str
+    key_length: int  # EK, AK, KEK length in bytes
+    curve: type[ec.EllipticCurve] | None  # None: suite 0 has no public-key algorithms
+    hash: type[hashes.HashAlgorithm] | None
+    coordinate_length: int  # one coordinate of a public key / one half (r or s) of a signature
+
+    @property
+    def signature_length(self) -> int:
+        return 2 * self.coordinate_length
+
+    def require_public_key_algorithms(self, what: str) -> None:
+        if self.curve is None:
+            raise ConfigError(
+                f"{what} needs ECDSA/ECDH, which security suite {self.suite} ({self.name}) "
+                "does not have: use suite 1 (P-256) or suite 2 (P-384)"
+            )
+
+
+SUITES: dict[int, SuiteParameters] = {
+    0: SuiteParameters(0, "AES-GCM-128", 16, None, None, 0),
+    1: SuiteParameters(
+        1, "AES-GCM-128 + ECDH/ECDSA P-256, SHA-256", 16, ec.SECP256R1, hashes.SHA256, 32
+    ),
+    2: SuiteParameters(
+        2, "AES-GCM-256 + ECDH/ECDSA P-384, SHA-384", 32, ec.SECP384R1, hashes.SHA384, 48
+    ),
+}
+
+
+def suite_parameters(suite: int) -> SuiteParameters:
+    try:
+        return SUITES[suite]
+    except KeyError:
+        raise DecodeError(
+            f"security suite {suite} is not defined: expected 0, 1 or 2 (Green Book Table 19)"
+        ) from None
+
+
+@dataclass(frozen=True, slots=True)
+class SecurityControl:
+    """The SC byte as a value: ``SecurityControl.decode(0x31)`` is suite 1, auth+enc."""
+
+    suite: int = 0
+    authentication: bool = False
+    encryption: bool = False
+    broadcast: bool = False
+    compression: bool = False
+
+    def __post_init__(self) -> None:
+        suite_parameters(self.suite)
+
+    @classmethod
+    def decode(cls, value: int) -> SecurityControl:
+        if not 0 <= value <= 0xFF:
+            raise DecodeError(f"security control must be one byte, got {value}")
+        return cls(
+            suite=value & _SUITE_MASK,
+            authentication=bool(value & AUTHENTICATION),
+            encryption=bool(value & ENCRYPTION),
+            broadcast=bool(value & KEY_SET_BROADCAST),
+            compression=bool(value & COMPRESSION),
+        )
+
+    @classmethod
+    def of(cls, suite: int, policy: str) -> SecurityControl:
+        """``SecurityControl.of(1, "authenc")``; policy none|auth|enc|authenc (CLI spelling)."""
+        try:
+            auth, enc = _POLICIES[policy]
+        except KeyError:
+            raise ConfigError(
+                f"security policy {policy!r}: expected one of {', '.join(_POLICIES)}"
+            ) from None
+        return cls(suite=suite, authentication=auth, encryption=enc)
+
+    @property
+    def byte(self) -> int:
+        return (
+            self.suite
+            | (AUTHENTICATION if self.authentication else 0)
+            | (ENCRYPTION if self.encryption else 0)
+            | (KEY_SET_BROADCAST if self.broadcast else 0)
+            | (COMPRESSION if self.compression else 0)
+        )
+
+    def encode(self) -> bytes:
+        return bytes((self.byte,))
+
+    @property
+    def parameters(self) -> SuiteParameters:
+        return SUITES[self.suite]
+
+    @property
+    def protected(self) -> bool:
+        return self.authentication or self.encryption
+
+    def describe(self) -> str:
+        """Human text for CLI output: 'SC 0x31: suite 1, authenticated and encrypted'."""
+        kind = {
+            (True, True): "authenticated and encrypted",
+            (True, False): "authenticated only (plaintext in clear)",
+            (False, True): "encrypted only (no authentication tag)",
+            (False, False): "no protection",
+        }[(self.authentication, self.encryption)]
+        extra = (", broadcast key" if self.broadcast else "") + (
+            ", compressed" if self.compression else ""
+        )
+        return f"SC 0x{self.byte:02X}: suite {self.suite}, {kind}{extra}"
+
+    def keys_needed(self) -> str:
+        """Which keys a frame with this SC needs, for 'cannot decrypt' messages."""
+        if not self.protected:
+            return "no key"
+        ek = "the broadcast encryption key" if self.broadcast else "the encryption key (EK)"
+        if self.authentication:
+            return f"{ek} and the authentication key (AK)"
+        return f"{ek} only (encryption-only frames have no tag, so no AK is needed)"
+
+
+_POLICIES = {
+    "none": (False, False),
+    "auth": (True, False),
+    "enc": (False, True),
+    "authenc": (True, True),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class CipherKeys:
+    """The symmetric keys of one association (Green Book 9.2.3.3: key types).
+
+    ``ek`` global unicast encryption key; ``broadcast_ek`` global broadcast encryption key;
+    ``dedicated_ek`` the dedicated key of the current association (ded- APDUs);
+    ``ak`` authentication key; ``kek`` master key (key encryption key, key transfer and
+    wrapped-key general-ciphering). Every one is optional: an operation names what it lacks.
+    """
+
+    ek: Secret | None = None
+    ak: Secret | None = None
+    broadcast_ek: Secret | None = None
+    dedicated_ek: Secret | None = None
+    kek: Secret | None = None
+
+    def check_suite(self, suite: int) -> None:
+        """Raise ConfigError when a key's length does not fit the suite (16 or 32 bytes)."""
+        expected = suite_parameters(suite).key_length
+        for field in ("ek", "ak", "broadcast_ek", "dedicated_ek", "kek"):
+            key = getattr(self, field)
+            if key is not None and len(key) != expected:
+                raise ConfigError(
+                    f"{_KEY_NAMES[field]} is {len(key)} bytes but security suite {suite} needs "
+                    f"{expected}-byte keys ({2 * expected} hex digits)"
+                )
+
+    def require(self, field: str, why: str) -> Secret:
+        key = getattr(self, field)
+        if key is None:
+            raise MissingKeyError(f"{_KEY_NAMES[field]} missing: {why}")
+        return key
+
+
+_KEY_NAMES = {
+    "ek": "global unicast encryption key (EK)",
+    "ak": "authentication key (AK)",
+    "broadcast_ek": "global broadcast encryption key",
+    "dedicated_ek": "dedicated key",
+    "kek": "master key (KEK)",
+}
+
+
+def check_system_title(system_title: bytes, what: str = "system title") -> bytes:
+    """System titles are 8 bytes (Green Book 4.3.4); the GCM IV depends on it."""
+    if len(system_title) != 8:
+        raise ConfigError(f"{what} must be 8 bytes (16 hex digits), got {len(system_title)} bytes")
+    return bytes(system_title)

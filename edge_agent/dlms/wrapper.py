@@ -1,0 +1,90 @@
+"""TCP/UDP wrapper of IEC 62056-47 (Green Book 7.3.3.3): an 8-byte header per APDU.
+
+    version (0x0001) | source wPort | destination wPort | length      (each 2 bytes, big-endian)
+
+The wPort numbers play the role of the HDLC addresses: the client SAP (e.g. 16 public,
+1 management) and the server logical device (1 management logical device).
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+from typing import Final
+
+from edge_agent.dlms.errors import EncodeError, FrameError, TruncatedError
+
+__all__ = ["WRAPPER_VERSION", "HEADER_LENGTH", "WrapperFrame", "WrapperDecoder"]
+
+WRAPPER_VERSION: Final = 0x0001
+HEADER_LENGTH: Final = 8
+_HEADER: Final = struct.Struct(">HHHH")
+
+
+@dataclass(frozen=True, slots=True)
+class WrapperFrame:
+    source_wport: int
+    destination_wport: int
+    apdu: bytes
+
+    def encode(self) -> bytes:
+        if len(self.apdu) > 0xFFFF:
+            raise EncodeError(f"wrapper APDU of {len(self.apdu)} bytes exceeds the 16-bit length field")
+        for name in ("source_wport", "destination_wport"):
+            if not 0 <= getattr(self, name) <= 0xFFFF:
+                raise EncodeError(f"{name} must be 0..65535, got {getattr(self, name)}")
+        header = _HEADER.pack(WRAPPER_VERSION, self.source_wport, self.destination_wport, len(self.apdu))
+        return header + self.apdu
+
+    @classmethod
+    def decode(cls, data: bytes | bytearray | memoryview, offset: int = 0) -> tuple[WrapperFrame, int]:
+        """Decode the frame at ``offset``; returns it and the offset after it."""
+        available = len(data) - offset
+        if available < HEADER_LENGTH:
+            raise TruncatedError(f"wrapper header needs {HEADER_LENGTH} bytes, got {max(available, 0)}")
+        version, source, destination, length = _HEADER.unpack_from(data, offset)
+        if version != WRAPPER_VERSION:
+            raise FrameError(
+                f"wrapper version {version:#06x}, expected 0x0001: the peer does not speak the"
+                " IEC 62056-47 wrapper (HDLC over TCP? then use --hdlc)"
+            )
+        end = offset + HEADER_LENGTH + length
+        if len(data) < end:
+            raise TruncatedError(
+                f"wrapper frame announces {length} APDU bytes, {available - HEADER_LENGTH} present"
+            )
+        return cls(source, destination, bytes(data[offset + HEADER_LENGTH : end])), end
+
+
+class WrapperDecoder:
+    """Cut a TCP byte stream into wrapper frames (partial and back-to-back frames).
+
+    TCP gives no resynchronisation point, so a bad header is fatal for the stream: it
+    raises :class:`FrameError` and the caller closes the connection.
+    """
+
+    __slots__ = ("_buffer",)
+
+    def __init__(self) -> None:
+        self._buffer = b""
+
+    @property
+    def pending(self) -> int:
+        """Bytes of an incomplete frame kept for the next ``feed``."""
+        return len(self._buffer)
+
+    def feed(self, data: bytes) -> list[WrapperFrame]:
+        buffer = self._buffer + bytes(data)
+        frames: list[WrapperFrame] = []
+        offset = 0
+        while True:
+            try:
+                frame, offset = WrapperFrame.decode(buffer, offset)
+            except TruncatedError:
+                break
+            except FrameError:
+                self._buffer = b""
+                raise
+            frames.append(frame)
+        self._buffer = buffer[offset:]
+        return frames

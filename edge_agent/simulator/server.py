@@ -1,0 +1,254 @@
+"""The simulator's I/O: serve meters over TCP (wrapper or HDLC, told apart by the first
+byte) and over a serial device or pty (HDLC, several meters on one bus).
+
+Everything protocol-related lives in the sans-IO core; this module only moves bytes
+between sockets/serial ports and one :class:`Responder` per association.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import select
+import socket
+import termios
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+from edge_agent.dlms.errors import DlmsError
+from edge_agent.dlms.hdlc_connection import (
+    Connected,
+    DataReceived,
+    Disconnected,
+    HdlcConnection,
+    Role,
+)
+from edge_agent.dlms.hdlc_frame import HdlcAddress, HdlcParameters
+from edge_agent.dlms.wrapper import WrapperDecoder, WrapperFrame
+
+log = logging.getLogger(__name__)
+
+_HDLC_FLAG = 0x7E
+_READ_SIZE = 4096
+
+
+class Responder(Protocol):
+    """One association's server side: an APDU in, the answering APDU (or None) out."""
+
+    def respond(self, apdu: bytes) -> bytes | None: ...
+
+
+# client SAP -> a fresh responder (one per association: per HDLC connection or TCP stream)
+ResponderFactory = Callable[[int], Responder]
+Tap = Callable[[str, bytes], None]
+
+
+def _no_tap(direction: str, frame: bytes) -> None:
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class Station:
+    """One simulated meter on a link: its HDLC address and what answers its clients."""
+
+    logical: int
+    physical: int
+    factory: ResponderFactory
+
+
+class _HdlcEndpoint:
+    """The HDLC server state of one station on one byte stream."""
+
+    def __init__(self, station: Station, parameters: HdlcParameters) -> None:
+        self.station = station
+        self.connection = HdlcConnection(
+            Role.SERVER, local=HdlcAddress.server(station.logical, station.physical), parameters=parameters
+        )
+        self.responder: Responder | None = None
+
+    def feed(self, data: bytes) -> list[bytes]:
+        connection = self.connection
+        connection.receive_data(data)
+        out = connection.data_to_send()
+        while (event := connection.next_event()) is not None:
+            if isinstance(event, (Connected, Disconnected)):
+                self.responder = None  # a new link is a new association
+            elif isinstance(event, DataReceived) and connection.remote is not None:
+                if self.responder is None:
+                    self.responder = self.station.factory(connection.remote.upper)
+                answer = self.responder.respond(event.apdu)
+                if answer is not None:
+                    out += connection.send_data(answer)
+        return out
+
+
+def _serve_hdlc_stream(
+    read: Callable[[], bytes | None], write: Callable[[bytes], None], stations: list[Station],
+    parameters: HdlcParameters, tap: Tap, stop: threading.Event,
+) -> None:
+    endpoints = [_HdlcEndpoint(station, parameters) for station in stations]
+    while not stop.is_set():
+        data = read()
+        if data is None:
+            return
+        if not data:
+            continue
+        tap("rx", data)
+        for endpoint in endpoints:  # each ignores frames addressed to other stations
+            for frame in endpoint.feed(data):
+                tap("tx", frame)
+                write(frame)
+
+
+def _serve_wrapper_stream(
+    read: Callable[[], bytes | None], write: Callable[[bytes], None], station: Station, tap: Tap,
+    stop: threading.Event, first: bytes,
+) -> None:
+    decoder = WrapperDecoder()
+    responders: dict[int, Responder] = {}
+    data = first
+    while not stop.is_set():
+        if data is None:
+            return
+        if data:
+            tap("rx", data)
+            for frame in decoder.feed(data):
+                if frame.destination_wport != station.logical:
+                    log.debug("wrapper frame for logical device %d ignored", frame.destination_wport)
+                    continue
+                client = frame.source_wport
+                if client not in responders:
+                    responders[client] = station.factory(client)
+                answer = responders[client].respond(frame.apdu)
+                if answer is not None:
+                    reply = WrapperFrame(station.logical, client, answer).encode()
+                    tap("tx", reply)
+                    write(reply)
+        data = read()
+
+
+class MeterServer:
+    """Serve one simulated meter (TCP) or several on one serial bus."""
+
+    def __init__(
+        self,
+        stations: list[Station],
+        *,
+        parameters: HdlcParameters = HdlcParameters(max_info_transmit=512, max_info_receive=512),
+        tap: Tap = _no_tap,
+        idle_timeout: float = 120.0,
+    ) -> None:
+        if not stations:
+            raise ValueError("a meter server needs at least one station")
+        self.stations = stations
+        self.parameters = parameters
+        self.tap = tap
+        self.idle_timeout = idle_timeout
+        self.stop_event = threading.Event()
+        self._listener: socket.socket | None = None
+
+    # --- TCP -------------------------------------------------------------------------------
+
+    def bind_tcp(self, host: str, port: int) -> tuple[str, int]:
+        """Listen on host:port (0 picks a free port); returns the bound address."""
+        listener = socket.create_server((host, port), reuse_port=False)
+        listener.settimeout(0.5)
+        self._listener = listener
+        return listener.getsockname()[:2]
+
+    def serve_tcp_forever(self) -> None:
+        assert self._listener is not None, "call bind_tcp first"
+        while not self.stop_event.is_set():
+            try:
+                sock, peer = self._listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            log.info("client connected from %s:%d", *peer[:2])
+            threading.Thread(target=self._handle_tcp, args=(sock,), daemon=True).start()
+
+    def start_tcp(self, host: str = "127.0.0.1", port: int = 0) -> tuple[str, int]:
+        """Bind and serve in a background thread (tests, demo); returns the address."""
+        address = self.bind_tcp(host, port)
+        threading.Thread(target=self.serve_tcp_forever, name="simulator-tcp", daemon=True).start()
+        return address
+
+    def _handle_tcp(self, sock: socket.socket) -> None:
+        sock.settimeout(self.idle_timeout)
+
+        def read() -> bytes | None:
+            try:
+                data = sock.recv(_READ_SIZE)
+            except (TimeoutError, OSError):
+                return None
+            return data or None
+
+        def write(data: bytes) -> None:
+            sock.sendall(data)
+
+        try:
+            first = read()
+            if first is None:
+                return
+            if first[0] == _HDLC_FLAG:
+                pending = [first]
+
+                def read_first() -> bytes | None:
+                    return pending.pop() if pending else read()
+
+                _serve_hdlc_stream(read_first, write, self.stations, self.parameters, self.tap, self.stop_event)
+            else:
+                _serve_wrapper_stream(read, write, self.stations[0], self.tap, self.stop_event, first)
+        except DlmsError as error:
+            log.warning("connection closed: %s", error)
+        except OSError as error:
+            log.info("connection ended: %s", error)
+        finally:
+            sock.close()
+
+    # --- serial / pty ----------------------------------------------------------------------
+
+    def serve_serial(self, device: str, baud: int = 9600) -> None:
+        """Serve HDLC on a serial device or pty path until :meth:`stop`."""
+        import serial  # pyserial; only the serial path needs it
+
+        try:
+            port = serial.Serial(device, baudrate=baud, timeout=0.2)
+        except (serial.SerialException, OSError) as error:
+            raise DlmsError(f"cannot open {device}: {error}") from None
+
+        def read() -> bytes:
+            try:
+                return port.read(port.in_waiting or 1)
+            except (serial.SerialException, OSError, termios.error):
+                return b""
+
+        try:
+            _serve_hdlc_stream(read, port.write, self.stations, self.parameters, self.tap, self.stop_event)
+        finally:
+            port.close()
+
+    def serve_fd(self, fd: int) -> None:
+        """Serve HDLC on an open file descriptor (e.g. a pty master) until :meth:`stop`."""
+
+        def read() -> bytes:
+            ready, _, _ = select.select([fd], [], [], 0.2)
+            if not ready:
+                return b""
+            try:
+                return os.read(fd, _READ_SIZE)
+            except OSError:
+                return None
+
+        def write(data: bytes) -> None:
+            os.write(fd, data)
+
+        _serve_hdlc_stream(read, write, self.stations, self.parameters, self.tap, self.stop_event)
+
+    def stop(self) -> None:
+        self.stop_event.set()
+        if self._listener is not None:
+            self._listener.close()

@@ -1,0 +1,113 @@
+"""Facts learned about each meter, kept between runs (never keys or passwords).
+
+One JSON object per meter in ``<state_dir>/facts/<meter>.json`` (0600, directory 0700),
+e.g. ``{"pass3_signing_required": true, "scalers": {...}, "object_list": [...]}``.
+Updates are read-modify-write under ``fcntl.flock`` and land atomically (temp file,
+fsync, rename), so a crash leaves the old or the new facts, never half a file.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import threading
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from edge_agent.dlms.errors import ConfigError
+from edge_agent.dlms.secret import Secret
+from edge_agent.state.counters import atomic_write, ensure_private_dir
+
+# Name parts that mean key material: such facts are refused, whatever their value.
+_SECRET_WORDS = frozenset(
+    {"key", "keys", "ek", "ak", "kek", "password", "passwd", "secret", "lls", "private"}
+)
+
+
+def _check_storable(name: str, value: Any) -> None:
+    words = {part for part in name.lower().replace("-", "_").split("_") if part}
+    if words & _SECRET_WORDS:
+        raise ConfigError(
+            f"fact {name!r} looks like key material: keys and passwords are never stored as facts"
+        )
+    _check_value(name, value)
+
+
+def _check_value(name: str, value: Any) -> None:
+    if isinstance(value, (Secret, bytes, bytearray, memoryview)):
+        raise ConfigError(
+            f"fact {name!r}: binary values and secrets are not stored (store hex of public data)"
+        )
+    if isinstance(value, Mapping):
+        for inner in value.values():
+            _check_value(name, inner)
+    elif isinstance(value, (list, tuple)):
+        for inner in value:
+            _check_value(name, inner)
+
+
+class FactStore:
+    """``facts.set("t210d-1", pass3_signing_required=True)``; ``facts.get("t210d-1")``."""
+
+    def __init__(self, state_dir: str | os.PathLike[str]) -> None:
+        self._dir = ensure_private_dir(Path(state_dir) / "facts")
+        self._mutex = threading.Lock()
+
+    def _path(self, meter_id: str) -> Path:
+        if not meter_id:
+            raise ConfigError("meter id must not be empty")
+        return self._dir / f"{quote(meter_id, safe='')}.json"
+
+    def _read(self, path: Path) -> dict[str, Any]:
+        try:
+            data = json.loads(path.read_bytes())
+        except FileNotFoundError:
+            return {}
+        except ValueError:
+            # Facts are a cache of what can be learned again from the meter: a damaged file
+            # counts as empty and is replaced by the next update.
+            return {}
+        return data if isinstance(data, dict) else {}
+
+    def get(self, meter_id: str) -> dict[str, Any]:
+        return self._read(self._path(meter_id))
+
+    def get_fact(self, meter_id: str, name: str, default: Any = None) -> Any:
+        return self.get(meter_id).get(name, default)
+
+    def set(self, meter_id: str, **facts: Any) -> dict[str, Any]:
+        """Merge ``facts`` into the meter's facts; returns the new full set."""
+        for name, value in facts.items():
+            _check_storable(name, value)
+        return self._update(meter_id, lambda current: {**current, **facts})
+
+    def forget(self, meter_id: str, *names: str) -> dict[str, Any]:
+        """Drop the named facts, or all of the meter's facts when no name is given."""
+        drop = set(names)
+        return self._update(
+            meter_id, lambda current: {k: v for k, v in current.items() if drop and k not in drop}
+        )
+
+    def _update(self, meter_id: str, change) -> dict[str, Any]:
+        path = self._path(meter_id)
+        with self._mutex:
+            fd = os.open(path.with_suffix(".lock"), os.O_RDWR | os.O_CREAT, 0o600)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+                new = change(self._read(path))
+                try:
+                    payload = json.dumps(new, sort_keys=True, indent=1).encode()
+                except (TypeError, ValueError) as exc:
+                    raise ConfigError(
+                        f"facts of {meter_id!r} are not JSON-serializable: {exc}"
+                    ) from None
+                atomic_write(path, payload)
+                return new
+            finally:
+                os.close(fd)
+
+    def __repr__(self) -> str:
+        return f"<FactStore {self._dir}>"

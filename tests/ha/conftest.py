@@ -1,0 +1,59 @@
+"""Fixtures for the DLMS Edge integration tests (pytest-homeassistant-custom-component)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+import copy
+from typing import Any
+
+import pytest
+from pytest_homeassistant_custom_component.common import (
+    MockConfigEntry,
+    async_fire_mqtt_message,
+)
+
+from custom_components.dlms_edge.const import DOMAIN
+from custom_components.dlms_edge.coordinator import entry_data
+from custom_components.dlms_edge.models import MeterInfo
+from homeassistant.core import HomeAssistant
+
+from payloads import AGENT, BASE, INFO, PREFIX
+
+@pytest.fixture(autouse=True)
+def auto_enable_custom_integrations(enable_custom_integrations: None) -> None:
+    """Let Home Assistant load custom_components/dlms_edge from the repository root."""
+
+
+@pytest.fixture
+def config_entry() -> MockConfigEntry:
+    info = MeterInfo.from_dict(copy.deepcopy(INFO))
+    return MockConfigEntry(
+        domain=DOMAIN,
+        title=f"{info.title} {info.unique_id}",
+        unique_id=info.unique_id,
+        data=entry_data(PREFIX, info),
+    )
+
+
+@pytest.fixture
+def fire(hass: HomeAssistant) -> Callable[..., Any]:
+    """Deliver a message as the broker would, and let Home Assistant process it."""
+
+    async def _fire(topic: str, payload: str, retain: bool = True) -> None:
+        async_fire_mqtt_message(hass, topic, payload, qos=1, retain=retain)
+        await hass.async_block_till_done()
+
+    return _fire
+
+
+@pytest.fixture
+async def loaded_entry(
+    hass: HomeAssistant, mqtt_mock: Any, config_entry: MockConfigEntry, fire: Callable[..., Any]
+) -> MockConfigEntry:
+    """The T-210D entry set up, with the agent and the meter online."""
+    config_entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(config_entry.entry_id)
+    await hass.async_block_till_done()
+    await fire(f"{PREFIX}/{AGENT}/status", "online")
+    await fire(f"{BASE}/availability", "online")
+    return config_entry

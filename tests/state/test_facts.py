@@ -1,0 +1,49 @@
+import stat
+
+import pytest
+
+from edge_agent.dlms.errors import ConfigError
+from edge_agent.dlms.secret import Secret
+from edge_agent.state.facts import FactStore
+
+
+def test_facts_persist_merge_and_forget(tmp_path):
+    facts = FactStore(tmp_path)
+    assert facts.get("t210d") == {}
+    facts.set("t210d", pass3_signing_required=True)
+    facts.set("t210d", scalers={"1.0.1.8.0.255": [0, 30]})
+    again = FactStore(tmp_path)
+    assert again.get("t210d") == {
+        "pass3_signing_required": True,
+        "scalers": {"1.0.1.8.0.255": [0, 30]},
+    }
+    assert again.get_fact("t210d", "pass3_signing_required") is True
+    assert again.forget("t210d", "scalers") == {"pass3_signing_required": True}
+    assert again.forget("t210d") == {}
+    path = tmp_path / "facts" / "t210d.json"
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
+
+
+@pytest.mark.parametrize(
+    "facts",
+    [
+        {"ek": "00" * 16},
+        {"global_key": "x"},
+        {"lls_password": "1234"},
+        {"notes": Secret(b"k")},
+        {"nested": {"a": [b"\x00"]}},
+    ],
+)
+def test_keys_are_never_stored(tmp_path, facts):
+    with pytest.raises(ConfigError):
+        FactStore(tmp_path).set("m", **facts)
+    assert FactStore(tmp_path).get("m") == {}
+
+
+def test_damaged_file_counts_as_empty(tmp_path):
+    facts = FactStore(tmp_path)
+    facts.set("m", a=1)
+    (tmp_path / "facts" / "m.json").write_text("{broken")
+    assert facts.get("m") == {}
+    assert facts.set("m", b=2) == {"b": 2}
