@@ -128,7 +128,9 @@ class DlmsEdgeConfigFlow(ConfigFlow, domain=DOMAIN):
         """Choose one of the meters found; choosing confirms."""
         if user_input is not None:
             info = self._found[user_input[CONF_METER]]
-            await self.async_set_unique_id(info.unique_id)
+            # The scan itself may have started a discovery flow for this meter (the
+            # manifest subscribes to dlms/+/+/info); creating the entry aborts it.
+            await self.async_set_unique_id(info.unique_id, raise_on_progress=False)
             self._abort_if_unique_id_configured()
             return self._async_create_meter_entry(self._prefix, info)
         options = [

@@ -79,15 +79,22 @@ class DlmsEdgeMeter:
         return self.agent_online and self.meter_online
 
     async def async_start(self) -> None:
-        """Subscribe; the broker replays the retained state right away."""
+        """Subscribe; the broker replays the retained state right away.
+
+        Payloads arrive as bytes (`encoding=None`): decoding errors are then ours to
+        report, once per topic, instead of a warning per message from MQTT.
+        """
         self._unsubscribe = [
             await mqtt.async_subscribe(
-                self.hass, f"{self.prefix}/{self.agent}/status", self._on_agent_status, qos=1
+                self.hass, f"{self.prefix}/{self.agent}/status",
+                self._on_agent_status,
+                qos=1,
+                encoding=None,
             ),
             # `+` matches one level: info, availability, health, state and each OBIS
             # code, but not the non-retained `profile/<obis>` rows.
             await mqtt.async_subscribe(
-                self.hass, f"{self.base_topic}/+", self._on_meter_message, qos=1
+                self.hass, f"{self.base_topic}/+", self._on_meter_message, qos=1, encoding=None
             ),
         ]
 
@@ -219,7 +226,9 @@ async def async_scan_meters(
             return
         found[info.unique_id] = info
 
-    unsubscribe = await mqtt.async_subscribe(hass, f"{prefix}/+/+/info", _on_info, qos=1)
+    unsubscribe = await mqtt.async_subscribe(
+        hass, f"{prefix}/+/+/info", _on_info, qos=1, encoding=None
+    )
     try:
         await asyncio.sleep(seconds)
     finally:

@@ -48,7 +48,9 @@ class MechanismName(StrictEnum):
     HIGH_ECDSA = 7  # HLS-7, suite 1/2
 
 
-def _oid_table(enum: type[StrictEnum], arc: int) -> tuple[dict[IntEnum, bytes], dict[bytes, IntEnum]]:
+def _oid_table(
+    enum: type[StrictEnum], arc: int
+) -> tuple[dict[IntEnum, bytes], dict[bytes, IntEnum]]:
     encoded = {member: ber.encode_oid((*_DLMS_UA, arc, int(member))) for member in enum}
     return encoded, {value: member for member, value in encoded.items()}
 
@@ -99,7 +101,8 @@ _DIAGNOSTIC_ADVICE: dict[str, str] = {
     "calling-ap-title-not-recognized": "check the client system title",
     "authentication-mechanism-name-not-recognised": "this client address does not allow that "
     "authentication; check --auth and --client",
-    "authentication-mechanism-name-required": "this client address needs authentication; set --auth",
+    "authentication-mechanism-name-required": "this client address needs authentication; "
+    "set --auth",
     "authentication-failure": "wrong password (LLS) or wrong keys (HLS)",
     "authentication-required": "this client address needs authentication; set --auth",
 }
@@ -198,13 +201,19 @@ def _decode_authentication(buf: Any, start: int, stop: int, what: str) -> Authen
     if value_stop != stop:
         raise DecodeError(f"{what}: {stop - value_stop} stray bytes after the value")
     if tag == 0x80:
-        return AuthenticationValue(Secret(bytes(buf[value_start:value_stop]), "authentication value"))
+        return AuthenticationValue(
+            Secret(bytes(buf[value_start:value_stop]), "authentication value")
+        )
     if tag == 0x81:
         bits, unused = ber.decode_bit_string(buf, value_start, value_stop, what)
         if unused:
             raise DecodeError(f"{what}: authentication bit string is not whole octets")
-        return AuthenticationValue(Secret(bits, "authentication value"), AuthenticationValueForm.BITSTRING)
-    raise DecodeError(f"{what}: expected charstring [0] (0x80) or bitstring [1] (0x81), got 0x{tag:02x}")
+        return AuthenticationValue(
+            Secret(bits, "authentication value"), AuthenticationValueForm.BITSTRING
+        )
+    raise DecodeError(
+        f"{what}: expected charstring [0] (0x80) or bitstring [1] (0x81), got 0x{tag:02x}"
+    )
 
 
 def _encode_authentication(value: AuthenticationValue) -> bytes:
@@ -230,7 +239,10 @@ def _encode_diagnostic(value: IntEnum) -> bytes:
     return ber.tlv(tag, ber.tlv(ber.INTEGER, ber.encode_integer(int(value))))
 
 
-_CONTEXT = _explicit(ber.OBJECT_IDENTIFIER, _Codec(_CONTEXT_OID.__getitem__, _lookup_oid(_CONTEXT_BY_OID, "application context")))
+_CONTEXT = _explicit(
+    ber.OBJECT_IDENTIFIER,
+    _Codec(_CONTEXT_OID.__getitem__, _lookup_oid(_CONTEXT_BY_OID, "application context")),
+)
 _MECHANISM = _Codec(_MECHANISM_OID.__getitem__, _lookup_oid(_MECHANISM_BY_OID, "mechanism name"))
 _OCTET_STRING = _explicit(ber.OCTET_STRING, _Codec(bytes, _octets))
 _INVOCATION_ID = _explicit(ber.INTEGER, _integer())
@@ -271,19 +283,27 @@ class _AcsePdu:
         start, stop = ber.expect_tlv(buf, 0, len(buf), cls.TAG, cls.NAME)
         if stop != len(buf):
             raise DecodeError(f"{cls.NAME}: {len(buf) - stop} bytes after the end of the PDU")
-        by_tag = {component.tag: component for component in cls.COMPONENTS}
+        by_tag = cls._by_tag()
         values: dict[str, Any] = {}
-        last_tag = -1
+        last_position = -1
         offset = start
         while offset < stop:
             tag, value_start, value_stop = ber.read_tlv(buf, offset, stop, cls.NAME)
-            component = by_tag.get(tag)
-            if component is None:
+            found = by_tag.get(tag)
+            if found is None:
                 known = ", ".join(f"0x{t:02x}" for t in by_tag)
-                raise DecodeError(f"{cls.NAME}: unknown component tag 0x{tag:02x} at offset {offset} (known: {known})")
-            if tag <= last_tag:
-                raise DecodeError(f"{cls.NAME}: component 0x{tag:02x} at offset {offset} is out of order or repeated")
-            last_tag = tag
+                raise DecodeError(
+                    f"{cls.NAME}: unknown component tag 0x{tag:02x} at offset {offset} "
+                    f"(known: {known})"
+                )
+            position, component = found
+            # A SEQUENCE: components come in the order of the ASN.1 definition, each once.
+            if position <= last_position:
+                raise DecodeError(
+                    f"{cls.NAME}: component 0x{tag:02x} at offset {offset} is out of order "
+                    "or repeated"
+                )
+            last_position = position
             what = f"{cls.NAME} {component.field or 'protocol-version'}"
             value = component.codec.decode(buf, value_start, value_stop, what)
             if component.field is not None:
@@ -294,6 +314,13 @@ class _AcsePdu:
     @classmethod
     def _build(cls, values: dict[str, Any]) -> Self:
         return cls(**values)  # type: ignore[call-arg]
+
+    @classmethod
+    def _by_tag(cls) -> dict[int, tuple[int, _Component]]:
+        return {
+            component.tag: (position, component)
+            for position, component in enumerate(cls.COMPONENTS)
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -377,9 +404,15 @@ class AARE(_AcsePdu):
 
     @classmethod
     def _build(cls, values: dict[str, Any]) -> AARE:
-        for field, tag in (("application_context_name", 0xA1), ("result", 0xA2), ("result_source_diagnostic", 0xA3)):
+        for field, tag in (
+            ("application_context_name", 0xA1),
+            ("result", 0xA2),
+            ("result_source_diagnostic", 0xA3),
+        ):
             if field not in values:
-                raise DecodeError(f"AARE: {field.replace('_', '-')} (0x{tag:02x}) is mandatory and missing")
+                raise DecodeError(
+                    f"AARE: {field.replace('_', '-')} (0x{tag:02x}) is mandatory and missing"
+                )
         return cls(**values)
 
     @property
@@ -403,7 +436,7 @@ class AARE(_AcsePdu):
 
 @dataclass(frozen=True, slots=True)
 class RLRQ(_AcsePdu):
-    """A-RELEASE request (Green Book 9.3.4); user-information carries a (ciphered) InitiateRequest."""
+    """A-RELEASE request (Green Book 9.3.4); user-information may carry an InitiateRequest."""
 
     TAG: ClassVar[int] = 0x62
     NAME: ClassVar[str] = "RLRQ"
@@ -458,7 +491,20 @@ def decode_acse(buf: bytes | memoryview) -> AcsePdu:
 
 
 __all__ = [
-    "AARE", "AARQ", "ACSE_PDUS", "AcsePdu", "AcseServiceProvider", "AcseServiceUser",
-    "ApplicationContextName", "AssociationResult", "AuthenticationValue", "AuthenticationValueForm",
-    "MechanismName", "ReleaseRequestReason", "ReleaseResponseReason", "RLRE", "RLRQ", "decode_acse",
+    "AARE",
+    "AARQ",
+    "ACSE_PDUS",
+    "RLRE",
+    "RLRQ",
+    "AcsePdu",
+    "AcseServiceProvider",
+    "AcseServiceUser",
+    "ApplicationContextName",
+    "AssociationResult",
+    "AuthenticationValue",
+    "AuthenticationValueForm",
+    "MechanismName",
+    "ReleaseRequestReason",
+    "ReleaseResponseReason",
+    "decode_acse",
 ]

@@ -40,6 +40,7 @@ from edge_agent.dlms.apdu_common import (
     DataBlockSA,
     GetDataResult,
     SelectiveAccess,
+    access_error,
     invoke_id_and_priority,
     invoke_id_of,
     truncated,
@@ -95,7 +96,14 @@ from edge_agent.dlms.security.tags import CIPHERED, GENERAL_SIGNING
 
 # Services with a CHOICE octet after the tag: tag -> {choice: class}.
 _BY_CHOICE: dict[int, dict[int, type[Apdu]]] = {}
-for _family in (GET_REQUESTS, GET_RESPONSES, SET_REQUESTS, SET_RESPONSES, ACTION_REQUESTS, ACTION_RESPONSES):
+for _family in (
+    GET_REQUESTS,
+    GET_RESPONSES,
+    SET_REQUESTS,
+    SET_RESPONSES,
+    ACTION_REQUESTS,
+    ACTION_RESPONSES,
+):
     for _cls in _family:
         _BY_CHOICE.setdefault(_cls.TAG, {})[_cls.CHOICE] = _cls  # type: ignore[index]
 
@@ -103,8 +111,13 @@ for _family in (GET_REQUESTS, GET_RESPONSES, SET_REQUESTS, SET_RESPONSES, ACTION
 _BY_TAG: dict[int, type[Apdu]] = {
     cls.TAG: cls
     for cls in (
-        DataNotification, EventNotificationRequest, ExceptionResponse, ConfirmedServiceError,
-        GeneralBlockTransfer, InitiateRequest, InitiateResponse,
+        DataNotification,
+        EventNotificationRequest,
+        ExceptionResponse,
+        ConfirmedServiceError,
+        GeneralBlockTransfer,
+        InitiateRequest,
+        InitiateResponse,
     )
 }
 
@@ -118,9 +131,19 @@ PROTECTED_TAGS: dict[int, str] = {
 _ACSE_TAGS = {0x60: "AARQ", 0x61: "AARE", 0x62: "RLRQ", 0x63: "RLRE"}
 
 Xdlms = (
-    GetRequest | GetResponse | SetRequest | SetResponse | ActionRequest | ActionResponse
-    | DataNotification | EventNotificationRequest | ExceptionResponse | ConfirmedServiceError
-    | GeneralBlockTransfer | InitiateRequest | InitiateResponse
+    GetRequest
+    | GetResponse
+    | SetRequest
+    | SetResponse
+    | ActionRequest
+    | ActionResponse
+    | DataNotification
+    | EventNotificationRequest
+    | ExceptionResponse
+    | ConfirmedServiceError
+    | GeneralBlockTransfer
+    | InitiateRequest
+    | InitiateResponse
 )
 
 
@@ -136,7 +159,9 @@ def apdu_class(buf: Buffer) -> type[Apdu]:
         cls = choices.get(buf[1])
         if cls is None:
             names = ", ".join(f"{choice} {c.NAME}" for choice, c in choices.items())
-            raise DecodeError(f"xDLMS APDU tag 0x{tag:02x}: unknown choice {buf[1]} (expected {names})")
+            raise DecodeError(
+                f"xDLMS APDU tag 0x{tag:02x}: unknown choice {buf[1]} (expected {names})"
+            )
         return cls
     cls = _BY_TAG.get(tag)
     if cls is not None:
@@ -147,8 +172,12 @@ def apdu_class(buf: Buffer) -> type[Apdu]:
             "deciphered/verified by the security module first (give the keys)"
         )
     if tag in _ACSE_TAGS:
-        raise DecodeError(f"tag 0x{tag:02x} is an ACSE {_ACSE_TAGS[tag]}: decode it with edge_agent.dlms.acse")
-    raise DecodeError(f"unknown xDLMS APDU tag 0x{tag:02x} (not a service this LN client/server handles)")
+        raise DecodeError(
+            f"tag 0x{tag:02x} is an ACSE {_ACSE_TAGS[tag]}: decode it with edge_agent.dlms.acse"
+        )
+    raise DecodeError(
+        f"unknown xDLMS APDU tag 0x{tag:02x} (not a service this LN client/server handles)"
+    )
 
 
 def decode_apdu(buf: Buffer) -> Xdlms:
@@ -157,22 +186,75 @@ def decode_apdu(buf: Buffer) -> Xdlms:
 
 
 __all__ = [
-    "OMITTED", "Apdu", "ActionRequest", "ActionRequestNextPblock", "ActionRequestNormal",
-    "ActionRequestWithFirstPblock", "ActionRequestWithList", "ActionRequestWithListAndFirstPblock",
-    "ActionRequestWithPblock", "ActionResponse", "ActionResponseNextPblock", "ActionResponseNormal",
-    "ActionResponseWithList", "ActionResponseWithOptionalData", "ActionResponseWithPblock",
-    "ActionResult", "BlockAssembler", "ConfirmedService", "ConfirmedServiceError",
-    "CosemAttributeDescriptor", "CosemAttributeDescriptorWithSelection", "CosemMethodDescriptor",
-    "Data", "DataAccessResult", "DataBlockG", "DataBlockSA", "DataNotification",
-    "EventNotificationRequest", "ExceptionResponse", "ExceptionServiceError", "GbtReassembler",
-    "GeneralBlockTransfer", "GetBlockReassembler", "GetDataResult", "GetRequest", "GetRequestNext",
-    "GetRequestNormal", "GetRequestWithList", "GetResponse", "GetResponseNormal",
-    "GetResponseWithDatablock", "GetResponseWithList", "InitiateRequest", "InitiateResponse",
-    "PROTECTED_TAGS", "SelectiveAccess", "ServiceErrorKind", "SetRequest", "SetRequestNormal",
-    "SetRequestWithDatablock", "SetRequestWithFirstDatablock", "SetRequestWithList",
-    "SetRequestWithListAndFirstDatablock", "SetResponse", "SetResponseDatablock",
-    "SetResponseLastDatablock", "SetResponseLastDatablockWithList", "SetResponseNormal",
-    "SetResponseWithList", "StateError", "Xdlms", "apdu_class", "decode_apdu", "explain_result",
-    "invoke_id_and_priority", "invoke_id_of", "split_action_request", "split_get_response",
-    "split_into_gbt", "split_set_request",
+    "OMITTED",
+    "PROTECTED_TAGS",
+    "ActionRequest",
+    "ActionRequestNextPblock",
+    "ActionRequestNormal",
+    "ActionRequestWithFirstPblock",
+    "ActionRequestWithList",
+    "ActionRequestWithListAndFirstPblock",
+    "ActionRequestWithPblock",
+    "ActionResponse",
+    "ActionResponseNextPblock",
+    "ActionResponseNormal",
+    "ActionResponseWithList",
+    "ActionResponseWithOptionalData",
+    "ActionResponseWithPblock",
+    "ActionResult",
+    "Apdu",
+    "BlockAssembler",
+    "ConfirmedService",
+    "ConfirmedServiceError",
+    "CosemAttributeDescriptor",
+    "CosemAttributeDescriptorWithSelection",
+    "CosemMethodDescriptor",
+    "Data",
+    "DataAccessResult",
+    "DataBlockG",
+    "DataBlockSA",
+    "DataNotification",
+    "EventNotificationRequest",
+    "ExceptionResponse",
+    "ExceptionServiceError",
+    "GbtReassembler",
+    "GeneralBlockTransfer",
+    "GetBlockReassembler",
+    "GetDataResult",
+    "GetRequest",
+    "GetRequestNext",
+    "GetRequestNormal",
+    "GetRequestWithList",
+    "GetResponse",
+    "GetResponseNormal",
+    "GetResponseWithDatablock",
+    "GetResponseWithList",
+    "InitiateRequest",
+    "InitiateResponse",
+    "SelectiveAccess",
+    "ServiceErrorKind",
+    "SetRequest",
+    "SetRequestNormal",
+    "SetRequestWithDatablock",
+    "SetRequestWithFirstDatablock",
+    "SetRequestWithList",
+    "SetRequestWithListAndFirstDatablock",
+    "SetResponse",
+    "SetResponseDatablock",
+    "SetResponseLastDatablock",
+    "SetResponseLastDatablockWithList",
+    "SetResponseNormal",
+    "SetResponseWithList",
+    "StateError",
+    "Xdlms",
+    "access_error",
+    "apdu_class",
+    "decode_apdu",
+    "explain_result",
+    "invoke_id_and_priority",
+    "invoke_id_of",
+    "split_action_request",
+    "split_get_response",
+    "split_into_gbt",
+    "split_set_request",
 ]

@@ -119,7 +119,11 @@ class ActionRequestWithList(Apdu):
     def _read_body(cls, buf: Buffer, offset: int) -> tuple[Self, int]:
         invoke, offset = read_u8(buf, offset, "invoke-id-and-priority")
         methods, offset = read_sequence(
-            buf, offset, CosemMethodDescriptor, "cosem-method-descriptor-list", CosemMethodDescriptor.SIZE
+            buf,
+            offset,
+            CosemMethodDescriptor,
+            "cosem-method-descriptor-list",
+            CosemMethodDescriptor.SIZE,
         )
         parameters, offset = read_data_sequence(buf, offset, "method-invocation-parameters")
         return cls(invoke, methods, parameters), offset
@@ -167,7 +171,11 @@ class ActionRequestWithListAndFirstPblock(Apdu):
     def _read_body(cls, buf: Buffer, offset: int) -> tuple[Self, int]:
         invoke, offset = read_u8(buf, offset, "invoke-id-and-priority")
         methods, offset = read_sequence(
-            buf, offset, CosemMethodDescriptor, "cosem-method-descriptor-list", CosemMethodDescriptor.SIZE
+            buf,
+            offset,
+            CosemMethodDescriptor,
+            "cosem-method-descriptor-list",
+            CosemMethodDescriptor.SIZE,
         )
         block, offset = DataBlockSA.read(buf, offset)
         return cls(invoke, methods, block), offset
@@ -277,7 +285,9 @@ class ActionResponseWithList(Apdu):
     @classmethod
     def _read_body(cls, buf: Buffer, offset: int) -> tuple[Self, int]:
         invoke, offset = read_u8(buf, offset, "invoke-id-and-priority")
-        responses, offset = read_sequence(buf, offset, ActionResponseWithOptionalData, "list-of-responses", 2)
+        responses, offset = read_sequence(
+            buf, offset, ActionResponseWithOptionalData, "list-of-responses", 2
+        )
         return cls(invoke, responses), offset
 
 
@@ -304,15 +314,33 @@ class ActionResponseNextPblock(Apdu):
 
 
 ACTION_REQUESTS = (
-    ActionRequestNormal, ActionRequestNextPblock, ActionRequestWithList,
-    ActionRequestWithFirstPblock, ActionRequestWithListAndFirstPblock, ActionRequestWithPblock,
+    ActionRequestNormal,
+    ActionRequestNextPblock,
+    ActionRequestWithList,
+    ActionRequestWithFirstPblock,
+    ActionRequestWithListAndFirstPblock,
+    ActionRequestWithPblock,
 )
-ACTION_RESPONSES = (ActionResponseNormal, ActionResponseWithPblock, ActionResponseWithList, ActionResponseNextPblock)
+ACTION_RESPONSES = (
+    ActionResponseNormal,
+    ActionResponseWithPblock,
+    ActionResponseWithList,
+    ActionResponseNextPblock,
+)
 ActionRequest = (
-    ActionRequestNormal | ActionRequestNextPblock | ActionRequestWithList
-    | ActionRequestWithFirstPblock | ActionRequestWithListAndFirstPblock | ActionRequestWithPblock
+    ActionRequestNormal
+    | ActionRequestNextPblock
+    | ActionRequestWithList
+    | ActionRequestWithFirstPblock
+    | ActionRequestWithListAndFirstPblock
+    | ActionRequestWithPblock
 )
-ActionResponse = ActionResponseNormal | ActionResponseWithPblock | ActionResponseWithList | ActionResponseNextPblock
+ActionResponse = (
+    ActionResponseNormal
+    | ActionResponseWithPblock
+    | ActionResponseWithList
+    | ActionResponseNextPblock
+)
 
 # Tag, choice, invoke-id, last-block, block-number (4).
 _BLOCK_HEADER = 1 + 1 + 1 + 1 + 4
@@ -342,12 +370,18 @@ def split_action_request(
         encode_sequence(head, request.cosem_method_descriptor_list)
     first_size = raw_chunk_size(max_pdu_size, _BLOCK_HEADER + len(head))
     size = raw_chunk_size(max_pdu_size, _BLOCK_HEADER)
-    chunks = [raw[:first_size]] + [raw[start : start + size] for start in range(first_size, len(raw), size)]
-    blocks = [DataBlockSA(number == len(chunks), number, chunk) for number, chunk in enumerate(chunks, start=1)]
+    chunks = [raw[:first_size]] + [
+        raw[start : start + size] for start in range(first_size, len(raw), size)
+    ]
+    blocks = [
+        DataBlockSA(number == len(chunks), number, chunk)
+        for number, chunk in enumerate(chunks, start=1)
+    ]
     first: ActionRequest
     if isinstance(request, ActionRequestNormal):
         first = ActionRequestWithFirstPblock(invoke, request.descriptor, blocks[0])
     else:
-        first = ActionRequestWithListAndFirstPblock(invoke, request.cosem_method_descriptor_list, blocks[0])
+        first = ActionRequestWithListAndFirstPblock(
+            invoke, request.cosem_method_descriptor_list, blocks[0]
+        )
     return [first, *(ActionRequestWithPblock(invoke, block) for block in blocks[1:])]
-

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, Self
 
 from edge_agent.dlms import axdr
-from edge_agent.dlms.apdu_names import DataAccessResult, StandardEnum
-from edge_agent.dlms.errors import DecodeError, EncodeError, TruncatedError
+from edge_agent.dlms.apdu_names import ActionResult, DataAccessResult, StandardEnum, explain_result
+from edge_agent.dlms.errors import DecodeError, EncodeError, ServiceError, TruncatedError
 
 Buffer = bytes | bytearray | memoryview
 #: A COSEM Data value as :mod:`edge_agent.dlms.axdr` decodes and encodes it.
@@ -31,7 +31,7 @@ class _Omitted:
     __slots__ = ()
     _instance: ClassVar[_Omitted | None] = None
 
-    def __new__(cls) -> _Omitted:
+    def __new__(cls) -> Self:
         if cls._instance is None:
             cls._instance = object.__new__(cls)
         return cls._instance
@@ -85,7 +85,9 @@ def read_presence(buf: Buffer, offset: int, what: str) -> tuple[bool, int]:
     """A-XDR OPTIONAL/DEFAULT marker: 0x00 absent, 0x01 present (anything else is garbage)."""
     flag, offset = read_u8(buf, offset, what)
     if flag > 1:
-        raise DecodeError(f"{what}: expected 00 (absent) or 01 (present) at offset {offset - 1}, got {flag:02x}")
+        raise DecodeError(
+            f"{what}: expected 00 (absent) or 01 (present) at offset {offset - 1}, got {flag:02x}"
+        )
     return flag == 1, offset
 
 
@@ -103,7 +105,8 @@ def read_count(buf: Buffer, offset: int, what: str, min_item_size: int = 1) -> t
     count, offset = _length(buf, offset, what)
     if count * min_item_size > len(buf) - offset:
         raise TruncatedError(
-            f"{what}: {count} element(s) announced at offset {offset}, only {len(buf) - offset} bytes left"
+            f"{what}: {count} element(s) announced at offset {offset}, "
+            f"only {len(buf) - offset} bytes left"
         )
     return count, offset
 
@@ -130,7 +133,8 @@ def read_enum(enum: type[StandardEnum], buf: Buffer, offset: int, what: str) -> 
 def expect_end(buf: Buffer, offset: int, what: str) -> None:
     if offset != len(buf):
         raise DecodeError(
-            f"{what}: {len(buf) - offset} unexpected byte(s) after the APDU ends at offset {offset} "
+            f"{what}: {len(buf) - offset} unexpected byte(s) after the APDU ends "
+            f"at offset {offset} "
             "(two APDUs glued together, or a wrong length in the link layer)"
         )
 
@@ -169,11 +173,17 @@ SERVICE_CLASS_CONFIRMED = 0x40
 INVOKE_ID_MASK = 0x0F
 
 
-def invoke_id_and_priority(invoke_id: int, *, confirmed: bool = True, high_priority: bool = True) -> int:
+def invoke_id_and_priority(
+    invoke_id: int, *, confirmed: bool = True, high_priority: bool = True
+) -> int:
     """The Invoke-Id-And-Priority octet: ``invoke_id_and_priority(1) == 0xC1``."""
     if not 0 <= invoke_id <= INVOKE_ID_MASK:
         raise EncodeError(f"invoke-id must be 0..15, got {invoke_id}")
-    return invoke_id | (SERVICE_CLASS_CONFIRMED if confirmed else 0) | (PRIORITY_HIGH if high_priority else 0)
+    return (
+        invoke_id
+        | (SERVICE_CLASS_CONFIRMED if confirmed else 0)
+        | (PRIORITY_HIGH if high_priority else 0)
+    )
 
 
 def invoke_id_of(invoke_id_and_priority: int) -> int:
@@ -200,7 +210,9 @@ def _check_descriptor(class_id: int, instance_id: bytes, member_id: int, member:
     if not 0 <= class_id <= 0xFFFF:
         raise EncodeError(f"class-id must be 0..65535, got {class_id}")
     if len(instance_id) != 6:
-        raise EncodeError(f"instance-id must be the 6 bytes of an OBIS code, got {len(instance_id)}")
+        raise EncodeError(
+            f"instance-id must be the 6 bytes of an OBIS code, got {len(instance_id)}"
+        )
     if not -128 <= member_id <= 127:
         raise EncodeError(f"{member}-id is an Integer8 (-128..127), got {member_id}")
 
@@ -322,6 +334,15 @@ class CosemAttributeDescriptorWithSelection:
         return cls(descriptor, access), offset
 
 
+def access_error(
+    result: DataAccessResult | ActionResult,
+    descriptor: CosemAttributeDescriptor | CosemMethodDescriptor,
+) -> ServiceError:
+    """The ``ServiceError`` a client raises for a failed GET/SET/ACTION of ``descriptor``:
+    ``"object-undefined: the meter has no object 1.0.99.1.0.255 of class 7"``."""
+    return ServiceError(explain_result(result, descriptor.target), result.standard_name)
+
+
 # --- Data and results ---------------------------------------------------------------------
 
 #: Get-Data-Result: the attribute's Data value, or a DataAccessResult saying why not.
@@ -345,7 +366,10 @@ def read_get_data_result(buf: Buffer, offset: int, what: str) -> tuple[GetDataRe
     if choice == 1:
         code, offset = read_u8(buf, offset, f"{what} data-access-result")
         return DataAccessResult(code), offset
-    raise DecodeError(f"{what}: expected 00 (data) or 01 (data-access-result) at offset {offset - 1}, got {choice:02x}")
+    raise DecodeError(
+        f"{what}: expected 00 (data) or 01 (data-access-result) at offset {offset - 1}, "
+        f"got {choice:02x}"
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -375,7 +399,9 @@ def encode_sequence(out: bytearray, items: tuple[Any, ...]) -> None:
         item.encode_into(out)
 
 
-def read_sequence(buf: Buffer, offset: int, item: Any, what: str, min_size: int) -> tuple[tuple[Any, ...], int]:
+def read_sequence(
+    buf: Buffer, offset: int, item: Any, what: str, min_size: int
+) -> tuple[tuple[Any, ...], int]:
     count, offset = read_count(buf, offset, what, min_size)
     items = []
     for _ in range(count):
@@ -438,4 +464,4 @@ class Apdu:
 
     @property
     def invoke_id(self) -> int:
-        return invoke_id_of(getattr(self, "invoke_id_and_priority"))
+        return invoke_id_of(self.invoke_id_and_priority)

@@ -67,7 +67,9 @@ class ExceptionResponse(Apdu):
     def describe(self) -> str:
         text = f"{self.state_error.standard_name}/{self.service_error.standard_name}"
         if self.invocation_counter is not None:
-            text += f" (the meter expects an invocation counter of at least {self.invocation_counter})"
+            text += (
+                f" (the meter expects an invocation counter of at least {self.invocation_counter})"
+            )
         hint = _EXCEPTION_HINTS.get((self.state_error, self.service_error))
         return f"{text}: {hint}" if hint else text
 
@@ -127,12 +129,16 @@ class ConfirmedServiceError(Apdu):
         out.append(self.service)
         out.append(self.error_kind)
         if not 0 <= self.error_value <= 0xFF:
-            raise EncodeError(f"confirmed-service-error value must be 0..255, got {self.error_value}")
+            raise EncodeError(
+                f"confirmed-service-error value must be 0..255, got {self.error_value}"
+            )
         out.append(self.error_value)
 
     @classmethod
     def _read_body(cls, buf: Buffer, offset: int) -> tuple[Self, int]:
-        service, offset = read_enum(ConfirmedService, buf, offset, "confirmed-service-error service")
+        service, offset = read_enum(
+            ConfirmedService, buf, offset, "confirmed-service-error service"
+        )
         kind, offset = read_enum(ServiceErrorKind, buf, offset, "service-error")
         value, offset = read_u8(buf, offset, "service-error value")
         return cls(service, kind, value), offset

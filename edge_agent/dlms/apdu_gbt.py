@@ -50,7 +50,11 @@ class GeneralBlockTransfer(Apdu):
     def _encode_body(self, out: bytearray) -> None:
         if not 0 <= self.window <= _WINDOW:
             raise EncodeError(f"general-block-transfer window must be 0..63, got {self.window}")
-        out.append((_LAST_BLOCK if self.last_block else 0) | (_STREAMING if self.streaming else 0) | self.window)
+        out.append(
+            (_LAST_BLOCK if self.last_block else 0)
+            | (_STREAMING if self.streaming else 0)
+            | self.window
+        )
         put_u16(out, self.block_number, "block-number")
         put_u16(out, self.block_number_ack, "block-number-ack")
         put_octet_string(out, self.block_data)
@@ -62,7 +66,14 @@ class GeneralBlockTransfer(Apdu):
         ack, offset = read_u16(buf, offset, "block-number-ack")
         data, offset = read_octet_string(buf, offset, "block-data")
         return (
-            cls(bool(control & _LAST_BLOCK), bool(control & _STREAMING), control & _WINDOW, number, ack, data),
+            cls(
+                bool(control & _LAST_BLOCK),
+                bool(control & _STREAMING),
+                control & _WINDOW,
+                number,
+                ack,
+                data,
+            ),
             offset,
         )
 
@@ -76,9 +87,20 @@ class GbtReassembler:
     to the peer retransmitting, which this receiver then accepts again in order.
     """
 
-    __slots__ = ("_parts", "_size", "expected", "last_received", "done", "max_size", "needs_ack", "window")
+    __slots__ = (
+        "_parts",
+        "_size",
+        "done",
+        "expected",
+        "last_received",
+        "max_size",
+        "needs_ack",
+        "window",
+    )
 
-    def __init__(self, first_block_number: int = 1, window: int = 1, max_size: int = 16 << 20) -> None:
+    def __init__(
+        self, first_block_number: int = 1, window: int = 1, max_size: int = 16 << 20
+    ) -> None:
         self._parts: list[bytes] = []
         self._size = 0
         self.expected = first_block_number
@@ -91,7 +113,9 @@ class GbtReassembler:
     def feed(self, block: GeneralBlockTransfer) -> bytes | None:
         """Take one block; return the reassembled APDU after the last block, else None."""
         if self.done:
-            raise ProtocolError(f"general-block-transfer: block {block.block_number} after the last block")
+            raise ProtocolError(
+                f"general-block-transfer: block {block.block_number} after the last block"
+            )
         if block.block_number != self.expected:
             raise ProtocolError(
                 f"general-block-transfer: expected block {self.expected}, got {block.block_number} "
@@ -99,7 +123,9 @@ class GbtReassembler:
             )
         self._size += len(block.block_data)
         if self._size > self.max_size:
-            raise ProtocolError(f"general-block-transfer: more than {self.max_size} bytes; aborting")
+            raise ProtocolError(
+                f"general-block-transfer: more than {self.max_size} bytes; aborting"
+            )
         self._parts.append(block.block_data)
         self.last_received = block.block_number
         self.expected = block.block_number + 1
@@ -121,7 +147,12 @@ _GBT_HEADER = 1 + 1 + 2 + 2
 
 
 def split_into_gbt(
-    apdu: bytes, max_pdu_size: int, *, window: int = 1, streaming: bool = False, first_block_number: int = 1,
+    apdu: bytes,
+    max_pdu_size: int,
+    *,
+    window: int = 1,
+    streaming: bool = False,
+    first_block_number: int = 1,
     block_number_ack: int = 0,
 ) -> list[GeneralBlockTransfer]:
     """Cut ``apdu`` into general-block-transfer APDUs of at most ``max_pdu_size`` bytes."""
@@ -131,7 +162,12 @@ def split_into_gbt(
         raise EncodeError(f"{len(apdu)} bytes need more than 65535 general-block-transfer blocks")
     return [
         GeneralBlockTransfer(
-            index == len(chunks) - 1, streaming, window, first_block_number + index, block_number_ack, chunk
+            index == len(chunks) - 1,
+            streaming,
+            window,
+            first_block_number + index,
+            block_number_ack,
+            chunk,
         )
         for index, chunk in enumerate(chunks)
     ]

@@ -166,7 +166,8 @@ class DataBlockG:
             code, offset = read_u8(buf, offset, "data-access-result")
             return cls(last, number, DataAccessResult(code)), offset
         raise DecodeError(
-            f"DataBlock-G: expected 00 (raw-data) or 01 (data-access-result) at offset {offset - 1}, got {choice:02x}"
+            "DataBlock-G: expected 00 (raw-data) or 01 (data-access-result) "
+            f"at offset {offset - 1}, got {choice:02x}"
         )
 
 
@@ -235,7 +236,7 @@ class BlockAssembler:
     trusted any further and the caller aborts it.
     """
 
-    __slots__ = ("_parts", "_size", "max_size", "block_number", "done", "what")
+    __slots__ = ("_parts", "_size", "block_number", "done", "max_size", "what")
 
     def __init__(self, what: str, max_size: int = 16 << 20) -> None:
         self._parts: list[bytes] = []
@@ -256,7 +257,9 @@ class BlockAssembler:
             )
         self._size += len(raw_data)
         if self._size > self.max_size:
-            raise ProtocolError(f"{self.what}: more than {self.max_size} bytes in blocks; aborting the transfer")
+            raise ProtocolError(
+                f"{self.what}: more than {self.max_size} bytes in blocks; aborting the transfer"
+            )
         self._parts.append(raw_data)
         self.block_number = block_number
         self.done = last_block
@@ -265,7 +268,9 @@ class BlockAssembler:
     @property
     def payload(self) -> bytes:
         if not self.done:
-            raise ProtocolError(f"{self.what}: the last block has not arrived (got up to {self.block_number})")
+            raise ProtocolError(
+                f"{self.what}: the last block has not arrived (got up to {self.block_number})"
+            )
         return b"".join(self._parts)
 
 
@@ -280,10 +285,13 @@ class GetBlockReassembler:
     data; :meth:`results` decodes that form.
     """
 
-    __slots__ = ("_assembler", "invoke_id_and_priority", "descriptor")
+    __slots__ = ("_assembler", "descriptor", "invoke_id_and_priority")
 
     def __init__(
-        self, invoke_id_and_priority: int, descriptor: CosemAttributeDescriptor | None = None, max_size: int = 16 << 20
+        self,
+        invoke_id_and_priority: int,
+        descriptor: CosemAttributeDescriptor | None = None,
+        max_size: int = 16 << 20,
     ) -> None:
         self.invoke_id_and_priority = invoke_id_and_priority
         self.descriptor = descriptor
@@ -328,7 +336,9 @@ class GetBlockReassembler:
             result, offset = read_get_data_result(raw, offset, "get-data-result")
             results.append(result)
         if offset != len(raw):
-            raise DecodeError(f"GET block transfer: {len(raw) - offset} bytes after the result list")
+            raise DecodeError(
+                f"GET block transfer: {len(raw) - offset} bytes after the result list"
+            )
         return tuple(results)
 
 
@@ -348,11 +358,15 @@ def raw_chunk_size(max_pdu_size: int, header: int) -> int:
     return size
 
 
-def split_get_response(invoke_id_and_priority: int, raw_data: bytes, max_pdu_size: int) -> list[GetResponseWithDatablock]:
+def split_get_response(
+    invoke_id_and_priority: int, raw_data: bytes, max_pdu_size: int
+) -> list[GetResponseWithDatablock]:
     """Server half: cut encoded data (or a Get-Data-Result list) into datablocks 1..n."""
     size = raw_chunk_size(max_pdu_size, _DATABLOCK_G_HEADER)
     chunks = [raw_data[start : start + size] for start in range(0, len(raw_data), size)] or [b""]
     return [
-        GetResponseWithDatablock(invoke_id_and_priority, DataBlockG(number == len(chunks), number, chunk))
+        GetResponseWithDatablock(
+            invoke_id_and_priority, DataBlockG(number == len(chunks), number, chunk)
+        )
         for number, chunk in enumerate(chunks, start=1)
     ]

@@ -123,7 +123,7 @@ def explain_result(result: DataAccessResult | ActionResult, target: str) -> str:
     return f"{result.standard_name}: {template.format(target=target)}"
 
 
-# --- ExceptionResponse (Green Book 9.5, EXCEPTION-Response ::= SEQUENCE {state-error, service-error})
+# --- ExceptionResponse (Green Book 9.5: SEQUENCE {state-error, service-error})
 
 
 class StateError(StrictEnum):
@@ -187,34 +187,67 @@ class ServiceErrorKind(StrictEnum):
 # The ENUMERATED values of each ServiceError alternative, in the standard's order.
 SERVICE_ERROR_VALUES: dict[ServiceErrorKind, tuple[str, ...]] = {
     ServiceErrorKind.APPLICATION_REFERENCE: (
-        "other", "time-elapsed", "application-unreachable", "application-reference-invalid",
-        "application-context-unsupported", "provider-communication-error", "deciphering-error",
+        "other",
+        "time-elapsed",
+        "application-unreachable",
+        "application-reference-invalid",
+        "application-context-unsupported",
+        "provider-communication-error",
+        "deciphering-error",
     ),
     ServiceErrorKind.HARDWARE_RESOURCE: (
-        "other", "memory-unavailable", "processor-resource-unavailable",
-        "mass-storage-unavailable", "other-resource-unavailable",
+        "other",
+        "memory-unavailable",
+        "processor-resource-unavailable",
+        "mass-storage-unavailable",
+        "other-resource-unavailable",
     ),
     ServiceErrorKind.VDE_STATE_ERROR: (
-        "other", "no-dlms-context", "loading-data-set", "status-nochange", "status-inoperable",
+        "other",
+        "no-dlms-context",
+        "loading-data-set",
+        "status-nochange",
+        "status-inoperable",
     ),
     ServiceErrorKind.SERVICE: ("other", "pdu-size", "service-unsupported"),
     ServiceErrorKind.DEFINITION: (
-        "other", "object-undefined", "object-class-inconsistent", "object-attribute-inconsistent",
+        "other",
+        "object-undefined",
+        "object-class-inconsistent",
+        "object-attribute-inconsistent",
     ),
     ServiceErrorKind.ACCESS: (
-        "other", "scope-of-access-violated", "object-access-violated", "hardware-fault",
+        "other",
+        "scope-of-access-violated",
+        "object-access-violated",
+        "hardware-fault",
         "object-unavailable",
     ),
     ServiceErrorKind.INITIATE: (
-        "other", "dlms-version-too-low", "incompatible-conformance", "pdu-size-too-short",
+        "other",
+        "dlms-version-too-low",
+        "incompatible-conformance",
+        "pdu-size-too-short",
         "refused-by-the-VDE-Handler",
     ),
     ServiceErrorKind.LOAD_DATA_SET: (
-        "other", "primitive-out-of-sequence", "not-loadable", "dataset-size-too-large",
-        "not-awaited-segment", "interpretation-failure", "storage-failure", "data-set-not-ready",
+        "other",
+        "primitive-out-of-sequence",
+        "not-loadable",
+        "dataset-size-too-large",
+        "not-awaited-segment",
+        "interpretation-failure",
+        "storage-failure",
+        "data-set-not-ready",
     ),
     ServiceErrorKind.CHANGE_SCOPE: ("other",),
-    ServiceErrorKind.TASK: ("other", "no-remote-control", "ti-stopped", "ti-running", "ti-unusable"),
+    ServiceErrorKind.TASK: (
+        "other",
+        "no-remote-control",
+        "ti-stopped",
+        "ti-running",
+        "ti-unusable",
+    ),
     ServiceErrorKind.OTHER: ("other",),
 }
 

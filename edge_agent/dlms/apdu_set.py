@@ -135,7 +135,10 @@ class SetRequestWithList(Apdu):
     def _read_body(cls, buf: Buffer, offset: int) -> tuple[Self, int]:
         invoke, offset = read_u8(buf, offset, "invoke-id-and-priority")
         items, offset = read_sequence(
-            buf, offset, CosemAttributeDescriptorWithSelection, "attribute-descriptor-list",
+            buf,
+            offset,
+            CosemAttributeDescriptorWithSelection,
+            "attribute-descriptor-list",
             _DESCRIPTOR_WITH_SELECTION_MIN,
         )
         values, offset = read_data_sequence(buf, offset, "value-list")
@@ -161,7 +164,10 @@ class SetRequestWithListAndFirstDatablock(Apdu):
     def _read_body(cls, buf: Buffer, offset: int) -> tuple[Self, int]:
         invoke, offset = read_u8(buf, offset, "invoke-id-and-priority")
         items, offset = read_sequence(
-            buf, offset, CosemAttributeDescriptorWithSelection, "attribute-descriptor-list",
+            buf,
+            offset,
+            CosemAttributeDescriptorWithSelection,
+            "attribute-descriptor-list",
             _DESCRIPTOR_WITH_SELECTION_MIN,
         )
         block, offset = DataBlockSA.read(buf, offset)
@@ -291,20 +297,32 @@ class SetResponseWithList(Apdu):
 
 
 SET_REQUESTS = (
-    SetRequestNormal, SetRequestWithFirstDatablock, SetRequestWithDatablock,
-    SetRequestWithList, SetRequestWithListAndFirstDatablock,
+    SetRequestNormal,
+    SetRequestWithFirstDatablock,
+    SetRequestWithDatablock,
+    SetRequestWithList,
+    SetRequestWithListAndFirstDatablock,
 )
 SET_RESPONSES = (
-    SetResponseNormal, SetResponseDatablock, SetResponseLastDatablock,
-    SetResponseLastDatablockWithList, SetResponseWithList,
+    SetResponseNormal,
+    SetResponseDatablock,
+    SetResponseLastDatablock,
+    SetResponseLastDatablockWithList,
+    SetResponseWithList,
 )
 SetRequest = (
-    SetRequestNormal | SetRequestWithFirstDatablock | SetRequestWithDatablock
-    | SetRequestWithList | SetRequestWithListAndFirstDatablock
+    SetRequestNormal
+    | SetRequestWithFirstDatablock
+    | SetRequestWithDatablock
+    | SetRequestWithList
+    | SetRequestWithListAndFirstDatablock
 )
 SetResponse = (
-    SetResponseNormal | SetResponseDatablock | SetResponseLastDatablock
-    | SetResponseLastDatablockWithList | SetResponseWithList
+    SetResponseNormal
+    | SetResponseDatablock
+    | SetResponseLastDatablock
+    | SetResponseLastDatablockWithList
+    | SetResponseWithList
 )
 
 # Tag, choice, invoke-id, last-block, block-number (4): the fixed part of each block APDU.
@@ -337,12 +355,20 @@ def split_set_request(
         encode_sequence(head, request.attribute_descriptor_list)
     first_size = raw_chunk_size(max_pdu_size, _BLOCK_HEADER + len(head))
     size = raw_chunk_size(max_pdu_size, _BLOCK_HEADER)
-    chunks = [raw[:first_size]] + [raw[start : start + size] for start in range(first_size, len(raw), size)]
+    chunks = [raw[:first_size]] + [
+        raw[start : start + size] for start in range(first_size, len(raw), size)
+    ]
     last = len(chunks)
-    blocks = [DataBlockSA(number == last, number, chunk) for number, chunk in enumerate(chunks, start=1)]
+    blocks = [
+        DataBlockSA(number == last, number, chunk) for number, chunk in enumerate(chunks, start=1)
+    ]
     first: SetRequest
     if isinstance(request, SetRequestNormal):
-        first = SetRequestWithFirstDatablock(invoke, request.descriptor, blocks[0], request.access_selection)
+        first = SetRequestWithFirstDatablock(
+            invoke, request.descriptor, blocks[0], request.access_selection
+        )
     else:
-        first = SetRequestWithListAndFirstDatablock(invoke, request.attribute_descriptor_list, blocks[0])
+        first = SetRequestWithListAndFirstDatablock(
+            invoke, request.attribute_descriptor_list, blocks[0]
+        )
     return [first, *(SetRequestWithDatablock(invoke, block) for block in blocks[1:])]

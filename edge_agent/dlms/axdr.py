@@ -587,27 +587,28 @@ def _untagged_decoder(description: TypeDescription) -> _Decoder:
 def _decode_compact_array(buf: Buffer, off: int, depth: int) -> tuple[CompactArray, int]:
     description, off = _decode_type_description(buf, off, depth)
     start, end = _decode_octets(buf, off, "compact-array contents")
-    # Decoding from a view that ends with the contents makes every element decoder stop
-    # at the contents' end without knowing about it.
-    contents = memoryview(buf)[:end]
     row = _untagged_decoder(description)
     per_row = _node_count(description)
     budget = _COMPACT_NODE_ALLOWANCE + 8 * (end - start)
     values = []
     off = start
-    while off < end:
-        budget -= per_row
-        if budget < 0:
-            raise DecodeError(
-                f"compact-array at offset {start} describes more values than its "
-                f"{end - start} octets can hold: the type description is corrupt")
-        value, next_off = row(contents, off, depth + 1)
-        if next_off == off:
-            raise DecodeError(
-                f"compact-array at offset {start}: its elements take no octets "
-                "(null-data/dont-care only), so the number of elements is undefined")
-        values.append(value)
-        off = next_off
+    # Decoding from a view that ends with the contents makes every element decoder stop
+    # at the contents' end without knowing about it. The view is released on the way out
+    # (also on errors) so that a caller's bytearray stays resizable.
+    with memoryview(buf)[:end] as contents:
+        while off < end:
+            budget -= per_row
+            if budget < 0:
+                raise DecodeError(
+                    f"compact-array at offset {start} describes more values than its "
+                    f"{end - start} octets can hold: the type description is corrupt")
+            value, next_off = row(contents, off, depth + 1)
+            if next_off == off:
+                raise DecodeError(
+                    f"compact-array at offset {start}: its elements take no octets "
+                    "(null-data/dont-care only), so the number of elements is undefined")
+            values.append(value)
+            off = next_off
     return CompactArray(description, tuple(values)), end
 
 

@@ -45,10 +45,14 @@ def read_tlv(buf: bytes | memoryview, offset: int, end: int, what: str) -> tuple
     identifiers, indefinite length).
     """
     if offset + 2 > end:
-        raise TruncatedError(f"{what}: expected a tag and a length at offset {offset}, input ends at {end}")
+        raise TruncatedError(
+            f"{what}: expected a tag and a length at offset {offset}, input ends at {end}"
+        )
     tag = buf[offset]
     if tag & 0x1F == 0x1F:
-        raise DecodeError(f"{what}: multi-octet BER tag 0x{tag:02x} at offset {offset} is not used by ACSE")
+        raise DecodeError(
+            f"{what}: multi-octet BER tag 0x{tag:02x} at offset {offset} is not used by ACSE"
+        )
     first = buf[offset + 1]
     pos = offset + 2
     if first < 0x80:
@@ -56,25 +60,36 @@ def read_tlv(buf: bytes | memoryview, offset: int, end: int, what: str) -> tuple
     else:
         count = first & 0x7F
         if count == 0:
-            raise DecodeError(f"{what}: indefinite BER length at offset {offset + 1} (DLMS uses definite lengths)")
+            raise DecodeError(
+                f"{what}: indefinite BER length at offset {offset + 1} (DLMS uses definite lengths)"
+            )
         if count > 4:
-            raise DecodeError(f"{what}: BER length of {count} octets at offset {offset + 1} is absurd")
+            raise DecodeError(
+                f"{what}: BER length of {count} octets at offset {offset + 1} is absurd"
+            )
         if pos + count > end:
-            raise TruncatedError(f"{what}: length octets run past the end of the input at offset {pos}")
+            raise TruncatedError(
+                f"{what}: length octets run past the end of the input at offset {pos}"
+            )
         length = int.from_bytes(buf[pos : pos + count], "big")
         pos += count
     if pos + length > end:
         raise TruncatedError(
-            f"{what}: tag 0x{tag:02x} at offset {offset} announces {length} bytes, only {end - pos} left"
+            f"{what}: tag 0x{tag:02x} at offset {offset} announces {length} bytes, "
+            f"only {end - pos} left"
         )
     return tag, pos, pos + length
 
 
-def expect_tlv(buf: bytes | memoryview, offset: int, end: int, tag: int, what: str) -> tuple[int, int]:
+def expect_tlv(
+    buf: bytes | memoryview, offset: int, end: int, tag: int, what: str
+) -> tuple[int, int]:
     """``read_tlv`` that insists on ``tag``; returns ``(contents_start, contents_end)``."""
     got, start, stop = read_tlv(buf, offset, end, what)
     if got != tag:
-        raise DecodeError(f"{what}: expected BER tag 0x{tag:02x} at offset {offset}, got 0x{got:02x}")
+        raise DecodeError(
+            f"{what}: expected BER tag 0x{tag:02x} at offset {offset}, got 0x{got:02x}"
+        )
     return start, stop
 
 
@@ -113,7 +128,9 @@ def encode_bit_string(bits: bytes, unused_bits: int = 0) -> bytes:
     return bytes((unused_bits,)) + bits
 
 
-def decode_bit_string(buf: bytes | memoryview, start: int, stop: int, what: str) -> tuple[bytes, int]:
+def decode_bit_string(
+    buf: bytes | memoryview, start: int, stop: int, what: str
+) -> tuple[bytes, int]:
     """Return ``(octets, unused_bits)``."""
     if start == stop:
         raise DecodeError(f"{what}: a BIT STRING needs its unused-bits octet")

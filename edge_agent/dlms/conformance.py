@@ -1,4 +1,4 @@
-"""The xDLMS conformance block (Green Book 9.4.6.1, ``Conformance ::= [APPLICATION 31] BIT STRING``).
+"""The xDLMS conformance block (Green Book 9.4.6.1: ``[APPLICATION 31] BIT STRING``).
 
 Client and server each send the services they support in the InitiateRequest/-Response;
 the association then may use only the intersection. The bit string is 24 bits long and

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import binascii
 
-__all__ = ["crc16_x25", "crc16_x25_table", "CRC16_X25_TABLE"]
+__all__ = ["CRC16_X25_TABLE", "crc16_x25", "crc16_x25_table"]
 
 _POLYNOMIAL_REFLECTED = 0x8408  # 0x1021 with its bits reversed
 _INITIAL = 0xFFFF

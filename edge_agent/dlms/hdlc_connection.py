@@ -59,14 +59,14 @@ from edge_agent.dlms.hdlc_frame import (
 )
 
 __all__ = [
-    "Role",
-    "State",
-    "HdlcConnection",
-    "Event",
     "Connected",
     "DataReceived",
     "Disconnected",
+    "Event",
+    "HdlcConnection",
     "Rejected",
+    "Role",
+    "State",
 ]
 
 
@@ -132,9 +132,14 @@ _FRMR_REASONS = {
     _FRMR_Y: "information field too long",
     _FRMR_Z: "invalid N(R)",
 }
-_INFO_PERMITTED = frozenset({FrameKind.I, FrameKind.UI, FrameKind.SNRM, FrameKind.UA, FrameKind.FRMR})
+_INFO_PERMITTED = frozenset(
+    {FrameKind.I, FrameKind.UI, FrameKind.SNRM, FrameKind.UA, FrameKind.FRMR}
+)
 # DM and FRMR may carry diagnostic information in practice; accept it from servers.
 _INFO_TOLERATED_FROM_SERVER = frozenset({FrameKind.DM})
+
+
+DEFAULT_PARAMETERS = HdlcParameters()  # 128-byte information fields, window 1
 
 
 def _frmr_reason(bits: int) -> str:
@@ -150,7 +155,7 @@ class HdlcConnection:
         role: Role,
         local: HdlcAddress,
         remote: HdlcAddress | None = None,
-        parameters: HdlcParameters = HdlcParameters(),
+        parameters: HdlcParameters = DEFAULT_PARAMETERS,
         max_retries: int = 3,
     ) -> None:
         if role is Role.CLIENT and remote is None:
@@ -274,14 +279,18 @@ class HdlcConnection:
 
     def _handle_as_server(self, frame: HdlcFrame) -> None:
         kind = frame.kind
+        if self.state is State.DISCONNECTED or kind is FrameKind.SNRM:
+            # Answer (UA or DM) whoever calls while we are free; the address form the
+            # client used is mirrored in the reply.
+            self.remote, self._reply_address = frame.source, frame.destination
+        elif (frame.source.upper, frame.source.lower) != (self.remote.upper, self.remote.lower):
+            return  # another client while connected: one link at a time, it gets no answer
         if kind is FrameKind.SNRM:
             try:
                 offered = HdlcParameters.decode(frame.info)
             except FrameError:
                 self._reply(FrameKind.FRMR, info=self._frmr_info(frame.control, _FRMR_X))
                 return
-            self.remote = frame.source
-            self._reply_address = frame.destination  # answer with the form the client used
             self._reset_link()
             self.parameters = self.proposed.negotiate(offered)
             self.state = State.CONNECTED
@@ -412,7 +421,9 @@ class HdlcConnection:
         return self._with_poll_on_last(frames)
 
     def _retransmit(self) -> list[bytes]:
-        frames = [self._i_frame(ns, info, segmented, poll=False) for ns, info, segmented in self._unacked]
+        frames = [
+            self._i_frame(ns, info, segmented, poll=False) for ns, info, segmented in self._unacked
+        ]
         return self._with_poll_on_last(frames)
 
     def _with_poll_on_last(self, frames: list[HdlcFrame]) -> list[bytes]:
@@ -441,7 +452,7 @@ class HdlcConnection:
     def _addresses(self) -> tuple[HdlcAddress, HdlcAddress]:
         if self.role is Role.CLIENT:
             return self.remote, self.local
-        return self.remote or HdlcAddress(0), self._reply_address
+        return self.remote, self._reply_address
 
     def _reject(self, control: int, bits: int) -> None:
         self._frmr_condition = (control, bits)
@@ -474,7 +485,9 @@ class HdlcConnection:
 
     def _require_role(self, role: Role, action: str) -> None:
         if self.role is not role:
-            raise ProtocolError(f"{action} is a {role.value} action; this connection is a {self.role.value}")
+            raise ProtocolError(
+                f"{action} is a {role.value} action; this connection is a {self.role.value}"
+            )
 
     def _addressed_to_us(self, frame: HdlcFrame) -> bool:
         # Compare address values, not wire forms: a server at 1/16 may be addressed with
@@ -486,4 +499,3 @@ class HdlcConnection:
             src = frame.source
             return (src.upper, src.lower) == (self.remote.upper, self.remote.lower)
         return True
-

@@ -28,16 +28,16 @@ from edge_agent.dlms.errors import EncodeError, FrameError, TruncatedError
 
 __all__ = [
     "FLAG",
-    "FrameKind",
-    "HdlcAddress",
-    "HdlcFrame",
-    "FrameSplitter",
     "LLC_COMMAND",
     "LLC_RESPONSE",
-    "strip_llc",
     "MAX_FRAME_LENGTH",
+    "FrameKind",
+    "FrameSplitter",
+    "HdlcAddress",
+    "HdlcFrame",
     "HdlcParameters",
     "UnknownControlError",
+    "strip_llc",
 ]
 
 FLAG: Final = 0x7E
@@ -55,7 +55,7 @@ LLC_RESPONSE: Final = b"\xe6\xe7\x00"
 class FrameKind(enum.Enum):
     """The frame types of IEC 62056-46 clause 6.4.3 (control field)."""
 
-    I = "I"  # noqa: E741 - the standard's name for information frames
+    I = "I"
     RR = "RR"
     RNR = "RNR"
     SNRM = "SNRM"
@@ -359,7 +359,9 @@ class FrameSplitter:
                 break
             except UnknownControlError as error:
                 frames.append(error)
-                position = position + 1 + (struct.unpack_from(">H", buffer, position + 1)[0] & 0x7FF)
+                position = (
+                    position + 1 + (struct.unpack_from(">H", buffer, position + 1)[0] & 0x7FF)
+                )
                 continue
             except FrameError as error:
                 self.last_error = error

@@ -3,7 +3,7 @@
 Clause 6.3 / 6.4.5 (mode E): the client talks at 300 baud 7E1::
 
     client  /?[device address]!CR LF          request message
-    meter   /XXXZ\\W<identification>CR LF       XXX manufacturer, Z baud character,
+    meter   /MMMZ\\W<identification>CR LF       MMM manufacturer, Z baud character,
                                                \\2 "protocol mode E (HDLC) supported"
     client  ACK 2 Z 2 CR LF                    option select: V=2 (HDLC protocol control),
                                                Z baud, Y=2 (binary mode, i.e. HDLC)
@@ -22,9 +22,16 @@ from typing import Final
 
 from edge_agent.dlms.errors import EncodeError, FrameError, ProtocolError
 
-__all__ = ["BAUD_RATES", "SIGN_ON_BAUD", "Identification", "ProtocolControl", "SignOn", "SignOnResult",
-           "request_message",
-           "option_select_message"]
+__all__ = [
+    "BAUD_RATES",
+    "SIGN_ON_BAUD",
+    "Identification",
+    "ProtocolControl",
+    "SignOn",
+    "SignOnResult",
+    "option_select_message",
+    "request_message",
+]
 
 SIGN_ON_BAUD: Final = 300
 # Baud rate characters of protocol mode C and E (clause 6.3.14).
@@ -75,7 +82,7 @@ class Identification:
         if match is None:
             raise FrameError(
                 f"not an IEC 62056-21 identification message: {line[:40]!r}; expected"
-                " '/XXXZ\\2ident CR LF' (check the optical head position and that the meter"
+                " '/MMMZ\\2ident CR LF' (check the optical head position and that the meter"
                 " answers at 300 baud 7E1)"
             )
         manufacturer, baud, capabilities, identification = match.groups()
@@ -100,7 +107,9 @@ def option_select_message(baud: int, protocol: ProtocolControl = ProtocolControl
     """``ACK V Z Y CR LF`` with Y=2 (binary mode, HDLC) for protocol mode E."""
     character = _BAUD_CHARACTER.get(baud)
     if character is None:
-        raise EncodeError(f"baud {baud} has no mode E character; choose one of {sorted(_BAUD_CHARACTER)}")
+        raise EncodeError(
+            f"baud {baud} has no mode E character; choose one of {sorted(_BAUD_CHARACTER)}"
+        )
     return _ACK + protocol.value.encode() + character.encode() + b"2" + _CR_LF
 
 
@@ -117,11 +126,13 @@ class SignOn:
     Half-duplex optical heads often echo what we send; an echoed request line is skipped.
     """
 
-    __slots__ = ("device_address", "max_baud", "_buffer", "_result")
+    __slots__ = ("_buffer", "_result", "device_address", "max_baud")
 
     def __init__(self, device_address: str = "", max_baud: int = 19200) -> None:
         if max_baud not in _BAUD_CHARACTER:
-            raise EncodeError(f"max_baud {max_baud} is not a mode E baud rate ({sorted(_BAUD_CHARACTER)})")
+            raise EncodeError(
+                f"max_baud {max_baud} is not a mode E baud rate ({sorted(_BAUD_CHARACTER)})"
+            )
         self.device_address = device_address
         self.max_baud = max_baud
         self._buffer = b""

@@ -26,8 +26,8 @@ __all__ = [
     "MbusLongFrame",
     "MbusStreamDecoder",
     "TelegramAssembler",
-    "split_telegram",
     "reassemble_telegrams",
+    "split_telegram",
 ]
 
 _START: Final = 0x68
@@ -73,15 +73,19 @@ class MbusLongFrame:
         return bytes((_START, length, length, _START)) + body + bytes((sum(body) & 0xFF, _STOP))
 
     @classmethod
-    def decode(cls, data: bytes | bytearray | memoryview, offset: int = 0) -> tuple[MbusLongFrame, int]:
+    def decode(
+        cls, data: bytes | bytearray | memoryview, offset: int = 0
+    ) -> tuple[MbusLongFrame, int]:
         """Decode the frame at ``offset``; returns it and the offset after its stop byte."""
         view = memoryview(data)
         if len(view) - offset < 4:
-            raise TruncatedError(f"M-Bus long frame header needs 4 bytes, got {max(len(view) - offset, 0)}")
+            raise TruncatedError(
+                f"M-Bus long frame header needs 4 bytes, got {max(len(view) - offset, 0)}"
+            )
         start, length, length_again, start_again = view[offset : offset + 4]
         if start != _START or start_again != _START or length != length_again:
             raise FrameError(
-                f"M-Bus long frame must start 68 L L 68, got {bytes(view[offset:offset + 4]).hex()}"
+                f"M-Bus long frame must start 68 L L 68, got {bytes(view[offset : offset + 4]).hex()}"
             )
         body_start = offset + 4
         for body_length in range(length, length + 256 * _LENGTH_CANDIDATES, 256):
@@ -139,7 +143,7 @@ class MbusStreamDecoder:
 class TelegramAssembler:
     """Join the DLMS segments of consecutive frames into one APDU (EN 13757-3 CI 00..1F)."""
 
-    __slots__ = ("_parts", "_next_segment", "tsaps")
+    __slots__ = ("_next_segment", "_parts", "tsaps")
 
     def __init__(self) -> None:
         self._parts: list[bytes] = []
@@ -195,12 +199,16 @@ def split_telegram(
     if len(tsaps) != _TSAP_LENGTH:
         raise EncodeError(f"tsaps must be 2 bytes (source, destination), got {len(tsaps)}")
     pieces = [apdu[:first_segment_size]]
-    pieces += [apdu[i : i + segment_size] for i in range(first_segment_size, len(apdu), segment_size)]
+    pieces += [
+        apdu[i : i + segment_size] for i in range(first_segment_size, len(apdu), segment_size)
+    ]
     if len(pieces) > _CI_SEQUENCE_MASK + 1:
         raise EncodeError(f"APDU of {len(apdu)} bytes needs {len(pieces)} M-Bus segments; max 16")
     last = len(pieces) - 1
     return [
-        MbusLongFrame(control, address, number | (_CI_FINAL if number == last else 0), tsaps + piece)
+        MbusLongFrame(
+            control, address, number | (_CI_FINAL if number == last else 0), tsaps + piece
+        )
         for number, piece in enumerate(pieces)
     ]
 

@@ -373,6 +373,8 @@ class ClientSession:
                 f"the meter answered {decoded.NAME} without protection although the association uses "
                 f"security {self.settings.security}: refused, nothing from it is used"
             )
+        if not isinstance(decoded, PLAIN_REFUSALS):
+            self._check_invoke(decoded, self._pending)  # a stray answer leaves the request waiting
         try:
             event = self._on_response(decoded)
         except (ServiceError, ProtocolError):
@@ -571,7 +573,6 @@ class ClientSession:
         assert pending is not None
         if isinstance(decoded, PLAIN_REFUSALS):
             raise decoded.to_error()
-        self._check_invoke(decoded, pending)
         handler = _RESPONSE_HANDLERS.get(type(decoded))
         if handler is None or pending.kind not in handler[0]:
             raise ProtocolError(f"{decoded.NAME} does not answer the {pending.kind} request in flight")

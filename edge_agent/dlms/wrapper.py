@@ -14,7 +14,7 @@ from typing import Final
 
 from edge_agent.dlms.errors import EncodeError, FrameError, TruncatedError
 
-__all__ = ["WRAPPER_VERSION", "HEADER_LENGTH", "WrapperFrame", "WrapperDecoder"]
+__all__ = ["HEADER_LENGTH", "WRAPPER_VERSION", "WrapperDecoder", "WrapperFrame"]
 
 WRAPPER_VERSION: Final = 0x0001
 HEADER_LENGTH: Final = 8
@@ -29,19 +29,27 @@ class WrapperFrame:
 
     def encode(self) -> bytes:
         if len(self.apdu) > 0xFFFF:
-            raise EncodeError(f"wrapper APDU of {len(self.apdu)} bytes exceeds the 16-bit length field")
+            raise EncodeError(
+                f"wrapper APDU of {len(self.apdu)} bytes exceeds the 16-bit length field"
+            )
         for name in ("source_wport", "destination_wport"):
             if not 0 <= getattr(self, name) <= 0xFFFF:
                 raise EncodeError(f"{name} must be 0..65535, got {getattr(self, name)}")
-        header = _HEADER.pack(WRAPPER_VERSION, self.source_wport, self.destination_wport, len(self.apdu))
+        header = _HEADER.pack(
+            WRAPPER_VERSION, self.source_wport, self.destination_wport, len(self.apdu)
+        )
         return header + self.apdu
 
     @classmethod
-    def decode(cls, data: bytes | bytearray | memoryview, offset: int = 0) -> tuple[WrapperFrame, int]:
+    def decode(
+        cls, data: bytes | bytearray | memoryview, offset: int = 0
+    ) -> tuple[WrapperFrame, int]:
         """Decode the frame at ``offset``; returns it and the offset after it."""
         available = len(data) - offset
         if available < HEADER_LENGTH:
-            raise TruncatedError(f"wrapper header needs {HEADER_LENGTH} bytes, got {max(available, 0)}")
+            raise TruncatedError(
+                f"wrapper header needs {HEADER_LENGTH} bytes, got {max(available, 0)}"
+            )
         version, source, destination, length = _HEADER.unpack_from(data, offset)
         if version != WRAPPER_VERSION:
             raise FrameError(

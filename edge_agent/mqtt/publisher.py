@@ -141,11 +141,11 @@ class Publisher:
     def close(self, timeout: float = 5.0) -> bool:
         """Flush, publish ``offline``, disconnect. True when nothing was left unsent.
 
-        Waits at most ``timeout`` seconds for the queue to drain; what is not
-        acknowledged by then stays in the queue for the next start.
+        Waits at most ``timeout`` seconds for the queue to drain (connecting first if
+        needed); what is not acknowledged by then stays in the queue for the next start.
         """
         deadline = time.monotonic() + timeout
-        flushed = self.wait_idle(timeout) if self._connected else len(self.queue) == 0
+        flushed = self.wait_idle(timeout)  # includes (re)connecting when the broker is back
         self._closing = True
         if self._connected:
             info = self._client.publish(self.topics.status(), OFFLINE, qos=1, retain=True)

@@ -232,7 +232,7 @@ class ProfileBuffer:
 class _Boundaries(Sequence[datetime]):
     """The capture times first, first + period, ..., last: a lazy, bisectable sequence."""
 
-    __slots__ = ("first", "count", "step")
+    __slots__ = ("count", "first", "step")
 
     def __init__(self, first: datetime, count: int, step: timedelta) -> None:
         self.first, self.count, self.step = first, count, step

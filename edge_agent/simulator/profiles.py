@@ -265,10 +265,8 @@ class SimulatedMeter:
                  lambda w, p=phase: Long(round(meter.power_factor(p, w) * 1000)), -3, NO_UNIT),
             ]
         self.register_values = {ln(obis): value for obis, value, _, _ in table}
-        return [CosemObject(3, 0, ln(obis), {
-            2: Attribute(get=lambda r, v=value: v(r.world_now)),
-            3: Attribute(get=lambda r, s=ScalerUnit(scaler, unit).to_axdr(): s),
-        }) for obis, value, scaler, unit in table]
+        return [_register(ln(obis), value, ScalerUnit(scaler, unit).to_axdr())
+                for obis, value, scaler, unit in table]
 
     def _load_profile(self) -> CosemObject:
         meter = self.meter
@@ -454,6 +452,15 @@ SERVER_CONFORMANCE = (
 )
 
 
+def _register(logical_name: bytes, value: Callable[[datetime], Any],
+              scaler_unit: Structure) -> CosemObject:
+    """Register (class 3, version 0): the value follows the world's time."""
+    return CosemObject(3, 0, logical_name, {
+        2: Attribute(get=lambda r: value(r.world_now)),
+        3: Attribute(get=lambda r: scaler_unit),
+    })
+
+
 def _data(logical_name: bytes, get: Callable[[Request], Any]) -> CosemObject:
     return CosemObject(1, 0, logical_name, {2: Attribute(get=get)})
 
@@ -534,5 +541,5 @@ PROFILES: dict[str, Callable[[Meter, int, Secret | None], SimulatedMeter]] = {
     "t210d": _t210d,
 }
 
-__all__ = ["AssociationContext", "ClientRole", "SimulatedMeter", "build", "PROFILES",
-           "SERVER_CONFORMANCE", "ln"]
+__all__ = ["PROFILES", "SERVER_CONFORMANCE", "AssociationContext", "ClientRole",
+           "SimulatedMeter", "build", "ln"]

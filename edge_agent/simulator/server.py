@@ -94,10 +94,17 @@ def _serve_hdlc_stream(
         if data is None:
             return
         if not data:
+            for endpoint in endpoints:  # silence: drop any half-received frame
+                endpoint.connection.on_timeout()
             continue
         tap("rx", data)
         for endpoint in endpoints:  # each ignores frames addressed to other stations
-            for frame in endpoint.feed(data):
+            try:
+                frames = endpoint.feed(data)
+            except DlmsError as error:  # one bad frame or APDU must not stop the meter
+                log.warning("station %d/%d: %s", endpoint.station.logical, endpoint.station.physical, error)
+                frames = endpoint.connection.data_to_send()
+            for frame in frames:
                 tap("tx", frame)
                 write(frame)
 

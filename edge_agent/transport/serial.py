@@ -9,6 +9,7 @@ with millisecond jitter; ``rs485_delay_before_tx``/``rx`` add guard times (secon
 from __future__ import annotations
 
 import errno
+import termios
 import time
 
 import serial
@@ -41,14 +42,14 @@ class SerialTransport(TransportBase):
         if stopbits not in _STOPBITS:
             raise TransportError(f"stop bits must be 1, 1.5 or 2, got {stopbits}")
         self.device = device
-        options = dict(
-            baudrate=baud,
-            parity=_PARITIES[parity],
-            bytesize=bytesize,
-            stopbits=_STOPBITS[stopbits],
-            timeout=0,
-            exclusive=True,  # two agents on one port garble each other's frames
-        )
+        options = {
+            "baudrate": baud,
+            "parity": _PARITIES[parity],
+            "bytesize": bytesize,
+            "stopbits": _STOPBITS[stopbits],
+            "timeout": 0,
+            "exclusive": True,  # two agents on one port garble each other's frames
+        }
         settings = (
             serial.rs485.RS485Settings(
                 delay_before_tx=rs485_delay_before_tx, delay_before_rx=rs485_delay_before_rx
@@ -57,13 +58,17 @@ class SerialTransport(TransportBase):
             else None
         )
         self._port = self._open(serial.Serial, options)
+        # "kernel", "software" (RTS toggled by pyserial around each write) or None.
+        self.rs485_driver: str | None = None
         if settings is not None:
             try:
-                self._port.rs485_mode = settings  # kernel direction control
+                self._port.rs485_mode = settings
+                self.rs485_driver = "kernel"
             except (ValueError, OSError):
                 self._port.close()
                 self._port = self._open(serial.rs485.RS485, options)
-                self._port.rs485_mode = settings  # software RTS toggling
+                self._port.rs485_mode = settings
+                self.rs485_driver = "software"
 
     def _open(self, kind: type[serial.Serial], options: dict) -> serial.Serial:
         try:
@@ -77,8 +82,11 @@ class SerialTransport(TransportBase):
             self._port.baudrate = baud
             self._port.parity = _PARITIES[parity]
             self._port.bytesize = bytesize
-        except (serial.SerialException, ValueError, KeyError) as error:
-            raise TransportError(f"cannot set {self.device} to {baud} {bytesize}{parity}: {error}") from None
+        except (serial.SerialException, termios.error, ValueError, KeyError) as error:
+            raise TransportError(
+                f"cannot set {self.device} to {baud} baud {bytesize}{parity}1: {error}"
+                " (does the adapter support this speed and character format?)"
+            ) from None
 
     def set_baud(self, baud: int) -> None:
         self.configure(baud, _parity_letter(self._port.parity), self._port.bytesize)
@@ -127,7 +135,9 @@ def _explain_open_error(device: str, error: Exception) -> str:
             " (sudo usermod -aG dialout $USER, then log in again)"
         )
     if code == errno.EBUSY or "exclusive" in str(error).lower() or "lock" in str(error).lower():
-        return f"{device} is in use by another program (another dlms-edge, ModemManager, a terminal)"
+        return (
+            f"{device} is in use by another program (another dlms-edge, ModemManager, a terminal)"
+        )
     return f"cannot open {device}: {error}"
 
 
@@ -159,5 +169,3 @@ def optical_sign_on(
         f" {timeout:g} s: check that the head sits on the meter's optical port, its cable, and"
         " that the meter's optical interface is enabled"
     )
-
-

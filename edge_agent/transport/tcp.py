@@ -9,7 +9,7 @@ import socket
 from edge_agent.dlms.errors import TransportError
 from edge_agent.transport.base import TransportBase
 
-__all__ = ["TcpTransport", "DEFAULT_PORT"]
+__all__ = ["DEFAULT_PORT", "TcpTransport"]
 
 DEFAULT_PORT = 4059  # IANA "DLMS/COSEM" port
 _READ_SIZE = 4096

@@ -35,6 +35,7 @@ from edge_agent.dlms.apdu import (
     SetRequestNormal,
     SetResponseNormal,
     StateError,
+    access_error,
     apdu_class,
     decode_apdu,
     explain_result,
@@ -68,11 +69,16 @@ KNOWN: list[tuple[str, object]] = [
             0xC1,
             (
                 CosemAttributeDescriptorWithSelection(REGISTER_1_8_0),
-                CosemAttributeDescriptorWithSelection(CosemAttributeDescriptor(8, bytes((0, 0, 1, 0, 0, 255)), 2)),
+                CosemAttributeDescriptorWithSelection(
+                    CosemAttributeDescriptor(8, bytes((0, 0, 1, 0, 0, 255)), 2)
+                ),
             ),
         ),
     ),
-    ("C403C1020006000000010104", GetResponseWithList(0xC1, (axdr.DoubleLongUnsigned(1), DataAccessResult.OBJECT_UNDEFINED))),
+    (
+        "C403C1020006000000010104",
+        GetResponseWithList(0xC1, (axdr.DoubleLongUnsigned(1), DataAccessResult.OBJECT_UNDEFINED)),
+    ),
     # The pass-3 ACTION of the T-210D reference trace (shared/reference, inner content).
     (
         "C301C1000F0000280000FF0101091111000005927050C667AFCAE335FFE491EB",
@@ -82,24 +88,54 @@ KNOWN: list[tuple[str, object]] = [
             axdr.OctetString(bytes.fromhex("11000005927050C667AFCAE335FFE491EB")),
         ),
     ),
-    ("C701C10000", ActionResponseNormal(0xC1, ActionResponseWithOptionalData(ActionResult.SUCCESS))),
+    (
+        "C701C10000",
+        ActionResponseNormal(0xC1, ActionResponseWithOptionalData(ActionResult.SUCCESS)),
+    ),
     ("C501C100", SetResponseNormal(0xC1, DataAccessResult.SUCCESS)),
-    ("D80101", ExceptionResponse(StateError.SERVICE_NOT_ALLOWED, ExceptionServiceError.OPERATION_NOT_POSSIBLE)),
-    ("D801060000059F", ExceptionResponse(StateError.SERVICE_NOT_ALLOWED, ExceptionServiceError.INVOCATION_COUNTER_ERROR, 1439)),
-    ("0E010601", ConfirmedServiceError(ConfirmedService.INITIATE_ERROR, ServiceErrorKind.INITIATE, 1)),
-    ("0F4000000000 1200FF".replace(" ", ""), DataNotification(0x40000000, b"", axdr.LongUnsigned(255))),
+    (
+        "D80101",
+        ExceptionResponse(
+            StateError.SERVICE_NOT_ALLOWED, ExceptionServiceError.OPERATION_NOT_POSSIBLE
+        ),
+    ),
+    (
+        "D801060000059F",
+        ExceptionResponse(
+            StateError.SERVICE_NOT_ALLOWED, ExceptionServiceError.INVOCATION_COUNTER_ERROR, 1439
+        ),
+    ),
+    (
+        "0E010601",
+        ConfirmedServiceError(ConfirmedService.INITIATE_ERROR, ServiceErrorKind.INITIATE, 1),
+    ),
+    (
+        "0F4000000000 1200FF".replace(" ", ""),
+        DataNotification(0x40000000, b"", axdr.LongUnsigned(255)),
+    ),
 ]
 # Selective access by range on the load profile (Blue Book 4.3.6: restricting object = clock).
-RANGE = axdr.Structure((
-    axdr.Structure((axdr.LongUnsigned(8), axdr.OctetString(bytes((0, 0, 1, 0, 0, 255))), axdr.Integer(2), axdr.LongUnsigned(0))),
-    axdr.OctetString(bytes(12)),
-    axdr.OctetString(bytes(12)),
-    axdr.Array([]),
-))
-KNOWN.append((
-    "C001C1000701006301 00FF0201 01" + axdr.encode(RANGE).hex(),
-    GetRequestNormal(0xC1, CosemAttributeDescriptor(7, PROFILE, 2), SelectiveAccess(1, RANGE)),
-))
+RANGE = axdr.Structure(
+    (
+        axdr.Structure(
+            (
+                axdr.LongUnsigned(8),
+                axdr.OctetString(bytes((0, 0, 1, 0, 0, 255))),
+                axdr.Integer(2),
+                axdr.LongUnsigned(0),
+            )
+        ),
+        axdr.OctetString(bytes(12)),
+        axdr.OctetString(bytes(12)),
+        axdr.Array([]),
+    )
+)
+KNOWN.append(
+    (
+        "C001C1000701006301 00FF0201 01" + axdr.encode(RANGE).hex(),
+        GetRequestNormal(0xC1, CosemAttributeDescriptor(7, PROFILE, 2), SelectiveAccess(1, RANGE)),
+    )
+)
 
 
 @pytest.mark.parametrize(("hex_text", "apdu"), KNOWN, ids=[type(a).__name__ for _, a in KNOWN])
@@ -154,7 +190,9 @@ def test_every_truncation_is_a_decode_error(apdu: object, draw: st.DataObject) -
         decode_apdu(raw[:cut])
 
 
-@pytest.mark.parametrize(("hex_text", "apdu"), KNOWN[:8], ids=[type(a).__name__ for _, a in KNOWN[:8]])
+@pytest.mark.parametrize(
+    ("hex_text", "apdu"), KNOWN[:8], ids=[type(a).__name__ for _, a in KNOWN[:8]]
+)
 def test_truncation_at_every_offset(hex_text: str, apdu: object) -> None:
     raw = apdu.encode()
     for cut in range(len(raw)):
@@ -170,8 +208,10 @@ def test_trailing_bytes_are_refused(apdu: object) -> None:
 
 
 @settings(max_examples=400, deadline=None)
-@given(st.sampled_from([0xC0, 0xC1, 0xC3, 0xC4, 0xC5, 0xC7, 0x0F, 0xC2, 0xD8, 0x0E, 0xE0, 0x01, 0x08]),
-       st.binary(max_size=40))
+@given(
+    st.sampled_from([0xC0, 0xC1, 0xC3, 0xC4, 0xC5, 0xC7, 0x0F, 0xC2, 0xD8, 0x0E, 0xE0, 0x01, 0x08]),
+    st.binary(max_size=40),
+)
 def test_garbage_after_a_known_tag_raises_only_dlms_errors(tag: int, body: bytes) -> None:
     try:
         decode_apdu(bytes((tag,)) + body)
@@ -203,7 +243,26 @@ def test_protected_tags_point_to_the_security_module(tag: int) -> None:
 
 def test_ciphered_tags_are_all_refused() -> None:
     # Green Book 9.5: glo-/ded- forms of the services, and the general protection APDUs.
-    glo_ded = {0x21, 0x25, 0x26, 0x28, 0x2C, 0x2D, 0x2E, 0x36, 0x38, 0x41, 0x45, 0x46, 0x48, 0x4C, 0x4D, 0x4E, 0x56, 0x58}
+    glo_ded = {
+        0x21,
+        0x25,
+        0x26,
+        0x28,
+        0x2C,
+        0x2D,
+        0x2E,
+        0x36,
+        0x38,
+        0x41,
+        0x45,
+        0x46,
+        0x48,
+        0x4C,
+        0x4D,
+        0x4E,
+        0x56,
+        0x58,
+    }
     service_specific = set(range(0xC8, 0xCE)) | {0xCF} | set(range(0xD0, 0xD6)) | {0xD7}
     assert glo_ded | service_specific | {0xDB, 0xDC, 0xDD, 0xDF} == set(PROTECTED_TAGS)
 
@@ -239,7 +298,9 @@ def test_encode_validates_ranges() -> None:
     with pytest.raises(EncodeError, match="Integer8"):
         CosemMethodDescriptor(15, bytes(6), 200)
     with pytest.raises(EncodeError, match="invocation counter"):
-        ExceptionResponse(StateError.SERVICE_NOT_ALLOWED, ExceptionServiceError.INVOCATION_COUNTER_ERROR)
+        ExceptionResponse(
+            StateError.SERVICE_NOT_ALLOWED, ExceptionServiceError.INVOCATION_COUNTER_ERROR
+        )
     with pytest.raises(EncodeError):
         GetRequestNext(0xC1, 2**32).encode()
 
@@ -253,6 +314,15 @@ def test_explain_result_names_object_and_class() -> None:
         "object-undefined: the meter has no object 1.0.99.1.0.255 of class 7"
     )
     assert "value 77" in explain_result(DataAccessResult(77), target)
+
+
+def test_access_error_is_a_readable_service_error() -> None:
+    error = access_error(
+        DataAccessResult.READ_WRITE_DENIED, CosemAttributeDescriptor(7, PROFILE, 2)
+    )
+    assert isinstance(error, ServiceError) and error.reason == "read-write-denied"
+    assert str(error).startswith("read-write-denied: the association's access rights")
+    assert "object 1.0.99.1.0.255 of class 7" in str(error)
 
 
 def test_unknown_result_codes_still_decode() -> None:
@@ -274,7 +344,10 @@ def test_confirmed_service_error_names() -> None:
     assert apdu.describe() == "initiate-error: initiate/dlms-version-too-low"
     error = apdu.to_error()
     assert isinstance(error, ServiceError) and error.reason == "initiate/dlms-version-too-low"
-    assert ConfirmedServiceError(ConfirmedService.READ, ServiceErrorKind.ACCESS, 2).error_name == "object-access-violated"
+    assert (
+        ConfirmedServiceError(ConfirmedService.READ, ServiceErrorKind.ACCESS, 2).error_name
+        == "object-access-violated"
+    )
 
 
 def test_optional_data_distinguishes_absent_from_null() -> None:
@@ -288,7 +361,11 @@ def test_optional_data_distinguishes_absent_from_null() -> None:
 
 
 def test_set_request_carries_value_after_access_selection() -> None:
-    apdu = SetRequestNormal(0xC1, CosemAttributeDescriptor(8, bytes((0, 0, 1, 0, 0, 255)), 2), axdr.OctetString(bytes(12)))
+    apdu = SetRequestNormal(
+        0xC1,
+        CosemAttributeDescriptor(8, bytes((0, 0, 1, 0, 0, 255)), 2),
+        axdr.OctetString(bytes(12)),
+    )
     assert apdu.encode() == bytes.fromhex("C101C100080000010000FF0200090C") + bytes(12)
 
 

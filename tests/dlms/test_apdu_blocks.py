@@ -40,10 +40,14 @@ from edge_agent.dlms.apdu_common import encode_get_data_result
 from edge_agent.dlms.errors import EncodeError, ProtocolError, ServiceError
 
 PROFILE = CosemAttributeDescriptor(7, bytes((1, 0, 99, 1, 0, 255)), 2)
-ROWS = axdr.Array([axdr.Structure((axdr.OctetString(bytes(12)), axdr.DoubleLongUnsigned(n))) for n in range(200)])
+ROWS = axdr.Array(
+    [axdr.Structure((axdr.OctetString(bytes(12)), axdr.DoubleLongUnsigned(n))) for n in range(200)]
+)
 
 
-def _run_get(responses: list[GetResponseWithDatablock], reassembler: GetBlockReassembler) -> list[GetRequestNext]:
+def _run_get(
+    responses: list[GetResponseWithDatablock], reassembler: GetBlockReassembler
+) -> list[GetRequestNext]:
     sent = []
     for response in responses:
         request = reassembler.feed(decode_apdu(response.encode()))
@@ -93,8 +97,12 @@ def test_get_block_after_last_and_wrong_invoke_id() -> None:
 
 def test_get_block_error_is_a_readable_service_error() -> None:
     reassembler = GetBlockReassembler(0xC1, PROFILE)
-    with pytest.raises(ServiceError, match="long-get-aborted: .*1.0.99.1.0.255 of class 7") as caught:
-        reassembler.feed(GetResponseWithDatablock(0xC1, DataBlockG(True, 1, DataAccessResult.LONG_GET_ABORTED)))
+    with pytest.raises(
+        ServiceError, match="long-get-aborted: .*1.0.99.1.0.255 of class 7"
+    ) as caught:
+        reassembler.feed(
+            GetResponseWithDatablock(0xC1, DataBlockG(True, 1, DataAccessResult.LONG_GET_ABORTED))
+        )
     assert caught.value.reason == "long-get-aborted"
 
 
@@ -147,7 +155,9 @@ def test_action_split_normal_and_with_list() -> None:
     assert all(len(p.encode()) <= 200 for p in parts)
     raw = parts[0].pblock.raw_data + b"".join(p.pblock.raw_data for p in parts[1:])
     assert axdr.decode_all(raw) == certificate
-    listed = split_action_request(ActionRequestWithList(0xC1, (method, method), (certificate, None)), 200)
+    listed = split_action_request(
+        ActionRequestWithList(0xC1, (method, method), (certificate, None)), 200
+    )
     assert isinstance(listed[0], ActionRequestWithListAndFirstPblock)
     small = ActionRequestNormal(0xC1, method, OMITTED)
     assert split_action_request(small, 200) == [small]

@@ -453,3 +453,14 @@ def test_gurux_decodes_our_encodings_to_the_same_values() -> None:
         elif isinstance(value, list | tuple):
             theirs = type(value)(theirs)
         assert theirs == value, (value, theirs)
+
+
+def test_compact_array_decode_leaves_a_bytearray_resizable() -> None:
+    buf = bytearray(bytes.fromhex("13 01 0003 12 06 0001 0002 0003"))
+    decode(buf)
+    buf += b"\x00"  # BufferError if a memoryview of buf were still exported
+    broken = bytearray(bytes.fromhex("13 00 01 00"))
+    try:
+        decode(broken)
+    except DecodeError:
+        broken += b"\x00"

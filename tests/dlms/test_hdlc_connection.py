@@ -27,7 +27,10 @@ CLIENT = HdlcAddress.client(16)
 SERVER = HdlcAddress.server(1, 16)
 
 
-def make_pair(client_params=HdlcParameters(), server_params=HdlcParameters(), retries=3):
+DEFAULTS = HdlcParameters()
+
+
+def make_pair(client_params=DEFAULTS, server_params=DEFAULTS, retries=3):
     client = HdlcConnection(Role.CLIENT, CLIENT, SERVER, client_params, max_retries=retries)
     server = HdlcConnection(Role.SERVER, SERVER, parameters=server_params)
     return client, server
@@ -43,7 +46,9 @@ def events(connection: HdlcConnection) -> list:
 class Line:
     """Carries frames both ways; drops or corrupts the n-th frame put on the wire."""
 
-    def __init__(self, client, server, drop=(), corrupt=(), answer: Callable[[bytes], bytes] | None = None):
+    def __init__(
+        self, client, server, drop=(), corrupt=(), answer: Callable[[bytes], bytes] | None = None
+    ):
         self.client, self.server = client, server
         self.drop, self.corrupt = set(drop), set(corrupt)
         self.count = 0
@@ -100,8 +105,12 @@ def connect(client, server, **line_options) -> Line:
 
 def test_connect_negotiates_parameters_and_uses_4_byte_server_address() -> None:
     client, server = make_pair(
-        HdlcParameters(max_info_transmit=256, max_info_receive=512, window_transmit=3, window_receive=2),
-        HdlcParameters(max_info_transmit=1024, max_info_receive=128, window_transmit=1, window_receive=7),
+        HdlcParameters(
+            max_info_transmit=256, max_info_receive=512, window_transmit=3, window_receive=2
+        ),
+        HdlcParameters(
+            max_info_transmit=1024, max_info_receive=128, window_transmit=1, window_receive=7
+        ),
     )
     snrm = client.send_connect()
     assert HdlcFrame.decode(snrm)[0].destination.encode() == bytes.fromhex("00020021")
@@ -115,7 +124,7 @@ def test_single_frame_request_response_and_disconnect() -> None:
     client, server = make_pair()
     line = connect(client, server, answer=lambda apdu: b"\xc4" + apdu)
     frames = client.send_data(b"\xc0\x01\xc1")
-    frame, = (HdlcFrame.decode(f)[0] for f in frames)
+    (frame,) = (HdlcFrame.decode(f)[0] for f in frames)
     assert (frame.control, frame.info) == (0x10, b"\xe6\xe6\x00\xc0\x01\xc1")  # I(0,0) P
     line.run(frames)
     assert line.server_got == [b"\xc0\x01\xc1"]
@@ -127,8 +136,9 @@ def test_single_frame_request_response_and_disconnect() -> None:
 
 @pytest.mark.parametrize("window", [1, 2, 7])
 def test_segmentation_both_ways_with_windows(window: int) -> None:
-    params = HdlcParameters(max_info_transmit=32, max_info_receive=32, window_transmit=window,
-                            window_receive=window)
+    params = HdlcParameters(
+        max_info_transmit=32, max_info_receive=32, window_transmit=window, window_receive=window
+    )
     client, server = make_pair(params, params)
     request, response = bytes(range(200)), bytes(range(256)) * 3
     line = connect(client, server, answer=lambda apdu: response)
@@ -138,7 +148,9 @@ def test_segmentation_both_ways_with_windows(window: int) -> None:
 
 
 def test_segments_carry_s_bit_and_llc_on_first_only() -> None:
-    params = HdlcParameters(max_info_transmit=16, max_info_receive=16, window_transmit=2, window_receive=2)
+    params = HdlcParameters(
+        max_info_transmit=16, max_info_receive=16, window_transmit=2, window_receive=2
+    )
     client, server = make_pair(params, params)
     connect(client, server)
     frames = [HdlcFrame.decode(f)[0] for f in client.send_data(bytes(40))]
@@ -155,12 +167,18 @@ def test_segments_carry_s_bit_and_llc_on_first_only() -> None:
     corrupt=st.sets(st.integers(0, 40), max_size=2),
 )
 def test_lost_and_corrupted_frames_are_recovered_without_duplicates(window, drop, corrupt) -> None:
-    params = HdlcParameters(max_info_transmit=24, max_info_receive=24, window_transmit=window,
-                            window_receive=window)
+    params = HdlcParameters(
+        max_info_transmit=24, max_info_receive=24, window_transmit=window, window_receive=window
+    )
     client, server = make_pair(params, params, retries=6)
     request, response = bytes(range(90)), bytes(range(100, 230))
-    line = Line(client, server, drop={d + 2 for d in drop}, corrupt={c + 2 for c in corrupt},
-                answer=lambda apdu: response)
+    line = Line(
+        client,
+        server,
+        drop={d + 2 for d in drop},
+        corrupt={c + 2 for c in corrupt},
+        answer=lambda apdu: response,
+    )
     line.run([client.send_connect()])
     line.run(client.send_data(request))
     assert line.server_got == [request]
@@ -204,20 +222,22 @@ def test_idle_link_timeout_sends_nothing() -> None:
 
 
 def test_server_answers_dm_when_disconnected() -> None:
-    client, server = make_pair()
+    _client, server = make_pair()
     server.receive_data(HdlcFrame(SERVER, CLIENT, FrameKind.DISC, True).encode())
-    reply, = server.data_to_send()
+    (reply,) = server.data_to_send()
     assert HdlcFrame.decode(reply)[0].kind is FrameKind.DM
-    server.receive_data(HdlcFrame(SERVER, CLIENT, FrameKind.I, True, info=b"\xe6\xe6\x00\x01").encode())
+    server.receive_data(
+        HdlcFrame(SERVER, CLIENT, FrameKind.I, True, info=b"\xe6\xe6\x00\x01").encode()
+    )
     assert HdlcFrame.decode(server.data_to_send()[0])[0].kind is FrameKind.DM
     assert events(server) == []
 
 
 def test_client_sees_dm_as_disconnected() -> None:
-    client, _ = make_pair()
+    client, _server = make_pair()
     client.send_connect()
     client.receive_data(HdlcFrame(CLIENT, SERVER, FrameKind.DM, True).encode())
-    event, = events(client)
+    (event,) = events(client)
     assert isinstance(event, Disconnected) and "DM" in event.reason
 
 
@@ -231,7 +251,10 @@ def _connected_server() -> HdlcConnection:
 @pytest.mark.parametrize(
     ("frame", "bits"),
     [
-        (HdlcFrame(SERVER, CLIENT, FrameKind.RR, True, receive_sequence=3), 0x08),  # N(R) never sent
+        (
+            HdlcFrame(SERVER, CLIENT, FrameKind.RR, True, receive_sequence=3),
+            0x08,
+        ),  # N(R) never sent
         (HdlcFrame(SERVER, CLIENT, FrameKind.RR, True, info=b"x"), 0x03),  # info not allowed
         (HdlcFrame(SERVER, CLIENT, FrameKind.I, True, info=b"\xe6\xe6\x00" + bytes(200)), 0x04),
     ],
@@ -241,7 +264,7 @@ def test_server_rejects_with_frmr_and_stays_rejecting(frame: HdlcFrame, bits: in
     server.receive_data(frame.encode())
     reply = HdlcFrame.decode(server.data_to_send()[0])[0]
     assert reply.kind is FrameKind.FRMR and reply.info[0] == frame.control and reply.info[2] == bits
-    event, = events(server)
+    (event,) = events(server)
     assert isinstance(event, Rejected) and not event.by_peer
     server.receive_data(HdlcFrame(SERVER, CLIENT, FrameKind.RR, True).encode())
     assert HdlcFrame.decode(server.data_to_send()[0])[0].kind is FrameKind.FRMR
@@ -263,8 +286,10 @@ def test_server_rejects_undefined_control_with_frmr() -> None:
 def test_client_reports_frmr_from_the_server() -> None:
     client, server = make_pair()
     connect(client, server)
-    client.receive_data(HdlcFrame(CLIENT, SERVER, FrameKind.FRMR, True, info=b"\x31\x00\x08").encode())
-    event, = events(client)
+    client.receive_data(
+        HdlcFrame(CLIENT, SERVER, FrameKind.FRMR, True, info=b"\x31\x00\x08").encode()
+    )
+    (event,) = events(client)
     assert event == Rejected(0x31, "invalid N(R)", by_peer=True)
     assert client.state is State.DISCONNECTED
 
@@ -273,11 +298,13 @@ def test_client_rejects_impossible_acknowledgement() -> None:
     client, server = make_pair()
     connect(client, server)
     with pytest.raises(ProtocolError, match="N\\(R\\)=5"):
-        client.receive_data(HdlcFrame(CLIENT, SERVER, FrameKind.RR, True, receive_sequence=5).encode())
+        client.receive_data(
+            HdlcFrame(CLIENT, SERVER, FrameKind.RR, True, receive_sequence=5).encode()
+        )
 
 
 def test_frames_for_other_stations_are_ignored() -> None:
-    client, server = make_pair()
+    _client, server = make_pair()
     other = HdlcAddress.server(1, 17)
     server.receive_data(HdlcFrame(other, CLIENT, FrameKind.SNRM, True).encode())
     assert server.data_to_send() == [] and server.state is State.DISCONNECTED
@@ -301,3 +328,32 @@ def test_send_before_connect_is_a_protocol_error() -> None:
     client, _ = make_pair()
     with pytest.raises(ProtocolError, match="connect first"):
         client.send_data(b"\x01")
+
+
+def test_server_ignores_a_second_client_while_connected() -> None:
+    client, server = make_pair()
+    connect(client, server)
+    intruder = HdlcAddress.client(1)
+    server.receive_data(HdlcFrame(SERVER, intruder, FrameKind.DISC, True).encode())
+    assert server.data_to_send() == [] and server.state is State.CONNECTED
+
+
+def test_dm_goes_back_to_the_calling_client() -> None:
+    server = HdlcConnection(Role.SERVER, SERVER)
+    server.receive_data(HdlcFrame(SERVER, HdlcAddress.client(1), FrameKind.DISC, True).encode())
+    dm = HdlcFrame.decode(server.data_to_send()[0])[0]
+    assert (dm.kind, dm.destination, dm.source) == (FrameKind.DM, HdlcAddress.client(1), SERVER)
+
+
+@given(st.lists(st.binary(max_size=60), max_size=6))
+def test_random_bytes_never_crash_either_role(chunks: list[bytes]) -> None:
+    from edge_agent.dlms.errors import DlmsError
+
+    client, server = make_pair()
+    connect(client, server)
+    for chunk in chunks:
+        server.receive_data(b"\x7e" + chunk)  # a server answers garbage, it never raises
+        try:
+            client.receive_data(b"\x7e" + chunk)
+        except DlmsError:
+            pass

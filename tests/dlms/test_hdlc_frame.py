@@ -47,7 +47,11 @@ def test_vector_iframe_info_field_is_the_glo_get_request() -> None:
     raw = bytes.fromhex(CASES["hdlc-iframe-glo-get"]["inputs"]["frame"])
     frame, _ = HdlcFrame.decode(memoryview(raw))
     assert (frame.kind, frame.send_sequence, frame.receive_sequence, frame.poll_final) == (
-        FrameKind.I, 0, 0, True)
+        FrameKind.I,
+        0,
+        0,
+        True,
+    )
     assert frame.destination == HdlcAddress.server(1, 16)
     assert frame.source == HdlcAddress.client(1)
     apdu = strip_llc(frame.info)
@@ -67,7 +71,9 @@ def test_vector_iframe_plaintext_with_aes_gcm() -> None:
     iv = bytes.fromhex(case["inputs"]["system_title"]) + counter
     key = bytes.fromhex(case["inputs"]["ek"])
     decryptor = Cipher(algorithms.AES(key), modes.GCM(iv, tag, min_tag_length=12)).decryptor()
-    decryptor.authenticate_additional_data(bytes((security_control,)) + bytes.fromhex(case["inputs"]["ak"]))
+    decryptor.authenticate_additional_data(
+        bytes((security_control,)) + bytes.fromhex(case["inputs"]["ak"])
+    )
     plaintext = decryptor.update(body) + decryptor.finalize()
     assert plaintext.hex() == case["expected"]["plaintext"]
 
@@ -109,8 +115,15 @@ def test_address_forms(address: HdlcAddress, wire: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "bad", [lambda: HdlcAddress(128), lambda: HdlcAddress(1, 2), lambda: HdlcAddress(1, 128, 2),
-            lambda: HdlcAddress(1, None, 4), lambda: HdlcAddress(1, 1, 3)])
+    "bad",
+    [
+        lambda: HdlcAddress(128),
+        lambda: HdlcAddress(1, 2),
+        lambda: HdlcAddress(1, 128, 2),
+        lambda: HdlcAddress(1, None, 4),
+        lambda: HdlcAddress(1, 1, 3),
+    ],
+)
 def test_address_out_of_range_is_an_encode_error(bad) -> None:
     with pytest.raises(EncodeError):
         bad()
@@ -130,8 +143,10 @@ def test_default_parameters_match_the_green_book_example() -> None:
     [
         ("", HdlcParameters()),
         ("81800705020400080107", HdlcParameters(max_info_transmit=1024, window_receive=7)),
-        ("8180090604000001f40701 03".replace(" ", ""),
-         HdlcParameters(max_info_receive=500, window_transmit=3)),
+        (
+            "8180090604000001f40701 03".replace(" ", ""),
+            HdlcParameters(max_info_receive=500, window_transmit=3),
+        ),
         ("818006990100050122", HdlcParameters(max_info_transmit=0x22)),  # unknown id skipped
     ],
 )
@@ -140,18 +155,29 @@ def test_parameter_decoding_forms(wire: str, expected: HdlcParameters) -> None:
 
 
 @pytest.mark.parametrize(
-    "wire", ["8180", "8280020501", "81800305", "8180050503000001", "818003070100",
-             "818004050200", "81800a"])
+    "wire",
+    [
+        "8180",
+        "8280020501",
+        "81800305",
+        "8180050503000001",
+        "818003070100",
+        "818004050200",
+        "81800a",
+    ],
+)
 def test_bad_parameter_fields(wire: str) -> None:
     with pytest.raises(FrameError):
         HdlcParameters.decode(bytes.fromhex(wire))
 
 
 def test_negotiation_takes_the_minimum_of_both_sides() -> None:
-    client = HdlcParameters(max_info_transmit=512, max_info_receive=256, window_transmit=7,
-                            window_receive=1)
-    server = HdlcParameters(max_info_transmit=128, max_info_receive=1024, window_transmit=3,
-                            window_receive=2)
+    client = HdlcParameters(
+        max_info_transmit=512, max_info_receive=256, window_transmit=7, window_receive=1
+    )
+    server = HdlcParameters(
+        max_info_transmit=128, max_info_receive=1024, window_transmit=3, window_receive=2
+    )
     ua = server.negotiate(client)
     assert ua == HdlcParameters(128, 512, 1, 2)
     assert client.negotiate(ua) == HdlcParameters(512, 128, 2, 1)
@@ -190,8 +216,15 @@ def test_frame_round_trip(frame: HdlcFrame) -> None:
     assert HdlcFrame.decode(b"\x00" + wire, 1) == (frame, len(wire))
 
 
-@given(st.builds(HdlcParameters, st.integers(1, 2032), st.integers(1, 2032), st.integers(1, 7),
-                 st.integers(1, 7)))
+@given(
+    st.builds(
+        HdlcParameters,
+        st.integers(1, 2032),
+        st.integers(1, 2032),
+        st.integers(1, 7),
+        st.integers(1, 7),
+    )
+)
 def test_parameter_round_trip(parameters: HdlcParameters) -> None:
     assert HdlcParameters.decode(parameters.encode()) == parameters
 
@@ -203,8 +236,15 @@ def test_oversized_frame_is_an_encode_error() -> None:
 
 # --- damage -----------------------------------------------------------------------------
 
-SAMPLE = HdlcFrame(HdlcAddress.server(1, 16), HdlcAddress(16), FrameKind.I, True, 2, 3,
-                   info=b"\xe6\xe6\x00\xc0\x01\xc1\x00\x08\x00\x00\x01\x00\x00\xff\x02\x00").encode()
+SAMPLE = HdlcFrame(
+    HdlcAddress.server(1, 16),
+    HdlcAddress(16),
+    FrameKind.I,
+    True,
+    2,
+    3,
+    info=b"\xe6\xe6\x00\xc0\x01\xc1\x00\x08\x00\x00\x01\x00\x00\xff\x02\x00",
+).encode()
 SHORT = HdlcFrame(HdlcAddress(1), HdlcAddress(16), FrameKind.RR, True, 0, 5).encode()
 
 
@@ -282,8 +322,10 @@ def test_splitter_clear_drops_a_partial_frame() -> None:
     assert [f.encode() for f in splitter.feed(SHORT)] == [SHORT]
 
 
-@given(st.lists(st.one_of(st.sampled_from([SAMPLE, SHORT]), st.binary(max_size=12)), max_size=8),
-       st.integers(1, 40))
+@given(
+    st.lists(st.one_of(st.sampled_from([SAMPLE, SHORT]), st.binary(max_size=12)), max_size=8),
+    st.integers(1, 40),
+)
 def test_splitter_never_crashes_and_finds_intact_frames(pieces: list[bytes], chunk: int) -> None:
     stream = b"".join(pieces)
     splitter = FrameSplitter()
@@ -294,3 +336,11 @@ def test_splitter_never_crashes_and_finds_intact_frames(pieces: list[bytes], chu
     # every frame that arrived intact after a flag-separated boundary is found
     intact = [p for p in pieces if p in (SAMPLE, SHORT)]
     assert len([f for f in found if isinstance(f, HdlcFrame)]) <= len(intact) + 8
+
+
+@given(st.binary(max_size=40))
+def test_random_parameter_fields_give_frame_errors_only(data: bytes) -> None:
+    try:
+        HdlcParameters.decode(b"\x81\x80" + data)
+    except FrameError:
+        pass

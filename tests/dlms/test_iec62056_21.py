@@ -46,7 +46,9 @@ def test_sign_on_with_echo_split_reads_and_parity_bits() -> None:
     sign_on = SignOn(max_baud=19200)
     assert sign_on.request() == b"/?!\r\n"
     assert sign_on.receive_data(b"/?!\r\n/LG") is None  # echo of the optical head
-    line = bytes(b | 0x80 if i % 2 else b for i, b in enumerate(b"Z6\\2E450\r\n"))  # 7E1 seen as 8N1
+    line = bytes(
+        b | 0x80 if i % 2 else b for i, b in enumerate(b"Z6\\2E450\r\n")
+    )  # 7E1 seen as 8N1
     result = sign_on.receive_data(line)
     assert result is not None
     assert result.identification.manufacturer == "LGZ"

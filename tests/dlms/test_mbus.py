@@ -41,13 +41,15 @@ def decrypt_encryption_only(apdu: bytes, ek: bytes) -> bytes:
 def test_vector_frames_and_segment_headers() -> None:
     frames = MbusStreamDecoder().feed(FRAMES)
     assert [(f.control, f.address, f.control_information) for f in frames] == [
-        (0x53, 0xFF, 0x00), (0x53, 0xFF, 0x11)]
+        (0x53, 0xFF, 0x00),
+        (0x53, 0xFF, 0x11),
+    ]
     assert [f.data[:2] for f in frames] == [b"\x01\x67", b"\x01\x67"]
     assert [(f.segment_number, f.final_segment) for f in frames] == [(0, False), (1, True)]
 
 
 def test_vector_reassembles_into_the_ciphered_data_notification() -> None:
-    apdu, = reassemble_telegrams(FRAMES)
+    (apdu,) = reassemble_telegrams(FRAMES)
     # db 08 <system title "SAGY..."> 81 f8 <248 bytes: SC, IC, ciphertext>
     assert apdu[:2] == b"\xdb\x08" and apdu[2:5] == b"SAG" and apdu[10:12] == b"\x81\xf8"
     assert len(apdu) == 12 + 0xF8
@@ -56,12 +58,12 @@ def test_vector_reassembles_into_the_ciphered_data_notification() -> None:
 
 
 def test_split_reproduces_the_meter_frames() -> None:
-    apdu, = reassemble_telegrams(FRAMES)
+    (apdu,) = reassemble_telegrams(FRAMES)
     assert b"".join(frame.encode() for frame in split_telegram(apdu)) == FRAMES
 
 
 def test_old_firmware_length_overflow_is_accepted() -> None:
-    apdu, = reassemble_telegrams(FRAMES)
+    (apdu,) = reassemble_telegrams(FRAMES)
     first, second = split_telegram(apdu, first_segment_size=252)
     wire = first.encode(allow_length_overflow=True) + second.encode()
     assert wire[:4] == bytes.fromhex("68010168")

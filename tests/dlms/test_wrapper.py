@@ -13,10 +13,12 @@ from edge_agent.dlms.wrapper import WrapperDecoder, WrapperFrame
 GET = bytes.fromhex("c001c100030100010800ff0200")
 
 
-
 def test_known_header() -> None:
     assert WrapperFrame(16, 1, GET).encode() == bytes.fromhex("000100100001000d") + GET
-    assert WrapperFrame.decode(bytes.fromhex("000100100001000d") + GET) == (WrapperFrame(16, 1, GET), 21)
+    assert WrapperFrame.decode(bytes.fromhex("000100100001000d") + GET) == (
+        WrapperFrame(16, 1, GET),
+        21,
+    )
 
 
 @given(st.integers(0, 0xFFFF), st.integers(0, 0xFFFF), st.binary(max_size=600))
@@ -37,15 +39,19 @@ def test_wrong_version_names_the_likely_cause() -> None:
         WrapperFrame.decode(bytes.fromhex("7ea00a00020021039323d47e"))
 
 
-@pytest.mark.parametrize("frame", [WrapperFrame(-1, 1, b""), WrapperFrame(1, 70000, b""),
-                                   WrapperFrame(1, 1, bytes(70000))])
+@pytest.mark.parametrize(
+    "frame",
+    [WrapperFrame(-1, 1, b""), WrapperFrame(1, 70000, b""), WrapperFrame(1, 1, bytes(70000))],
+)
 def test_encode_out_of_range(frame: WrapperFrame) -> None:
     with pytest.raises(EncodeError):
         frame.encode()
 
 
 @given(st.lists(st.binary(max_size=100), min_size=1, max_size=6), st.integers(1, 50))
-def test_stream_splitting_of_partial_and_back_to_back_frames(apdus: list[bytes], chunk: int) -> None:
+def test_stream_splitting_of_partial_and_back_to_back_frames(
+    apdus: list[bytes], chunk: int
+) -> None:
     stream = b"".join(WrapperFrame(1, 16, apdu).encode() for apdu in apdus)
     decoder = WrapperDecoder()
     got = []

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import AsyncGenerator, Callable
 import copy
 from typing import Any
+from unittest.mock import Mock
 
 import pytest
 from pytest_homeassistant_custom_component.common import (
@@ -19,9 +20,19 @@ from homeassistant.core import HomeAssistant
 
 from payloads import AGENT, BASE, INFO, PREFIX
 
+
 @pytest.fixture(autouse=True)
 def auto_enable_custom_integrations(enable_custom_integrations: None) -> None:
     """Let Home Assistant load custom_components/dlms_edge from the repository root."""
+
+
+@pytest.fixture
+async def mqtt_broker(mqtt_mock: Any, mqtt_client_mock: Any) -> AsyncGenerator[Any]:
+    """Home Assistant's MQTT set up against the mocked paho client."""
+    yield mqtt_mock
+    # The mocked client never reports its socket closed, which would leave MQTT's
+    # one-second housekeeping timer behind and fail the lingering-timer check.
+    mqtt_client_mock.on_socket_close(mqtt_client_mock, None, Mock(fileno=Mock(return_value=-1)))
 
 
 @pytest.fixture
@@ -37,9 +48,13 @@ def config_entry() -> MockConfigEntry:
 
 @pytest.fixture
 def fire(hass: HomeAssistant) -> Callable[..., Any]:
-    """Deliver a message as the broker would, and let Home Assistant process it."""
+    """Deliver a message as the broker would, and let Home Assistant process it.
 
-    async def _fire(topic: str, payload: str, retain: bool = True) -> None:
+    Live messages carry retain=False; Home Assistant delivers a retained message only
+    once per subscription and topic (the replay after subscribing).
+    """
+
+    async def _fire(topic: str, payload: str | bytes, retain: bool = False) -> None:
         async_fire_mqtt_message(hass, topic, payload, qos=1, retain=retain)
         await hass.async_block_till_done()
 
@@ -48,7 +63,7 @@ def fire(hass: HomeAssistant) -> Callable[..., Any]:
 
 @pytest.fixture
 async def loaded_entry(
-    hass: HomeAssistant, mqtt_mock: Any, config_entry: MockConfigEntry, fire: Callable[..., Any]
+    hass: HomeAssistant, mqtt_broker: Any, config_entry: MockConfigEntry, fire: Callable[..., Any]
 ) -> MockConfigEntry:
     """The T-210D entry set up, with the agent and the meter online."""
     config_entry.add_to_hass(hass)

@@ -19,6 +19,7 @@ class Received:
     payload: bytes
     retain: bool
     qos: int
+    dup: bool = False
 
 
 class Subscriber:
@@ -57,7 +58,7 @@ class Subscriber:
     def _on_message(self, client, userdata, message) -> None:
         with self._cond:
             self.messages.append(Received(message.topic, message.payload, message.retain,
-                                          message.qos))
+                                          message.qos, bool(message.dup)))
             self._cond.notify_all()
 
     def on(self, topic: str) -> list[Received]:

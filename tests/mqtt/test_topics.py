@@ -55,7 +55,7 @@ def test_obis_leaf_round_trip(groups: list[int]) -> None:
 
 @pytest.mark.parametrize(("bad", "why"), [
     ("", "empty"), ("a/b", "separator"), ("a+b", "wildcard"), ("meter#1", "wildcard"),
-    ("$SYS", "reserved"), (" pi", "spaces"), (7, "text"), ("a\x00", "NUL"),
+    ("$SYS", "reserves"), (" pi", "spaces"), (7, "text"), ("a\x00", "NUL"),
 ])
 def test_bad_ids_are_config_errors(bad: object, why: str) -> None:
     with pytest.raises(ConfigError, match=why):

@@ -1,0 +1,166 @@
+"""Command-line options shared by the verbs that talk to a meter (read, profile, scan, keys).
+
+The flags are the public CLI contract of DESIGN.md. Keys may come from flags, from the
+environment (DLMS_EK, DLMS_AK, DLMS_PASSWORD) or from a keys directory; the values are
+wrapped in :class:`Secret` at once and never printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import logging
+import os
+import sys
+from collections.abc import Callable
+from typing import TextIO
+
+from edge_agent.client.client import MeterClient, default_state_dir
+from edge_agent.client.connection import ConnectionSettings, parse_host_port
+from edge_agent.dlms.errors import ConfigError
+from edge_agent.dlms.secret import Secret
+from edge_agent.dlms.session import ClientSettings
+from edge_agent.keystore import DEFAULT_CLIENT_SYSTEM_TITLE, KeyMaterial, KeysDir
+
+log = logging.getLogger("edge_agent.frames")
+
+
+def add_connection_arguments(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("connection")
+    where = group.add_mutually_exclusive_group(required=True)
+    where.add_argument("--tcp", metavar="HOST:PORT", help="TCP meter or gateway (IEC 62056-47 wrapper; port 4059 if omitted)")
+    where.add_argument("--serial", metavar="DEV", help="serial device: optical head or RS-485 adapter (HDLC)")
+    group.add_argument("--hdlc", action="store_true", help="with --tcp: HDLC over TCP (serial-to-Ethernet converters)")
+    group.add_argument("--baud", type=int, default=9600, help="serial speed (default 9600; with --optical the highest to agree)")
+    group.add_argument("--parity", choices="NEO", default="N", help="serial parity (default N)")
+    group.add_argument("--optical", action="store_true", help="IEC 62056-21 mode E sign-on at 300 baud, then HDLC")
+    group.add_argument("--rs485", action="store_true", help="let the kernel switch the RS-485 driver (HATs with RTS direction control)")
+    group.add_argument("--client", type=int, default=16, metavar="SAP", help="client SAP: 16 public, 1 management (default 16)")
+    group.add_argument("--logical", type=int, default=1, metavar="N", help="server logical device address (default 1)")
+    group.add_argument("--physical", type=int, default=16, metavar="N", help="server physical address for HDLC (default 16)")
+    group.add_argument("--address-size", type=int, choices=(1, 2, 4), default=4, help="HDLC server address bytes (default 4)")
+    group.add_argument("--timeout", type=float, default=5.0, metavar="S", help="seconds to wait for each answer (default 5)")
+    group.add_argument("--retries", type=int, default=3, help="HDLC retransmissions before giving up (default 3)")
+
+
+def add_security_arguments(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("security")
+    group.add_argument("--security", choices=("none", "auth", "enc", "authenc"), default="none",
+                       help="security policy of the association (default none)")
+    group.add_argument("--suite", type=int, choices=(0, 1, 2), default=0, help="security suite (default 0)")
+    group.add_argument("--auth", choices=("none", "low", "hls-gmac", "hls-ecdsa"), default="none",
+                       help="authentication: none, low (LLS password), hls-gmac (HLS-5), hls-ecdsa (HLS-7)")
+    group.add_argument("--password", help="LLS password (or env DLMS_PASSWORD)")
+    group.add_argument("--ek", metavar="HEX", help="global unicast encryption key (or env DLMS_EK)")
+    group.add_argument("--ak", metavar="HEX", help="authentication key (or env DLMS_AK)")
+    group.add_argument("--keys-dir", metavar="DIR", help="keys directory (ek.hex, ak.hex, client.key.pem, meter.crt.pem, ...)")
+    group.add_argument("--system-title", metavar="HEX", help="the client's system title (16 hex digits)")
+    group.add_argument("--pass3-signing", choices=("never", "always", "auto"), default="auto",
+                       help="sign HLS pass 3 (general-signing, as the T-210D demands): auto tries "
+                       "unsigned first and remembers per meter (default auto)")
+    group.add_argument("--state-dir", metavar="DIR", help=f"invocation counters and learned facts (default {default_state_dir()})")
+    group.add_argument("--meter-id", metavar="ID", help="name under which facts about this meter are kept (default: from the address)")
+
+
+def add_output_arguments(parser: argparse.ArgumentParser, json_help: str = "print JSON") -> None:
+    parser.add_argument("--json", action="store_true", help=json_help)
+    parser.add_argument("--verbose", "-v", action="store_true", help="log every frame (keys never appear)")
+    parser.add_argument("--capture", metavar="FILE", help="append raw frames with time and direction, readable by 'dlms-edge decode -'")
+
+
+def connection_from_args(args: argparse.Namespace) -> ConnectionSettings:
+    return ConnectionSettings(
+        tcp=parse_host_port(args.tcp) if args.tcp else None,
+        serial=args.serial,
+        baud=args.baud,
+        parity=args.parity,
+        optical=args.optical,
+        rs485=args.rs485,
+        hdlc=args.hdlc,
+        client_sap=args.client,
+        server_logical=args.logical,
+        server_physical=args.physical,
+        address_size=args.address_size,
+        timeout=args.timeout,
+        retries=args.retries,
+    )
+
+
+def _secret(value: str | None, env: str, name: str, length: int) -> Secret | None:
+    text = value if value is not None else os.environ.get(env)
+    return None if text is None else Secret.from_hex(text, name, length)
+
+
+def load_keys(args: argparse.Namespace) -> KeyMaterial:
+    return KeysDir(args.keys_dir).load() if args.keys_dir else KeyMaterial()
+
+
+def client_settings_from_args(args: argparse.Namespace, keys: KeyMaterial | None = None) -> ClientSettings:
+    keys = keys if keys is not None else load_keys(args)
+    length = 32 if args.suite == 2 else 16
+    ek = _secret(args.ek, "DLMS_EK", "EK", length) or keys.ek
+    ak = _secret(args.ak, "DLMS_AK", "AK", length) or keys.ak
+    password_text = args.password if args.password is not None else os.environ.get("DLMS_PASSWORD")
+    password = Secret(password_text.encode(), "LLS password") if password_text is not None else keys.password
+    if args.system_title:
+        system_title = Secret.from_hex(args.system_title, "system title", 8).reveal()
+    else:
+        system_title = keys.client_system_title or DEFAULT_CLIENT_SYSTEM_TITLE
+    return ClientSettings(
+        security=args.security,
+        suite=args.suite,
+        authentication=args.auth,
+        password=password,
+        system_title=system_title,
+        ek=ek,
+        ak=ak,
+        signing_key=keys.client_signing_key,
+        server_public_key=keys.meter_certificate,
+    )
+
+
+def meter_id_from_args(args: argparse.Namespace) -> str:
+    if args.meter_id:
+        return args.meter_id
+    where = args.tcp or args.serial
+    return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in f"{where}-{args.logical}-{args.physical}")
+
+
+class FrameTap:
+    """Logs frames with --verbose and appends them to --capture FILE (never keys: frames
+    are ciphertext or plaintext the meter sent anyway)."""
+
+    def __init__(self, verbose: bool, capture: str | None) -> None:
+        self.verbose = verbose
+        self._file: TextIO | None = open(capture, "a", encoding="ascii") if capture else None  # noqa: SIM115
+
+    def __call__(self, direction: str, frame: bytes) -> None:
+        if self.verbose:
+            log.debug("%s %s", direction, frame.hex())
+        if self._file is not None:
+            stamp = dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+            self._file.write(f"{stamp} {direction} {frame.hex()}\n")
+            self._file.flush()
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+
+
+def client_from_args(args: argparse.Namespace, tap: Callable[[str, bytes], None]) -> MeterClient:
+    connection = connection_from_args(args)
+    settings = client_settings_from_args(args)
+    if args.pass3_signing == "always" and settings.signing_key is None:
+        raise ConfigError("--pass3-signing always needs the client signing key: --keys-dir DIR with client.key.pem")
+    return MeterClient(
+        connection,
+        settings,
+        meter_id=meter_id_from_args(args),
+        state_dir=args.state_dir,
+        pass3_signing=args.pass3_signing if settings.authentication.startswith("hls") else "never",
+        tap=tap,
+    )
+
+
+def print_err(message: str) -> None:
+    print(message, file=sys.stderr)

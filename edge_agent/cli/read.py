@@ -1,0 +1,80 @@
+"""dlms-edge read: connect, read OBIS codes (or everything in the object list), print values."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+
+from edge_agent.cli.options import (
+    FrameTap,
+    add_connection_arguments,
+    add_output_arguments,
+    add_security_arguments,
+    client_from_args,
+)
+from edge_agent.client.values import SCALED_CLASSES, VALUE_ATTRIBUTE
+from edge_agent.dlms.errors import ConfigError, DecodeError
+from edge_agent.dlms.obis import Obis
+
+HELP = "read values (registers, clock, any attribute) from a meter and print them"
+EXAMPLES = """\
+  dlms-edge read --tcp 127.0.0.1:4059 1.0.1.8.0.255 1.0.32.7.0.255 0.0.1.0.0.255
+  dlms-edge read --tcp 127.0.0.1:4059 --json 1-0:1.8.0*255 1-0:1.7.0*255
+  dlms-edge read --serial /dev/ttyUSB0 --baud 9600 --all
+  dlms-edge read --serial /dev/serial/by-id/usb-FTDI-if00 --optical --client 1 \\
+      --security authenc --suite 1 --auth hls-gmac --keys-dir ~/meter-keys --json 1.0.1.8.0.255
+  (OBIS codes in any form: 1.0.1.8.0.255, 1-0:1.8.0*255, 1.8.0 for electricity)"""
+
+log = logging.getLogger(__name__)
+
+# Classes whose value attribute is worth printing when reading "everything".
+READABLE_CLASSES = frozenset({1, 3, 4, 5, 8, 70})
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("obis", nargs="*", help="OBIS codes to read; none (or --all) reads every object of the association")
+    parser.add_argument("--all", action="store_true", help="read every data/register/clock object of the object list")
+    add_connection_arguments(parser)
+    add_security_arguments(parser)
+    add_output_arguments(parser, "print one JSON object keyed by OBIS (1.0.1.8.0.255): value, unit, ts, ...")
+
+
+def _codes(texts: list[str]) -> list[Obis]:
+    codes = []
+    for text in texts:
+        try:
+            codes.append(Obis.parse(text))
+        except DecodeError as error:
+            raise ConfigError(f"{text!r} is not an OBIS code: {error}") from None
+    return codes
+
+
+def run(args: argparse.Namespace) -> int:
+    codes = _codes(args.obis)
+    tap = FrameTap(args.verbose, args.capture)
+    try:
+        with client_from_args(args, tap) as meter:
+            class_ids = None
+            if args.all or not codes:
+                entries = meter.object_list()
+                class_ids = {e.logical_name: e.class_id for e in entries if e.class_id in READABLE_CLASSES}
+                codes = [
+                    code for code, class_id in class_ids.items()
+                    if next(e for e in entries if e.logical_name == code).attribute_readable(
+                        SCALED_CLASSES.get(class_id, (VALUE_ATTRIBUTE.get(class_id, 2),))[0]
+                    )
+                ]
+            meter.exchanges = 0
+            readings = meter.read(codes, class_ids=class_ids)
+            log.debug("%d request/response exchanges for %d objects", meter.exchanges, len(codes))
+    finally:
+        tap.close()
+    if args.json:
+        print(json.dumps({r.obis.dotted: r.as_json() for r in readings}, indent=2, ensure_ascii=False))
+        return 0
+    width = max((len(r.name) for r in readings), default=0)
+    for r in readings:
+        value = r.value if r.unit is None else f"{r.value} {r.unit}"
+        print(f"{r.obis.dotted:<18} {r.name:<{width}}  {value}")
+    return 0

@@ -1,0 +1,338 @@
+"""The blocking meter client: a :class:`ClientSession` driven over a link.
+
+    with MeterClient(connection, settings, meter_id="kitchen", state_dir=state) as meter:
+        for reading in meter.read([Obis.parse("1.0.1.8.0.255")]):
+            print(reading.obis, reading.value, reading.unit)
+
+What it adds to the sans-IO session: transports and links, invocation counters persisted
+in the state dir, the `pass3_signing: auto` retry (remembered per meter), object classes
+and scalers learned once and cached, GET with-list batching, readable errors.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import logging
+import os
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from edge_agent.client.connection import ConnectionSettings, open_link, open_transport
+from edge_agent.client.link import Link, Tap, _no_tap
+from edge_agent.client.values import SCALED_CLASSES, VALUE_ATTRIBUTE, Reading, to_reading, usual_class
+from edge_agent.dlms import apdu as x
+from edge_agent.dlms.apdu_names import DataAccessResult
+from edge_agent.dlms.conformance import Conformance
+from edge_agent.dlms.cosem import ObjectListEntry, parse_object_list
+from edge_agent.dlms.errors import ConfigError, ServiceError
+from edge_agent.dlms.events import ActionResult, Associated, GetResult, SendApdu, SetResult
+from edge_agent.dlms.obis import Obis
+from edge_agent.dlms.session import ClientSession, ClientSettings, Pass3SigningRequired
+from edge_agent.dlms.units import ScalerUnit
+from edge_agent.state.counters import InvocationCounterStore
+from edge_agent.state.facts import FactStore
+from edge_agent.transport.base import Transport
+
+log = logging.getLogger(__name__)
+
+ASSOCIATION = Obis(0, 0, 40, 0, 0, 255)
+CLOCK = Obis(0, 0, 1, 0, 0, 255)
+WITH_LIST_LIMIT = 32  # attributes per GET-Request-With-List: meters cap the list length
+PASS3_MODES = ("never", "always", "auto")
+# A guessed class the meter contradicts: learn the object list and ask again.
+_WRONG_GUESS = frozenset({DataAccessResult.OBJECT_CLASS_INCONSISTENT, DataAccessResult.OBJECT_UNDEFINED})
+
+
+def default_state_dir() -> Path:
+    """Per-user state: $XDG_STATE_HOME/dlms-edge, else ~/.local/state/dlms-edge."""
+    base = os.environ.get("XDG_STATE_HOME") or os.path.join(os.path.expanduser("~"), ".local", "state")
+    return Path(base) / "dlms-edge"
+
+
+def _utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+def counter_identity(settings: ClientSettings) -> tuple[str, str]:
+    """(owner, key id) of the invocation counter: GCM forbids reusing an IV (client system
+    title ‖ IC) under one key, so the counter belongs to that pair, whatever the meter.
+    The key appears only as a truncated SHA-256 fingerprint."""
+    title = (settings.system_title or b"\0" * 8).hex()
+    fingerprint = hashlib.sha256(settings.ek.reveal()).hexdigest()[:16] if settings.ek else "nokey"
+    return title, f"ek-{fingerprint}"
+
+
+class MeterClient:
+    def __init__(
+        self,
+        connection: ConnectionSettings,
+        settings: ClientSettings,
+        *,
+        meter_id: str,
+        state_dir: str | os.PathLike[str] | None = None,
+        pass3_signing: str = "auto",
+        tap: Tap = _no_tap,
+        clock: Callable[[], dt.datetime] = _utcnow,
+        challenge: Callable[[int], bytes] = os.urandom,
+    ) -> None:
+        if pass3_signing not in PASS3_MODES:
+            raise ConfigError(f"pass3_signing must be one of {', '.join(PASS3_MODES)}, got {pass3_signing!r}")
+        self.connection = connection
+        self.settings = settings
+        self.meter_id = meter_id
+        self.pass3_signing = pass3_signing
+        self.tap = tap
+        self.clock = clock
+        self._challenge = challenge
+        state = Path(state_dir) if state_dir is not None else default_state_dir()
+        self.counters = InvocationCounterStore(state)
+        self.facts = FactStore(state)
+        self._counter_owner, self._counter_key = counter_identity(settings)
+        self.transport: Transport | None = None
+        self.link: Link | None = None
+        self.session: ClientSession | None = None
+        self.associated: Associated | None = None
+        self.exchanges = 0  # request/response round trips since association (for --verbose)
+        self._objects: list[ObjectListEntry] = []
+
+    # --- connection ---------------------------------------------------------------------------
+
+    def __enter__(self) -> MeterClient:
+        self.connect()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def _open_link(self) -> None:
+        self.transport = open_transport(self.connection)
+        try:
+            self.link = open_link(self.connection, self.transport, self.tap)
+            self.link.open()
+        except BaseException:
+            self._close_transport()
+            raise
+
+    def _close_transport(self) -> None:
+        if self.link is not None:
+            self.link.close()
+            self.link = None
+        if self.transport is not None:
+            self.transport.close()
+            self.transport = None
+
+    def _next_invocation_counter(self) -> int:
+        return self.counters.next(self._counter_owner, self._counter_key)
+
+    def connect(self) -> Associated:
+        """Open the link and associate; with pass3_signing auto, retry signed once."""
+        signed = self.pass3_signing == "always" or (
+            self.pass3_signing == "auto" and self.facts.get_fact(self.meter_id, "pass3_signing_required", False)
+        )
+        self._open_link()
+        try:
+            return self._associate(signed)
+        except Pass3SigningRequired as refusal:
+            self._close_transport()
+            if self.pass3_signing != "auto" or signed:
+                raise Pass3SigningRequired(
+                    f"{refusal} -- the meter refuses an unsigned HLS pass 3 (ServiceNotAllowed);"
+                    " use --pass3-signing always (or auto) with the client signing key in --keys-dir",
+                    refusal.state_error,
+                    refusal.service_error,
+                ) from None
+            log.info("meter %s refused unsigned pass 3; re-associating with general-signing", self.meter_id)
+            self.facts.set(self.meter_id, pass3_signing_required=True)
+            self._open_link()
+            return self._associate(True)
+        except BaseException:
+            self._close_transport()
+            raise
+
+    def _associate(self, signed: bool) -> Associated:
+        settings = self.settings
+        if settings.mechanism is not None and settings.authentication.startswith("hls"):
+            settings = replace(settings, pass3_signing="always" if signed else "never")
+        self.session = ClientSession(settings, self._next_invocation_counter, self._challenge(16))
+        event = self._run(self.session.associate())
+        if not isinstance(event, Associated):
+            raise ServiceError(f"association did not complete: {event!r}")
+        self.associated = event
+        self.exchanges = 0
+        log.debug(
+            "associated: conformance %s, server max PDU %d, pass 3 signed: %s",
+            event.conformance, event.server_max_receive_pdu_size, event.pass3_signed,
+        )
+        return event
+
+    def close(self) -> None:
+        """Release the association (RLRQ) and the link; errors on the way out are logged."""
+        if self.session is not None and self.associated is not None and self.link is not None:
+            try:
+                self._run(self.session.release())
+            except Exception as error:  # noqa: BLE001 - closing must not hide the real outcome
+                log.debug("release not confirmed: %s", error)
+        self.associated = None
+        self.session = None
+        self._close_transport()
+
+    # --- exchanges ----------------------------------------------------------------------------
+
+    def _run(self, apdu: bytes) -> Any:
+        """Send ``apdu``; follow the session's SendApdu requests; return the final event."""
+        assert self.link is not None and self.session is not None, "not connected"
+        while True:
+            self.exchanges += 1
+            event = self.session.receive_apdu(self.link.request(apdu))
+            if not isinstance(event, SendApdu):
+                return event
+            apdu = event.apdu
+
+    @property
+    def conformance(self) -> Conformance:
+        return self.associated.conformance if self.associated else Conformance(0)
+
+    def get(self, code: Obis, class_id: int, attribute: int, access: x.SelectiveAccess | None = None) -> Any:
+        """One attribute; a DataAccessResult becomes a ServiceError naming the object."""
+        event = self._run(self.session.get(x.CosemAttributeDescriptor(class_id, bytes(code), attribute), access))
+        value = event.value
+        if isinstance(value, DataAccessResult):
+            raise ServiceError(_refusal(value, code, class_id, attribute), value.name.lower().replace("_", "-"))
+        return value
+
+    def get_many(self, items: Sequence[tuple[Obis, int, int]]) -> list[Any]:
+        """Many attributes in as few exchanges as the meter allows; failures stay as
+        DataAccessResult values in the list."""
+        descriptors = [x.CosemAttributeDescriptor(c, bytes(o), a) for o, c, a in items]
+        if Conformance.MULTIPLE_REFERENCES not in self.conformance:
+            results = []
+            for descriptor in descriptors:
+                results.append(self._run(self.session.get(descriptor)).value)
+            return results
+        values: list[Any] = []
+        for start in range(0, len(descriptors), WITH_LIST_LIMIT):
+            chunk = descriptors[start : start + WITH_LIST_LIMIT]
+            if len(chunk) == 1:
+                values.append(self._run(self.session.get(chunk[0])).value)
+            else:
+                event: GetResult = self._run(self.session.get_with_list(chunk))
+                values.extend(event.values)
+        return values
+
+    def set(self, code: Obis, class_id: int, attribute: int, value: Any) -> None:
+        event: SetResult = self._run(self.session.set(x.CosemAttributeDescriptor(class_id, bytes(code), attribute), value))
+        result = event.results[0]
+        if result != DataAccessResult.SUCCESS:
+            raise ServiceError(_refusal(result, code, class_id, attribute), result.name.lower().replace("_", "-"))
+
+    def action(self, code: Obis, class_id: int, method: int, parameters: Any = x.OMITTED) -> Any:
+        event: ActionResult = self._run(self.session.action(x.CosemMethodDescriptor(class_id, bytes(code), method), parameters))
+        if int(event.result) != 0:
+            raise ServiceError(
+                f"{event.result.name.lower().replace('_', '-')}: the meter refused method {method} of"
+                f" {code.dotted} (class {class_id})",
+                event.result.name.lower().replace("_", "-"),
+            )
+        return event.return_data
+
+    # --- objects, scalers, readings -----------------------------------------------------------
+
+    def object_list(self, refresh: bool = False) -> list[ObjectListEntry]:
+        """The association's object list (attribute 2 of 0.0.40.0.0.255), cached per meter."""
+        if not refresh and self._objects:
+            return self._objects
+        entries = parse_object_list(self.get(ASSOCIATION, 15, 2))
+        self._objects = entries
+        self.facts.set(self.meter_id, classes={e.logical_name.dotted: e.class_id for e in entries})
+        return entries
+
+    def _classes(self) -> dict[str, int]:
+        return self.facts.get_fact(self.meter_id, "classes", {}) or {}
+
+    def _scalers(self) -> dict[str, list[int]]:
+        return self.facts.get_fact(self.meter_id, "scalers", {}) or {}
+
+    def read(self, codes: Iterable[Obis], *, class_ids: dict[Obis, int] | None = None) -> list[Reading]:
+        """Read the value of each object, scaled with its unit.
+
+        Classes come from ``class_ids``, the cached object list, or the usual class of the
+        OBIS code; scalers are read once and cached. Everything missing goes into one GET
+        with-list together with the values. Objects the meter refuses raise ServiceError
+        unless others were read (then they are logged and left out).
+        """
+        codes = list(dict.fromkeys(codes))
+        known = self._classes()
+        classes = {c: (class_ids or {}).get(c) or known.get(c.dotted) or usual_class(c) for c in codes}
+        readings, refused = self._read_once(codes, classes)
+        if refused and not known and any(result in _WRONG_GUESS for _, result in refused):
+            self.object_list()  # learn the real classes, then ask again for those
+            known = self._classes()
+            retry = [c for c, _ in refused if c.dotted in known]
+            refused = [(c, r) for c, r in refused if c.dotted not in known]
+            if retry:
+                classes.update({c: known[c.dotted] for c in retry})
+                more, still = self._read_once(retry, classes)
+                readings += more
+                refused += still
+        for code, result in refused:
+            message = _refusal(result, code, classes.get(code, 0), VALUE_ATTRIBUTE.get(classes.get(code, 1), 2))
+            if not readings:
+                raise ServiceError(message, result.name.lower().replace("_", "-"))
+            log.warning("%s", message)
+        order = {c: i for i, c in enumerate(codes)}
+        return sorted(readings, key=lambda r: order[r.obis])
+
+    def _read_once(
+        self, codes: list[Obis], classes: dict[Obis, int]
+    ) -> tuple[list[Reading], list[tuple[Obis, DataAccessResult]]]:
+        scalers = self._scalers()
+        items: list[tuple[Obis, int, int]] = []
+        for code in codes:
+            class_id = classes[code]
+            value_attribute, scaler_attribute = SCALED_CLASSES.get(class_id, (VALUE_ATTRIBUTE.get(class_id, 2), None))
+            items.append((code, class_id, value_attribute))
+            if scaler_attribute is not None and code.dotted not in scalers:
+                items.append((code, class_id, scaler_attribute))
+        timestamp = self.clock()
+        values = self.get_many(items)
+        raw: dict[Obis, Any] = {}
+        learned: dict[str, list[int]] = {}
+        refused: list[tuple[Obis, DataAccessResult]] = []
+        for (code, class_id, attribute), value in zip(items, values):
+            if isinstance(value, DataAccessResult):
+                if code not in dict(refused):
+                    refused.append((code, value))
+            elif class_id in SCALED_CLASSES and attribute == SCALED_CLASSES[class_id][1]:
+                scaler = ScalerUnit.from_axdr(value)
+                learned[code.dotted] = [scaler.scaler, scaler.unit]
+            else:
+                raw[code] = value
+        if learned:
+            scalers = {**scalers, **learned}
+            self.facts.set(self.meter_id, scalers=scalers)
+        readings = []
+        for code, value in raw.items():
+            pair = scalers.get(code.dotted)
+            scaler_unit = ScalerUnit(*pair) if pair and classes[code] in SCALED_CLASSES else None
+            readings.append(to_reading(code, classes[code], value, scaler_unit, timestamp))
+        return readings, [(c, r) for c, r in refused if c not in raw]
+
+    def read_clock(self) -> Reading:
+        return self.read([CLOCK], class_ids={CLOCK: 8})[0]
+
+
+def _refusal(result: DataAccessResult, code: Obis, class_id: int, attribute: int) -> str:
+    name = result.name.lower().replace("_", "-")
+    hints = {
+        DataAccessResult.OBJECT_UNDEFINED: f"the meter has no object {code.dotted} (class {class_id}) in this association",
+        DataAccessResult.READ_WRITE_DENIED: f"this client may not access {code.dotted} attribute {attribute}: use a client SAP with more rights",
+        DataAccessResult.OBJECT_CLASS_INCONSISTENT: f"{code.dotted} is not of class {class_id}",
+        DataAccessResult.OBJECT_UNAVAILABLE: f"{code.dotted} attribute {attribute} is not available",
+    }
+    return f"{name}: {hints.get(result, f'{code.dotted} attribute {attribute} of class {class_id}')}"
+
+
+__all__ = ["MeterClient", "default_state_dir", "counter_identity"]

@@ -1,0 +1,71 @@
+"""Diagnostics show state, never the meter's identity or key material."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from pytest_homeassistant_custom_component.common import MockConfigEntry
+
+from custom_components.dlms_edge.const import DOMAIN
+from custom_components.dlms_edge.diagnostics import (
+    async_get_config_entry_diagnostics,
+    async_get_device_diagnostics,
+)
+from homeassistant.components.diagnostics import REDACTED
+from homeassistant.core import HomeAssistant
+from homeassistant.helpers import device_registry as dr
+
+from payloads import BASE, METER, SERIAL, SYSTEM_TITLE, health_payload, value_payload
+
+
+async def _populate(fire: Any) -> None:
+    await fire(f"{BASE}/1.0.1.8.0.255", value_payload(1234, "Wh"))
+    await fire(f"{BASE}/0.0.96.1.0.255", value_payload(SERIAL))
+    await fire(f"{BASE}/health", health_payload("problem", "wrong_key", "tag mismatch"))
+    await fire(f"{BASE}/1.0.1.7.0.255", "garbage")
+
+
+async def test_entry_diagnostics_redacted(
+    hass: HomeAssistant, loaded_entry: MockConfigEntry, fire: Any
+) -> None:
+    await _populate(fire)
+    diagnostics = await async_get_config_entry_diagnostics(hass, loaded_entry)
+    text = json.dumps(diagnostics)
+    for secret in (SERIAL, SYSTEM_TITLE, METER):
+        assert secret not in text
+    data = diagnostics["entry"]["data"]
+    assert data["meter"] == REDACTED
+    assert data["info"]["serial"] == REDACTED
+    assert data["info"]["system_title"] == REDACTED
+    assert data["info"]["model"] == "T-210D"
+    assert diagnostics["entry"]["title"] == REDACTED
+    state = diagnostics["state"]
+    assert state["agent_online"] and state["meter_online"]
+    assert state["readings"]["1.0.1.8.0.255"]["value"] == 1234
+    assert state["readings"]["0.0.96.1.0.255"]["value"] == REDACTED
+    assert state["health"]["code"] == "wrong_key"
+    assert state["malformed_topics"] == ["1.0.1.7.0.255"]
+
+
+async def test_device_diagnostics_redacted(
+    hass: HomeAssistant, loaded_entry: MockConfigEntry, fire: Any
+) -> None:
+    await _populate(fire)
+    device = dr.async_get(hass).async_get_device(identifiers={(DOMAIN, SERIAL)})
+    diagnostics = await async_get_device_diagnostics(hass, loaded_entry, device)
+    text = json.dumps(diagnostics)
+    for secret in (SERIAL, SYSTEM_TITLE, METER):
+        assert secret not in text
+    assert diagnostics["device"]["model"] == "T-210D"
+    assert diagnostics["device"]["serial_number"] == REDACTED
+    assert diagnostics["device"]["identifiers"] == REDACTED
+
+
+async def test_key_like_fields_redacted(hass: HomeAssistant) -> None:
+    from custom_components.dlms_edge.diagnostics import TO_REDACT
+    from homeassistant.components.diagnostics import async_redact_data
+
+    redacted = async_redact_data({"ek": "00" * 16, "nested": {"ak": "11" * 16, "password": "x"}},
+                                 TO_REDACT)
+    assert redacted == {"ek": REDACTED, "nested": {"ak": REDACTED, "password": REDACTED}}
