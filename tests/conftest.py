@@ -3,6 +3,7 @@
 ``mosquitto``: a real Mosquitto broker on a free 127.0.0.1 port (anonymous, no
 persistence), stopped after the test. ``mosquitto_factory``: make brokers with extra
 configuration (TLS listeners, persistence) and stop/restart them on the same port.
+``free_port``: a function returning an unused 127.0.0.1 port.
 """
 
 from __future__ import annotations
@@ -133,6 +134,12 @@ def mosquitto_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator:
     yield make
     for broker in brokers:
         broker.stop()
+
+
+@pytest.fixture(name="free_port")
+def free_port_fixture():
+    """``free_port() -> int``: an unused TCP port on 127.0.0.1 (for extra listeners)."""
+    return free_port
 
 
 @pytest.fixture

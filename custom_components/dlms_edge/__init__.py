@@ -8,8 +8,8 @@ from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import ConfigEntryNotReady
 from homeassistant.helpers import device_registry as dr
 
-from .coordinator import DlmsEdgeConfigEntry, DlmsEdgeMeter
 from .const import DOMAIN
+from .coordinator import DlmsEdgeConfigEntry, DlmsEdgeMeter
 from .entity import agent_identifier
 from .issues import async_delete_health_issue
 

@@ -8,9 +8,9 @@ object, and calls back the entities that depend on what changed.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections import defaultdict
 from collections.abc import Callable
-import logging
 
 from homeassistant.components import mqtt
 from homeassistant.config_entries import ConfigEntry
@@ -86,7 +86,8 @@ class DlmsEdgeMeter:
         """
         self._unsubscribe = [
             await mqtt.async_subscribe(
-                self.hass, f"{self.prefix}/{self.agent}/status",
+                self.hass,
+                f"{self.prefix}/{self.agent}/status",
                 self._on_agent_status,
                 qos=1,
                 encoding=None,

@@ -6,9 +6,9 @@ subscription manager and the tests share one definition of a valid payload.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
 import json
 import re
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import voluptuous as vol
@@ -162,7 +162,9 @@ class MeterInfo:
         """Validate a decoded `info` object; raise InvalidPayload on any contract breach."""
         valid = _validate(_INFO_SCHEMA, data)
         if not valid["serial"] and not valid["system_title"]:
-            raise InvalidPayload("neither 'serial' nor 'system_title' is set: the meter has no identity")
+            raise InvalidPayload(
+                "neither 'serial' nor 'system_title' is set: the meter has no identity"
+            )
         objects = tuple(MeterObject(**obj) for obj in valid.pop("objects"))
         if len({obj.obis for obj in objects}) != len(objects):
             raise InvalidPayload("'objects' lists an OBIS code twice")
@@ -204,7 +206,7 @@ class Health:
 class Reading:
     """A `<prefix>/<agent>/<meter>/<obis>` value message."""
 
-    value: float | int | str | bool | None
+    value: float | int | str | bool | list[Any] | None
     unit: str | None
     ts: str | None
 
@@ -214,8 +216,11 @@ class Reading:
         if "value" not in data:
             raise InvalidPayload("the key 'value' is missing")
         value = data["value"]
-        if value is not None and not isinstance(value, (int, float, str)):
-            raise InvalidPayload(f"'value' must be a number or a string, got {type(value).__name__}")
+        # Structures and arrays of COSEM data arrive as JSON arrays (contract details).
+        if value is not None and not isinstance(value, (int, float, str, list)):
+            raise InvalidPayload(
+                f"'value' must be a number, a string or an array, got {type(value).__name__}"
+            )
         unit, ts = data.get("unit"), data.get("ts")
         if not (unit is None or isinstance(unit, str)) or not (ts is None or isinstance(ts, str)):
             raise InvalidPayload("'unit' and 'ts' must be strings or null")

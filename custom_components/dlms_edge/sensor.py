@@ -7,9 +7,10 @@ generic sensor, disabled by default, typed by what `info` says about it.
 
 from __future__ import annotations
 
+import json
+import logging
 from dataclasses import replace
 from datetime import datetime
-import logging
 
 from homeassistant.components.sensor import (
     DEVICE_CLASS_UNITS,
@@ -37,7 +38,7 @@ from homeassistant.helpers import entity_registry as er
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.util import dt as dt_util
 
-from .const import CONF_EXCLUDED_OBJECTS, DOMAIN
+from .const import CONF_EXCLUDED_OBJECTS
 from .coordinator import DlmsEdgeConfigEntry, DlmsEdgeMeter
 from .entity import DlmsEdgeEntity
 from .models import InvalidPayload, MeterObject, Reading
@@ -87,7 +88,10 @@ _ENERGY = {
     "suggested_unit_of_measurement": UnitOfEnergy.KILO_WATT_HOUR,
     "suggested_display_precision": 3,
 }
-_REACTIVE_ENERGY_KW = {"device_class": _REACTIVE_ENERGY, "state_class": SensorStateClass.TOTAL_INCREASING}
+_REACTIVE_ENERGY_KW = {
+    "device_class": _REACTIVE_ENERGY,
+    "state_class": SensorStateClass.TOTAL_INCREASING,
+}
 _APPARENT_ENERGY = {"state_class": SensorStateClass.TOTAL_INCREASING}
 _POWER = {
     "device_class": SensorDeviceClass.POWER,
@@ -138,7 +142,11 @@ _DESCRIPTIONS: dict[tuple[int, int], tuple[str, dict, frozenset[str]]] = {
     ),
     (13, 7): (
         "power_factor",
-        {"device_class": SensorDeviceClass.POWER_FACTOR, **_MEASURE, "suggested_display_precision": 2},
+        {
+            "device_class": SensorDeviceClass.POWER_FACTOR,
+            **_MEASURE,
+            "suggested_display_precision": 2,
+        },
         frozenset({_PHASE}),
     ),
     (14, 7): (
@@ -150,6 +158,7 @@ _DESCRIPTIONS: dict[tuple[int, int], tuple[str, dict, frozenset[str]]] = {
     (16, 7): ("power_net", _POWER, frozenset()),
 }
 _PHASES = {1: "L1", 2: "L2", 3: "L3"}
+_TEXT_DEVICE_CLASSES = (None, SensorDeviceClass.TIMESTAMP, SensorDeviceClass.ENUM)
 # C 91: neutral current (Blue Book 7.5.3.2, not in the +20 phase pattern).
 _NEUTRAL_CURRENT = 91
 
@@ -214,23 +223,22 @@ def build_description(obj: MeterObject) -> SensorEntityDescription:
     """Description for an announced object, with its unit mapped to Home Assistant's."""
     description = describe_obis(obj.obis) or _generic_description(obj)
     unit = UNITS.get(obj.unit, obj.unit) if obj.unit is not None else None
-    device_class = description.device_class
-    if device_class is not None and device_class in DEVICE_CLASS_UNITS:
-        if unit not in DEVICE_CLASS_UNITS[device_class]:
-            # A device class with a foreign unit is refused by Home Assistant; the
-            # value is still worth showing, untyped.
-            _LOGGER.info(
-                "%s: unit %r does not fit device class %s; exposing it without one",
-                obj.obis,
-                obj.unit,
-                device_class,
-            )
-            description = replace(
-                description,
-                device_class=None,
-                suggested_unit_of_measurement=None,
-                suggested_display_precision=None,
-            )
+    allowed_units = DEVICE_CLASS_UNITS.get(description.device_class)  # type: ignore[arg-type]
+    if allowed_units is not None and unit not in allowed_units:
+        # A device class with a foreign unit is refused by Home Assistant; the value
+        # is still worth showing, untyped.
+        _LOGGER.info(
+            "%s: unit %r does not fit device class %s; exposing it without one",
+            obj.obis,
+            obj.unit,
+            description.device_class,
+        )
+        description = replace(
+            description,
+            device_class=None,
+            suggested_unit_of_measurement=None,
+            suggested_display_precision=None,
+        )
     return replace(description, native_unit_of_measurement=unit)
 
 
@@ -273,9 +281,13 @@ class DlmsEdgeSensor(DlmsEdgeEntity, SensorEntity):
         self._obis = obj.obis
         self._topic = f"{meter.base_topic}/{obj.obis}"
         self._has_value = False
-        self._numeric = description.native_unit_of_measurement is not None or (
-            description.state_class is not None
-        ) or description.device_class not in (None, SensorDeviceClass.TIMESTAMP, SensorDeviceClass.ENUM)
+        # Home Assistant refuses text for sensors with a unit, state class or
+        # numeric device class; such readings are reported as malformed instead.
+        self._numeric = (
+            description.native_unit_of_measurement is not None
+            or description.state_class is not None
+            or description.device_class not in _TEXT_DEVICE_CLASSES
+        )
 
     async def async_added_to_hass(self) -> None:
         await super().async_added_to_hass()
@@ -304,13 +316,19 @@ class DlmsEdgeSensor(DlmsEdgeEntity, SensorEntity):
             return None
         if self.entity_description.device_class == SensorDeviceClass.TIMESTAMP:
             parsed = dt_util.parse_datetime(value) if isinstance(value, str) else None
-            if parsed is None or parsed.tzinfo is None:
-                raise InvalidPayload(f"expected an ISO 8601 time with zone, got {value!r:.40}")
+            if parsed is None:
+                raise InvalidPayload(f"expected an ISO 8601 time, got {value!r:.40}")
+            # Without a deviation the meter's clock is local time (contract details);
+            # the meter and Home Assistant share the time zone.
+            if parsed.tzinfo is None:
+                parsed = parsed.replace(tzinfo=dt_util.get_default_time_zone())
             return parsed
         if self._numeric:
             if isinstance(value, bool) or not isinstance(value, (int, float)):
                 raise InvalidPayload(f"expected a number, got {value!r:.40}")
             return value
+        if isinstance(value, list):
+            value = json.dumps(value, separators=(",", ":"))
         if isinstance(value, str) and len(value) > 255:
             raise InvalidPayload("text longer than the 255 characters a state can hold")
         return value

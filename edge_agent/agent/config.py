@@ -61,8 +61,8 @@ __all__ = [
 # Serial defaults per use: optical heads and RS-485 (IEC 62056-46 over 62056-21 mode E,
 # 9600 8N1 after the baud switch); Austrian T-210D M-Bus customer interface 2400 8E1;
 # DSMR 5 P1 115200 8N1.
-_SERIAL_DEFAULTS = {"meter": (9600, "N"), "bus": (9600, "N"), "hdlc": (9600, "N"), "wrapper": (9600, "N"),
-                    "mbus": (2400, "E"), "dsmr": (115200, "N")}
+_SERIAL_DEFAULTS = {"meter": (9600, "N"), "bus": (9600, "N"), "hdlc": (9600, "N"),
+                    "wrapper": (9600, "N"), "mbus": (2400, "E"), "dsmr": (115200, "N")}
 _DEFAULT_POLL = ({"name": "all", "interval": 60.0, "objects": "all"},)
 # Authentication and protection each need these keys (Green Book 9.2.7: GCM uses EK;
 # authentication adds AK to the AAD; HLS-5 GMAC uses both).

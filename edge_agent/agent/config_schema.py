@@ -156,6 +156,7 @@ def _enum(*choices: str) -> vol.Any:
 
 # --- schema ----------------------------------------------------------------------------
 
+# Short names keep the schema tables readable.
 O, R = vol.Optional, vol.Required
 _BOOL = vol.Boolean()
 
@@ -230,8 +231,9 @@ MQTT = _strict({
     O("discovery_prefix", default="homeassistant"): _prefix,
     O("queue", default=dict): _strict({
         O("max_messages", default=DEFAULT_MAX_MESSAGES): vol.All(
-            _scaled("messages", 100), int),
-        O("max_bytes", default=DEFAULT_MAX_BYTES): vol.All(_scaled("bytes", 64 * 1024), int),
+            _scaled("messages", 100), vol.Coerce(int)),
+        O("max_bytes", default=DEFAULT_MAX_BYTES): vol.All(
+            _scaled("bytes", 64 * 1024), vol.Coerce(int)),
     }),
 })
 TOP = _strict({

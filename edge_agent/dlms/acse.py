@@ -172,14 +172,14 @@ def _octets(buf: Any, start: int, stop: int, what: str) -> bytes:
     return bytes(buf[start:stop])
 
 
-def _integer(enum: type[IntEnum] | None = None) -> _Codec:
+def _integer(enum: type[StandardEnum] | None = None) -> _Codec:
     def decode(buf: Any, start: int, stop: int, what: str) -> Any:
         value = ber.decode_integer(buf, start, stop, what)
         if enum is None:
             return value
         if not 0 <= value <= 0xFF:
-            raise DecodeError(f"{what}: {value} is out of range")
-        return enum.from_wire(value, what) if issubclass(enum, StandardEnum) else enum(value)
+            raise DecodeError(f"{what}: {value} is out of range 0..255")
+        return enum.from_wire(value, what)
 
     return _Codec(lambda value: ber.encode_integer(int(value)), decode)
 
@@ -259,7 +259,11 @@ class _Component(NamedTuple):
 
 
 class _AcsePdu:
-    """Shared encode/decode walk; subclasses name their tag and component table."""
+    """Shared encode/decode walk; subclasses name their tag and component table.
+
+    protocol-version (0x80 in AARQ/AARE) is checked on decoding and left out on encoding:
+    version1 is its DEFAULT and the only version there is.
+    """
 
     __slots__ = ()
     TAG: ClassVar[int]

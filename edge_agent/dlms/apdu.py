@@ -92,7 +92,6 @@ from edge_agent.dlms.apdu_set import (
     split_set_request,
 )
 from edge_agent.dlms.errors import DecodeError
-from edge_agent.dlms.security.tags import CIPHERED, GENERAL_SIGNING
 
 # Services with a CHOICE octet after the tag: tag -> {choice: class}.
 _BY_CHOICE: dict[int, dict[int, type[Apdu]]] = {}
@@ -121,10 +120,34 @@ _BY_TAG: dict[int, type[Apdu]] = {
     )
 }
 
-# Protected APDUs by name, for the refusal message (Green Book 9.5 tags).
+# Protected APDUs by name, for the refusal message (Green Book 9.5, xDLMS-APDU CHOICE):
+# service-specific glo- (global key) and ded- (dedicated key) forms, then the general ones.
+# Kept here rather than imported from the security package, which sits above this module.
+_CIPHERED_SERVICES = (
+    ("initiate-request", 0x21, 0x41),
+    ("read-request", 0x25, 0x45),
+    ("write-request", 0x26, 0x46),
+    ("initiate-response", 0x28, 0x48),
+    ("read-response", 0x2C, 0x4C),
+    ("write-response", 0x2D, 0x4D),
+    ("confirmed-service-error", 0x2E, 0x4E),
+    ("unconfirmed-write-request", 0x36, 0x56),
+    ("information-report-request", 0x38, 0x58),
+    ("get-request", 0xC8, 0xD0),
+    ("set-request", 0xC9, 0xD1),
+    ("event-notification-request", 0xCA, 0xD2),
+    ("action-request", 0xCB, 0xD3),
+    ("get-response", 0xCC, 0xD4),
+    ("set-response", 0xCD, 0xD5),
+    ("action-response", 0xCF, 0xD7),
+)
 PROTECTED_TAGS: dict[int, str] = {
-    **{tag: name for tag, (_form, name) in CIPHERED.items()},
-    GENERAL_SIGNING: "general-signing",
+    **{glo: f"glo-{name}" for name, glo, _ in _CIPHERED_SERVICES},
+    **{ded: f"ded-{name}" for name, _, ded in _CIPHERED_SERVICES},
+    0xDB: "general-glo-ciphering",
+    0xDC: "general-ded-ciphering",
+    0xDD: "general-ciphering",
+    0xDF: "general-signing",
 }
 
 # ACSE PDUs share the first octet space; say so rather than "unknown".

@@ -1,10 +1,11 @@
 """A-XDR encoding of the COSEM ``Data`` CHOICE (Blue Book, DLMS UA 1000-1, 4.1.5;
 A-XDR rules IEC 61334-6).
 
-Every value is one tag octet (:class:`DataType`) and its content. Decoding returns typed
-values that subclass the natural Python type (``LongUnsigned(300) == 300``), so callers
-can treat them as plain numbers and strings while ``encode`` still knows the exact wire
-type. ``encode`` also accepts plain Python values and infers the type:
+Every value is one tag octet (:class:`DataType`) and its content. Decoding returns the
+typed values of :mod:`.axdr_types` (re-exported here), which subclass the natural Python
+type (``LongUnsigned(300) == 300``), so callers can treat them as plain numbers and
+strings while ``encode`` still knows the exact wire type. ``encode`` also accepts plain
+Python values and infers the type:
 
     None -> null-data        bool  -> boolean        int   -> double-long, long64 or
     float -> float64         bytes -> octet-string            long64-unsigned by range
@@ -14,20 +15,29 @@ so ``encode(decode(b)) == b`` for canonical encodings and ``decode(encode(v)) ==
 Two non-canonical inputs decode but re-encode canonically: a boolean octet other than
 0x00/0x01, and a length written in a longer form than needed.
 
-Decoding is table-driven (one function per tag in a 256-entry list), reads with
-``struct.unpack_from`` at offsets and never copies the input; nesting is bounded by
-:data:`MAX_DEPTH`, and element counts are checked against the remaining input before any
-loop, so hostile input fails fast with a :class:`~.errors.DecodeError`.
+Decoding is table-driven and reads with ``struct.unpack_from`` at offsets without copying
+the input. It is on the hot path of every poll (a GET-Response-With-List of 20 registers
+is 20 scalars), so the fixed-width scalars -- nearly every register value -- are decoded
+inline from one table (:data:`_FIXED`) instead of through a call per value, and a
+compact-array whose elements are all fixed-width is cut with one ``struct`` row format.
+Nesting is bounded by :data:`MAX_DEPTH`, and element counts are checked against the
+remaining input before any loop, so hostile input fails fast with a
+:class:`~.errors.DecodeError`.
 """
 
 from __future__ import annotations
 
 import struct
 from collections.abc import Callable
-from dataclasses import dataclass
-from enum import IntEnum
 from typing import Any
 
+from .axdr_types import (
+    DONT_CARE, TAG_OF_TYPE, Array, ArrayDescription, Bcd, BitString, CompactArray,
+    DataType, DontCare, DoubleLong, DoubleLongUnsigned, Enum, Float32, Float64, Integer,
+    Long, Long64, Long64Unsigned, LongUnsigned, OctetString, Structure,
+    StructureDescription, TypeDescription, Unsigned, Utf8String, VisibleString,
+    data_type_of, describe,
+)
 from .cosem_time import CosemDate, CosemDateTime, CosemTime
 from .errors import DecodeError, EncodeError, TruncatedError
 
@@ -37,294 +47,13 @@ __all__ = [
     "OctetString", "VisibleString", "Utf8String", "Bcd", "BitString", "Structure", "Array",
     "CompactArray", "ArrayDescription", "StructureDescription", "TypeDescription",
     "DontCare", "DONT_CARE", "CosemDate", "CosemDateTime", "CosemTime", "MAX_DEPTH",
-    "decode", "decode_all", "encode", "encode_into", "encode_length", "decode_length",
-    "describe", "data_type_of",
+    "decode", "decode_all", "decode_get_data_results", "encode", "encode_into",
+    "encode_length", "decode_length", "describe", "data_type_of",
 ]
 
 #: Deepest nesting of structures/arrays accepted. COSEM objects nest a handful of levels
 #: (object_list entries: 4); anything near this is garbage or an attack.
 MAX_DEPTH = 32
-
-
-class DataType(IntEnum):
-    """Data CHOICE tags (Blue Book 4.1.5, Table 2)."""
-
-    NULL_DATA = 0
-    ARRAY = 1
-    STRUCTURE = 2
-    BOOLEAN = 3
-    BIT_STRING = 4
-    DOUBLE_LONG = 5
-    DOUBLE_LONG_UNSIGNED = 6
-    OCTET_STRING = 9
-    VISIBLE_STRING = 10
-    UTF8_STRING = 12
-    BCD = 13
-    INTEGER = 15
-    LONG = 16
-    UNSIGNED = 17
-    LONG_UNSIGNED = 18
-    COMPACT_ARRAY = 19
-    LONG64 = 20
-    LONG64_UNSIGNED = 21
-    ENUM = 22
-    FLOAT32 = 23
-    FLOAT64 = 24
-    DATE_TIME = 25
-    DATE = 26
-    TIME = 27
-    DONT_CARE = 255
-
-
-# --- typed values ------------------------------------------------------------------------
-
-
-class _TypedInt(int):
-    __slots__ = ()
-    TAG: DataType
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}({int(self)})"
-
-
-class Integer(_TypedInt):
-    """integer: Integer8, -128..127."""
-    __slots__ = ()
-    TAG = DataType.INTEGER
-
-
-class Long(_TypedInt):
-    """long: Integer16."""
-    __slots__ = ()
-    TAG = DataType.LONG
-
-
-class Unsigned(_TypedInt):
-    """unsigned: Unsigned8, 0..255."""
-    __slots__ = ()
-    TAG = DataType.UNSIGNED
-
-
-class LongUnsigned(_TypedInt):
-    """long-unsigned: Unsigned16."""
-    __slots__ = ()
-    TAG = DataType.LONG_UNSIGNED
-
-
-class DoubleLong(_TypedInt):
-    """double-long: Integer32."""
-    __slots__ = ()
-    TAG = DataType.DOUBLE_LONG
-
-
-class DoubleLongUnsigned(_TypedInt):
-    """double-long-unsigned: Unsigned32."""
-    __slots__ = ()
-    TAG = DataType.DOUBLE_LONG_UNSIGNED
-
-
-class Long64(_TypedInt):
-    """long64: Integer64."""
-    __slots__ = ()
-    TAG = DataType.LONG64
-
-
-class Long64Unsigned(_TypedInt):
-    """long64-unsigned: Unsigned64."""
-    __slots__ = ()
-    TAG = DataType.LONG64_UNSIGNED
-
-
-class Enum(_TypedInt):
-    """enum: Unsigned8 naming a choice of the attribute's definition."""
-    __slots__ = ()
-    TAG = DataType.ENUM
-
-
-class Bcd(_TypedInt):
-    """bcd: one octet. The Blue Book types it Integer8, but its content is two BCD
-    digits, so the octet is kept unsigned (0..255); :attr:`digits` shows the nibbles."""
-    __slots__ = ()
-    TAG = DataType.BCD
-
-    @property
-    def digits(self) -> str:
-        return f"{int(self):02X}"
-
-
-class Float32(float):
-    """float32: IEEE 754 single precision."""
-    __slots__ = ()
-    TAG = DataType.FLOAT32
-
-    def __repr__(self) -> str:
-        return f"Float32({float(self)!r})"
-
-
-class Float64(float):
-    """float64: IEEE 754 double precision."""
-    __slots__ = ()
-    TAG = DataType.FLOAT64
-
-    def __repr__(self) -> str:
-        return f"Float64({float(self)!r})"
-
-
-class OctetString(bytes):
-    """octet-string."""
-    __slots__ = ()
-    TAG = DataType.OCTET_STRING
-
-    def __repr__(self) -> str:
-        return f"OctetString({bytes(self).hex()!r})"
-
-
-class VisibleString(str):
-    """visible-string. Octets map 1:1 to code points (Latin-1) so any octet survives."""
-    __slots__ = ()
-    TAG = DataType.VISIBLE_STRING
-
-    def __repr__(self) -> str:
-        return f"VisibleString({str(self)!r})"
-
-
-class Utf8String(str):
-    """utf8-string."""
-    __slots__ = ()
-    TAG = DataType.UTF8_STRING
-
-    def __repr__(self) -> str:
-        return f"Utf8String({str(self)!r})"
-
-
-class Structure(tuple):
-    """structure: an ordered sequence of Data of any types."""
-    __slots__ = ()
-    TAG = DataType.STRUCTURE
-
-    def __repr__(self) -> str:
-        return f"Structure({tuple(self)!r})"
-
-
-class Array(list):
-    """array: a sequence of Data (the standard wants one type for all elements)."""
-    __slots__ = ()
-    TAG = DataType.ARRAY
-
-    def __repr__(self) -> str:
-        return f"Array({list(self)!r})"
-
-
-@dataclass(frozen=True, slots=True)
-class BitString:
-    """bit-string: ``length`` bits, most significant bit of ``data[0]`` first.
-
-    ``data`` holds exactly ceil(length / 8) octets; the unused low bits of the last
-    octet are kept as received so that encoding reproduces the input.
-    """
-
-    data: bytes
-    length: int
-
-    TAG = DataType.BIT_STRING
-
-    def __post_init__(self) -> None:
-        if self.length < 0 or len(self.data) != (self.length + 7) >> 3:
-            raise EncodeError(
-                f"bit-string of {self.length} bits needs {(self.length + 7) >> 3} octets, "
-                f"got {len(self.data)}")
-
-    @classmethod
-    def from_bits(cls, bits: str) -> BitString:
-        """From text such as ``"10110"`` (first character = first bit)."""
-        if bits.strip("01"):
-            raise EncodeError(f"bit-string text must contain only 0 and 1, got {bits!r}")
-        padded = bits + "0" * (-len(bits) % 8)
-        return cls(int(padded, 2).to_bytes(len(padded) // 8, "big") if bits else b"",
-                   len(bits))
-
-    @property
-    def bits(self) -> str:
-        if not self.length:
-            return ""
-        return f"{int.from_bytes(self.data, 'big'):0{len(self.data) * 8}b}"[: self.length]
-
-    def __getitem__(self, index: int) -> bool:
-        if not 0 <= index < self.length:
-            raise IndexError(f"bit {index} outside a bit-string of {self.length} bits")
-        return bool(self.data[index >> 3] & (0x80 >> (index & 7)))
-
-    def __len__(self) -> int:
-        return self.length
-
-    def __str__(self) -> str:
-        return self.bits
-
-
-class DontCare:
-    """dont-care (tag 255): a wildcard in selective-access and schedules. Singleton."""
-
-    __slots__ = ()
-    TAG = DataType.DONT_CARE
-    _instance: DontCare | None = None
-
-    def __new__(cls) -> DontCare:
-        if cls._instance is None:
-            cls._instance = object.__new__(cls)
-        return cls._instance
-
-    def __repr__(self) -> str:
-        return "DONT_CARE"
-
-    def __reduce__(self) -> str:
-        return "DONT_CARE"
-
-
-DONT_CARE = DontCare()
-
-
-# --- compact-array (4.1.5: compact-array, TypeDescription) ---------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class ArrayDescription:
-    """TypeDescription ``array``: a fixed number of elements of one type."""
-
-    count: int
-    element: TypeDescription
-
-
-@dataclass(frozen=True, slots=True)
-class StructureDescription:
-    """TypeDescription ``structure``: the types of the members, in order."""
-
-    elements: tuple[TypeDescription, ...]
-
-
-TypeDescription = DataType | ArrayDescription | StructureDescription
-
-
-@dataclass(frozen=True, slots=True)
-class CompactArray:
-    """compact-array: a type description, then the elements without their tags.
-
-    ``values`` holds the decoded elements (Structure/Array/typed scalars per
-    ``description``). :meth:`from_values` infers the description from the first element.
-    """
-
-    description: TypeDescription
-    values: tuple[Any, ...]
-
-    TAG = DataType.COMPACT_ARRAY
-
-    @classmethod
-    def from_values(cls, values: list | tuple,
-                    description: TypeDescription | None = None) -> CompactArray:
-        if description is None:
-            if not values:
-                raise EncodeError("compact-array of no elements needs an explicit description")
-            description = describe(values[0])
-        return cls(description, tuple(values))
 
 
 # --- lengths (A-XDR / BER definite form) ----------------------------------------------------
@@ -362,11 +91,11 @@ def decode_length(buf: bytes | bytearray | memoryview, offset: int) -> tuple[int
     return int.from_bytes(buf[offset + 1:end], "big"), end
 
 
+
 # --- decoding -----------------------------------------------------------------------------
 
 Buffer = bytes | bytearray | memoryview
 _Decoder = Callable[[Buffer, int, int], tuple[Any, int]]
-_DECODERS: list[_Decoder | None] = [None] * 256
 
 
 def _truncated(what: str, need: int, buf: Buffer, offset: int) -> TruncatedError:
@@ -381,17 +110,43 @@ def _unknown_tag(tag: int, offset: int) -> DecodeError:
         "tag (0..27 or 255, Blue Book 4.1.5): the data is corrupt or misaligned")
 
 
-def _fixed_decoder(cls: type, fmt: str, name: str) -> _Decoder:
-    unpack = struct.Struct(fmt).unpack_from
-    size = struct.calcsize(fmt)
+def _octet_values(cls: type[int], signed: bool = False) -> Callable[[int], Any]:
+    """One-octet types: all 256 values built once; decoding one is a table look-up."""
+    return tuple(cls(v - 256 if signed and v > 127 else v) for v in range(256)).__getitem__
 
-    def decode_fixed(buf: Buffer, off: int, depth: int) -> tuple[Any, int]:
-        try:
-            return cls(unpack(buf, off)[0]), off + size
-        except struct.error:  # only raised when fewer than `size` octets are left
-            raise _truncated(name, size, buf, off) from None
 
-    return decode_fixed
+# Fixed-width content: tag -> (struct format, maker of the typed value from the unpacked
+# number). These are nearly all register values, so they are decoded inline below.
+_FIXED_FORMATS: dict[int, tuple[str, Callable[[Any], Any]]] = {
+    DataType.BOOLEAN: ("?", bool),  # '?' unpacks any non-zero octet as True, as 4.1.5 reads
+    DataType.DOUBLE_LONG: ("i", DoubleLong),
+    DataType.DOUBLE_LONG_UNSIGNED: ("I", DoubleLongUnsigned),
+    DataType.BCD: ("B", _octet_values(Bcd)),
+    DataType.INTEGER: ("B", _octet_values(Integer, signed=True)),
+    DataType.LONG: ("h", Long),
+    DataType.UNSIGNED: ("B", _octet_values(Unsigned)),
+    DataType.LONG_UNSIGNED: ("H", LongUnsigned),
+    DataType.LONG64: ("q", Long64),
+    DataType.LONG64_UNSIGNED: ("Q", Long64Unsigned),
+    DataType.ENUM: ("B", _octet_values(Enum)),
+    DataType.FLOAT32: ("f", Float32),
+    DataType.FLOAT64: ("d", Float64),
+}
+_FixedSpec = tuple[Callable[[Buffer, int], tuple[Any, ...]], Callable[[Any], Any], int]
+_FIXED: list[_FixedSpec | None] = [None] * 256
+for _tag, (_format, _make) in _FIXED_FORMATS.items():
+    _struct = struct.Struct(">" + _format)
+    _FIXED[_tag] = (_struct.unpack_from, _make, _struct.size)
+# Names for messages, from the standard's spelling ("double-long-unsigned").
+_NAMES = {tag: tag.name.lower().replace("_", "-") for tag in DataType}
+# Everything that is not fixed-width: one function per tag, called with the content offset.
+_DECODERS: list[_Decoder | None] = [None] * 256
+
+
+def _fixed_truncated(tag: int, buf: Buffer, off: int) -> TruncatedError:
+    spec = _FIXED[tag]
+    assert spec is not None
+    return _truncated(_NAMES[tag], spec[2], buf, off)
 
 
 def _decode_null(buf: Buffer, off: int, depth: int) -> tuple[None, int]:
@@ -400,12 +155,6 @@ def _decode_null(buf: Buffer, off: int, depth: int) -> tuple[None, int]:
 
 def _decode_dont_care(buf: Buffer, off: int, depth: int) -> tuple[DontCare, int]:
     return DONT_CARE, off
-
-
-def _decode_boolean(buf: Buffer, off: int, depth: int) -> tuple[bool, int]:
-    if off >= len(buf):
-        raise _truncated("boolean", 1, buf, off)
-    return buf[off] != 0, off + 1
 
 
 def _decode_octets(buf: Buffer, off: int, name: str) -> tuple[int, int]:
@@ -465,7 +214,7 @@ def _sequence_decoder(cls: type[Structure] | type[Array], name: str) -> _Decoder
 
     def decode_sequence(buf: Buffer, off: int, depth: int) -> tuple[Any, int]:
         n = len(buf)
-        if off < n and buf[off] < 0x80:  # short-form quantity inline: this is the hot loop
+        if off < n and buf[off] < 0x80:
             count = buf[off]
             off += 1
         else:
@@ -476,35 +225,33 @@ def _sequence_decoder(cls: type[Structure] | type[Array], name: str) -> _Decoder
             raise DecodeError(f"{name} at offset {off} nests deeper than {MAX_DEPTH} levels; "
                               "no COSEM attribute does that: the data is corrupt")
         depth += 1
-        items = []
+        items: list[Any] = []
         append = items.append
-        decoders = _DECODERS
-        for _ in range(count):
-            if off >= n:
-                raise _truncated(f"element of {name}", 1, buf, off)
-            tag = buf[off]
-            decoder = decoders[tag]
-            if decoder is None:
-                raise _unknown_tag(tag, off)
-            value, off = decoder(buf, off + 1, depth)
-            append(value)
+        fixed_specs, decoders = _FIXED, _DECODERS
+        tag = 0
+        # The loop body is decode() inlined (rows of a load profile are this loop); the
+        # handlers below word the error from the state at the failing element.
+        try:
+            for _ in range(count):
+                tag = buf[off]
+                fixed = fixed_specs[tag]
+                if fixed is not None:
+                    unpack, make, size = fixed
+                    append(make(unpack(buf, off + 1)[0]))
+                    off += 1 + size
+                    continue
+                decoder = decoders[tag]
+                if decoder is None:
+                    raise _unknown_tag(tag, off)
+                value, off = decoder(buf, off + 1, depth)
+                append(value)
+        except IndexError:
+            raise _truncated(f"element of {name}", 1, buf, off) from None
+        except struct.error:
+            raise _fixed_truncated(tag, buf, off + 1) from None
         return cls(items), off
 
     return decode_sequence
-
-
-def _octet_decoder(cls: type[int], signed: bool = False) -> _Decoder:
-    """One-octet types: every value is built once, decoding is a table look-up."""
-    values = tuple(cls(v - 256 if signed and v > 127 else v) for v in range(256))
-    name = cls.TAG.name.lower().replace("_", "-")
-
-    def decode_octet(buf: Buffer, off: int, depth: int) -> tuple[Any, int]:
-        try:
-            return values[buf[off]], off + 1
-        except IndexError:
-            raise _truncated(name, 1, buf, off) from None
-
-    return decode_octet
 
 
 # compact-array: content types that carry no per-element structure of their own.
@@ -579,23 +326,65 @@ def _untagged_decoder(description: TypeDescription) -> _Decoder:
             return Structure(items), off
 
         return decode_structure
+    fixed = _FIXED[description]
+    if fixed is not None:
+        unpack, make, size = fixed
+
+        def decode_fixed(buf: Buffer, off: int, depth: int) -> tuple[Any, int]:
+            try:
+                return make(unpack(buf, off)[0]), off + size
+            except struct.error:
+                raise _fixed_truncated(description, buf, off) from None
+
+        return decode_fixed
     decoder = _DECODERS[description]
     assert decoder is not None  # _decode_type_description admits known tags only
     return decoder
 
 
+def _row_format(description: TypeDescription) -> tuple[struct.Struct, list[Callable]] | None:
+    """One struct format for a whole element when every field is fixed-width, else None.
+
+    Profile rows sent as compact-array (4.1.5) are typically a structure of
+    double-long-unsigned and long values: ``struct.iter_unpack`` then cuts all rows in C.
+    """
+    members = (description.elements if isinstance(description, StructureDescription)
+               else (description,))
+    if not members or not all(m in _FIXED_FORMATS for m in members):
+        return None
+    formats = [_FIXED_FORMATS[m] for m in members]  # type: ignore[index]
+    return struct.Struct(">" + "".join(f for f, _ in formats)), [m for _, m in formats]
+
+
+def _decode_fixed_rows(contents: memoryview, start: int, description: TypeDescription,
+                       row: struct.Struct, makers: list[Callable]) -> tuple[Any, ...]:
+    if len(contents) % row.size:
+        raise TruncatedError(
+            f"compact-array contents at offset {start}: {len(contents)} octets are not a whole "
+            f"number of {row.size}-octet elements: the APDU is truncated or corrupt")
+    if isinstance(description, StructureDescription):
+        return tuple(Structure([make(value) for make, value in zip(makers, fields)])
+                     for fields in row.iter_unpack(contents))
+    make = makers[0]
+    return tuple(make(value) for (value,) in row.iter_unpack(contents))
+
+
 def _decode_compact_array(buf: Buffer, off: int, depth: int) -> tuple[CompactArray, int]:
     description, off = _decode_type_description(buf, off, depth)
     start, end = _decode_octets(buf, off, "compact-array contents")
-    row = _untagged_decoder(description)
-    per_row = _node_count(description)
-    budget = _COMPACT_NODE_ALLOWANCE + 8 * (end - start)
-    values = []
-    off = start
+    fast = _row_format(description)
     # Decoding from a view that ends with the contents makes every element decoder stop
     # at the contents' end without knowing about it. The view is released on the way out
     # (also on errors) so that a caller's bytearray stays resizable.
     with memoryview(buf)[:end] as contents:
+        if fast is not None:
+            return CompactArray(description, _decode_fixed_rows(
+                contents[start:], start, description, *fast)), end
+        row = _untagged_decoder(description)
+        per_row = _node_count(description)
+        budget = _COMPACT_NODE_ALLOWANCE + 8 * (end - start)
+        values = []
+        off = start
         while off < end:
             budget -= per_row
             if budget < 0:
@@ -616,25 +405,11 @@ for _tag, _decoder in {
     DataType.NULL_DATA: _decode_null,
     DataType.ARRAY: _sequence_decoder(Array, "array"),
     DataType.STRUCTURE: _sequence_decoder(Structure, "structure"),
-    DataType.BOOLEAN: _decode_boolean,
     DataType.BIT_STRING: _decode_bit_string,
-    DataType.DOUBLE_LONG: _fixed_decoder(DoubleLong, ">i", "double-long"),
-    DataType.DOUBLE_LONG_UNSIGNED: _fixed_decoder(DoubleLongUnsigned, ">I",
-                                                  "double-long-unsigned"),
     DataType.OCTET_STRING: _decode_octet_string,
     DataType.VISIBLE_STRING: _decode_visible_string,
     DataType.UTF8_STRING: _decode_utf8_string,
-    DataType.BCD: _octet_decoder(Bcd),
-    DataType.INTEGER: _octet_decoder(Integer, signed=True),
-    DataType.LONG: _fixed_decoder(Long, ">h", "long"),
-    DataType.UNSIGNED: _octet_decoder(Unsigned),
-    DataType.LONG_UNSIGNED: _fixed_decoder(LongUnsigned, ">H", "long-unsigned"),
     DataType.COMPACT_ARRAY: _decode_compact_array,
-    DataType.LONG64: _fixed_decoder(Long64, ">q", "long64"),
-    DataType.LONG64_UNSIGNED: _fixed_decoder(Long64Unsigned, ">Q", "long64-unsigned"),
-    DataType.ENUM: _octet_decoder(Enum),
-    DataType.FLOAT32: _fixed_decoder(Float32, ">f", "float32"),
-    DataType.FLOAT64: _fixed_decoder(Float64, ">d", "float64"),
     DataType.DATE_TIME: _decode_date_time,
     DataType.DATE: _decode_date,
     DataType.TIME: _decode_time,
@@ -649,6 +424,13 @@ def decode(buf: Buffer, offset: int = 0) -> tuple[Any, int]:
         raise TruncatedError(
             f"expected an A-XDR Data tag at offset {offset}, input has {len(buf)} octets")
     tag = buf[offset]
+    fixed = _FIXED[tag]
+    if fixed is not None:
+        unpack, make, size = fixed
+        try:
+            return make(unpack(buf, offset + 1)[0]), offset + 1 + size
+        except struct.error:
+            raise _fixed_truncated(tag, buf, offset + 1) from None
     decoder = _DECODERS[tag]
     if decoder is None:
         raise _unknown_tag(tag, offset)
@@ -663,6 +445,55 @@ def decode_all(buf: Buffer) -> Any:
             f"{len(buf) - end} octets left after the A-XDR value that ends at offset {end}; "
             "expected exactly one value")
     return value
+
+
+def decode_get_data_results(buf: Buffer, offset: int, count: int,
+                            failure: Callable[[int], Any]) -> tuple[list[Any], int]:
+    """Decode ``count`` Get-Data-Result values; return (results, offset after them).
+
+    Get-Data-Result ::= CHOICE { data [0] Data, data-access-result [1] Data-Access-Result }
+    (IEC 62056-5-3 xDLMS ASN.1): the body of GET-Response-With-List, one per requested
+    attribute. It is the loop of every poll, so it lives here, next to the Data tables,
+    and costs no call per register beyond the value itself. ``failure`` turns a
+    data-access-result code into the caller's type (the APDU layer passes its
+    ``DataAccessResult``; this module sits below it). The caller checks ``count`` against
+    the input first (:func:`decode_length` and 2 octets per result).
+    """
+    results: list[Any] = []
+    append = results.append
+    fixed_specs, decoders = _FIXED, _DECODERS
+    tag = 0
+    try:
+        for _ in range(count):
+            choice = buf[offset]
+            if choice == 0:
+                tag = buf[offset + 1]
+                fixed = fixed_specs[tag]
+                if fixed is not None:
+                    unpack, make, size = fixed
+                    append(make(unpack(buf, offset + 2)[0]))
+                    offset += 2 + size
+                    continue
+                decoder = decoders[tag]
+                if decoder is None:
+                    raise _unknown_tag(tag, offset + 1)
+                value, offset = decoder(buf, offset + 2, 0)
+                append(value)
+            elif choice == 1:
+                append(failure(buf[offset + 1]))
+                offset += 2
+            else:
+                raise DecodeError(
+                    f"expected 00 (data) or 01 (data-access-result) at offset "
+                    f"{offset}, got {choice:02x}")
+    except IndexError:
+        raise _truncated("get-data-result", 2, buf, offset) from None
+    except struct.error:
+        error = _fixed_truncated(tag, buf, offset + 2)
+        raise TruncatedError(f"get-data-result: {error}") from None
+    except DecodeError as error:  # worded like apdu_common.read_get_data_result
+        raise type(error)(f"get-data-result: {error}") from None
+    return results, offset
 
 
 # --- encoding -----------------------------------------------------------------------------
@@ -842,72 +673,9 @@ _BODY_ENCODERS: dict[int, _Encoder] = {
     DataType.DONT_CARE: _encode_dont_care,
 }
 
-# Types whose wire type does not depend on the value.
-_TAG_OF_TYPE: dict[type, DataType] = {
-    cls: cls.TAG for cls in (
-        Integer, Long, Unsigned, LongUnsigned, DoubleLong, DoubleLongUnsigned, Long64,
-        Long64Unsigned, Enum, Bcd, Float32, Float64, OctetString, VisibleString, Utf8String,
-        Structure, Array, BitString, CompactArray, DontCare)
-}
-_TAG_OF_TYPE.update({
-    type(None): DataType.NULL_DATA,
-    bool: DataType.BOOLEAN,
-    float: DataType.FLOAT64,
-    bytes: DataType.OCTET_STRING,
-    bytearray: DataType.OCTET_STRING,
-    memoryview: DataType.OCTET_STRING,
-    tuple: DataType.STRUCTURE,
-    list: DataType.ARRAY,
-    CosemDateTime: DataType.DATE_TIME,
-    CosemDate: DataType.DATE,
-    CosemTime: DataType.TIME,
-})
-
-
-def _infer_int(value: int) -> DataType:
-    if -0x8000_0000 <= value <= 0x7FFF_FFFF:
-        return DataType.DOUBLE_LONG
-    if -0x8000_0000_0000_0000 <= value <= 0x7FFF_FFFF_FFFF_FFFF:
-        return DataType.LONG64
-    if 0 <= value <= 0xFFFF_FFFF_FFFF_FFFF:
-        return DataType.LONG64_UNSIGNED
-    raise EncodeError(f"integer {value} does not fit any A-XDR integer type "
-                      "(-2**63 .. 2**64-1)")
-
-
-def data_type_of(value: Any) -> DataType:
-    """The tag ``encode`` would use for ``value``."""
-    tag = _TAG_OF_TYPE.get(type(value))
-    if tag is not None:
-        return tag
-    for base in type(value).__mro__:
-        tag = _TAG_OF_TYPE.get(base)
-        if tag is not None:
-            return tag
-    if isinstance(value, int):  # plain int and foreign int subclasses (IntEnum...)
-        return _infer_int(value)
-    if isinstance(value, str):
-        return DataType.VISIBLE_STRING if value.isascii() else DataType.UTF8_STRING
-    raise EncodeError(f"no A-XDR type for {type(value).__name__} {value!r}; use one of the "
-                      "typed values of edge_agent.dlms.axdr")
-
-
-def describe(value: Any) -> TypeDescription:
-    """The compact-array TypeDescription of one element like ``value``."""
-    tag = data_type_of(value)
-    if tag == DataType.STRUCTURE:
-        return StructureDescription(tuple(describe(v) for v in value))
-    if tag == DataType.ARRAY:
-        if not value:
-            raise EncodeError("cannot describe the element type of an empty array")
-        return ArrayDescription(len(value), describe(value[0]))
-    if tag == DataType.COMPACT_ARRAY:
-        raise EncodeError("a compact-array cannot contain a compact-array")
-    return tag
-
 
 def _encode(out: bytearray, value: Any, depth: int) -> None:
-    tag = _TAG_OF_TYPE.get(type(value))
+    tag = TAG_OF_TYPE.get(type(value))
     if tag is None:
         tag = data_type_of(value)
     out.append(tag)

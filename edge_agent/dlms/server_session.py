@@ -41,6 +41,15 @@ from edge_agent.dlms.acse import (
 )
 from edge_agent.dlms.apdu_names import ConfirmedService, ServiceErrorKind, StateError
 from edge_agent.dlms.apdu_names import ExceptionServiceError as ESE
+from edge_agent.dlms.association import (
+    CIPHERING_OVERHEAD,
+    CONTEXTS,
+    HLS_MECHANISMS,
+    HLS_METHOD,
+    MECHANISMS,
+    POLICIES,
+    spend_invocation_counter,
+)
 from edge_agent.dlms.conformance import Conformance
 from edge_agent.dlms.errors import ConfigError, DlmsError, ReplayError, SecurityError
 from edge_agent.dlms.secret import Secret
@@ -64,15 +73,6 @@ from edge_agent.dlms.security.hls import (
 )
 from edge_agent.dlms.security.signing import PublicKeyOrCertificate
 from edge_agent.dlms.security.tags import CIPHERED, GENERAL_SIGNING, is_ciphered
-from edge_agent.dlms.session import (
-    CIPHERING_OVERHEAD,
-    CONTEXTS,
-    HLS_MECHANISMS,
-    HLS_METHOD,
-    MECHANISMS,
-    POLICIES,
-    spend_invocation_counter,
-)
 
 #: What the simulated meter grants at most (Green Book 9.4.6.1); intersected with the proposal.
 SERVER_CONFORMANCE = (
@@ -90,14 +90,19 @@ SERVER_CONFORMANCE = (
 )
 MIN_CLIENT_PDU_SIZE = 12  # below this not even an ExceptionResponse with a counter fits
 
-REFUSED_UNSIGNED_PASS3 = x.ExceptionResponse(StateError.SERVICE_NOT_ALLOWED, ESE.OPERATION_NOT_POSSIBLE)
+REFUSED_UNSIGNED_PASS3 = x.ExceptionResponse(
+    StateError.SERVICE_NOT_ALLOWED, ESE.OPERATION_NOT_POSSIBLE
+)
 NOT_ALLOWED = REFUSED_UNSIGNED_PASS3
 DECIPHERING_ERROR = x.ExceptionResponse(StateError.SERVICE_NOT_ALLOWED, ESE.DECIPHERING_ERROR)
 UNKNOWN_SERVICE = x.ExceptionResponse(StateError.SERVICE_UNKNOWN, ESE.SERVICE_NOT_SUPPORTED)
 
 # ConfirmedServiceError(initiate-error, ...) values: index in the Green Book ENUMERATED.
 _INITIATE = {"dlms-version-too-low": 1, "incompatible-conformance": 2, "pdu-size-too-short": 3}
-_DECIPHERING = (ServiceErrorKind.APPLICATION_REFERENCE, 6)  # application-reference/deciphering-error
+_DECIPHERING = (
+    ServiceErrorKind.APPLICATION_REFERENCE,
+    6,
+)  # application-reference/deciphering-error
 
 
 # --- settings -------------------------------------------------------------------------------
@@ -116,9 +121,13 @@ class ClientAccess:
 
     def __post_init__(self) -> None:
         if self.security not in POLICIES:
-            raise ConfigError(f"client {self.sap}: security {self.security!r}, expected one of {', '.join(POLICIES)}")
+            raise ConfigError(
+                f"client {self.sap}: security {self.security!r}, expected one of {', '.join(POLICIES)}"
+            )
         if self.authentication not in MECHANISMS:
-            raise ConfigError(f"client {self.sap}: authentication {self.authentication!r}, expected one of {', '.join(MECHANISMS)}")
+            raise ConfigError(
+                f"client {self.sap}: authentication {self.authentication!r}, expected one of {', '.join(MECHANISMS)}"
+            )
         if self.authentication == "low" and self.password is None:
             raise ConfigError(f"client {self.sap}: LLS needs a password")
 
@@ -181,8 +190,12 @@ class CounterLog:
         self.received: list[ReceivedCounter] = []
         self._seen: set[tuple[bytes, int]] = set()
 
-    def record(self, system_title: bytes, invocation_counter: int, where: str, accepted: bool = True) -> None:
-        self.received.append(ReceivedCounter(bytes(system_title), invocation_counter, where, accepted))
+    def record(
+        self, system_title: bytes, invocation_counter: int, where: str, accepted: bool = True
+    ) -> None:
+        self.received.append(
+            ReceivedCounter(bytes(system_title), invocation_counter, where, accepted)
+        )
         if accepted:
             self._seen.add((bytes(system_title), invocation_counter))
 
@@ -224,15 +237,13 @@ class ServerSession:
         self._next_ic = next_invocation_counter
         self._next_challenge = next_challenge
         self.counters = counters if counters is not None else CounterLog()
-        self.state = ServerState.IDLE
-        self.client_system_title: bytes | None = None
-        self.pass3_signed = False
-        self.context: Any = None
         self._reset()
 
     def _reset(self) -> None:
         self.state = ServerState.IDLE
-        self.context = None
+        self.client_system_title: bytes | None = None
+        self.pass3_signed = False
+        self.context: Any = None
         self._access: ClientAccess | None = None
         self._keys = CipherKeys(ek=self.settings.ek, ak=self.settings.ak)
         self._sc = SecurityControl(self.settings.suite)
@@ -257,7 +268,9 @@ class ServerSession:
             plain, form, where = self._open(apdu)
         except ReplayError:
             last = self.counters.guard.last(self.client_system_title or b"", "ek") or 0
-            return x.ExceptionResponse(StateError.SERVICE_NOT_ALLOWED, ESE.INVOCATION_COUNTER_ERROR, last + 1).encode()
+            return x.ExceptionResponse(
+                StateError.SERVICE_NOT_ALLOWED, ESE.INVOCATION_COUNTER_ERROR, last + 1
+            ).encode()
         except SecurityError:
             return DECIPHERING_ERROR.encode()
         except DlmsError:
@@ -329,12 +342,24 @@ class ServerSession:
         if not isinstance(request, x.InitiateRequest):
             return self._aare_refusal(AcseServiceUser.NO_REASON_GIVEN)
         if request.proposed_dlms_version_number < 6:
-            return self._aare_refusal(AcseServiceUser.NO_REASON_GIVEN, (ServiceErrorKind.INITIATE, _INITIATE["dlms-version-too-low"]))
+            return self._aare_refusal(
+                AcseServiceUser.NO_REASON_GIVEN,
+                (ServiceErrorKind.INITIATE, _INITIATE["dlms-version-too-low"]),
+            )
         conformance = request.proposed_conformance & access.conformance
         if not conformance:
-            return self._aare_refusal(AcseServiceUser.NO_REASON_GIVEN, (ServiceErrorKind.INITIATE, _INITIATE["incompatible-conformance"]))
-        if request.client_max_receive_pdu_size and request.client_max_receive_pdu_size < MIN_CLIENT_PDU_SIZE:
-            return self._aare_refusal(AcseServiceUser.NO_REASON_GIVEN, (ServiceErrorKind.INITIATE, _INITIATE["pdu-size-too-short"]))
+            return self._aare_refusal(
+                AcseServiceUser.NO_REASON_GIVEN,
+                (ServiceErrorKind.INITIATE, _INITIATE["incompatible-conformance"]),
+            )
+        if (
+            request.client_max_receive_pdu_size
+            and request.client_max_receive_pdu_size < MIN_CLIENT_PDU_SIZE
+        ):
+            return self._aare_refusal(
+                AcseServiceUser.NO_REASON_GIVEN,
+                (ServiceErrorKind.INITIATE, _INITIATE["pdu-size-too-short"]),
+            )
         if request.dedicated_key is not None:
             self._keys = dataclasses.replace(self._keys, dedicated_ek=request.dedicated_key)
         mechanism = access.mechanism
@@ -367,7 +392,9 @@ class ServerSession:
         return AARE(
             application_context_name=aarq.application_context_name,
             result=AssociationResult.ACCEPTED,
-            result_source_diagnostic=AcseServiceUser.AUTHENTICATION_REQUIRED if hls else AcseServiceUser.NULL,
+            result_source_diagnostic=AcseServiceUser.AUTHENTICATION_REQUIRED
+            if hls
+            else AcseServiceUser.NULL,
             responding_ap_title=self.settings.system_title if titled else None,
             responder_acse_requirements=mechanism is not None,
             mechanism_name=mechanism,
@@ -375,11 +402,15 @@ class ServerSession:
             user_information=response,
         ).encode()
 
-    def _aare_refusal(self, diagnostic: AcseServiceUser, service_error: tuple[ServiceErrorKind, int] | None = None) -> bytes:
+    def _aare_refusal(
+        self, diagnostic: AcseServiceUser, service_error: tuple[ServiceErrorKind, int] | None = None
+    ) -> bytes:
         self._reset()
         information = None
         if service_error is not None:
-            information = x.ConfirmedServiceError(ConfirmedService.INITIATE_ERROR, *service_error).encode()
+            information = x.ConfirmedServiceError(
+                ConfirmedService.INITIATE_ERROR, *service_error
+            ).encode()
         return AARE(
             result=AssociationResult.REJECTED_PERMANENT,
             result_source_diagnostic=diagnostic,
@@ -435,7 +466,9 @@ class ServerSession:
 
     def _verify_signature(self, signed: GeneralSigning) -> bytes:
         if signed.originator_system_title != self.client_system_title:
-            raise SecurityError("general-signing originator is not the calling AP title of the AARQ")
+            raise SecurityError(
+                "general-signing originator is not the calling AP title of the AARQ"
+            )
         if signed.recipient_system_title not in (b"", self.settings.system_title):
             raise SecurityError("general-signing is addressed to another system title")
         signer = self.settings.client_public_keys.get(signed.originator_system_title)
@@ -448,7 +481,9 @@ class ServerSession:
         access, client = self._access, self.client_system_title
         assert access is not None and client is not None
         if access.mechanism is MechanismName.HIGH_GMAC:
-            counter = verify_gmac_response(f_stoc, self._stoc, keys=self._keys, system_title=client, suite=self.settings.suite)
+            counter = verify_gmac_response(
+                f_stoc, self._stoc, keys=self._keys, system_title=client, suite=self.settings.suite
+            )
             # f(StoC) spends the counter before the outer APDU's (trace: 1426, then 1427), so it
             # is checked against the counter of the AARQ, not the one just accepted.
             floor = self._pass3_floor
@@ -469,7 +504,9 @@ class ServerSession:
         signer = self.settings.client_public_keys.get(client)
         if signer is None or self.settings.signing_key is None:
             raise SecurityError("HLS-7 needs the client's certificate and the meter signing key")
-        public_key = signer if isinstance(signer, ec.EllipticCurvePublicKey) else signer.public_key()
+        public_key = (
+            signer if isinstance(signer, ec.EllipticCurvePublicKey) else signer.public_key()
+        )
         verify_ecdsa_response(
             f_stoc,
             public_key,  # type: ignore[arg-type]
@@ -497,7 +534,9 @@ class ServerSession:
             rlrq = None
         information = None
         if self._sc.protected and self.state is not ServerState.IDLE and self._facts is not None:
-            response = x.InitiateResponse(self._facts.conformance, self.settings.max_receive_pdu_size).encode()
+            response = x.InitiateResponse(
+                self._facts.conformance, self.settings.max_receive_pdu_size
+            ).encode()
             information = self._protect(response, Form.GLO)
         self._reset()
         reason = ReleaseResponseReason.NORMAL if rlrq is not None else None
@@ -517,9 +556,16 @@ class ServerSession:
             self._log_refused(apdu, name)
             raise
         if client is not None and opened.system_title != client:
-            raise SecurityError("ciphered APDU from another system title than the association's client")
-        if (opened.sc.authentication, opened.sc.encryption) != (self._sc.authentication, self._sc.encryption):
-            raise SecurityError(f"{name} with {opened.sc.describe()} does not meet the policy {self._access.security if self._access else '?'}")
+            raise SecurityError(
+                "ciphered APDU from another system title than the association's client"
+            )
+        if (opened.sc.authentication, opened.sc.encryption) != (
+            self._sc.authentication,
+            self._sc.encryption,
+        ):
+            raise SecurityError(
+                f"{name} with {opened.sc.describe()} does not meet the policy {self._access.security if self._access else '?'}"
+            )
         self.counters.record(opened.system_title, opened.invocation_counter, name)
         return opened.plaintext, opened.form, name
 

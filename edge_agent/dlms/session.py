@@ -28,17 +28,25 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
-from cryptography.hazmat.primitives.asymmetric import ec
-
 from edge_agent.dlms import acse, axdr
 from edge_agent.dlms import apdu as x
-from edge_agent.dlms.acse import AARE, AARQ, RLRE, RLRQ, ApplicationContextName, AuthenticationValue, MechanismName
+from edge_agent.dlms.acse import AARE, AARQ, RLRE, RLRQ, AuthenticationValue, MechanismName
 from edge_agent.dlms.apdu_names import ExceptionServiceError, StateError
-from edge_agent.dlms.conformance import CLIENT_DEFAULT, Conformance
+from edge_agent.dlms.association import (
+    CIPHERING_OVERHEAD,
+    CONTEXTS,
+    HLS_MECHANISMS,
+    HLS_METHOD,
+    PLAIN_REFUSALS,
+    ClientSettings,
+    hls_reply,
+    spend_invocation_counter,
+    verify_hls_reply,
+)
+from edge_agent.dlms.conformance import Conformance
 from edge_agent.dlms.errors import (
     AssociationError,
-    ConfigError,
-    CounterError,
+    DlmsError,
     ExceptionResponseError,
     ProtocolError,
     SecurityError,
@@ -54,135 +62,12 @@ from edge_agent.dlms.events import (
     SetResult,
 )
 from edge_agent.dlms.secret import Secret
-from edge_agent.dlms.security import CipherKeys, Form, ReceiveCounterGuard, SecurityControl, peel, protect
-from edge_agent.dlms.security.hls import check_challenge, ecdsa_response, gmac_response, verify_ecdsa_response, verify_gmac_response
+from edge_agent.dlms.security import CipherKeys, Form, ReceiveCounterGuard, peel, protect
+from edge_agent.dlms.security.hls import check_challenge
 from edge_agent.dlms.security.pass3 import build_signed_pass3
-from edge_agent.dlms.security.signing import PublicKeyOrCertificate
 from edge_agent.dlms.security.tags import GENERAL_SIGNING, is_ciphered
 
-# --- facts shared with the server side ------------------------------------------------------
-
-#: Association LN, current association (Blue Book 4.4.3: 0.0.40.0.0.255), class 15, and its
-#: method 1 reply_to_HLS_authentication, which carries pass 3 and pass 4 (Green Book 9.2.7.4).
-ASSOCIATION_LN_CLASS = 15
-CURRENT_ASSOCIATION = bytes((0, 0, 40, 0, 0, 255))
-REPLY_TO_HLS_AUTHENTICATION = 1
-HLS_METHOD = x.CosemMethodDescriptor(ASSOCIATION_LN_CLASS, CURRENT_ASSOCIATION, REPLY_TO_HLS_AUTHENTICATION)
-
-#: CLI spelling of --auth -> mechanism name (Green Book 9.4.2.2.3).
-MECHANISMS: dict[str, MechanismName | None] = {
-    "none": None,
-    "low": MechanismName.LOW,
-    "hls-gmac": MechanismName.HIGH_GMAC,
-    "hls-ecdsa": MechanismName.HIGH_ECDSA,
-}
-HLS_MECHANISMS = frozenset({MechanismName.HIGH_GMAC, MechanismName.HIGH_ECDSA})
-POLICIES = ("none", "auth", "enc", "authenc")
-PASS3_SIGNING = ("never", "always")
-
-#: What ciphering adds around an APDU: tag, up to 3 length octets, SC, IC (4), GCM tag (12);
-#: general-glo-ciphering also carries the 8-byte system title with its length octet.
-CIPHERING_OVERHEAD = {Form.GLO: 1 + 3 + 5 + 12, Form.DED: 1 + 3 + 5 + 12, Form.GENERAL_GLO: 1 + 9 + 3 + 5 + 12}
-
-#: Our proposal: every LN service we drive. general-block-transfer stays out because
-#: responses in GBT are not reassembled here (the T-210D does not use it either).
-CLIENT_CONFORMANCE = CLIENT_DEFAULT & ~Conformance.GENERAL_BLOCK_TRANSFER
-
-# Ciphered contexts are needed whenever ciphered APDUs flow (Green Book 9.4.2.2.2).
-CONTEXTS = {False: ApplicationContextName.LOGICAL_NAME, True: ApplicationContextName.LOGICAL_NAME_WITH_CIPHERING}
-
-# Plain APDUs a meter may send inside a ciphered association: it sends them when it could
-# not decipher or refuses before deciphering (trace: plain ExceptionResponse to pass 3).
-PLAIN_REFUSALS = (x.ExceptionResponse, x.ConfirmedServiceError)
-
-
-def spend_invocation_counter(source: Callable[[], int]) -> int:
-    value = source()
-    if not isinstance(value, int) or not 0 <= value <= 0xFFFF_FFFF:
-        raise CounterError(f"invocation counter source returned {value!r}; expected an integer 0..2**32-1")
-    return value
-
-
-# --- settings -------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class ClientSettings:
-    """What the client brings to an association. The link layer (client SAP, server
-    address) is not here: the session only sees APDUs."""
-
-    security: str = "none"  # security policy: none | auth | enc | authenc
-    suite: int = 0
-    authentication: str = "none"  # none | low | hls-gmac | hls-ecdsa
-    password: Secret | None = None  # LLS
-    system_title: bytes | None = None  # the client's, 8 bytes
-    ek: Secret | None = None
-    ak: Secret | None = None
-    dedicated_key: Secret | None = None  # fresh per association, from the caller's RNG
-    signing_key: ec.EllipticCurvePrivateKey | None = None  # HLS-7, general-signing
-    server_public_key: PublicKeyOrCertificate | None = None  # HLS-7 f(CtoS), signed answers
-    pass3_signing: str = "never"  # never | always ("auto" is the blocking client's retry)
-    conformance: Conformance = CLIENT_CONFORMANCE
-    max_receive_pdu_size: int = 0xFFFF
-    general_glo_ciphering: bool = False  # protect with 0xDB instead of service-specific glo-
-    first_invoke_id: int = 1  # the trace's pass 3 carries invoke-id 1 (0xC1)
-    high_priority: bool = True
-    check_invoke_id: bool = True
-
-    def __post_init__(self) -> None:
-        if self.security not in POLICIES:
-            raise ConfigError(f"security policy {self.security!r}: expected one of {', '.join(POLICIES)}")
-        if self.authentication not in MECHANISMS:
-            raise ConfigError(f"authentication {self.authentication!r}: expected one of {', '.join(MECHANISMS)}")
-        if self.pass3_signing not in PASS3_SIGNING:
-            raise ConfigError(
-                f"pass3_signing {self.pass3_signing!r}: the session takes never or always "
-                "(auto retries with always after Pass3SigningRequired, one level up)"
-            )
-        sc = self.security_control  # validates the suite
-        if not 0 <= self.first_invoke_id <= 15:
-            raise ConfigError(f"first_invoke_id must be 0..15, got {self.first_invoke_id}")
-        if not 12 <= self.max_receive_pdu_size <= 0xFFFF:
-            raise ConfigError(f"max_receive_pdu_size must be 12..65535, got {self.max_receive_pdu_size}")
-        mechanism = self.mechanism
-        if mechanism is MechanismName.LOW and self.password is None:
-            raise ConfigError("--auth low needs a password (--password or DLMS_PASSWORD)")
-        needs_title = sc.protected or mechanism in HLS_MECHANISMS
-        if needs_title and (self.system_title is None or len(self.system_title) != 8):
-            raise ConfigError("ciphering and HLS need the client system title: 8 bytes (--system-title, 16 hex digits)")
-        if (sc.protected or mechanism is MechanismName.HIGH_GMAC) and (self.ek is None or self.ak is None):
-            raise ConfigError(
-                f"security {self.security} with --auth {self.authentication} needs the EK and the AK (--ek/--ak or --keys-dir)"
-            )
-        if mechanism is MechanismName.HIGH_ECDSA and (self.signing_key is None or self.server_public_key is None):
-            raise ConfigError("--auth hls-ecdsa needs the client signing key and the meter's certificate or public key")
-        if self.pass3_signing == "always":
-            if mechanism not in HLS_MECHANISMS:
-                raise ConfigError("--pass3-signing always applies to HLS only (--auth hls-gmac or hls-ecdsa)")
-            if self.signing_key is None or self.suite == 0 or self.ek is None or self.ak is None:
-                raise ConfigError(
-                    "--pass3-signing always needs suite 1 or 2, the EK and AK, and the client signing key "
-                    "whose certificate the meter knows (--keys-dir)"
-                )
-        if self.dedicated_key is not None and not sc.encryption:
-            raise ConfigError("a dedicated key needs an encrypting security policy (enc or authenc)")
-
-    @property
-    def security_control(self) -> SecurityControl:
-        return SecurityControl.of(self.suite, self.security)
-
-    @property
-    def mechanism(self) -> MechanismName | None:
-        return MECHANISMS[self.authentication]
-
-    @property
-    def ciphered_context(self) -> bool:
-        return self.security_control.protected
-
-    @property
-    def keys(self) -> CipherKeys:
-        return CipherKeys(ek=self.ek, ak=self.ak, dedicated_ek=self.dedicated_key)
-
+__all__ = ["ClientSession", "ClientSettings", "ClientState", "Pass3SigningRequired"]
 
 # --- errors ---------------------------------------------------------------------------------
 
@@ -261,7 +146,9 @@ class ClientSession:
         self._require("associate")
         s = self.settings
         mechanism = s.mechanism
-        initiate = x.InitiateRequest(s.conformance, s.max_receive_pdu_size, dedicated_key=s.dedicated_key).encode()
+        initiate = x.InitiateRequest(
+            s.conformance, s.max_receive_pdu_size, dedicated_key=s.dedicated_key
+        ).encode()
         if s.ciphered_context:
             initiate = self._protect(initiate, Form.GLO)  # glo-initiate-request (0x21)
         value = None
@@ -282,7 +169,9 @@ class ClientSession:
         self.pass3_signed = False
         return aarq.encode()
 
-    def get(self, descriptor: x.CosemAttributeDescriptor, access: x.SelectiveAccess | None = None) -> bytes:
+    def get(
+        self, descriptor: x.CosemAttributeDescriptor, access: x.SelectiveAccess | None = None
+    ) -> bytes:
         """GET-Request-Normal; long answers are reassembled (GET-Request-Next via SendApdu)."""
         self._require("request")
         invoke = self._next_invoke()
@@ -301,7 +190,9 @@ class ClientSession:
         if not items:
             raise ProtocolError("GET with-list needs at least one attribute")
         listed = tuple(
-            item if isinstance(item, x.CosemAttributeDescriptorWithSelection) else x.CosemAttributeDescriptorWithSelection(item)
+            item
+            if isinstance(item, x.CosemAttributeDescriptorWithSelection)
+            else x.CosemAttributeDescriptorWithSelection(item)
             for item in items
         )
         invoke = self._next_invoke(peek=True)
@@ -314,19 +205,35 @@ class ClientSession:
         self._next_invoke()
         return self._start(_Pending("get-list", invoke, None, len(listed)), encoded)
 
-    def set(self, descriptor: x.CosemAttributeDescriptor, value: Any, access: x.SelectiveAccess | None = None) -> bytes:
+    def set(
+        self,
+        descriptor: x.CosemAttributeDescriptor,
+        value: Any,
+        access: x.SelectiveAccess | None = None,
+    ) -> bytes:
         """SET-Request-Normal, or its datablocks when it does not fit the meter's PDU size."""
         self._require("request")
-        invoke = self._next_invoke()
-        blocks = x.split_set_request(x.SetRequestNormal(invoke, descriptor, value, access), self.max_request_size)
-        return self._start(_Pending("set", invoke, descriptor, blocks_to_send=blocks[1:], last_block_sent=1), blocks[0].encode())
+        request = x.SetRequestNormal(self._next_invoke(peek=True), descriptor, value, access)
+        blocks = x.split_set_request(request, self.max_request_size)
+        return self._start_blocks("set", descriptor, blocks, Conformance.BLOCK_TRANSFER_WITH_SET_OR_WRITE)
 
     def action(self, descriptor: x.CosemMethodDescriptor, parameters: Any = x.OMITTED) -> bytes:
         """ACTION-Request-Normal, or its pblocks when the parameters are too long."""
         self._require("request")
+        request = x.ActionRequestNormal(self._next_invoke(peek=True), descriptor, parameters)
+        blocks = x.split_action_request(request, self.max_request_size)
+        return self._start_blocks("action", descriptor, blocks, Conformance.BLOCK_TRANSFER_WITH_ACTION)
+
+    def _start_blocks(self, kind: str, descriptor: Any, blocks: list[Any], needed: Conformance) -> bytes:
+        if len(blocks) > 1 and (self.conformance is None or needed not in self.conformance):
+            raise ProtocolError(
+                f"{kind.upper()} of {descriptor.describe()} needs {len(blocks)} blocks of "
+                f"{self.max_request_size} bytes, but the meter did not grant "
+                f"{needed.standard_names[0]} (conformance)"
+            )
         invoke = self._next_invoke()
-        blocks = x.split_action_request(x.ActionRequestNormal(invoke, descriptor, parameters), self.max_request_size)
-        return self._start(_Pending("action", invoke, descriptor, blocks_to_send=blocks[1:], last_block_sent=1), blocks[0].encode())
+        pending = _Pending(kind, invoke, descriptor, blocks_to_send=blocks[1:], last_block_sent=1)
+        return self._start(pending, blocks[0].encode())
 
     def release(self) -> bytes:
         """RLRQ; a ciphered association carries a glo-initiate-request in it (Green Book 9.3.4)."""
@@ -334,7 +241,9 @@ class ClientSession:
         information = None
         if self.settings.ciphered_context:
             s = self.settings
-            information = self._protect(x.InitiateRequest(s.conformance, s.max_receive_pdu_size).encode(), Form.GLO)
+            information = self._protect(
+                x.InitiateRequest(s.conformance, s.max_receive_pdu_size).encode(), Form.GLO
+            )
         self.state = ClientState.AWAITING_RLRE
         return RLRQ(acse.ReleaseRequestReason.NORMAL, information).encode()
 
@@ -367,7 +276,9 @@ class ClientSession:
         if self.state is ClientState.AWAITING_PASS4:
             return self._on_pass4(decoded, ciphered)
         if self.state is not ClientState.AWAITING_RESPONSE or self._pending is None:
-            raise ProtocolError(f"{decoded.NAME} received in state {self.state.value}: no request is waiting for it")
+            raise ProtocolError(
+                f"{decoded.NAME} received in state {self.state.value}: no request is waiting for it"
+            )
         if self._sc.protected and not ciphered and not isinstance(decoded, PLAIN_REFUSALS):
             raise SecurityError(
                 f"the meter answered {decoded.NAME} without protection although the association uses "
@@ -400,7 +311,9 @@ class ClientSession:
         if not aare.accepted:
             self.state = ClientState.IDLE
             detail = self._initiate_error(aare.user_information)
-            message = f"the meter refused the association: {aare.describe()}" + (f"; {detail}" if detail else "")
+            message = f"the meter refused the association: {aare.describe()}" + (
+                f"; {detail}" if detail else ""
+            )
             raise AssociationError(message)
         mechanism = self.settings.mechanism
         try:
@@ -419,23 +332,33 @@ class ClientSession:
         if needs_title:
             title = aare.responding_ap_title
             if title is None or len(title) != 8:
-                raise ProtocolError("AARE without an 8-byte responding-AP-title: the meter system title is needed for ciphering/HLS")
+                raise ProtocolError(
+                    "AARE without an 8-byte responding-AP-title: the meter system title is needed for ciphering/HLS"
+                )
             self.server_system_title = title
         if aare.user_information is None:
-            raise ProtocolError("accepted AARE without user-information: the InitiateResponse is missing")
+            raise ProtocolError(
+                "accepted AARE without user-information: the InitiateResponse is missing"
+            )
         plain, _ = self._open(aare.user_information)
         response = x.decode_apdu(plain)
         if isinstance(response, x.ConfirmedServiceError):
             raise AssociationError(f"the meter refused the xDLMS context: {response.describe()}")
         if not isinstance(response, x.InitiateResponse):
-            raise ProtocolError(f"AARE user-information holds {response.NAME}, expected an InitiateResponse")
+            raise ProtocolError(
+                f"AARE user-information holds {response.NAME}, expected an InitiateResponse"
+            )
         self.conformance = response.negotiated_conformance & self.settings.conformance
         self.server_max_receive_pdu_size = response.server_max_receive_pdu_size
         self.negotiated_dlms_version = response.negotiated_dlms_version_number
         if mechanism in HLS_MECHANISMS:
             if aare.responding_authentication_value is None:
-                raise ProtocolError("AARE for HLS without responding-authentication-value (the meter challenge StoC)")
-            self._stoc = check_challenge(aare.responding_authentication_value.value.reveal(), "meter challenge (StoC)")
+                raise ProtocolError(
+                    "AARE for HLS without responding-authentication-value (the meter challenge StoC)"
+                )
+            self._stoc = check_challenge(
+                aare.responding_authentication_value.value.reveal(), "meter challenge (StoC)"
+            )
 
     def _initiate_error(self, information: bytes | None) -> str:
         if not information:
@@ -443,30 +366,14 @@ class ClientSession:
         try:
             plain, _ = self._open(information)
             response = x.decode_apdu(plain)
-        except Exception as exc:  # the refusal itself is the news; say why its detail is unreadable
+        except DlmsError as exc:  # the refusal itself is the news; say why its detail is unreadable
             return f"user-information unreadable ({exc})"
         return response.describe() if isinstance(response, x.ConfirmedServiceError) else ""
 
     def _pass3(self) -> bytes:
         """f(StoC) in ACTION 15/0.0.40.0.0.255/1 (Green Book 9.2.7.4); IC order of the trace."""
         s = self.settings
-        assert self.server_system_title is not None or s.mechanism is MechanismName.HIGH_GMAC
-        if s.mechanism is MechanismName.HIGH_GMAC:
-            reply = gmac_response(
-                self._stoc,
-                keys=self._keys,
-                system_title=s.system_title,  # type: ignore[arg-type]
-                invocation_counter=spend_invocation_counter(self._next_ic),
-                suite=s.suite,
-            )
-        else:
-            reply = ecdsa_response(
-                s.signing_key,  # type: ignore[arg-type]
-                own_system_title=s.system_title,  # type: ignore[arg-type]
-                peer_system_title=self.server_system_title,  # type: ignore[arg-type]
-                challenge_received=self._stoc,
-                challenge_sent=self._ctos,
-            )
+        reply = hls_reply(s, self._stoc, self._ctos, self.server_system_title, self._next_ic)
         invoke = self._next_invoke()
         self._pending = _Pending("pass3", invoke, HLS_METHOD)
         plain = x.ActionRequestNormal(invoke, HLS_METHOD, axdr.OctetString(reply)).encode()
@@ -506,20 +413,30 @@ class ClientSession:
             raise decoded.to_error()
         if self._sc.protected and not ciphered:
             self.abort()
-            raise SecurityError("the meter answered HLS pass 3 without protection in a ciphered association: refused")
+            raise SecurityError(
+                "the meter answered HLS pass 3 without protection in a ciphered association: refused"
+            )
         if not isinstance(decoded, x.ActionResponseNormal):
             self.abort()
             raise ProtocolError(f"HLS pass 4: action-response-normal expected, got {decoded.NAME}")
         self._check_invoke(decoded, pending)
         response = decoded.single_response
-        if response.result != x.ActionResult.SUCCESS or not isinstance(response.return_parameters, bytes):
+        if response.result != x.ActionResult.SUCCESS or not isinstance(
+            response.return_parameters, bytes
+        ):
             self.abort()
             raise AssociationError(
                 f"the meter did not accept HLS pass 3 (action-result {response.result.standard_name}): "
                 "wrong AK/EK, client system title, or the meter wants another invocation counter"
             )
         try:
-            self._verify_pass4(bytes(response.return_parameters))
+            verify_hls_reply(
+                self.settings,
+                bytes(response.return_parameters),
+                self._ctos,
+                self._stoc,
+                self.server_system_title,
+            )
         except Exception:
             self.abort()
             raise
@@ -527,27 +444,11 @@ class ClientSession:
         self.state = ClientState.ASSOCIATED
         return self._associated()
 
-    def _verify_pass4(self, f_ctos: bytes) -> None:
-        s = self.settings
-        if s.mechanism is MechanismName.HIGH_GMAC:
-            verify_gmac_response(
-                f_ctos, self._ctos, keys=self._keys, system_title=self.server_system_title, suite=s.suite  # type: ignore[arg-type]
-            )
-        else:
-            key = s.server_public_key
-            public_key = key if isinstance(key, ec.EllipticCurvePublicKey) else key.public_key()  # type: ignore[union-attr]
-            verify_ecdsa_response(
-                f_ctos,
-                public_key,  # type: ignore[arg-type]
-                own_system_title=s.system_title,  # type: ignore[arg-type]
-                peer_system_title=self.server_system_title,  # type: ignore[arg-type]
-                challenge_sent=self._ctos,
-                challenge_received=self._stoc,
-            )
-
     def _associated(self) -> Associated:
         if self.settings.dedicated_key is not None:
-            self._form = Form.DED  # Green Book 9.2.3.3: the dedicated key ciphers the association's APDUs
+            self._form = (
+                Form.DED
+            )  # Green Book 9.2.3.3: the dedicated key ciphers the association's APDUs
         return Associated(
             conformance=self.conformance,
             server_max_receive_pdu_size=self.server_max_receive_pdu_size,
@@ -575,7 +476,9 @@ class ClientSession:
             raise decoded.to_error()
         handler = _RESPONSE_HANDLERS.get(type(decoded))
         if handler is None or pending.kind not in handler[0]:
-            raise ProtocolError(f"{decoded.NAME} does not answer the {pending.kind} request in flight")
+            raise ProtocolError(
+                f"{decoded.NAME} does not answer the {pending.kind} request in flight"
+            )
         return handler[1](self, decoded, pending)
 
     def _get_normal(self, response: x.GetResponseNormal, pending: _Pending) -> GetResult:
@@ -583,21 +486,32 @@ class ClientSession:
 
     def _get_list(self, response: x.GetResponseWithList, pending: _Pending) -> GetResult:
         if len(response.results) != pending.count:
-            raise ProtocolError(f"GET with-list: {pending.count} attributes asked, {len(response.results)} results received")
+            raise ProtocolError(
+                f"GET with-list: {pending.count} attributes asked, {len(response.results)} results received"
+            )
         return GetResult(pending.invoke_id_and_priority & 0x0F, response.results)
 
     def _get_block(self, response: x.GetResponseWithDatablock, pending: _Pending) -> Any:
         if pending.reassembler is None:
-            pending.reassembler = x.GetBlockReassembler(pending.invoke_id_and_priority, pending.descriptor)
+            pending.reassembler = x.GetBlockReassembler(
+                pending.invoke_id_and_priority, pending.descriptor
+            )
         following = pending.reassembler.feed(response)
         if following is not None:
-            return SendApdu(self._protect(following.encode()), f"GET-Request-Next after block {following.block_number}")
+            return SendApdu(
+                self._protect(following.encode()),
+                f"GET-Request-Next after block {following.block_number}",
+            )
         blocks = pending.reassembler.blocks
         if pending.kind == "get":
-            return GetResult(pending.invoke_id_and_priority & 0x0F, (pending.reassembler.data(),), blocks)
+            return GetResult(
+                pending.invoke_id_and_priority & 0x0F, (pending.reassembler.data(),), blocks
+            )
         results = pending.reassembler.results()
         if len(results) != pending.count:
-            raise ProtocolError(f"GET with-list: {pending.count} attributes asked, {len(results)} results received")
+            raise ProtocolError(
+                f"GET with-list: {pending.count} attributes asked, {len(results)} results received"
+            )
         return GetResult(pending.invoke_id_and_priority & 0x0F, results, blocks)
 
     def _next_block(self, block_number: int, pending: _Pending, what: str) -> SendApdu:
@@ -615,10 +529,14 @@ class ClientSession:
 
     def _set_result(self, response: Any, pending: _Pending) -> SetResult:
         if pending.blocks_to_send:
-            raise ProtocolError(f"SET: the meter answered before the last of the blocks ({len(pending.blocks_to_send)} unsent)")
+            raise ProtocolError(
+                f"SET: the meter answered before the last of the blocks ({len(pending.blocks_to_send)} unsent)"
+            )
         return SetResult(pending.invoke_id_and_priority & 0x0F, (response.result,))
 
-    def _action_block_ack(self, response: x.ActionResponseNextPblock, pending: _Pending) -> SendApdu:
+    def _action_block_ack(
+        self, response: x.ActionResponseNextPblock, pending: _Pending
+    ) -> SendApdu:
         return self._next_block(response.block_number, pending, "ACTION")
 
     def _action_result(self, response: x.ActionResponseNormal, pending: _Pending) -> ActionResult:
@@ -626,15 +544,25 @@ class ClientSession:
         data = None if single.return_parameters is x.OMITTED else single.return_parameters
         return ActionResult(pending.invoke_id_and_priority & 0x0F, single.result, data)
 
-    def _action_response_block(self, response: x.ActionResponseWithPblock, pending: _Pending) -> Any:
+    def _action_response_block(
+        self, response: x.ActionResponseWithPblock, pending: _Pending
+    ) -> Any:
         """Long return parameters come in pblocks; ask for each next one (Green Book 9.3.9)."""
         if pending.response_blocks is None:
             pending.response_blocks = x.BlockAssembler("ACTION response block transfer")
         block = response.pblock
         if not pending.response_blocks.add(block.block_number, block.last_block, block.raw_data):
-            following = x.ActionRequestNextPblock(pending.invoke_id_and_priority, block.block_number)
-            return SendApdu(self._protect(following.encode()), f"ACTION-Request-Next-Pblock after block {block.block_number}")
-        single, end = x.ActionResponseWithOptionalData.read(pending.response_blocks.payload, 0)
+            following = x.ActionRequestNextPblock(
+                pending.invoke_id_and_priority, block.block_number
+            )
+            return SendApdu(
+                self._protect(following.encode()),
+                f"ACTION-Request-Next-Pblock after block {block.block_number}",
+            )
+        payload = pending.response_blocks.payload
+        single, end = x.ActionResponseWithOptionalData.read(payload, 0)
+        if end != len(payload):
+            raise ProtocolError(f"ACTION response blocks: {len(payload) - end} bytes after the response")
         data = None if single.return_parameters is x.OMITTED else single.return_parameters
         return ActionResult(pending.invoke_id_and_priority & 0x0F, single.result, data)
 
@@ -642,7 +570,11 @@ class ClientSession:
 
     def _require(self, action: str) -> None:
         if self.state not in _ALLOWED[action]:
-            waiting = f" (invoke-id {self._pending.invoke_id_and_priority & 0x0F} in flight)" if self._pending else ""
+            waiting = (
+                f" (invoke-id {self._pending.invoke_id_and_priority & 0x0F} in flight)"
+                if self._pending
+                else ""
+            )
             raise ProtocolError(f"cannot {action} in state {self.state.value}{waiting}")
 
     def _next_invoke(self, peek: bool = False) -> int:
@@ -652,7 +584,10 @@ class ClientSession:
         return x.invoke_id_and_priority(invoke, high_priority=self.settings.high_priority)
 
     def _check_invoke(self, response: Any, pending: _Pending) -> None:
-        if self.settings.check_invoke_id and (response.invoke_id_and_priority ^ pending.invoke_id_and_priority) & 0x0F:
+        if (
+            self.settings.check_invoke_id
+            and (response.invoke_id_and_priority ^ pending.invoke_id_and_priority) & 0x0F
+        ):
             raise ProtocolError(
                 f"{response.NAME} carries invoke-id {response.invoke_id}, the request in flight has "
                 f"{pending.invoke_id_and_priority & 0x0F}: a late or foreign answer, ignored"
@@ -687,9 +622,17 @@ class ClientSession:
         signers = {}
         if self.server_system_title is not None and self.settings.server_public_key is not None:
             signers[self.server_system_title] = self.settings.server_public_key
-        peeled = peel(apdu, keys=self._keys, system_title=self.server_system_title, signers=signers, guard=self.guard)
+        peeled = peel(
+            apdu,
+            keys=self._keys,
+            system_title=self.server_system_title,
+            signers=signers,
+            guard=self.guard,
+        )
         for layer in peeled.layers:
-            sender = getattr(layer, "system_title", None) or getattr(layer, "originator_system_title", None)
+            sender = getattr(layer, "system_title", None) or getattr(
+                layer, "originator_system_title", None
+            )
             if self.server_system_title is not None and sender != self.server_system_title:
                 raise SecurityError(
                     f"protected APDU from system title {sender.hex().upper() if sender else '?'}, the meter of this "

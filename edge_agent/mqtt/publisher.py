@@ -291,11 +291,12 @@ class Publisher:
                 self.queue.delete([message.id])
                 self._last_sent = message.id
                 continue
-            # MQTT_ERR_NO_CONN: paho keeps the message and sends it after reconnecting.
-            if info.rc not in (MQTTErrorCode.MQTT_ERR_SUCCESS, MQTTErrorCode.MQTT_ERR_NO_CONN):
+            if info.rc == MQTTErrorCode.MQTT_ERR_QUEUE_SIZE:  # paho did not keep it
                 log.warning("paho refused queued message %d (%s); retrying",
                             message.id, mqtt.error_string(info.rc))
                 return
+            # Any other result (MQTT_ERR_NO_CONN included): paho holds the message and
+            # sends it once connected, so it counts as in flight and is not sent again.
             self._inflight[info.mid] = message.id
             self._last_sent = message.id
 

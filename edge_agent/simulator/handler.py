@@ -109,8 +109,10 @@ class RequestHandler:
             return NOT_NEGOTIATED
         if type(request) is not GetRequestNext:
             context.state.pending_get = None  # a new request ends any long GET (Green Book, GET)
-        now = self.meter.meter
-        return implementation(request, context, Request(now.now(), now.world_now(), context))
+        meter = self.meter.meter
+        # One instant per request: every attribute of a with-list GET is read at it.
+        return implementation(request, context,
+                              Request(meter.now(), meter.world_now(), context))
 
     # --- GET ------------------------------------------------------------------------------
 

@@ -18,8 +18,9 @@ object                    public client (SAP 16)                management clien
 0.0.1.0.0.255 clock       read                                  read; write time; shift_time
 0.0.43.1.0.255 frame cnt  read                                  read
 0.0.43.0.0.255 security   read; methods 6, 7 (certificates)     read; methods 1..8
-measurement registers     --                                    read
-load profile, event log   --                                    read; load profile reset
+measurement registers     read (generic profile only)           read
+load profile              read (generic profile only)           read; reset
+event log                 --                                    read
 disconnect control        --                                    read; write mode; methods
 push setup                --                                    read; write destination; push
 ========================  ====================================  ===========================
@@ -209,10 +210,15 @@ class SimulatedMeter:
                   public=rights(read=(2,)), management=rights(read=(2,)))
         self._add(self._security_setup(), public=rights(read=(2, 3, 4, 5, 6), methods=(6, 7)),
                   management=rights(read=(2, 3, 4, 5, 6), methods=tuple(range(1, 9))))
+        # The generic meter lets its public client read the measurements (as many
+        # household meters do); the T-210D keeps them for the management client.
+        public_reads = self.profile == "generic"
         for obj in self._registers():
-            self._add(obj, management=rights(read=(2, 3)))
+            self._add(obj, management=rights(read=(2, 3)),
+                      **({"public": rights(read=(2, 3))} if public_reads else {}))
         self._add(self._load_profile(), management=rights(read=tuple(range(2, 9)),
-                                                          methods=(1,)))
+                                                          methods=(1,)),
+                  **({"public": rights(read=tuple(range(2, 9)))} if public_reads else {}))
         self._add(_data(ln("0.0.96.10.1.255"), lambda r: Unsigned(amr_status(
             meter, meter.installed + (r.meter_now - meter.installed) // STEP * STEP))),
             management=rights(read=(2,)))

@@ -16,7 +16,13 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from edge_agent.dlms import apdu as x
 from edge_agent.dlms.events import SendApdu
 from edge_agent.dlms.secret import Secret
-from edge_agent.dlms.server_session import AssociationFacts, ClientAccess, CounterLog, ServerSession, ServerSettings
+from edge_agent.dlms.server_session import (
+    AssociationFacts,
+    ClientAccess,
+    CounterLog,
+    ServerSession,
+    ServerSettings,
+)
 from edge_agent.dlms.session import ClientSession, ClientSettings
 
 EK = Secret(bytes.fromhex("000102030405060708090a0b0c0d0e0f"), "EK")
@@ -61,24 +67,34 @@ class Meter:
             response = x.GetResponseNormal(invoke, self._read(request.descriptor))
             return self._maybe_blocks(response, 4, context)
         if isinstance(request, x.GetRequestWithList):
-            results = tuple(self._read(item.descriptor) for item in request.attribute_descriptor_list)
+            results = tuple(
+                self._read(item.descriptor) for item in request.attribute_descriptor_list
+            )
             return self._maybe_blocks(x.GetResponseWithList(invoke, results), 3, context)
         if isinstance(request, x.GetRequestNext):
             return self.blocks.pop(0)
         if isinstance(request, x.SetRequestNormal):
             descriptor = request.descriptor
-            self.values[(descriptor.class_id, bytes(descriptor.instance_id), descriptor.attribute_id)] = request.value
+            self.values[
+                (descriptor.class_id, bytes(descriptor.instance_id), descriptor.attribute_id)
+            ] = request.value
             return x.SetResponseNormal(invoke, x.DataAccessResult.SUCCESS)
         if isinstance(request, x.ActionRequestNormal):
             self.actions.append(request.method_invocation_parameters)
-            return x.ActionResponseNormal(invoke, x.ActionResponseWithOptionalData(x.ActionResult.SUCCESS))
-        return x.ExceptionResponse(x.StateError.SERVICE_UNKNOWN, x.ExceptionServiceError.SERVICE_NOT_SUPPORTED)
+            return x.ActionResponseNormal(
+                invoke, x.ActionResponseWithOptionalData(x.ActionResult.SUCCESS)
+            )
+        return x.ExceptionResponse(
+            x.StateError.SERVICE_UNKNOWN, x.ExceptionServiceError.SERVICE_NOT_SUPPORTED
+        )
 
     def _maybe_blocks(self, response: Any, head: int, context: AssociationFacts) -> Any:
         encoded = response.encode()
         if len(encoded) <= context.max_pdu_size:
             return response
-        blocks = x.split_get_response(response.invoke_id_and_priority, encoded[head:], context.max_pdu_size)
+        blocks = x.split_get_response(
+            response.invoke_id_and_priority, encoded[head:], context.max_pdu_size
+        )
         self.blocks = blocks[1:]
         return blocks[0]
 

@@ -373,3 +373,10 @@ def test_event_notification_optional_time() -> None:
     event = EventNotificationRequest(REGISTER_1_8_0, axdr.Unsigned(5))
     assert event.encode() == bytes.fromhex("C200000301000108 00FF021105".replace(" ", ""))
     assert event.timestamp is None
+
+
+def test_protected_tags_agree_with_the_security_module() -> None:
+    from edge_agent.dlms.security.tags import CIPHERED, GENERAL_SIGNING
+
+    expected = {tag: name for tag, (_form, name) in CIPHERED.items()}
+    assert PROTECTED_TAGS == {**expected, GENERAL_SIGNING: "general-signing"}

@@ -7,25 +7,48 @@ from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from session_harness import AK, CLIENT_TITLE, CTOS, EK, ENERGY, METER_TITLE, STOC, make_link
 
 from edge_agent.dlms import apdu as x
-from edge_agent.dlms.acse import AARE, AARQ, RLRE, ApplicationContextName, AuthenticationValue, MechanismName
+from edge_agent.dlms.acse import (
+    AARE,
+    AARQ,
+    RLRE,
+    ApplicationContextName,
+    AuthenticationValue,
+    MechanismName,
+)
 from edge_agent.dlms.conformance import Conformance
-from edge_agent.dlms.errors import AssociationError, ConfigError, ExceptionResponseError
+from edge_agent.dlms.errors import AssociationError, ConfigError, DlmsError, ExceptionResponseError
 from edge_agent.dlms.events import Associated, GetResult, Released
 from edge_agent.dlms.secret import Secret
 from edge_agent.dlms.security import CipherKeys, SecurityControl, protect, unprotect
 from edge_agent.dlms.security.certificates import public_key_from_point
-from edge_agent.dlms.server_session import ClientAccess, CounterLog, ServerSession, ServerSettings, ServerState
+from edge_agent.dlms.server_session import (
+    ClientAccess,
+    CounterLog,
+    ServerSession,
+    ServerSettings,
+    ServerState,
+)
 from edge_agent.dlms.session import ClientSettings, ClientState
 
-VECTORS = {c["id"]: c for c in json.loads(Path("/work/shared/vectors/security.json").read_text())["cases"]}
+VECTORS = {
+    c["id"]: c for c in json.loads(Path("/work/shared/vectors/security.json").read_text())["cases"]
+}
 
 
 def authenc(suite: int = 0, **extra) -> ClientSettings:
     return ClientSettings(
-        security="authenc", suite=suite, authentication="hls-gmac", system_title=CLIENT_TITLE, ek=EK, ak=AK, **extra
+        security="authenc",
+        suite=suite,
+        authentication="hls-gmac",
+        system_title=CLIENT_TITLE,
+        ek=EK,
+        ak=AK,
+        **extra,
     )
 
 
@@ -64,7 +87,9 @@ def test_counters_survive_reassociation_and_lower_counters_are_refused() -> None
     log = CounterLog()
     first = make_link(authenc(), access(), counters=log, client_ic=100)
     first.associate()
-    second = make_link(authenc(), access(), counters=log, client_ic=50)  # a client that lost its counter
+    second = make_link(
+        authenc(), access(), counters=log, client_ic=50
+    )  # a client that lost its counter
     with pytest.raises(AssociationError, match="deciphering-error"):
         second.associate()
     assert log.refused[-1].invocation_counter == 50
@@ -101,20 +126,40 @@ def _aarq(**fields) -> bytes:
 @pytest.mark.parametrize(
     "client_access, aarq, diagnostic",
     [
-        (ClientAccess(16), _aarq(application_context_name=ApplicationContextName.LOGICAL_NAME_WITH_CIPHERING),
-         "application-context-name-not-supported"),
-        (ClientAccess(16, authentication="low", password=Secret(b"x")), _aarq(), "authentication-mechanism-name-required"),
-        (ClientAccess(16), _aarq(mechanism_name=MechanismName.LOW, sender_acse_requirements=True,
-                                 calling_authentication_value=AuthenticationValue(Secret(b"x"))),
-         "authentication-mechanism-name-not-recognised"),
-        (ClientAccess(16, security="authenc", authentication="hls-gmac"),
-         _aarq(application_context_name=ApplicationContextName.LOGICAL_NAME_WITH_CIPHERING,
-               mechanism_name=MechanismName.HIGH_GMAC, sender_acse_requirements=True,
-               calling_authentication_value=AuthenticationValue(Secret(CTOS))),
-         "calling-ap-title-not-recognized"),
+        (
+            ClientAccess(16),
+            _aarq(application_context_name=ApplicationContextName.LOGICAL_NAME_WITH_CIPHERING),
+            "application-context-name-not-supported",
+        ),
+        (
+            ClientAccess(16, authentication="low", password=Secret(b"x")),
+            _aarq(),
+            "authentication-mechanism-name-required",
+        ),
+        (
+            ClientAccess(16),
+            _aarq(
+                mechanism_name=MechanismName.LOW,
+                sender_acse_requirements=True,
+                calling_authentication_value=AuthenticationValue(Secret(b"x")),
+            ),
+            "authentication-mechanism-name-not-recognised",
+        ),
+        (
+            ClientAccess(16, security="authenc", authentication="hls-gmac"),
+            _aarq(
+                application_context_name=ApplicationContextName.LOGICAL_NAME_WITH_CIPHERING,
+                mechanism_name=MechanismName.HIGH_GMAC,
+                sender_acse_requirements=True,
+                calling_authentication_value=AuthenticationValue(Secret(CTOS)),
+            ),
+            "calling-ap-title-not-recognized",
+        ),
     ],
 )
-def test_aarq_refusals_carry_the_meters_diagnostic(client_access: ClientAccess, aarq: bytes, diagnostic: str) -> None:
+def test_aarq_refusals_carry_the_meters_diagnostic(
+    client_access: ClientAccess, aarq: bytes, diagnostic: str
+) -> None:
     link = make_link(ClientSettings(), client_access)
     assert refusal(link.server.receive_apdu(aarq)) == diagnostic
     assert link.server.state is ServerState.IDLE
@@ -149,19 +194,36 @@ def test_hls7_ecdsa_association() -> None:
     client_key = ec.generate_private_key(ec.SECP256R1())
     meter_key = ec.generate_private_key(ec.SECP256R1())
     settings = ClientSettings(
-        security="authenc", suite=1, authentication="hls-ecdsa", system_title=CLIENT_TITLE, ek=EK, ak=AK,
-        signing_key=client_key, server_public_key=meter_key.public_key(),
+        security="authenc",
+        suite=1,
+        authentication="hls-ecdsa",
+        system_title=CLIENT_TITLE,
+        ek=EK,
+        ak=AK,
+        signing_key=client_key,
+        server_public_key=meter_key.public_key(),
     )
     link = make_link(
-        settings, ClientAccess(1, security="authenc", authentication="hls-ecdsa"),
-        client_public_keys={CLIENT_TITLE: client_key.public_key()}, meter_signing_key=meter_key,
+        settings,
+        ClientAccess(1, security="authenc", authentication="hls-ecdsa"),
+        client_public_keys={CLIENT_TITLE: client_key.public_key()},
+        meter_signing_key=meter_key,
     )
     assert isinstance(link.associate(), Associated)
     impostor = make_link(
-        ClientSettings(security="authenc", suite=1, authentication="hls-ecdsa", system_title=CLIENT_TITLE, ek=EK, ak=AK,
-                       signing_key=ec.generate_private_key(ec.SECP256R1()), server_public_key=meter_key.public_key()),
+        ClientSettings(
+            security="authenc",
+            suite=1,
+            authentication="hls-ecdsa",
+            system_title=CLIENT_TITLE,
+            ek=EK,
+            ak=AK,
+            signing_key=ec.generate_private_key(ec.SECP256R1()),
+            server_public_key=meter_key.public_key(),
+        ),
         ClientAccess(1, security="authenc", authentication="hls-ecdsa"),
-        client_public_keys={CLIENT_TITLE: client_key.public_key()}, meter_signing_key=meter_key,
+        client_public_keys={CLIENT_TITLE: client_key.public_key()},
+        meter_signing_key=meter_key,
     )
     with pytest.raises(AssociationError, match="did not accept HLS pass 3"):
         impostor.associate()
@@ -198,8 +260,11 @@ def test_the_reference_layout_signed_elsewhere_is_accepted() -> None:
 
 def test_vector_pass3_with_an_unknown_certificate_is_refused() -> None:
     case = VECTORS["pass3-general-signing"]
-    link = make_link(authenc(suite=1), access(require_signed_pass3=True),
-                     client_ic=VECTORS["hls5-gmac"]["inputs"]["client_ic"] - 1)
+    link = make_link(
+        authenc(suite=1),
+        access(require_signed_pass3=True),
+        client_ic=VECTORS["hls5-gmac"]["inputs"]["client_ic"] - 1,
+    )
     link.client.receive_apdu(link.server.receive_apdu(link.client.associate()))
     answer = link.server.receive_apdu(bytes.fromhex(case["inputs"]["apdu"]))
     assert answer == bytes.fromhex("d80101") and link.server.state is ServerState.IDLE
@@ -217,6 +282,52 @@ def test_server_settings_are_checked() -> None:
 
 def test_server_session_without_shared_log_keeps_its_own() -> None:
     settings = ServerSettings(system_title=METER_TITLE, clients={16: ClientAccess(16)})
-    session = ServerSession(settings, 16, handler=lambda r, c: r, make_context=lambda f: f,
-                            next_invocation_counter=iter(range(5)).__next__, next_challenge=lambda: STOC)
+    session = ServerSession(
+        settings,
+        16,
+        handler=lambda r, c: r,
+        make_context=lambda f: f,
+        next_invocation_counter=iter(range(5)).__next__,
+        next_challenge=lambda: STOC,
+    )
     assert session.counters.received == [] and session.receive_apdu(b"") is None
+
+
+# --- robustness: any bytes in, a refusal or an answer out, never a stray exception --------------
+
+PREFIXES = st.sampled_from([b"", b"\x60", b"\x62", b"\xc0\x01", b"\xc8", b"\xdb\x08", b"\xdf", b"\xcb"])
+
+
+@settings(max_examples=300, deadline=None)
+@given(prefix=PREFIXES, body=st.binary(max_size=80), associated=st.booleans())
+def test_server_answers_garbage_with_refusals(prefix: bytes, body: bytes, associated: bool) -> None:
+    link = make_link(authenc(), access())
+    if associated:
+        link.associate()
+    answer = link.server.receive_apdu(prefix + body)
+    assert answer is None or answer[0] in (0x61, 0x63, 0xD8) or answer[0] in (0xCC, 0xCD, 0xCF)
+
+
+@settings(max_examples=300, deadline=None)
+@given(prefix=PREFIXES, body=st.binary(max_size=80), step=st.sampled_from(["aare", "pass4", "response"]))
+def test_client_raises_only_dlms_errors_on_garbage(prefix: bytes, body: bytes, step: str) -> None:
+    link = make_link(authenc(), access())
+    if step == "aare":
+        link.client.associate()
+    elif step == "pass4":
+        link.client.receive_apdu(link.server.receive_apdu(link.client.associate()))
+    else:
+        link.associate()
+        link.client.get(ENERGY)
+    try:
+        link.client.receive_apdu(prefix + body)
+    except DlmsError:
+        pass
+
+
+def test_general_glo_ciphering_both_ways() -> None:
+    link = make_link(authenc(general_glo_ciphering=True), access())
+    link.associate()
+    assert link.exchange(link.client.get(ENERGY)).value == 123456
+    request, response = link.wire[-2][1], link.wire[-1][1]
+    assert request[:10] == b"\xdb\x08" + CLIENT_TITLE and response[:10] == b"\xdb\x08" + METER_TITLE

@@ -17,12 +17,12 @@ from session_harness import (
     METER_TITLE,
     MISSING,
     PROFILE,
-    STOC,
     VOLTAGE,
     make_link,
 )
 
 from edge_agent.dlms import apdu as x
+from edge_agent.dlms import axdr
 from edge_agent.dlms.acse import AARE, AcseServiceUser, AssociationResult
 from edge_agent.dlms.conformance import Conformance
 from edge_agent.dlms.errors import (
@@ -34,19 +34,43 @@ from edge_agent.dlms.errors import (
     ReplayError,
     SecurityError,
 )
-from edge_agent.dlms.events import ActionResult, Associated, GetResult, Notification, Released, SendApdu, SetResult
+from edge_agent.dlms.events import (
+    ActionResult,
+    Associated,
+    GetResult,
+    Notification,
+    Released,
+    SendApdu,
+    SetResult,
+)
 from edge_agent.dlms.secret import Secret
-from edge_agent.dlms.security import CipherKeys, Form, GeneralSigning, SecurityControl, protect, unprotect, verify
+from edge_agent.dlms.security import (
+    CipherKeys,
+    Form,
+    GeneralSigning,
+    SecurityControl,
+    protect,
+    unprotect,
+    verify,
+)
 from edge_agent.dlms.server_session import ClientAccess, ServerState
 from edge_agent.dlms.session import ClientSession, ClientSettings, ClientState, Pass3SigningRequired
 
-VECTORS = {c["id"]: c for c in json.loads(Path("/work/shared/vectors/security.json").read_text())["cases"]}
+VECTORS = {
+    c["id"]: c for c in json.loads(Path("/work/shared/vectors/security.json").read_text())["cases"]
+}
 PASSWORD = Secret(b"12345678", "password")
 
 
 def hls(policy: str = "authenc", suite: int = 1, **extra) -> ClientSettings:
     return ClientSettings(
-        security=policy, suite=suite, authentication="hls-gmac", system_title=CLIENT_TITLE, ek=EK, ak=AK, **extra
+        security=policy,
+        suite=suite,
+        authentication="hls-gmac",
+        system_title=CLIENT_TITLE,
+        ek=EK,
+        ak=AK,
+        **extra,
     )
 
 
@@ -66,7 +90,9 @@ def test_no_security_get_set_action_release() -> None:
     result = link.exchange(link.client.get(ENERGY))
     assert isinstance(result, GetResult) and result.value == 123456 and result.blocks == 0
     assert link.exchange(link.client.get(MISSING)).value is x.DataAccessResult.OBJECT_UNDEFINED
-    assert link.exchange(link.client.set(VOLTAGE, 2299)) == SetResult(3, (x.DataAccessResult.SUCCESS,))
+    assert link.exchange(link.client.set(VOLTAGE, 2299)) == SetResult(
+        3, (x.DataAccessResult.SUCCESS,)
+    )
     assert link.exchange(link.client.get(VOLTAGE)).value == 2299
     action = link.exchange(link.client.action(CLOCK_SHIFT, 900))
     assert isinstance(action, ActionResult) and action.result is x.ActionResult.SUCCESS
@@ -90,7 +116,9 @@ def test_lls_and_wrong_password() -> None:
     access = ClientAccess(16, authentication="low", password=PASSWORD)
     link = make_link(ClientSettings(authentication="low", password=PASSWORD), access)
     assert isinstance(link.associate(), Associated)
-    wrong = make_link(ClientSettings(authentication="low", password=Secret(b"nope", "password")), access)
+    wrong = make_link(
+        ClientSettings(authentication="low", password=Secret(b"nope", "password")), access
+    )
     with pytest.raises(AssociationError, match="authentication-failure") as info:
         wrong.associate()
     assert "wrong password" in str(info.value) and "nope" not in str(info.value)
@@ -110,7 +138,11 @@ def test_missing_mechanism_is_named() -> None:
 def test_hls5_authenc_association_and_reads(suite: int) -> None:
     link = make_link(hls(suite=suite), hls_access())
     event = link.associate()
-    assert isinstance(event, Associated) and event.server_system_title == METER_TITLE and not event.pass3_signed
+    assert (
+        isinstance(event, Associated)
+        and event.server_system_title == METER_TITLE
+        and not event.pass3_signed
+    )
     kinds = [apdu[0] for _, apdu in link.wire]
     assert kinds == [0x60, 0x61, 0xCB, 0xCF]  # AARQ, AARE, glo-action-request, glo-action-response
     assert link.wire[1][1].count(METER_TITLE) == 1  # responding-AP-title
@@ -140,11 +172,11 @@ def test_hls5_vector_f_stoc_and_f_ctos() -> None:
 
 def test_pass3_order_of_invocation_counters() -> None:
     spent = []
+    values = iter(range(500, 600))
 
-    def source(start=iter(range(500, 600))):
-        value = next(start)
-        spent.append(value)
-        return value
+    def source() -> int:
+        spent.append(next(values))
+        return spent[-1]
 
     link = make_link(hls(pass3_signing="never"), hls_access())
     link.client = ClientSession(hls(), source, CTOS)
@@ -216,7 +248,14 @@ def test_pass3_general_signing_layout_matches_the_vector() -> None:
 def test_wrong_keys_are_refused_with_deciphering_error() -> None:
     wrong_ak = Secret(bytes(16), "AK")
     link = make_link(
-        ClientSettings(security="authenc", suite=0, authentication="hls-gmac", system_title=CLIENT_TITLE, ek=EK, ak=wrong_ak),
+        ClientSettings(
+            security="authenc",
+            suite=0,
+            authentication="hls-gmac",
+            system_title=CLIENT_TITLE,
+            ek=EK,
+            ak=wrong_ak,
+        ),
         hls_access(),
     )
     with pytest.raises(AssociationError, match="deciphering-error"):
@@ -225,7 +264,13 @@ def test_wrong_keys_are_refused_with_deciphering_error() -> None:
 
 def test_wrong_key_in_pass3_without_ciphering() -> None:
     link = make_link(
-        ClientSettings(suite=0, authentication="hls-gmac", system_title=CLIENT_TITLE, ek=EK, ak=Secret(bytes(16))),
+        ClientSettings(
+            suite=0,
+            authentication="hls-gmac",
+            system_title=CLIENT_TITLE,
+            ek=EK,
+            ak=Secret(bytes(16)),
+        ),
         hls_access("none"),
     )
     with pytest.raises(AssociationError, match="did not accept HLS pass 3"):
@@ -285,7 +330,9 @@ def test_block_transfer_of_a_large_get(policy: str) -> None:
     result = link.exchange(link.client.get(PROFILE))
     assert result.value == bytes(range(256)) * 8 and result.blocks > 8
     nexts = [apdu for who, apdu in link.wire if who == "client"][2:]
-    assert len(nexts) == result.blocks and all(len(apdu) <= 256 for who, apdu in link.wire if who == "meter")
+    assert len(nexts) == result.blocks and all(
+        len(apdu) <= 256 for who, apdu in link.wire if who == "meter"
+    )
 
 
 def test_get_with_list_and_blocks_of_a_list() -> None:
@@ -332,8 +379,14 @@ def test_notifications_arrive_between_requests() -> None:
     link.associate()
     note = x.DataNotification(0x80000001, b"", 42).encode()
     sc = SecurityControl.of(0, "authenc")
-    ciphered = protect(note, sc=sc, keys=CipherKeys(EK, AK), system_title=METER_TITLE, invocation_counter=5000,
-                       form=Form.GENERAL_GLO)
+    ciphered = protect(
+        note,
+        sc=sc,
+        keys=CipherKeys(EK, AK),
+        system_title=METER_TITLE,
+        invocation_counter=5000,
+        form=Form.GENERAL_GLO,
+    )
     event = link.client.receive_apdu(ciphered)
     assert isinstance(event, Notification) and event.ciphered and event.apdu.notification_body == 42
 
@@ -350,9 +403,14 @@ def test_requests_need_an_association() -> None:
 def test_refused_aare_names_the_initiate_error() -> None:
     session = ClientSession(ClientSettings(), iter(range(10)).__next__, CTOS)
     session.associate()
-    error = x.ConfirmedServiceError(x.ConfirmedService.INITIATE_ERROR, x.ServiceErrorKind.INITIATE, 1)
-    aare = AARE(result=AssociationResult.REJECTED_PERMANENT, result_source_diagnostic=AcseServiceUser.NO_REASON_GIVEN,
-                user_information=error.encode())
+    error = x.ConfirmedServiceError(
+        x.ConfirmedService.INITIATE_ERROR, x.ServiceErrorKind.INITIATE, 1
+    )
+    aare = AARE(
+        result=AssociationResult.REJECTED_PERMANENT,
+        result_source_diagnostic=AcseServiceUser.NO_REASON_GIVEN,
+        user_information=error.encode(),
+    )
     with pytest.raises(AssociationError, match="dlms-version-too-low"):
         session.receive_apdu(aare.encode())
 
@@ -360,12 +418,22 @@ def test_refused_aare_names_the_initiate_error() -> None:
 @pytest.mark.parametrize(
     "kwargs, message",
     [
-        (dict(security="authenc"), "system title"),
-        (dict(authentication="low"), "password"),
-        (dict(security="secret"), "security policy"),
-        (dict(authentication="hls-gmac", system_title=CLIENT_TITLE), "EK and the AK"),
-        (dict(authentication="hls-gmac", system_title=CLIENT_TITLE, ek=EK, ak=AK, pass3_signing="always", suite=1), "signing key"),
-        (dict(pass3_signing="auto"), "Pass3SigningRequired"),
+        ({"security": "authenc"}, "system title"),
+        ({"authentication": "low"}, "password"),
+        ({"security": "secret"}, "security policy"),
+        ({"authentication": "hls-gmac", "system_title": CLIENT_TITLE}, "EK and the AK"),
+        (
+            {
+                "authentication": "hls-gmac",
+                "system_title": CLIENT_TITLE,
+                "ek": EK,
+                "ak": AK,
+                "pass3_signing": "always",
+                "suite": 1,
+            },
+            "signing key",
+        ),
+        ({"pass3_signing": "auto"}, "Pass3SigningRequired"),
     ],
 )
 def test_settings_say_what_is_missing(kwargs: dict, message: str) -> None:
@@ -378,3 +446,50 @@ def test_session_events_are_sendapdu_until_done() -> None:
     aare = link.server.receive_apdu(link.client.associate())
     event = link.client.receive_apdu(aare)
     assert isinstance(event, SendApdu) and "pass 3" in event.purpose
+
+
+def _granting(bits: Conformance) -> ClientAccess:
+    from edge_agent.dlms.server_session import SERVER_CONFORMANCE
+
+    return ClientAccess(16, conformance=SERVER_CONFORMANCE | bits)
+
+
+def test_long_set_goes_in_datablocks_acknowledged_one_by_one() -> None:
+    link = make_link(ClientSettings(), _granting(Conformance.BLOCK_TRANSFER_WITH_SET_OR_WRITE))
+    link.associate()
+    value = bytes(range(256)) * 12
+    first = x.decode_apdu(link.client.set(PROFILE, value))
+    assert isinstance(first, x.SetRequestWithFirstDatablock) and len(first.encode()) <= 1024
+    raw, number, invoke = bytearray(first.datablock.raw_data), 1, first.invoke_id_and_priority
+    while True:
+        event = link.client.receive_apdu(x.SetResponseDatablock(invoke, number).encode())
+        block = x.decode_apdu(event.apdu)
+        assert isinstance(block, x.SetRequestWithDatablock) and block.datablock.block_number == number + 1
+        raw += block.datablock.raw_data
+        number += 1
+        if block.datablock.last_block:
+            break
+    with pytest.raises(ProtocolError, match="acknowledged block 1"):
+        link.client.receive_apdu(x.SetResponseDatablock(invoke, 1).encode())
+    link.client.set(PROFILE, value)  # the aborted SET is over; a new one starts
+    assert axdr.decode_all(bytes(raw)) == value
+
+
+def test_long_set_without_granted_block_transfer_is_refused() -> None:
+    link = make_link(ClientSettings(), ClientAccess(16))
+    link.associate()
+    with pytest.raises(ProtocolError, match="block-transfer-with-set-or-write"):
+        link.client.set(PROFILE, bytes(3000))
+    assert link.client.state is ClientState.ASSOCIATED
+
+
+def test_long_action_parameters_go_in_pblocks() -> None:
+    link = make_link(ClientSettings(), _granting(Conformance.BLOCK_TRANSFER_WITH_ACTION))
+    link.associate()
+    first = x.decode_apdu(link.client.action(CLOCK_SHIFT, bytes(2000)))
+    assert isinstance(first, x.ActionRequestWithFirstPblock)
+    invoke = first.invoke_id_and_priority
+    second = link.client.receive_apdu(x.ActionResponseNextPblock(invoke, 1).encode())
+    assert isinstance(x.decode_apdu(second.apdu), x.ActionRequestWithPblock)
+    done = x.ActionResponseNormal(invoke, x.ActionResponseWithOptionalData(x.ActionResult.SUCCESS, 7))
+    assert link.client.receive_apdu(done.encode()) == ActionResult(first.invoke_id, x.ActionResult.SUCCESS, 7)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Callable
 import copy
+from collections.abc import AsyncGenerator, Callable
 from typing import Any
 from unittest.mock import Mock
 
 import pytest
+from homeassistant.core import HomeAssistant
+from payloads import AGENT, BASE, INFO, PREFIX
 from pytest_homeassistant_custom_component.common import (
     MockConfigEntry,
     async_fire_mqtt_message,
@@ -16,14 +18,24 @@ from pytest_homeassistant_custom_component.common import (
 from custom_components.dlms_edge.const import DOMAIN
 from custom_components.dlms_edge.coordinator import entry_data
 from custom_components.dlms_edge.models import MeterInfo
-from homeassistant.core import HomeAssistant
-
-from payloads import AGENT, BASE, INFO, PREFIX
 
 
 @pytest.fixture(autouse=True)
 def auto_enable_custom_integrations(enable_custom_integrations: None) -> None:
     """Let Home Assistant load custom_components/dlms_edge from the repository root."""
+
+
+@pytest.fixture(autouse=True)
+def no_deprecated_usage(caplog: pytest.LogCaptureFixture) -> Any:
+    """Fail on Home Assistant's reports of deprecated or wrong API use by this integration."""
+    yield
+    reports = [
+        record.getMessage()
+        for record in caplog.get_records("call")
+        if "custom integration 'dlms_edge'" in record.getMessage()
+        or ("dlms_edge" in record.getMessage() and "deprecated" in record.getMessage().lower())
+    ]
+    assert not reports
 
 
 @pytest.fixture

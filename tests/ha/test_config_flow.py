@@ -7,6 +7,12 @@ from typing import Any
 from unittest.mock import patch
 
 import pytest
+from homeassistant.config_entries import SOURCE_MQTT, SOURCE_USER
+from homeassistant.core import HomeAssistant
+from homeassistant.data_entry_flow import FlowResultType
+from homeassistant.helpers import entity_registry as er
+from homeassistant.helpers.service_info.mqtt import MqttServiceInfo
+from payloads import AGENT, INFO, METER, PREFIX, SERIAL, info_payload
 from pytest_homeassistant_custom_component.common import (
     MockConfigEntry,
     async_fire_mqtt_message,
@@ -20,13 +26,6 @@ from custom_components.dlms_edge.const import (
     CONF_PREFIX,
     DOMAIN,
 )
-from homeassistant.config_entries import SOURCE_MQTT, SOURCE_USER
-from homeassistant.core import HomeAssistant
-from homeassistant.data_entry_flow import FlowResultType
-from homeassistant.helpers import entity_registry as er
-from homeassistant.helpers.service_info.mqtt import MqttServiceInfo
-
-from payloads import AGENT, INFO, METER, PREFIX, SERIAL, info_payload
 
 INFO_TOPIC = f"{PREFIX}/{AGENT}/{METER}/info"
 
@@ -163,8 +162,14 @@ async def test_user_flow_scans_and_picks(hass: HomeAssistant, mqtt_broker: Any) 
     result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
     assert result["type"] is FlowResultType.FORM
     assert result["step_id"] == "user"
-    other = info_payload(agent="pi-cellar", meter="KFM1", serial="KFM1", system_title=None,
-                         manufacturer="Kaifa", model="MA309")
+    other = info_payload(
+        agent="pi-cellar",
+        meter="KFM1",
+        serial="KFM1",
+        system_title=None,
+        manufacturer="Kaifa",
+        model="MA309",
+    )
     result = await configure_while_publishing(
         hass,
         result["flow_id"],
@@ -241,12 +246,8 @@ async def test_user_flow_all_configured_aborts(
 
 
 async def test_user_flow_without_mqtt(hass: HomeAssistant) -> None:
-    with patch(
-        "homeassistant.components.mqtt.async_wait_for_mqtt_client", return_value=False
-    ):
-        result = await hass.config_entries.flow.async_init(
-            DOMAIN, context={"source": SOURCE_USER}
-        )
+    with patch("homeassistant.components.mqtt.async_wait_for_mqtt_client", return_value=False):
+        result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
     assert result["type"] is FlowResultType.ABORT
     assert result["reason"] == "mqtt_not_available"
 

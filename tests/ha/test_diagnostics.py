@@ -5,6 +5,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from homeassistant.components.diagnostics import REDACTED
+from homeassistant.core import HomeAssistant
+from homeassistant.helpers import device_registry as dr
+from payloads import BASE, METER, SERIAL, SYSTEM_TITLE, health_payload, value_payload
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.dlms_edge.const import DOMAIN
@@ -12,11 +16,6 @@ from custom_components.dlms_edge.diagnostics import (
     async_get_config_entry_diagnostics,
     async_get_device_diagnostics,
 )
-from homeassistant.components.diagnostics import REDACTED
-from homeassistant.core import HomeAssistant
-from homeassistant.helpers import device_registry as dr
-
-from payloads import BASE, METER, SERIAL, SYSTEM_TITLE, health_payload, value_payload
 
 
 async def _populate(fire: Any) -> None:
@@ -63,9 +62,11 @@ async def test_device_diagnostics_redacted(
 
 
 async def test_key_like_fields_redacted(hass: HomeAssistant) -> None:
-    from custom_components.dlms_edge.diagnostics import TO_REDACT
     from homeassistant.components.diagnostics import async_redact_data
 
-    redacted = async_redact_data({"ek": "00" * 16, "nested": {"ak": "11" * 16, "password": "x"}},
-                                 TO_REDACT)
+    from custom_components.dlms_edge.diagnostics import TO_REDACT
+
+    redacted = async_redact_data(
+        {"ek": "00" * 16, "nested": {"ak": "11" * 16, "password": "x"}}, TO_REDACT
+    )
     assert redacted == {"ek": REDACTED, "nested": {"ak": REDACTED, "password": REDACTED}}

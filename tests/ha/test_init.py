@@ -6,16 +6,16 @@ from typing import Any
 from unittest.mock import patch
 
 import pytest
+from homeassistant.config_entries import ConfigEntryState
+from homeassistant.const import STATE_OFF, STATE_ON, STATE_UNAVAILABLE
+from homeassistant.core import HomeAssistant
+from homeassistant.helpers import device_registry as dr
+from homeassistant.helpers import issue_registry as ir
+from payloads import AGENT, BASE, METER, PREFIX, SERIAL, health_payload, info_payload
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.dlms_edge.const import DOMAIN, HEALTH_CODES
 from custom_components.dlms_edge.issues import health_issue_id
-from homeassistant.config_entries import ConfigEntryState
-from homeassistant.const import STATE_OFF, STATE_ON, STATE_UNAVAILABLE
-from homeassistant.core import HomeAssistant
-from homeassistant.helpers import device_registry as dr, issue_registry as ir
-
-from payloads import AGENT, BASE, METER, PREFIX, SERIAL, health_payload, info_payload
 
 PROBLEM = "binary_sensor.sagemcom_t_210d_problem"
 
@@ -35,17 +35,18 @@ async def test_unload_unsubscribes(
     await fire(f"{BASE}/1.0.1.7.0.255", '{"value": 20, "unit": "W"}')
     assert hass.states.get("sensor.sagemcom_t_210d_power_import").state == STATE_UNAVAILABLE
     mqtt_data = hass.data["mqtt"]
-    assert not [s for s in mqtt_data.client.subscriptions if s.topic.startswith(f"{PREFIX}/")
-                and "+/+" not in s.topic]
+    assert not [
+        s
+        for s in mqtt_data.client.subscriptions
+        if s.topic.startswith(f"{PREFIX}/") and "+/+" not in s.topic
+    ]
 
 
 async def test_setup_retries_without_mqtt(
     hass: HomeAssistant, config_entry: MockConfigEntry
 ) -> None:
     config_entry.add_to_hass(hass)
-    with patch(
-        "homeassistant.components.mqtt.async_wait_for_mqtt_client", return_value=False
-    ):
+    with patch("homeassistant.components.mqtt.async_wait_for_mqtt_client", return_value=False):
         await hass.config_entries.async_setup(config_entry.entry_id)
     assert config_entry.state is ConfigEntryState.SETUP_RETRY
 
@@ -129,8 +130,11 @@ async def test_meter_moving_agents_unlinks_old_agent_device(
     old_agent = registry.async_get_device(identifiers={(DOMAIN, f"agent:{AGENT}")})
     hass.config_entries.async_update_entry(
         loaded_entry,
-        data={**loaded_entry.data, "agent": "pi-cellar",
-              "info": loaded_entry.data["info"] | {"agent": "pi-cellar"}},
+        data={
+            **loaded_entry.data,
+            "agent": "pi-cellar",
+            "info": loaded_entry.data["info"] | {"agent": "pi-cellar"},
+        },
     )
     await hass.async_block_till_done()
     assert registry.async_get(old_agent.id) is None  # no config entry left: removed

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 import re
+from pathlib import Path
 from typing import Any
 
 import pytest
+from payloads import INFO, SERIAL, SYSTEM_TITLE, info_payload
 
 from custom_components.dlms_edge.const import HEALTH_CODE_OTHER, HEALTH_CODES
 from custom_components.dlms_edge.models import (
@@ -20,8 +21,6 @@ from custom_components.dlms_edge.models import (
     valid_prefix,
 )
 from custom_components.dlms_edge.sensor import describe_obis
-
-from payloads import INFO, SERIAL, SYSTEM_TITLE, info_payload
 
 INTEGRATION = Path(__file__).parents[2] / "custom_components" / "dlms_edge"
 
@@ -40,8 +39,15 @@ def test_info_round_trip() -> None:
 
 def test_info_ignores_unknown_keys_and_fills_optional() -> None:
     info = MeterInfo.from_payload(
-        json.dumps({"agent": "a", "meter": "m", "serial": "S1", "future": 1,
-                    "objects": [{"obis": "1.0.1.8.0.255", "extra": True}]})
+        json.dumps(
+            {
+                "agent": "a",
+                "meter": "m",
+                "serial": "S1",
+                "future": 1,
+                "objects": [{"obis": "1.0.1.8.0.255", "extra": True}],
+            }
+        )
     )
     assert info.manufacturer is None and info.system_title is None
     assert info.objects[0].name is None
@@ -92,8 +98,10 @@ def test_topic_parse() -> None:
     ("payload", "expected"),
     [
         ('{"state": "ok", "code": null, "message": "", "since": "t"}', Health("ok", None, "", "t")),
-        ('{"state": "problem", "code": "wrong_key", "message": "m"}',
-         Health("problem", "wrong_key", "m", None)),
+        (
+            '{"state": "problem", "code": "wrong_key", "message": "m"}',
+            Health("problem", "wrong_key", "m", None),
+        ),
     ],
 )
 def test_health(payload: str, expected: Health) -> None:
@@ -113,7 +121,8 @@ def test_reading() -> None:
         1.5, "kWh", "t"
     )
     assert Reading.from_payload('{"value": null}') == Reading(None, None, None)
-    for bad in ('{"value": [1]}', '{"unit": "W"}', '{"value": 1, "unit": 5}', "[]"):
+    assert Reading.from_payload('{"value": [1, "a"]}').value == [1, "a"]
+    for bad in ('{"value": {"a": 1}}', '{"unit": "W"}', '{"value": 1, "unit": 5}', "[]"):
         with pytest.raises(InvalidPayload):
             Reading.from_payload(bad)
 
@@ -143,7 +152,8 @@ def test_known_obis(obis: str, key: str, placeholders: dict[str, str] | None) ->
     description = describe_obis(obis)
     assert description is not None
     assert (description.translation_key, description.translation_placeholders) == (
-        key, placeholders
+        key,
+        placeholders,
     )
 
 
@@ -222,3 +232,66 @@ def test_info_fixture_matches_contract_example() -> None:
     contract = (INTEGRATION.parents[1] / "docs" / "mqtt-contract.md").read_text()
     example = json.loads(contract.split("```json", 1)[1].split("```", 1)[0])
     assert MeterInfo.from_dict(example).objects[0] == MeterInfo.from_dict(INFO).objects[0]
+
+
+def test_flow_texts_exist_for_every_step_error_and_abort() -> None:
+    """pytest-homeassistant-custom-component does not check flow translations; we do."""
+    source = (INTEGRATION / "config_flow.py").read_text()
+    config = load("strings.json")["config"]
+    for step in re.findall(r'step_id="(\w+)"', source):
+        assert step in config["step"] or step == "init", step
+    for reason in re.findall(r'reason="(\w+)"', source):
+        assert reason in config["abort"], reason
+    for error in re.findall(r'errors\[[^]]+\] = "(\w+)"', source):
+        assert error in config["error"], error
+    assert "init" in load("strings.json")["options"]["step"]
+    init = (INTEGRATION / "__init__.py").read_text()
+    for key in re.findall(r'translation_key="(\w+)"', init):
+        assert key in load("strings.json")["exceptions"], key
+
+
+@pytest.mark.parametrize(
+    ("obis", "unit", "device_class", "ha_unit", "suggested"),
+    [
+        ("1.0.1.8.0.255", "Wh", "energy", "Wh", "kWh"),
+        ("1.0.1.8.0.255", "kWh", "energy", "kWh", "kWh"),
+        # A unit that does not fit the class: keep the value, drop the class.
+        ("1.0.1.8.0.255", "VAh", None, "VAh", None),
+        ("1.0.32.7.0.255", None, None, None, None),
+        ("1.0.13.7.0.255", None, "power_factor", None, None),
+        ("1.0.13.7.0.255", "%", "power_factor", "%", None),
+    ],
+)
+def test_build_description_units(
+    obis: str,
+    unit: str | None,
+    device_class: str | None,
+    ha_unit: str | None,
+    suggested: str | None,
+) -> None:
+    from custom_components.dlms_edge.models import MeterObject
+    from custom_components.dlms_edge.sensor import build_description
+
+    description = build_description(MeterObject(obis, None, 3, unit, None, None))
+    assert description.device_class == device_class
+    assert description.native_unit_of_measurement == ha_unit
+    assert description.suggested_unit_of_measurement == suggested
+    assert description.entity_registry_enabled_default
+
+
+def test_generic_description_from_info() -> None:
+    from custom_components.dlms_edge.models import MeterObject
+    from custom_components.dlms_edge.sensor import build_description
+
+    gas = build_description(
+        MeterObject("7.0.3.0.0.255", "Gas volume", 4, "m3", "gas", "total_increasing")
+    )
+    assert (gas.name, gas.device_class, gas.state_class) == (
+        "Gas volume",
+        "gas",
+        "total_increasing",
+    )
+    assert gas.native_unit_of_measurement == "m³"
+    assert not gas.entity_registry_enabled_default
+    odd = build_description(MeterObject("0.0.96.50.0.255", None, 1, None, "nonsense", "weird"))
+    assert (odd.name, odd.device_class, odd.state_class) == ("0.0.96.50.0.255", None, None)

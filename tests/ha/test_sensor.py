@@ -6,9 +6,6 @@ import logging
 from typing import Any
 
 import pytest
-from pytest_homeassistant_custom_component.common import MockConfigEntry
-
-from custom_components.dlms_edge.const import DOMAIN
 from homeassistant.components.sensor import ATTR_STATE_CLASS, SensorDeviceClass, SensorStateClass
 from homeassistant.const import (
     ATTR_DEVICE_CLASS,
@@ -16,9 +13,12 @@ from homeassistant.const import (
     STATE_UNAVAILABLE,
 )
 from homeassistant.core import HomeAssistant
-from homeassistant.helpers import device_registry as dr, entity_registry as er
-
+from homeassistant.helpers import device_registry as dr
+from homeassistant.helpers import entity_registry as er
 from payloads import AGENT, BASE, INFO, PREFIX, SERIAL, info_payload, value_payload
+from pytest_homeassistant_custom_component.common import MockConfigEntry
+
+from custom_components.dlms_edge.const import DOMAIN
 
 ENERGY_IMPORT = "sensor.sagemcom_t_210d_energy_import"
 POWER_IMPORT = "sensor.sagemcom_t_210d_power_import"
@@ -33,27 +33,107 @@ def entity_id(hass: HomeAssistant, obis: str) -> str:
 @pytest.mark.parametrize(
     ("obis", "value", "unit", "expected_entity", "state", "ha_unit", "device_class", "state_class"),
     [
-        ("1.0.1.8.0.255", 1234567, "Wh", ENERGY_IMPORT, "1234.567", "kWh", "energy",
-         "total_increasing"),
-        ("1.0.2.8.0.255", 5000, "Wh", "sensor.sagemcom_t_210d_energy_export", "5.0", "kWh",
-         "energy", "total_increasing"),
-        ("1.0.1.8.1.255", 1000, "Wh", "sensor.sagemcom_t_210d_energy_import_tariff_1", "1.0",
-         "kWh", "energy", "total_increasing"),
-        ("1.0.3.8.0.255", 42, "varh", "sensor.sagemcom_t_210d_reactive_energy_import", "42",
-         "varh", None, "total_increasing"),
+        (
+            "1.0.1.8.0.255",
+            1234567,
+            "Wh",
+            ENERGY_IMPORT,
+            "1234.567",
+            "kWh",
+            "energy",
+            "total_increasing",
+        ),
+        (
+            "1.0.2.8.0.255",
+            5000,
+            "Wh",
+            "sensor.sagemcom_t_210d_energy_export",
+            "5.0",
+            "kWh",
+            "energy",
+            "total_increasing",
+        ),
+        (
+            "1.0.1.8.1.255",
+            1000,
+            "Wh",
+            "sensor.sagemcom_t_210d_energy_import_tariff_1",
+            "1.0",
+            "kWh",
+            "energy",
+            "total_increasing",
+        ),
+        (
+            "1.0.3.8.0.255",
+            42,
+            "varh",
+            "sensor.sagemcom_t_210d_reactive_energy_import",
+            "42",
+            "varh",
+            None,
+            "total_increasing",
+        ),
         ("1.0.1.7.0.255", 1520, "W", POWER_IMPORT, "1520", "W", "power", "measurement"),
-        ("1.0.3.7.0.255", 80, "var", "sensor.sagemcom_t_210d_reactive_power_import", "80", "var",
-         "reactive_power", "measurement"),
-        ("1.0.9.7.0.255", 1600, "VA", "sensor.sagemcom_t_210d_apparent_power_import", "1600",
-         "VA", "apparent_power", "measurement"),
-        ("1.0.32.7.0.255", 231.4, "V", "sensor.sagemcom_t_210d_voltage_l1", "231.4", "V",
-         "voltage", "measurement"),
-        ("1.0.31.7.0.255", 6.57, "A", "sensor.sagemcom_t_210d_current_l1", "6.57", "A",
-         "current", "measurement"),
-        ("1.0.13.7.0.255", 0.98, None, "sensor.sagemcom_t_210d_power_factor", "0.98", None,
-         "power_factor", "measurement"),
-        ("1.0.14.7.0.255", 49.98, "Hz", "sensor.sagemcom_t_210d_frequency", "49.98", "Hz",
-         "frequency", "measurement"),
+        (
+            "1.0.3.7.0.255",
+            80,
+            "var",
+            "sensor.sagemcom_t_210d_reactive_power_import",
+            "80",
+            "var",
+            "reactive_power",
+            "measurement",
+        ),
+        (
+            "1.0.9.7.0.255",
+            1600,
+            "VA",
+            "sensor.sagemcom_t_210d_apparent_power_import",
+            "1600",
+            "VA",
+            "apparent_power",
+            "measurement",
+        ),
+        (
+            "1.0.32.7.0.255",
+            231.4,
+            "V",
+            "sensor.sagemcom_t_210d_voltage_l1",
+            "231.4",
+            "V",
+            "voltage",
+            "measurement",
+        ),
+        (
+            "1.0.31.7.0.255",
+            6.57,
+            "A",
+            "sensor.sagemcom_t_210d_current_l1",
+            "6.57",
+            "A",
+            "current",
+            "measurement",
+        ),
+        (
+            "1.0.13.7.0.255",
+            0.98,
+            None,
+            "sensor.sagemcom_t_210d_power_factor",
+            "0.98",
+            None,
+            "power_factor",
+            "measurement",
+        ),
+        (
+            "1.0.14.7.0.255",
+            49.98,
+            "Hz",
+            "sensor.sagemcom_t_210d_frequency",
+            "49.98",
+            "Hz",
+            "frequency",
+            "measurement",
+        ),
     ],
 )
 async def test_states_units_and_classes(
@@ -135,6 +215,12 @@ async def test_generic_sensors_once_enabled(
     await fire(f"{BASE}/0.0.96.1.0.255", value_payload("1SAG67929081"))
     await fire(f"{BASE}/0.0.1.0.0.255", value_payload("2026-11-25T01:00:00Z"))
     assert hass.states.get(entity_id(hass, "0.0.96.1.0.255")).state == "1SAG67929081"
+    assert hass.states.get(entity_id(hass, "0.0.1.0.0.255")).state == "2026-11-25T01:00:00+00:00"
+    # Structures render as compact JSON text; a clock without deviation is local time.
+    await fire(f"{BASE}/0.0.96.1.0.255", value_payload([1, "a"]))
+    assert hass.states.get(entity_id(hass, "0.0.96.1.0.255")).state == '[1,"a"]'
+    await hass.config.async_set_time_zone("Europe/Vienna")
+    await fire(f"{BASE}/0.0.1.0.0.255", value_payload("2026-11-25T02:00:00"))
     assert hass.states.get(entity_id(hass, "0.0.1.0.0.255")).state == "2026-11-25T01:00:00+00:00"
 
 
@@ -241,11 +327,15 @@ async def test_state_and_profile_topics_are_not_values(
 async def test_new_info_adds_sensors_and_updates_device(
     hass: HomeAssistant, loaded_entry: MockConfigEntry, fire: Any
 ) -> None:
-    from payloads import INFO
-
     objects = INFO["objects"] + [
-        {"obis": "1.0.52.7.0.255", "name": "Voltage L2", "class_id": 3, "unit": "V",
-         "device_class": "voltage", "state_class": "measurement"}
+        {
+            "obis": "1.0.52.7.0.255",
+            "name": "Voltage L2",
+            "class_id": 3,
+            "unit": "V",
+            "device_class": "voltage",
+            "state_class": "measurement",
+        }
     ]
     await fire(f"{BASE}/info", info_payload(objects=objects, firmware="1.2.4"))
     await hass.async_block_till_done()

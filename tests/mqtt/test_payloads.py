@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import math
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
 from enum import IntEnum
 
@@ -27,7 +27,7 @@ from edge_agent.mqtt.payloads import (
     value_payload,
 )
 
-TS = datetime(2026, 11, 25, 1, 0, 0, tzinfo=timezone.utc)
+TS = datetime(2026, 11, 25, 1, 0, 0, tzinfo=UTC)
 
 
 def test_value_payload_exact_bytes() -> None:

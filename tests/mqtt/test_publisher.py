@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -29,7 +30,7 @@ from edge_agent.mqtt.settings import MqttSettings
 
 pytestmark = pytest.mark.mosquitto
 
-TS = datetime(2026, 11, 25, 1, 0, tzinfo=timezone.utc)
+TS = datetime(2026, 11, 25, 1, 0, tzinfo=UTC)
 OBIS = "1.0.1.8.0.255"
 HERE = Path(__file__).parent
 WAIT = 10.0
@@ -198,6 +199,102 @@ def test_broker_restart_loses_nothing_duplicates_nothing(mosquitto_factory, subs
         (seq,) = seqs([message])
         assert not message.dup or seq in seen
         seen.add(seq)
+
+
+class CuttableLink:
+    """TCP relay publisher -> broker whose link can be cut like a failing network.
+
+    ``blackhole()`` silently drops what the publisher sends (so its messages stay
+    unacknowledged, in flight); ``cut()`` then closes the connection and refuses new
+    ones until ``restore()``.
+    """
+
+    def __init__(self, broker_port: int) -> None:
+        self.broker_port = broker_port
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.listener.settimeout(0.05)
+        self.port = self.listener.getsockname()[1]
+        self.dropping = False
+        self.refusing = False
+        self.closed = False
+        self.sockets: list[socket.socket] = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while not self.closed:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                continue
+            if self.refusing:
+                client.close()
+                continue
+            upstream = socket.create_connection(("127.0.0.1", self.broker_port), timeout=5)
+            self.sockets += [client, upstream]
+            threading.Thread(target=self._pipe, args=(client, upstream, True),
+                             daemon=True).start()
+            threading.Thread(target=self._pipe, args=(upstream, client, False),
+                             daemon=True).start()
+
+    def _pipe(self, source: socket.socket, sink: socket.socket, upward: bool) -> None:
+        try:
+            while data := source.recv(65536):
+                if not (upward and self.dropping):
+                    sink.sendall(data)
+        except OSError:
+            pass
+        for sock in (source, sink):
+            sock.close()
+
+    def blackhole(self) -> None:
+        self.dropping = True
+
+    def cut(self) -> None:
+        self.refusing = True
+        for sock in self.sockets:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+        self.sockets.clear()
+
+    def restore(self) -> None:
+        self.dropping = self.refusing = False
+
+    def close(self) -> None:
+        self.closed = True
+        self.cut()
+        self.listener.close()
+
+
+def test_in_flight_messages_resent_once_after_network_cut(mosquitto, subscribe,
+                                                          publisher_factory):
+    # Messages already handed to the connection but never acknowledged are re-sent by
+    # paho after reconnecting; the queue must not send them a second time.
+    link = CuttableLink(mosquitto.port)
+    recorder = subscribe(["dlms/pi/m1/#"])
+    publisher = publisher_factory(type("Relay", (), {"port": link.port})())
+    topic = publisher.topics.value("m1", OBIS)
+    try:
+        assert wait_until(lambda: publisher.connected)
+        publisher.publish(topic, value_payload(0, "Wh", TS, OBIS, None))
+        assert publisher.wait_idle(WAIT)
+        link.blackhole()
+        for seq in range(1, 31):
+            publisher.publish(topic, value_payload(seq, "Wh", TS, OBIS, None))
+        assert wait_until(lambda: len(publisher._inflight) == publisher.window)
+        link.cut()
+        assert wait_until(lambda: not publisher.connected)
+        for seq in range(31, 50):
+            publisher.publish(topic, value_payload(seq, "Wh", TS, OBIS, None))
+        time.sleep(0.3)
+        link.restore()
+        assert publisher.wait_idle(WAIT)
+        assert recorder.wait_for(lambda ms: len(ms) >= 50)
+        time.sleep(0.3)
+        assert seqs(recorder.messages) == list(range(50))
+    finally:
+        link.close()
 
 
 def test_queue_survives_publisher_restart(mosquitto, subscribe, tmp_path):

@@ -78,7 +78,7 @@ def test_drop_oldest_when_everything_is_current_state(path: Path) -> None:
 
 def test_byte_bound(path: Path) -> None:
     q = OfflineQueue(path, max_messages=1000, max_bytes=100)
-    for i in range(10):
+    for _ in range(10):
         q.append("t", bytes(20), 1, False)  # 21 bytes each
     assert q.size_bytes <= 100 and len(q) == 4
     assert q.dropped_total == 6

@@ -1,0 +1,73 @@
+"""dlms-edge simulate: a meter simulator on TCP (wrapper and HDLC) or a serial device/pty."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import threading
+
+from edge_agent.client.connection import DEFAULT_TCP_PORT, parse_host_port
+from edge_agent.simulator.meter import SimulatedMeterStation, SimulatorOptions
+from edge_agent.simulator.server import MeterServer
+
+HELP = "run a meter simulator (generic or Sagemcom T-210D) on TCP or a serial device"
+EXAMPLES = """\
+  dlms-edge simulate --tcp 127.0.0.1:4059
+  dlms-edge simulate --profile t210d --tcp 127.0.0.1:4059 --keys-dir K
+      (Suite 1, HLS-5 management client SAP 1 that demands a signed pass 3; K is created
+       with the meter's keys and a client key pair whose certificate the meter knows)
+  dlms-edge simulate --serial /dev/pts/5 --baud 9600
+  socat -d -d pty,raw,echo=0 pty,raw,echo=0     # makes a linked pty pair for --serial
+  TCP serves both the IEC 62056-47 wrapper and HDLC-over-TCP on the same port."""
+
+log = logging.getLogger(__name__)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    where = parser.add_mutually_exclusive_group(required=True)
+    where.add_argument("--tcp", metavar="HOST:PORT", help=f"listen on TCP (port {DEFAULT_TCP_PORT} if omitted)")
+    where.add_argument("--serial", metavar="DEV", help="serve HDLC on a serial device or pty")
+    parser.add_argument("--baud", type=int, default=9600, help="serial speed (default 9600)")
+    parser.add_argument("--profile", choices=("generic", "t210d"), default="generic", help="object set and security (default generic)")
+    parser.add_argument("--seed", type=int, default=1, help="values are deterministic from the seed and the time (default 1)")
+    parser.add_argument("--logical", type=int, default=1, help="server logical address (default 1)")
+    parser.add_argument("--physical", type=int, default=16, help="server physical address (default 16)")
+    parser.add_argument("--management-client", type=int, default=1, metavar="SAP", help="management client SAP (default 1)")
+    parser.add_argument("--security", choices=("none", "auth", "enc", "authenc"), help="management client policy (t210d: authenc)")
+    parser.add_argument("--auth", choices=("none", "low", "hls-gmac", "hls-ecdsa"), help="management client authentication (generic: low, t210d: hls-gmac)")
+    parser.add_argument("--suite", type=int, choices=(0, 1, 2), help="security suite (t210d: 1)")
+    parser.add_argument("--password", help="LLS password of the generic management client (default 00000000)")
+    parser.add_argument("--keys-dir", metavar="DIR", help="meter and client keys; missing ones are created (0600)")
+    signing = parser.add_mutually_exclusive_group()
+    signing.add_argument("--require-signed-pass3", dest="signed_pass3", action="store_true", default=None,
+                         help="refuse an unsigned HLS pass 3 (t210d default)")
+    signing.add_argument("--accept-unsigned-pass3", dest="signed_pass3", action="store_false",
+                         help="accept the standard unsigned pass 3")
+    parser.add_argument("--counter-log", metavar="FILE", help="append every client invocation counter received")
+    parser.add_argument("--verbose", "-v", action="store_true", help="log every frame")
+
+
+def run(args: argparse.Namespace) -> int:
+    options = SimulatorOptions(
+        profile=args.profile, seed=args.seed, logical=args.logical, physical=args.physical,
+        management_sap=args.management_client, security=args.security, authentication=args.auth,
+        suite=args.suite, password=args.password, keys_dir=args.keys_dir,
+        signed_pass3=args.signed_pass3, counter_log=args.counter_log,
+    )
+    meter = SimulatedMeterStation(options)
+    tap = (lambda direction, frame: log.debug("%s %s", direction, frame.hex())) if args.verbose else None
+    server = MeterServer([meter.station], **({"tap": tap} if tap else {}))
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: (stop.set(), server.stop()))
+    print(meter.describe(), file=sys.stderr)
+    if args.tcp:
+        host, port = server.bind_tcp(*parse_host_port(args.tcp))
+        print(f"listening on {host}:{port} (wrapper and HDLC); Ctrl-C stops", file=sys.stderr, flush=True)
+        server.serve_tcp_forever()
+    else:
+        print(f"serving HDLC on {args.serial} at {args.baud} baud; Ctrl-C stops", file=sys.stderr, flush=True)
+        server.serve_serial(args.serial, args.baud)
+    return 0

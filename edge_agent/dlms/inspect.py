@@ -1,0 +1,651 @@
+"""Turn any captured frame or APDU into a JSON-able tree (what `dlms-edge decode` prints).
+
+Sans-IO: bytes and keys in, a tree of dicts/lists/str/int out. The outer format is
+recognised by its first octets (table :data:`_FORMATS`):
+
+    7E ...            HDLC frames (IEC 62056-46), one or more, segments reassembled
+    00 01 ...         TCP wrapper frames (IEC 62056-47)
+    68 L L 68 ...     wired M-Bus long frames (EN 13757-2), a telegram over several frames
+    anything else     an xDLMS/ACSE APDU: plain, ciphered (glo-, ded-, general-*),
+                      general-signing (0xDF), or the DSMR P1 text a T-210D-r ciphers
+
+Protection layers are removed when :class:`DecodeKeys` holds what they need (ciphering
+keys, the sender's system title, a signer's certificate or public key); without keys a
+ciphered APDU is shown as far as it can be read, with the keys it needs. A layer that
+fails verification raises (AuthenticationError / SignatureError): nothing of it is shown.
+
+Capture files (``--capture`` of read/listen/run) hold one frame per line in
+:data:`CAPTURE_FORMAT`; :func:`parse_line` reads those lines and bare hex alike.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+from edge_agent.dlms import axdr, cosem
+from edge_agent.dlms.acse import decode_acse
+from edge_agent.dlms.apdu import decode_apdu
+from edge_agent.dlms.apdu_common import (
+    OMITTED,
+    CosemAttributeDescriptor,
+    CosemMethodDescriptor,
+)
+from edge_agent.dlms.apdu_names import StandardEnum
+from edge_agent.dlms.conformance import Conformance
+from edge_agent.dlms.cosem_time import CosemDate, CosemDateTime, CosemTime, looks_like_date_time
+from edge_agent.dlms.errors import AuthenticationError, DecodeError, FrameError
+from edge_agent.dlms.hdlc_frame import FLAG, FrameKind, HdlcFrame, HdlcParameters, strip_llc
+from edge_agent.dlms.mbus import MbusStreamDecoder, TelegramAssembler
+from edge_agent.dlms.obis import Obis
+from edge_agent.dlms.obis import name as obis_name
+from edge_agent.dlms.secret import Secret
+from edge_agent.dlms.security.ciphering import CipheredApdu, decipher
+from edge_agent.dlms.security.control import CipherKeys
+from edge_agent.dlms.security.signing import GeneralSigning, PublicKeyOrCertificate, verify
+from edge_agent.dlms.security.tags import CIPHERED, GENERAL_SIGNING
+from edge_agent.dlms.units import ScalerUnit, float32_shortest, unit_symbol
+from edge_agent.dlms.wrapper import WrapperFrame
+
+__all__ = [
+    "CAPTURE_FORMAT",
+    "CaptureLine",
+    "DecodeKeys",
+    "format_capture_line",
+    "inspect",
+    "parse_hex",
+    "parse_line",
+]
+
+Tree = dict[str, Any]
+
+# --- capture lines ----------------------------------------------------------------------------
+
+#: One frame per line: ISO 8601 UTC time with milliseconds and "Z", direction seen from
+#: dlms-edge ("tx" sent by us, "rx" received), the frame as lower-case hex. Blank lines and
+#: lines starting with "#" are comments. Example:
+#: ``2026-11-25T01:02:03.456Z tx 7ea0070321930f017e``
+CAPTURE_FORMAT = "<iso-8601-utc> <tx|rx> <hex>"
+DIRECTIONS = ("tx", "rx")
+_HEX_NOISE = re.compile(r"[\s:]+")
+
+
+@dataclass(frozen=True, slots=True)
+class CaptureLine:
+    """One line of input: a frame, and when it came from a capture file its time and direction."""
+
+    frame: bytes
+    timestamp: datetime | None = None
+    direction: str | None = None
+
+    def encode(self) -> str:
+        if self.timestamp is None or self.direction is None:
+            return self.frame.hex()
+        return format_capture_line(self.timestamp, self.direction, self.frame)
+
+
+def format_capture_line(timestamp: datetime, direction: str, frame: bytes) -> str:
+    """The capture line of ``frame`` (``timestamp`` aware; it is written in UTC)."""
+    if direction not in DIRECTIONS:
+        raise ValueError(f"capture direction must be 'tx' or 'rx', got {direction!r}")
+    if timestamp.tzinfo is None:
+        raise ValueError("capture timestamps must be timezone-aware (UTC)")
+    utc = timestamp.astimezone(timezone.utc)
+    return f"{utc.strftime('%Y-%m-%dT%H:%M:%S')}.{utc.microsecond // 1000:03d}Z {direction} {bytes(frame).hex()}"
+
+
+def parse_hex(text: str) -> bytes:
+    """Hex with optional 0x, spaces or colons between bytes; DecodeError says what is wrong."""
+    cleaned = _HEX_NOISE.sub("", text)
+    cleaned = cleaned[2:] if cleaned[:2] in ("0x", "0X") else cleaned
+    if not cleaned:
+        raise DecodeError("no hex digits given: expected a frame or APDU as hex (e.g. 7ea0...7e)")
+    bad = re.search(r"[^0-9A-Fa-f]", cleaned)
+    if bad is not None:
+        raise DecodeError(
+            f"not hexadecimal: character {bad.group()!r} at position {bad.start()} "
+            f"(expected a hex string, or a capture line '{CAPTURE_FORMAT}')"
+        )
+    if len(cleaned) % 2:
+        raise DecodeError(f"odd number of hex digits ({len(cleaned)}): a byte is cut in half")
+    return bytes.fromhex(cleaned)
+
+
+def parse_line(line: str) -> CaptureLine | None:
+    """A capture line or a bare hex line; None for blank lines and ``#`` comments."""
+    text = line.strip()
+    if not text or text.startswith("#"):
+        return None
+    parts = text.split(None, 2)
+    if len(parts) == 3 and parts[1] in DIRECTIONS:
+        try:
+            timestamp = datetime.fromisoformat(parts[0])
+        except ValueError:
+            raise DecodeError(
+                f"capture line time {parts[0]!r} is not ISO 8601 (expected '{CAPTURE_FORMAT}', "
+                "e.g. 2026-11-25T01:02:03.456Z tx 7ea0...)"
+            ) from None
+        if timestamp.tzinfo is None:
+            timestamp = timestamp.replace(tzinfo=timezone.utc)
+        return CaptureLine(parse_hex(parts[2]), timestamp, parts[1])
+    return CaptureLine(parse_hex(text))
+
+
+# --- keys -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class DecodeKeys:
+    """What may be used to open protection layers; every part is optional.
+
+    ``system_title`` is the sender's, for glo-/ded- APDUs that do not carry it.
+    ``signer`` verifies general-signing of any originator; ``signers`` by system title.
+    """
+
+    cipher: CipherKeys = field(default_factory=CipherKeys)
+    system_title: bytes | None = None
+    signer: PublicKeyOrCertificate | None = None
+    signers: Mapping[bytes, PublicKeyOrCertificate] = field(default_factory=dict)
+
+    def __repr__(self) -> str:
+        return "<DecodeKeys>"
+
+    @property
+    def can_decipher(self) -> bool:
+        c = self.cipher
+        return any(k is not None for k in (c.ek, c.ak, c.broadcast_ek, c.dedicated_ek, c.kek))
+
+    def signer_of(self, system_title: bytes) -> PublicKeyOrCertificate | None:
+        return self.signers.get(system_title, self.signer)
+
+
+@dataclass(slots=True)
+class _Walk:
+    """State of one inspection: keys in, the plaintexts deciphered so far out."""
+
+    keys: DecodeKeys
+    plaintexts: list[bytes] = field(default_factory=list)
+    depth: int = 0
+
+
+_MAX_NESTING = 6  # frame → APDU → ciphering → signing → ciphering → APDU, with room to spare
+
+
+# --- entry point ------------------------------------------------------------------------------
+
+
+def inspect(data: bytes | bytearray | memoryview, keys: DecodeKeys | None = None) -> Tree:
+    """The tree of ``data`` (one or more frames, or one APDU).
+
+    ``"plaintext"`` (hex) is present when a ciphered APDU was deciphered: the content of the
+    first (outermost) ciphered layer.
+    """
+    buf = bytes(data)
+    if not buf:
+        raise DecodeError("empty input: expected a frame or an APDU")
+    walk = _Walk(keys or DecodeKeys())
+    kind, decoder = next(((k, d) for k, test, d in _FORMATS if test(buf)), ("apdu", _apdu_format))
+    tree: Tree = {"format": kind, "length": len(buf)}
+    tree.update(decoder(buf, walk))
+    if walk.plaintexts:
+        tree["plaintext"] = walk.plaintexts[0].hex()
+    return tree
+
+
+def _apdu_format(buf: bytes, walk: _Walk) -> Tree:
+    return {"apdu": _apdu(buf, walk)}
+
+
+def _hdlc(buf: bytes, walk: _Walk) -> Tree:
+    frames: list[Tree] = []
+    apdus: list[Tree] = []
+    pending: bytearray | None = None
+    offset = 0
+    while offset < len(buf) - 1:
+        if buf[offset] == FLAG and buf[offset + 1] == FLAG:  # separate closing/opening flags
+            offset += 1
+            continue
+        frame, end = HdlcFrame.decode(buf, offset)
+        offset = end
+        frames.append(_hdlc_frame(frame))
+        if frame.kind in (FrameKind.I, FrameKind.UI) and frame.info:
+            if pending is None:
+                pending = bytearray(strip_llc(frame.info))
+            else:
+                pending += frame.info
+            if not frame.segmented:
+                apdus.append(_apdu(bytes(pending), walk))
+                pending = None
+    if offset != len(buf) - 1:
+        raise FrameError(f"{len(buf) - offset} bytes after the last HDLC frame are not a frame")
+    tree: Tree = {"frames": frames}
+    if apdus:
+        tree["apdus" if len(apdus) > 1 else "apdu"] = apdus if len(apdus) > 1 else apdus[0]
+    if pending is not None:
+        tree["incomplete_apdu"] = {
+            "length": len(pending),
+            "note": "the last frame has the segmentation bit set: give all segments of the message",
+        }
+    return tree
+
+
+def _hdlc_frame(frame: HdlcFrame) -> Tree:
+    node: Tree = {
+        "kind": frame.kind.value,
+        "destination": str(frame.destination),
+        "source": str(frame.source),
+        "control": f"0x{frame.control:02X}",
+        "poll_final": frame.poll_final,
+    }
+    if frame.kind is FrameKind.I:
+        node["send_sequence"] = frame.send_sequence
+    if frame.kind in (FrameKind.I, FrameKind.RR, FrameKind.RNR):
+        node["receive_sequence"] = frame.receive_sequence
+    if frame.segmented:
+        node["segmented"] = True
+    if frame.kind in (FrameKind.SNRM, FrameKind.UA) and frame.info:
+        node["parameters"] = _tree(HdlcParameters.decode(frame.info))
+    elif frame.info:
+        node["info_length"] = len(frame.info)
+    return node
+
+
+def _wrapper(buf: bytes, walk: _Walk) -> Tree:
+    frames: list[Tree] = []
+    offset = 0
+    while offset < len(buf):
+        frame, offset = WrapperFrame.decode(buf, offset)
+        frames.append({
+            "source_wport": frame.source_wport,
+            "destination_wport": frame.destination_wport,
+            "apdu": _apdu(frame.apdu, walk),
+        })
+    return {"frames": frames}
+
+
+def _mbus(buf: bytes, walk: _Walk) -> Tree:
+    decoder, assembler = MbusStreamDecoder(), TelegramAssembler()
+    frames: list[Tree] = []
+    apdus: list[Tree] = []
+    for frame in decoder.feed(buf):
+        frames.append({
+            "control": f"0x{frame.control:02X}",
+            "address": f"0x{frame.address:02X}",
+            "control_information": f"0x{frame.control_information:02X}",
+            "segment": frame.segment_number,
+            "final_segment": frame.final_segment,
+            "data_length": len(frame.data),
+        })
+        apdu = assembler.add(frame)
+        if apdu is not None:
+            apdus.append(_apdu(apdu, walk))
+    if not apdus:
+        detail = f": {decoder.last_error}" if decoder.last_error else ""
+        raise FrameError(
+            f"no complete M-Bus DLMS telegram in {len(buf)} bytes{detail} "
+            "(give every frame of the telegram in one hex string)"
+        )
+    if decoder.discarded:
+        raise FrameError(f"{decoder.discarded} bytes of the input are not part of an M-Bus long frame")
+    tree: Tree = {"frames": frames}
+    tree["apdus" if len(apdus) > 1 else "apdu"] = apdus if len(apdus) > 1 else apdus[0]
+    return tree
+
+
+_FORMATS: tuple[tuple[str, Callable[[bytes], bool], Callable[[bytes, _Walk], Tree]], ...] = (
+    ("hdlc", lambda b: b[0] == FLAG, _hdlc),
+    ("wrapper", lambda b: b[:2] == b"\x00\x01" and len(b) >= 8, _wrapper),
+    ("mbus", lambda b: len(b) >= 4 and b[0] == 0x68 and b[3] == 0x68, _mbus),
+)
+
+
+# --- APDUs ------------------------------------------------------------------------------------
+
+
+def _apdu(buf: bytes, walk: _Walk) -> Tree:
+    if not buf:
+        raise DecodeError("empty APDU")
+    if walk.depth > _MAX_NESTING:
+        raise DecodeError(f"more than {_MAX_NESTING} nested layers: not a valid APDU")
+    walk.depth += 1
+    try:
+        tag = buf[0]
+        if tag in CIPHERED:
+            return _ciphered(buf, walk)
+        if tag == GENERAL_SIGNING:
+            return _signed(buf, walk)
+        if tag in _ACSE_TAGS:
+            return _acse(buf, walk)
+        if tag == _DSMR_START:
+            return _dsmr(buf)
+        return _xdlms(buf)
+    finally:
+        walk.depth -= 1
+
+
+def _xdlms(buf: bytes) -> Tree:
+    apdu = decode_apdu(buf)
+    node: Tree = {"type": apdu.NAME, "tag": f"0x{buf[0]:02X}"}
+    if getattr(apdu, "invoke_id", None) is not None:
+        node["invoke_id"] = apdu.invoke_id
+    node.update(_fields(apdu))
+    date_time = getattr(apdu, "date_time", None)
+    if isinstance(date_time, bytes) and date_time:
+        node["date_time"] = _octets(date_time)
+    body = getattr(apdu, "notification_body", None)
+    if body is not None:
+        node.update(push_values(body))
+    return node
+
+
+_ACSE_TAGS = frozenset({0x60, 0x61, 0x62, 0x63})
+
+
+def _acse(buf: bytes, walk: _Walk) -> Tree:
+    pdu = decode_acse(buf)
+    node: Tree = {"type": pdu.NAME, "tag": f"0x{buf[0]:02X}"}
+    node.update(_fields(pdu))
+    if pdu.user_information:
+        # A ciphered InitiateRequest/-Response is ciphered by the AP title's owner.
+        title = getattr(pdu, "calling_ap_title", None) or getattr(pdu, "responding_ap_title", None)
+        keys = walk.keys
+        if title and keys.system_title is None:
+            keys = dataclasses.replace(keys, system_title=title)
+        inner = _Walk(keys, walk.plaintexts, walk.depth)
+        node["user_information"] = _apdu(pdu.user_information, inner)
+    return node
+
+
+def _system_title(title: bytes) -> Tree:
+    node: Tree = {"hex": title.hex()}
+    maker = title[:3]
+    if len(title) == 8 and maker.isalpha() and maker.isupper():
+        node["manufacturer"] = maker.decode("ascii")  # FLAG id (Green Book 4.3.4)
+    return node
+
+
+def _ciphered(buf: bytes, walk: _Walk) -> Tree:
+    ciphered, end = CipheredApdu.decode(buf)
+    if end != len(buf):
+        raise DecodeError(f"{ciphered.name}: {len(buf) - end} bytes after the ciphered content")
+    sc = ciphered.sc
+    node: Tree = {
+        "type": ciphered.name,
+        "tag": f"0x{ciphered.tag:02X}",
+        "security_control": {
+            "byte": f"0x{sc.byte:02X}",
+            "suite": sc.suite,
+            "authentication": sc.authentication,
+            "encryption": sc.encryption,
+            "broadcast_key": sc.broadcast,
+            "compression": sc.compression,
+        },
+        "security": sc.describe(),
+        "invocation_counter": ciphered.invocation_counter,
+    }
+    if ciphered.system_title is not None:
+        node["system_title"] = _system_title(ciphered.system_title)
+    if ciphered.header is not None:
+        node["header"] = _tree(ciphered.header)
+    node["information_length"] = len(ciphered.information)
+    if ciphered.auth_tag:
+        node["authentication_tag"] = ciphered.auth_tag.hex()
+    node["keys_needed"] = ciphered.keys_needed()
+    keys = walk.keys
+    if not keys.can_decipher:
+        node["deciphered"] = False
+        node["note"] = "give the keys (--ek, --ak; --system-title if not carried) to decipher"
+        return node
+    try:
+        opened = decipher(ciphered, keys.cipher, keys.system_title)
+    except AuthenticationError as error:
+        raise AuthenticationError(f"{error}. {ciphered.keys_needed()}") from None
+    walk.plaintexts.append(opened.plaintext)  # outermost first: recursion comes after
+    try:
+        content = _apdu(opened.plaintext, walk)
+    except DecodeError as error:
+        if sc.authentication:
+            raise
+        # Encryption only: no tag, so a wrong EK or system title shows only as garbage.
+        raise AuthenticationError(
+            f"{ciphered.name} deciphered to bytes that are no valid APDU ({error}): wrong EK or "
+            f"system title. {ciphered.keys_needed()}"
+        ) from None
+    node["deciphered"] = True
+    node["key"] = opened.key_id
+    node["plaintext"] = opened.plaintext.hex()
+    node["content"] = content
+    return node
+
+
+def _signed(buf: bytes, walk: _Walk) -> Tree:
+    signed = GeneralSigning.from_bytes(buf)
+    header = signed.header
+    node: Tree = {
+        "type": "general-signing",
+        "tag": f"0x{GENERAL_SIGNING:02X}",
+        "transaction_id": header.transaction_id.hex(),
+        "originator_system_title": _system_title(header.originator_system_title),
+        "recipient_system_title": _system_title(header.recipient_system_title),
+        "date_time": _octets(header.date_time) if header.date_time else "",
+        "other_information": header.other_information.hex(),
+        "signature": signed.signature.hex(),
+    }
+    signer = walk.keys.signer_of(header.originator_system_title)
+    if signer is None:
+        node["signature_status"] = "not verified: give the signer's --cert PEM or --public-key HEX"
+    else:
+        verify(signed, signer)  # raises SignatureError
+        node["signature_status"] = "valid"
+    node["content"] = _apdu(signed.content, walk)
+    return node
+
+
+# --- DSMR P1 text (T-210D-r ciphers it in general-glo-ciphering) --------------------------------
+
+_DSMR_START = 0x2F  # "/": the identification line of a P1 telegram (NEN-EN-IEC 62056-21 6.3)
+_DSMR_LINE = re.compile(r"^(\d+)-(\d+):(\d+)\.(\d+)\.(\d+)((?:\([^)]*\))+)\s*$")
+_DSMR_VALUE = re.compile(r"\(([^)]*)\)")
+
+
+def _dsmr(buf: bytes) -> Tree:
+    text = buf.decode("ascii", "replace")
+    lines = text.splitlines()
+    values: Tree = {}
+    checksum = None
+    for line in lines[1:]:
+        if line.startswith("!"):
+            checksum = line[1:].strip() or None
+            continue
+        match = _DSMR_LINE.match(line.strip())
+        if match is None:
+            continue
+        code = Obis(*(int(g) for g in match.groups()[:5])).dotted
+        raw = _DSMR_VALUE.findall(match.group(6))[-1]
+        number, _, unit = raw.partition("*")
+        try:
+            value: Any = int(number) if number.isdigit() and "." not in number else float(number)
+        except ValueError:
+            value = number
+        values[code] = {"value": value, "unit": unit or None, "name": obis_name(code)}
+    return {
+        "type": "dsmr-p1-telegram",
+        "identification": lines[0][1:].strip() if lines else "",
+        "values": values,
+        "checksum": checksum,
+    }
+
+
+# --- push payloads: OBIS → value with unit --------------------------------------------------------
+
+
+def _is_obis(value: Any) -> bool:
+    return isinstance(value, axdr.OctetString) and len(value) == 6
+
+
+def _scaler_unit(value: Any) -> ScalerUnit | None:
+    if isinstance(value, axdr.Structure) and len(value) == 2:
+        try:
+            return ScalerUnit.from_axdr(value)
+        except DecodeError:
+            return None
+    return None
+
+
+def push_values(body: Any) -> Tree:
+    """Values per OBIS of a pushed notification body, as far as it names them.
+
+    The T-210D (and IDIS-style push objects) list, in one structure, OBIS code, value and
+    optionally scaler_unit, one after the other; a printable octet string outside those
+    triples is the meter number, a 12-octet date-time the time of the reading.
+    """
+    elements = list(body) if isinstance(body, axdr.Structure | axdr.Array) else []
+    values: Tree = {}
+    extra: Tree = {}
+    i = 0
+    while i < len(elements):
+        element = elements[i]
+        if _is_obis(element) and i + 1 < len(elements):
+            code = Obis.from_bytes(element)
+            raw = elements[i + 1]
+            scaler_unit = _scaler_unit(elements[i + 2]) if i + 2 < len(elements) else None
+            i += 3 if scaler_unit is not None else 2
+            entry: Tree = {"name": obis_name(code)}
+            if scaler_unit is not None and isinstance(raw, int | float) and not isinstance(raw, bool):
+                entry["value"] = scaler_unit.apply(raw)
+                entry["unit"] = unit_symbol(scaler_unit.unit)
+            else:
+                entry["value"] = _plain(raw)
+                entry["unit"] = None
+            values[code.dotted] = entry
+            continue
+        if isinstance(element, axdr.OctetString) and looks_like_date_time(element):
+            extra.setdefault("timestamp", str(CosemDateTime.decode(element)))
+        elif isinstance(element, axdr.OctetString | axdr.VisibleString) and _printable(element):
+            extra.setdefault("meter_number", _text(element))
+        i += 1
+    if not values:
+        return {}
+    return {**extra, "values": values}
+
+
+def _printable(value: bytes | str) -> bool:
+    raw = value.encode("latin-1") if isinstance(value, str) else bytes(value)
+    return len(raw) >= 2 and all(0x20 <= b < 0x7F for b in raw)
+
+
+def _text(value: bytes | str) -> str:
+    return value if isinstance(value, str) else bytes(value).decode("ascii")
+
+
+def _plain(value: Any) -> Any:
+    """A Data value as a bare JSON value (for push values): text, number, hex."""
+    if isinstance(value, axdr.OctetString):
+        return _text(value) if _printable(value) else bytes(value).hex()
+    rendered = _data(value)
+    return rendered.get("value") if isinstance(rendered, dict) else rendered
+
+
+# --- generic tree of dataclasses and Data values ------------------------------------------------
+
+
+def _type_name(value: Any) -> str:
+    return axdr.DataType(value.TAG).name.lower().replace("_", "-")
+
+
+def _octets(raw: bytes) -> Tree | str:
+    """Octet strings: hex, plus what they evidently are (OBIS code, date-time, text)."""
+    node: Tree = {"type": "octet-string", "value": bytes(raw).hex()}
+    if len(raw) == 6:
+        code = Obis.from_bytes(raw)
+        node["obis"] = code.dotted
+        node["name"] = obis_name(code)
+    elif looks_like_date_time(raw):
+        node["date_time"] = str(CosemDateTime.decode(raw))
+    elif _printable(raw):
+        node["text"] = _text(raw)
+    return node
+
+
+def _data(value: Any) -> Any:
+    """A decoded A-XDR Data value as {"type", "value"} (structures and arrays nest)."""
+    if value is None:
+        return {"type": "null-data", "value": None}
+    if isinstance(value, bool):
+        return {"type": "boolean", "value": value}
+    if isinstance(value, axdr.OctetString):
+        return _octets(value)
+    if isinstance(value, axdr.Structure | axdr.Array):
+        return {"type": _type_name(value), "value": [_data(v) for v in value]}
+    if isinstance(value, axdr.CompactArray):
+        return {"type": "compact-array", "value": [_data(v) for v in value.values]}
+    if isinstance(value, axdr.BitString):
+        return {"type": "bit-string", "value": value.bits}
+    if isinstance(value, CosemDateTime | CosemDate | CosemTime):
+        return {"type": type(value).__name__.replace("Cosem", "").lower(), "value": str(value)}
+    if isinstance(value, axdr.DontCare):
+        return {"type": "dont-care", "value": None}
+    if isinstance(value, axdr.Float32):
+        return {"type": "float32", "value": float32_shortest(value)}
+    if hasattr(value, "TAG"):
+        plain = float(value) if isinstance(value, float) else int(value) if isinstance(value, int) else str(value)
+        return {"type": _type_name(value), "value": plain}
+    return _tree(value)
+
+
+def _descriptor(value: CosemAttributeDescriptor | CosemMethodDescriptor) -> Tree:
+    interface = cosem.interface_class(value.class_id)
+    code = Obis.from_bytes(value.instance_id)
+    node: Tree = {
+        "class_id": value.class_id,
+        "class": interface.name,
+        "instance_id": code.dotted,
+        "name": obis_name(code),
+    }
+    if isinstance(value, CosemAttributeDescriptor):
+        node["attribute_id"] = value.attribute_id
+        node["attribute"] = interface.attribute(value.attribute_id).name
+    else:
+        node["method_id"] = value.method_id
+        node["method"] = interface.method(value.method_id).name
+    return node
+
+
+def _fields(obj: Any) -> Tree:
+    return {
+        f.name: _tree(getattr(obj, f.name))
+        for f in dataclasses.fields(obj)
+        if getattr(obj, f.name) is not OMITTED and getattr(obj, f.name) is not None
+    }
+
+
+def _tree(value: Any) -> Any:
+    """Any value an APDU holds as JSON-able data; key material never leaves as bytes."""
+    if value is OMITTED:
+        return None
+    if isinstance(value, Secret):
+        return f"<hidden: {len(value)} bytes>"
+    if isinstance(value, Conformance):
+        return [m.name.lower().replace("_", "-") for m in Conformance if m and m in value]
+    if isinstance(value, StandardEnum):
+        return value.standard_name
+    if isinstance(value, CosemAttributeDescriptor | CosemMethodDescriptor):
+        return _descriptor(value)
+    if hasattr(value, "TAG") or isinstance(value, CosemDateTime | CosemDate | CosemTime):
+        return _data(value)
+    if isinstance(value, enum.Enum):
+        return value.name.lower().replace("_", "-")
+    if isinstance(value, bytes | bytearray | memoryview):
+        return bytes(value).hex()
+    if isinstance(value, bool | int | float | str) or value is None:
+        return value
+    if isinstance(value, tuple | list):
+        return [_tree(v) for v in value]
+    if dataclasses.is_dataclass(value):
+        return _fields(value)
+    return repr(value)

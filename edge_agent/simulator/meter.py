@@ -1,0 +1,212 @@
+"""One simulated meter put together: object model + request handler + association
+(server session) + keys, as a :class:`Station` the server can put on a link.
+
+Profiles:
+
+* ``generic``: public client SAP 16 (no security), management client (SAP 1 by default)
+  with an LLS password (``00000000``), or with the security given in the options;
+* ``t210d``: as a Sagemcom T-210D: public client SAP 16, management client with suite 1,
+  authenticated encryption and HLS-5 (GMAC), and the field quirk: an unsigned HLS pass 3
+  is refused with ExceptionResponse(service-not-allowed, operation-not-possible); only a
+  pass 3 wrapped in general-signing by a client whose certificate the meter knows passes.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+import logging
+import os
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TextIO
+
+from edge_agent.dlms.errors import ConfigError
+from edge_agent.dlms.secret import Secret
+from edge_agent.dlms.server_session import (
+    AssociationFacts,
+    ClientAccess,
+    CounterLog,
+    ServerSession,
+    ServerSettings,
+)
+from edge_agent.keystore import KeyMaterial, KeysDir
+from edge_agent.simulator import profiles
+from edge_agent.simulator.handler import RequestHandler
+from edge_agent.simulator.objects import AssociationContext
+from edge_agent.simulator.server import Station
+
+log = logging.getLogger(__name__)
+
+# Publicly known test keys of the Green Book examples: the generic profile's default when
+# ciphering is asked for without a keys directory (never for a real installation).
+EXAMPLE_EK = bytes.fromhex("000102030405060708090a0b0c0d0e0f")
+EXAMPLE_AK = bytes.fromhex("d0d1d2d3d4d5d6d7d8d9dadbdcdddedf")
+
+
+@dataclass(frozen=True, slots=True)
+class SimulatorOptions:
+    profile: str = "generic"
+    seed: int = 1
+    logical: int = 1
+    physical: int = 16
+    management_sap: int = 1
+    security: str | None = None  # management client policy; None: the profile's
+    authentication: str | None = None  # management client mechanism; None: the profile's
+    suite: int | None = None
+    password: str | None = None  # LLS (generic management client)
+    keys_dir: str | None = None
+    signed_pass3: bool | None = None  # None: the profile's (t210d: required)
+    max_receive_pdu_size: int = 1024
+    counter_log: str | None = None  # append every received client invocation counter here
+
+    def resolved(self) -> tuple[str, str, int, bool]:
+        """(security, authentication, suite, signed pass 3 required) for the management client."""
+        t210d = self.profile == "t210d"
+        security = self.security or ("authenc" if t210d else "none")
+        authentication = self.authentication or ("hls-gmac" if t210d else "low")
+        suite = self.suite if self.suite is not None else (1 if t210d else 0)
+        signed = self.signed_pass3 if self.signed_pass3 is not None else t210d
+        return security, authentication, suite, signed
+
+
+class _FileCounterLog(CounterLog):
+    """The meter's record of client invocation counters, also appended to a file:
+    ``<system title hex> <counter> <where> accepted|REFUSED`` per line."""
+
+    def __init__(self, path: str) -> None:
+        super().__init__()
+        self._file: TextIO = open(path, "a", encoding="ascii")  # noqa: SIM115 - lives with the meter
+        self._lock = threading.Lock()
+
+    def record(self, system_title: bytes, invocation_counter: int, where: str, accepted: bool = True) -> None:
+        super().record(system_title, invocation_counter, where, accepted)
+        with self._lock:
+            self._file.write(
+                f"{bytes(system_title).hex()} {invocation_counter} {where.replace(' ', '_')}"
+                f" {'accepted' if accepted else 'REFUSED'}\n"
+            )
+            self._file.flush()
+
+
+class SimulatedMeterStation:
+    """A simulated meter ready to serve: ``station`` goes to :class:`MeterServer`."""
+
+    def __init__(self, options: SimulatorOptions, clock: Callable[[], dt.datetime] | None = None) -> None:
+        self.options = options
+        self.clock = clock or (lambda: dt.datetime.now(dt.timezone.utc))
+        security, authentication, suite, signed = options.resolved()
+        password = Secret(options.password.encode(), "LLS password") if options.password else None
+        self.model = profiles.build(
+            options.profile, options.seed, self.clock, management_sap=options.management_sap, password=password
+        )
+        self.handler = RequestHandler(self.model)
+        self.keys = self._keys(security, authentication, suite, signed)
+        self.counters = _FileCounterLog(options.counter_log) if options.counter_log else CounterLog()
+        self.client_public_keys: dict[bytes, object] = {}
+        if self.keys.client_certificate is not None and self.keys.client_system_title:
+            self.client_public_keys[self.keys.client_system_title] = self.keys.client_certificate
+        management_password = self.model.roles[options.management_sap].password
+        self.settings = ServerSettings(
+            system_title=self.model.system_title,
+            clients={
+                16: ClientAccess(16, conformance=profiles.SERVER_CONFORMANCE),
+                options.management_sap: ClientAccess(
+                    options.management_sap,
+                    security=security,
+                    authentication=authentication,
+                    password=management_password if authentication == "low" else None,
+                    conformance=profiles.SERVER_CONFORMANCE,
+                    require_signed_pass3=signed,
+                ),
+            },
+            suite=suite,
+            ek=self.keys.ek,
+            ak=self.keys.ak,
+            signing_key=self.keys.meter_signing_key,
+            client_public_keys=self.client_public_keys,
+            max_receive_pdu_size=options.max_receive_pdu_size,
+        )
+        self.model.security.security_suite = suite
+        self._invocation_counter = itertools.count(1)
+        self._lock = threading.RLock()  # the counter is taken while a request is served
+
+    def _keys(self, security: str, authentication: str, suite: int, signed: bool) -> KeyMaterial:
+        needs_keys = security != "none" or authentication.startswith("hls")
+        if self.options.keys_dir:
+            directory = KeysDir(self.options.keys_dir)
+            created = directory.ensure_simulator_keys(self.model.system_title, suite=suite or 1)
+            if created:
+                log.info("created in %s: %s", directory.path, ", ".join(created))
+            return directory.load()
+        if signed or authentication == "hls-ecdsa":
+            raise ConfigError(
+                f"the {self.options.profile} simulator needs key pairs and certificates: give --keys-dir DIR"
+                " (created when missing, and used by 'dlms-edge read --keys-dir DIR')"
+            )
+        if needs_keys:
+            if suite == 2:
+                raise ConfigError("suite 2 needs 32-byte keys: give --keys-dir DIR")
+            return KeyMaterial(ek=Secret(EXAMPLE_EK, "EK"), ak=Secret(EXAMPLE_AK, "AK"))
+        return KeyMaterial()
+
+    def _next_invocation_counter(self) -> int:
+        with self._lock:
+            return next(self._invocation_counter)
+
+    def _make_context(self, facts: AssociationFacts) -> AssociationContext:
+        return AssociationContext(
+            client_sap=facts.client_sap,
+            view=self.model.view_for(facts.client_sap),
+            conformance=facts.conformance,
+            max_pdu_size=facts.max_pdu_size,
+            server_sap=self.options.logical,
+            server_max_receive_pdu_size=facts.server_max_receive_pdu_size,
+            mechanism_id=facts.mechanism_id,
+            context_id=facts.context_id,
+            dlms_version=facts.dlms_version,
+            authenticated=facts.authenticated,
+            session=facts.session,
+        )
+
+    def responder(self, client_sap: int) -> _Responder:
+        session = ServerSession(
+            self.settings,
+            client_sap,
+            handler=self.handler.handle,
+            make_context=self._make_context,
+            next_invocation_counter=self._next_invocation_counter,
+            next_challenge=lambda: os.urandom(16),
+            counters=self.counters,
+        )
+        return _Responder(session, self._lock)
+
+    @property
+    def station(self) -> Station:
+        return Station(self.options.logical, self.options.physical, self.responder)
+
+    def describe(self) -> str:
+        security, authentication, suite, signed = self.options.resolved()
+        management = f"management client SAP {self.options.management_sap}: {security}, {authentication}"
+        if security != "none":
+            management += f", suite {suite}"
+        if signed:
+            management += ", signed pass 3 required"
+        return (
+            f"{self.options.profile} meter {self.model.serial} (system title {self.model.system_title.hex()}),"
+            f" server {self.options.logical}/{self.options.physical}; public client SAP 16; {management}"
+        )
+
+
+class _Responder:
+    """Serialises one association's requests with the others on the same meter model."""
+
+    def __init__(self, session: ServerSession, lock: threading.RLock) -> None:
+        self.session = session
+        self._lock = lock
+
+    def respond(self, apdu: bytes) -> bytes | None:
+        with self._lock:
+            return self.session.receive_apdu(apdu)
+

@@ -1,0 +1,333 @@
+"""The simulated meter's Security setup (class 64, version 1): its keys, key pairs, certificates.
+
+:class:`MeterKeyState` is the mutable key state the simulator owns; the association layer
+reads its keys (and :meth:`MeterKeyState.signer` to verify a signed pass 3) for every new
+association, so keys changed here apply to the next association, as on a meter (Blue
+Book 4.4.7: new keys are used after the response to key_transfer has been sent).
+:class:`SecuritySetupServer` implements the eight methods on it with the signature of
+:data:`edge_agent.simulator.objects.Method`; refusals are :class:`Refused` with the
+Action-Result a meter gives. The codec of the parameters is shared with the client
+(:mod:`edge_agent.client.security_setup`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from edge_agent.client.security_setup import (
+    ByEntity,
+    CertificateEntity,
+    CertificateIdentification,
+    CertificateInfo,
+    CertificateType,
+    KeyId,
+    KeyPair,
+    Method,
+    SecurityPolicy,
+    certificate_der,
+    certificate_type,
+    derive_agreed_key,
+    key_data_array,
+    parse_certificate,
+    parse_identification,
+    parse_key_data,
+)
+from edge_agent.dlms import axdr
+from edge_agent.dlms.apdu_names import ActionResult
+from edge_agent.dlms.errors import DecodeError, SecurityError
+from edge_agent.dlms.secret import Secret
+from edge_agent.dlms.security import agreement, certificates, keywrap
+from edge_agent.keystore import KeyMaterial
+
+from .objects import Attribute, CosemObject, Refused, Request
+
+# key_id -> the MeterKeyState field it replaces
+_KEY_FIELDS = {
+    KeyId.GLOBAL_UNICAST_ENCRYPTION_KEY: "ek",
+    KeyId.GLOBAL_BROADCAST_ENCRYPTION_KEY: "broadcast_ek",
+    KeyId.AUTHENTICATION_KEY: "ak",
+    KeyId.MASTER_KEY: "kek",
+}
+_PAIR_TYPE = {
+    KeyPair.DIGITAL_SIGNATURE: CertificateType.DIGITAL_SIGNATURE,
+    KeyPair.KEY_AGREEMENT: CertificateType.KEY_AGREEMENT,
+    KeyPair.TLS: CertificateType.TLS,
+}
+_PAIR_USAGE = {
+    KeyPair.DIGITAL_SIGNATURE: certificates.DIGITAL_SIGNATURE,
+    KeyPair.KEY_AGREEMENT: certificates.KEY_AGREEMENT,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class StoredCertificate:
+    entity: CertificateEntity
+    certificate: x509.Certificate
+
+    @property
+    def info(self) -> CertificateInfo:
+        return CertificateInfo.of(self.certificate, self.entity)
+
+    @property
+    def system_title(self) -> bytes | None:
+        try:
+            return certificates.system_title_from_certificate(self.certificate)
+        except SecurityError:
+            return None
+
+
+@dataclass(slots=True)
+class MeterKeyState:
+    """Everything secret or certified a meter holds. Mutable: the methods change it."""
+
+    system_title: bytes
+    suite: int = 1
+    # client_system_title: the client of the current association (attribute 4); the
+    # association layer sets it from the AARQ calling-AP-title.
+    security_policy: SecurityPolicy = SecurityPolicy.NONE
+    client_system_title: bytes = b""
+    ek: Secret | None = None
+    ak: Secret | None = None
+    kek: Secret | None = None
+    broadcast_ek: Secret | None = None
+    key_pairs: dict[KeyPair, ec.EllipticCurvePrivateKey] = field(default_factory=dict)
+    certificates: list[StoredCertificate] = field(default_factory=list)
+
+    def __repr__(self) -> str:
+        return (f"<MeterKeyState {self.system_title.hex().upper()} suite {self.suite}: "
+                f"{len(self.key_pairs)} key pairs, {len(self.certificates)} certificates>")
+
+    @classmethod
+    def from_key_material(cls, keys: KeyMaterial, system_title: bytes, suite: int = 1) -> MeterKeyState:
+        """The state of ``dlms-edge simulate --keys-dir``: the meter's pair and certificate,
+        and the client's certificate already imported (as a commissioned T-210D)."""
+        state = cls(system_title, suite, ek=keys.ek, ak=keys.ak, kek=keys.kek)
+        if keys.meter_signing_key is not None:
+            state.key_pairs[KeyPair.DIGITAL_SIGNATURE] = keys.meter_signing_key
+        if keys.meter_certificate is not None:
+            state.store(StoredCertificate(CertificateEntity.SERVER, keys.meter_certificate))
+        if keys.client_certificate is not None:
+            state.store(StoredCertificate(CertificateEntity.CLIENT, keys.client_certificate))
+        return state
+
+    def store(self, entry: StoredCertificate) -> None:
+        """Add a certificate; one of the same entity, type and system title is replaced."""
+        key = (entry.entity, certificate_type(entry.certificate), entry.system_title)
+        self.certificates = [c for c in self.certificates
+                             if (c.entity, certificate_type(c.certificate), c.system_title) != key]
+        self.certificates.append(entry)
+
+    def find(self, identification: CertificateIdentification) -> StoredCertificate | None:
+        for entry in self.certificates:
+            info = entry.info
+            if isinstance(identification, ByEntity):
+                if (info.entity, info.type, entry.system_title) == (
+                        identification.entity, identification.type, identification.system_title):
+                    return entry
+            elif (info.serial_number, info.issuer) == (identification.serial_number, identification.issuer):
+                return entry
+        return None
+
+    def signer(self, system_title: bytes) -> x509.Certificate | None:
+        """The signing certificate of a client (general-signing of pass 3, HLS-7)."""
+        for entry in self.certificates:
+            if (entry.entity is CertificateEntity.CLIENT and entry.system_title == system_title
+                    and certificate_type(entry.certificate) is CertificateType.DIGITAL_SIGNATURE):
+                return entry.certificate
+        return None
+
+    def key(self, key_id: KeyId) -> Secret | None:
+        return getattr(self, _KEY_FIELDS[key_id])
+
+
+class SecuritySetupServer:
+    """The methods and attributes of one Security setup object over a :class:`MeterKeyState`.
+
+    ``generate_key`` makes key pairs (the suite's curve); tests pass a deterministic one.
+    """
+
+    def __init__(self, state: MeterKeyState,
+                 generate_key: Callable[[int], ec.EllipticCurvePrivateKey] = certificates.generate_key_pair,
+                 ) -> None:
+        self.state = state
+        self.generate_key = generate_key
+        self.methods: dict[int, Callable[[Request, Any], Any]] = {
+            Method.SECURITY_ACTIVATE: self.security_activate,
+            Method.KEY_TRANSFER: self.key_transfer,
+            Method.KEY_AGREEMENT: self.key_agreement,
+            Method.GENERATE_KEY_PAIR: self.generate_key_pair,
+            Method.GENERATE_CERTIFICATE_REQUEST: self.generate_certificate_request,
+            Method.IMPORT_CERTIFICATE: self.import_certificate,
+            Method.EXPORT_CERTIFICATE: self.export_certificate,
+            Method.REMOVE_CERTIFICATE: self.remove_certificate,
+        }
+
+    # --- attributes -----------------------------------------------------------------------
+
+    def attributes(self) -> dict[int, Attribute]:
+        state = self.state
+        return {
+            2: Attribute(get=lambda r: axdr.Enum(int(state.security_policy))),
+            3: Attribute(get=lambda r: axdr.Enum(state.suite)),
+            4: Attribute(get=lambda r: axdr.OctetString(state.client_system_title)),
+            5: Attribute(get=lambda r: axdr.OctetString(state.system_title)),
+            6: Attribute(get=lambda r: axdr.Array([c.info.to_axdr() for c in state.certificates])),
+        }
+
+    def cosem_object(self, logical_name: bytes) -> CosemObject:
+        return CosemObject(64, 1, bytes(logical_name), self.attributes(), dict(self.methods))
+
+    def invoke(self, request: Request, method_id: int, parameter: Any) -> Any:
+        """Run one method (what the request handler does through the registry)."""
+        method = self.methods.get(method_id)
+        if method is None:
+            raise Refused(ActionResult.OBJECT_UNAVAILABLE, f"Security setup has no method {method_id}")
+        return method(request, parameter)
+
+    # --- methods --------------------------------------------------------------------------
+
+    def security_activate(self, request: Request, parameter: Any) -> None:
+        if not isinstance(parameter, int) or isinstance(parameter, bool) or not 0 <= parameter <= 0xFF:
+            raise Refused(ActionResult.TYPE_UNMATCHED, "security_activate takes an enum (policy bits)")
+        policy = SecurityPolicy(parameter)
+        # Blue Book 4.4.7: the policy can only be strengthened, never weakened.
+        if self.state.security_policy & ~policy:
+            raise Refused(ActionResult.OTHER_REASON,
+                          f"security policy {int(self.state.security_policy):#04x} cannot be weakened "
+                          f"to {int(policy):#04x}")
+        self.state.security_policy = policy
+
+    def key_transfer(self, request: Request, parameter: Any) -> None:
+        entries = _parsed(parse_key_data, parameter, "key_transfer")
+        kek = self.state.kek
+        if kek is None:
+            raise Refused(ActionResult.OTHER_REASON, "no master key (KEK) is set, keys cannot be unwrapped")
+        try:
+            # All or nothing: every key is unwrapped before any is replaced.
+            new = {key_id: keywrap.unwrap(kek, wrapped, f"new {key_id.name.lower()}")
+                   for key_id, wrapped in entries}
+        except (SecurityError, DecodeError) as error:
+            raise Refused(ActionResult.OTHER_REASON, f"key_transfer: {error}") from None
+        expected = 32 if self.state.suite == 2 else 16
+        for key_id, key in new.items():
+            if len(key) != expected:
+                raise Refused(ActionResult.OTHER_REASON,
+                              f"key_transfer: {key_id.name} of {len(key)} bytes, suite {self.state.suite} "
+                              f"uses {expected}-byte keys")
+        for key_id, key in new.items():
+            setattr(self.state, _KEY_FIELDS[key_id], key)
+
+    def key_agreement(self, request: Request, parameter: Any) -> axdr.Array:
+        """Ephemeral Unified Model: check the client's signed ephemeral key, answer with ours."""
+        entries = _parsed(parse_key_data, parameter, "key_agreement")
+        client_title = self.state.client_system_title  # set by the association (attribute 4)
+        client_cert = self.state.signer(client_title) if client_title else None
+        if client_cert is None:
+            raise Refused(ActionResult.OTHER_REASON,
+                          "key_agreement: no signing certificate of the client is imported")
+        signing_key = self.state.key_pairs.get(KeyPair.DIGITAL_SIGNATURE)
+        if signing_key is None:
+            raise Refused(ActionResult.OTHER_REASON, "key_agreement: the meter has no signing key pair")
+        answers, agreed = [], {}
+        for key_id, key_data in entries:
+            try:
+                peer = agreement.verify_key_agreement_data(key_id, key_data, client_cert.public_key())
+            except (SecurityError, DecodeError) as error:
+                raise Refused(ActionResult.OTHER_REASON, f"key_agreement: {error}") from None
+            ours = self.generate_key(self.state.suite)
+            agreed[key_id] = derive_agreed_key(key_id, ours, peer, client_system_title=client_title,
+                                               server_system_title=self.state.system_title)
+            answers.append((key_id, agreement.key_agreement_data(key_id, ours, signing_key)))
+        for key_id, key in agreed.items():
+            setattr(self.state, _KEY_FIELDS[key_id], key)
+        return key_data_array(answers)
+
+    def generate_key_pair(self, request: Request, parameter: Any) -> None:
+        kind = _key_pair(parameter)
+        self.state.key_pairs[kind] = self.generate_key(self.state.suite)
+        # The meter's certificates of the old pair no longer match its key.
+        self.state.certificates = [
+            c for c in self.state.certificates
+            if not (c.entity is CertificateEntity.SERVER and certificate_type(c.certificate) is _PAIR_TYPE[kind])]
+
+    def generate_certificate_request(self, request: Request, parameter: Any) -> axdr.OctetString:
+        kind = _key_pair(parameter)
+        key = self.state.key_pairs.get(kind)
+        if key is None or kind not in _PAIR_USAGE:
+            raise Refused(ActionResult.OTHER_REASON,
+                          f"no {kind.name.lower()} key pair: call generate_key_pair first")
+        csr = certificates.build_csr(key, self.state.system_title, usage=_PAIR_USAGE[kind])
+        return axdr.OctetString(csr.public_bytes(serialization.Encoding.DER))
+
+    def import_certificate(self, request: Request, parameter: Any) -> None:
+        try:
+            certificate = parse_certificate(parameter, "import_certificate")
+        except DecodeError as error:
+            raise Refused(ActionResult.TYPE_UNMATCHED, str(error)) from None
+        public = certificate.public_key()
+        curve = "secp384r1" if self.state.suite == 2 else "secp256r1"
+        if not isinstance(public, ec.EllipticCurvePublicKey) or public.curve.name != curve:
+            raise Refused(ActionResult.OTHER_REASON,
+                          f"certificate key is not on {curve}, the curve of security suite {self.state.suite}")
+        entry = StoredCertificate(_entity_of(certificate, self.state.system_title), certificate)
+        if entry.entity is not CertificateEntity.CERTIFICATION_AUTHORITY and entry.system_title is None:
+            raise Refused(ActionResult.OTHER_REASON,
+                          "certificate subject CN is not a system title (16 hex digits, Green Book 9.2.6)")
+        if entry.entity is CertificateEntity.SERVER:
+            own = self.state.key_pairs.get(KeyPair.DIGITAL_SIGNATURE)
+            if own is None or own.public_key().public_numbers() != public.public_numbers():
+                raise Refused(ActionResult.OTHER_REASON,
+                              "certificate names this meter but does not certify one of its key pairs")
+        self.state.store(entry)
+
+    def export_certificate(self, request: Request, parameter: Any) -> axdr.OctetString:
+        found = self.state.find(_parsed(parse_identification, parameter, "export_certificate"))
+        if found is None:
+            raise Refused(ActionResult.OTHER_REASON, "export_certificate: no such certificate")
+        return certificate_der(found.certificate)
+
+    def remove_certificate(self, request: Request, parameter: Any) -> None:
+        identification = _parsed(parse_identification, parameter, "remove_certificate")
+        found = self.state.find(identification)
+        if found is None:
+            raise Refused(ActionResult.OTHER_REASON, "remove_certificate: no such certificate")
+        if found.entity is CertificateEntity.SERVER:
+            raise Refused(ActionResult.OTHER_REASON, "the meter's own certificates cannot be removed")
+        self.state.certificates.remove(found)
+
+
+def _parsed(parser: Callable[..., Any], parameter: Any, what: str) -> Any:
+    try:
+        return parser(parameter)
+    except DecodeError as error:
+        raise Refused(ActionResult.TYPE_UNMATCHED, f"{what}: {error}") from None
+
+
+def _key_pair(parameter: Any) -> KeyPair:
+    try:
+        return KeyPair(int(parameter))
+    except (TypeError, ValueError):
+        raise Refused(ActionResult.TYPE_UNMATCHED,
+                      "key_pair must be an enum: 0 digital signature, 1 key agreement, 2 TLS") from None
+
+
+def _entity_of(certificate: x509.Certificate, own_system_title: bytes) -> CertificateEntity:
+    try:
+        if certificate.extensions.get_extension_for_class(x509.BasicConstraints).value.ca:
+            return CertificateEntity.CERTIFICATION_AUTHORITY
+    except x509.ExtensionNotFound:
+        pass
+    try:
+        title = certificates.system_title_from_certificate(certificate)
+    except SecurityError:
+        return CertificateEntity.OTHER
+    return CertificateEntity.SERVER if title == own_system_title else CertificateEntity.CLIENT
+
+
+__all__ = ["MeterKeyState", "SecuritySetupServer", "StoredCertificate"]
