@@ -16,7 +16,14 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from edge_agent.dlms.errors import ConfigError, DlmsError
-from edge_agent.dlms.inspect import CAPTURE_FORMAT, CaptureLine, DecodeKeys, inspect, parse_hex, parse_line
+from edge_agent.dlms.inspect import (
+    CAPTURE_FORMAT,
+    CaptureLine,
+    DecodeKeys,
+    inspect,
+    parse_hex,
+    parse_line,
+)
 from edge_agent.dlms.secret import Secret
 from edge_agent.dlms.security import certificates
 from edge_agent.dlms.security.control import CipherKeys

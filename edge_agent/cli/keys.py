@@ -134,7 +134,7 @@ def cmd_csr(args: argparse.Namespace) -> int:
 
 
 def cmd_self_signed(args: argparse.Namespace) -> int:
-    now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+    now = dt.datetime.now(dt.UTC).replace(microsecond=0)
     certificate = certificates.self_signed_certificate(
         _private_key(args), _system_title(args), not_before=now - dt.timedelta(days=1),
         not_after=now + dt.timedelta(days=args.days), usage=_USAGES[args.usage],
@@ -338,7 +338,11 @@ def _file_options(parser: argparse.ArgumentParser, *, key: bool, title: bool) ->
 
 
 def _meter_options(parser: argparse.ArgumentParser) -> None:
-    from edge_agent.cli.options import add_connection_arguments, add_output_arguments, add_security_arguments
+    from edge_agent.cli.options import (
+        add_connection_arguments,
+        add_output_arguments,
+        add_security_arguments,
+    )
 
     add_connection_arguments(parser)
     add_security_arguments(parser)

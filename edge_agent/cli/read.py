@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import sys
 
 from edge_agent.cli.options import (
     FrameTap,
@@ -14,7 +15,8 @@ from edge_agent.cli.options import (
     client_from_args,
 )
 from edge_agent.client.values import SCALED_CLASSES, VALUE_ATTRIBUTE
-from edge_agent.dlms.errors import ConfigError, DecodeError
+from edge_agent.cli import exit_code_for
+from edge_agent.dlms.errors import ConfigError, DecodeError, ServiceError
 from edge_agent.dlms.obis import Obis
 
 HELP = "read values (registers, clock, any attribute) from a meter and print them"
@@ -70,11 +72,18 @@ def run(args: argparse.Namespace) -> int:
             log.debug("%d request/response exchanges for %d objects", meter.exchanges, len(codes))
     finally:
         tap.close()
+    refused = meter.refused
+    for _code, _result, message in refused:
+        print(f"dlms-edge read: error: {message}", file=sys.stderr)
     if args.json:
-        print(json.dumps({r.obis.dotted: r.as_json() for r in readings}, indent=2, ensure_ascii=False))
-        return 0
-    width = max((len(r.name) for r in readings), default=0)
-    for r in readings:
-        value = r.value if r.unit is None else f"{r.value} {r.unit}"
-        print(f"{r.obis.dotted:<18} {r.name:<{width}}  {value}")
-    return 0
+        out = {r.obis.dotted: r.as_json() for r in readings}
+        for code, result, message in refused:
+            out[code.dotted] = {"value": None, "unit": None, "error": result, "message": message}
+        print(json.dumps(out, indent=2, ensure_ascii=False))
+    else:
+        width = max((len(r.name) for r in readings), default=0)
+        for r in readings:
+            value = r.value if r.unit is None else f"{r.value} {r.unit}"
+            print(f"{r.obis.dotted:<18} {r.name:<{width}}  {value}")
+    # Exit code 0 only when every object asked for was read (DESIGN.md, CLI contract).
+    return exit_code_for(ServiceError("")) if refused else 0

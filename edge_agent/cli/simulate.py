@@ -27,7 +27,7 @@ log = logging.getLogger(__name__)
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     where = parser.add_mutually_exclusive_group(required=True)
-    where.add_argument("--tcp", metavar="HOST:PORT", help=f"listen on TCP (port {DEFAULT_TCP_PORT} if omitted)")
+    where.add_argument("--tcp", metavar="HOST:PORT", help=f"listen on TCP (port {DEFAULT_TCP_PORT} if omitted; 0 picks a free port, printed on stderr)")
     where.add_argument("--serial", metavar="DEV", help="serve HDLC on a serial device or pty")
     parser.add_argument("--baud", type=int, default=9600, help="serial speed (default 9600)")
     parser.add_argument("--profile", choices=("generic", "t210d"), default="generic", help="object set and security (default generic)")
@@ -64,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
         signal.signal(signum, lambda *_: (stop.set(), server.stop()))
     print(meter.describe(), file=sys.stderr)
     if args.tcp:
-        host, port = server.bind_tcp(*parse_host_port(args.tcp))
+        host, port = server.bind_tcp(*parse_host_port(args.tcp, listening=True))
         print(f"listening on {host}:{port} (wrapper and HDLC); Ctrl-C stops", file=sys.stderr, flush=True)
         server.serve_tcp_forever()
     else:

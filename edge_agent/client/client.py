@@ -96,6 +96,7 @@ class MeterClient:
         self.session: ClientSession | None = None
         self.associated: Associated | None = None
         self.exchanges = 0  # request/response round trips since association (for --verbose)
+        self.refused: list[tuple[Obis, str, str]] = []  # of the last read(): (code, result, message)
         self._objects: list[ObjectListEntry] = []
 
     # --- connection ---------------------------------------------------------------------------
@@ -132,20 +133,16 @@ class MeterClient:
         signed = self.pass3_signing == "always" or (
             self.pass3_signing == "auto" and self.facts.get_fact(self.meter_id, "pass3_signing_required", False)
         )
-        self._open_link()
         try:
-            return self._associate(signed)
-        except Pass3SigningRequired as refusal:
-            self._close_transport()
-            if self.pass3_signing != "auto" or signed:
-                raise Pass3SigningRequired(
-                    f"{refusal} -- the meter refuses an unsigned HLS pass 3 (ServiceNotAllowed);"
-                    " use --pass3-signing always (or auto) with the client signing key in --keys-dir",
-                    refusal.state_error,
-                    refusal.service_error,
-                ) from None
+            self._open_link()
+            try:
+                return self._associate(signed)
+            except Pass3SigningRequired:
+                if self.pass3_signing != "auto":
+                    raise  # its message names ServiceNotAllowed and suggests --pass3-signing always
             log.info("meter %s refused unsigned pass 3; re-associating with general-signing", self.meter_id)
             self.facts.set(self.meter_id, pass3_signing_required=True)
+            self._close_transport()
             self._open_link()
             return self._associate(True)
         except BaseException:
@@ -200,7 +197,7 @@ class MeterClient:
         event = self._run(self.session.get(x.CosemAttributeDescriptor(class_id, bytes(code), attribute), access))
         value = event.value
         if isinstance(value, DataAccessResult):
-            raise ServiceError(_refusal(value, code, class_id, attribute), value.name.lower().replace("_", "-"))
+            raise ServiceError(_refusal(value, code, class_id, attribute), _result_name(value))
         return value
 
     def get_many(self, items: Sequence[tuple[Obis, int, int]]) -> list[Any]:
@@ -226,7 +223,7 @@ class MeterClient:
         event: SetResult = self._run(self.session.set(x.CosemAttributeDescriptor(class_id, bytes(code), attribute), value))
         result = event.results[0]
         if result != DataAccessResult.SUCCESS:
-            raise ServiceError(_refusal(result, code, class_id, attribute), result.name.lower().replace("_", "-"))
+            raise ServiceError(_refusal(result, code, class_id, attribute), _result_name(result))
 
     def action(self, code: Obis, class_id: int, method: int, parameters: Any = x.OMITTED) -> Any:
         event: ActionResult = self._run(self.session.action(x.CosemMethodDescriptor(class_id, bytes(code), method), parameters))
@@ -277,11 +274,12 @@ class MeterClient:
                 more, still = self._read_once(retry, classes)
                 readings += more
                 refused += still
+        self.refused = []
         for code, result in refused:
             message = _refusal(result, code, classes.get(code, 0), VALUE_ATTRIBUTE.get(classes.get(code, 1), 2))
             if not readings:
-                raise ServiceError(message, result.name.lower().replace("_", "-"))
-            log.warning("%s", message)
+                raise ServiceError(message, _result_name(result))
+            self.refused.append((code, _result_name(result), message))
         order = {c: i for i, c in enumerate(codes)}
         return sorted(readings, key=lambda r: order[r.obis])
 
@@ -324,8 +322,12 @@ class MeterClient:
         return self.read([CLOCK], class_ids={CLOCK: 8})[0]
 
 
+def _result_name(result: DataAccessResult) -> str:
+    return result.name.lower().replace("_", "-")
+
+
 def _refusal(result: DataAccessResult, code: Obis, class_id: int, attribute: int) -> str:
-    name = result.name.lower().replace("_", "-")
+    name = _result_name(result)
     hints = {
         DataAccessResult.OBJECT_UNDEFINED: f"the meter has no object {code.dotted} (class {class_id}) in this association",
         DataAccessResult.READ_WRITE_DENIED: f"this client may not access {code.dotted} attribute {attribute}: use a client SAP with more rights",

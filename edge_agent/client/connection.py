@@ -52,14 +52,18 @@ class ConnectionSettings:
         return f"{where} ({link}, client {self.client_sap} -> server {server})"
 
 
-def parse_host_port(text: str, default_port: int = DEFAULT_TCP_PORT) -> tuple[str, int]:
-    host, _, port = text.rpartition(":") if ":" in text else (text, "", str(default_port))
+def parse_host_port(text: str, default_port: int = DEFAULT_TCP_PORT, *, listening: bool = False) -> tuple[str, int]:
+    """``HOST:PORT`` (or ``HOST``, or ``[v6]:PORT``); a listener may ask for port 0 (any free one)."""
+    if text.startswith("[") and text.endswith("]") or ":" not in text:
+        host, port = text, str(default_port)
+    else:
+        host, _, port = text.rpartition(":")
     host = host.strip("[]")  # [::1]:4059
     try:
         number = int(port)
     except ValueError:
         raise ConfigError(f"bad TCP address {text!r}: expected HOST:PORT, e.g. 127.0.0.1:4059") from None
-    if not host or not 0 < number < 65536:
+    if not host or not (0 if listening else 1) <= number < 65536:
         raise ConfigError(f"bad TCP address {text!r}: expected HOST:PORT, e.g. 127.0.0.1:4059")
     return host, number
 

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from .axdr_types import (
@@ -51,47 +52,6 @@ __all__ = [
     "encode_length", "decode_length", "describe", "data_type_of",
 ]
 
-#: Deepest nesting of structures/arrays accepted. COSEM objects nest a handful of levels
-#: (object_list entries: 4); anything near this is garbage or an attack.
-MAX_DEPTH = 32
-
-
-# --- lengths (A-XDR / BER definite form) ----------------------------------------------------
-
-_LENGTH_FORMS = ((0xFF, 0x81), (0xFFFF, 0x82), (0xFFFFFF, 0x83), (0xFFFFFFFF, 0x84))
-_SHORT_LENGTHS = tuple(bytes((n,)) for n in range(0x80))
-
-
-def encode_length(n: int) -> bytes:
-    """Length/quantity field: one octet below 0x80, else 0x81..0x84 and 1..4 octets."""
-    if 0 <= n < 0x80:
-        return _SHORT_LENGTHS[n]
-    for size, (limit, first) in enumerate(_LENGTH_FORMS, start=1):
-        if 0 <= n <= limit:
-            return bytes((first,)) + n.to_bytes(size, "big")
-    raise EncodeError(f"A-XDR length must be 0..4294967295, got {n}")
-
-
-def decode_length(buf: bytes | bytearray | memoryview, offset: int) -> tuple[int, int]:
-    """Return (length, offset after it)."""
-    if offset >= len(buf):
-        raise TruncatedError(f"expected an A-XDR length at offset {offset}, input ended")
-    first = buf[offset]
-    if first < 0x80:
-        return first, offset + 1
-    size = first - 0x80
-    if not 1 <= size <= 4:
-        raise DecodeError(
-            f"A-XDR length at offset {offset}: first octet 0x{first:02X}; expected below 0x80 "
-            "or 0x81..0x84 (indefinite and longer forms are not used by DLMS)")
-    end = offset + 1 + size
-    if end > len(buf):
-        raise TruncatedError(
-            f"A-XDR length at offset {offset} announces {size} more octets, input ended")
-    return int.from_bytes(buf[offset + 1:end], "big"), end
-
-
-
 # --- decoding -----------------------------------------------------------------------------
 
 Buffer = bytes | bytearray | memoryview
@@ -110,28 +70,6 @@ def _unknown_tag(tag: int, offset: int) -> DecodeError:
         "tag (0..27 or 255, Blue Book 4.1.5): the data is corrupt or misaligned")
 
 
-def _octet_values(cls: type[int], signed: bool = False) -> Callable[[int], Any]:
-    """One-octet types: all 256 values built once; decoding one is a table look-up."""
-    return tuple(cls(v - 256 if signed and v > 127 else v) for v in range(256)).__getitem__
-
-
-# Fixed-width content: tag -> (struct format, maker of the typed value from the unpacked
-# number). These are nearly all register values, so they are decoded inline below.
-_FIXED_FORMATS: dict[int, tuple[str, Callable[[Any], Any]]] = {
-    DataType.BOOLEAN: ("?", bool),  # '?' unpacks any non-zero octet as True, as 4.1.5 reads
-    DataType.DOUBLE_LONG: ("i", DoubleLong),
-    DataType.DOUBLE_LONG_UNSIGNED: ("I", DoubleLongUnsigned),
-    DataType.BCD: ("B", _octet_values(Bcd)),
-    DataType.INTEGER: ("B", _octet_values(Integer, signed=True)),
-    DataType.LONG: ("h", Long),
-    DataType.UNSIGNED: ("B", _octet_values(Unsigned)),
-    DataType.LONG_UNSIGNED: ("H", LongUnsigned),
-    DataType.LONG64: ("q", Long64),
-    DataType.LONG64_UNSIGNED: ("Q", Long64Unsigned),
-    DataType.ENUM: ("B", _octet_values(Enum)),
-    DataType.FLOAT32: ("f", Float32),
-    DataType.FLOAT64: ("d", Float64),
-}
 _FixedSpec = tuple[Callable[[Buffer, int], tuple[Any, ...]], Callable[[Any], Any], int]
 _FIXED: list[_FixedSpec | None] = [None] * 256
 for _tag, (_format, _make) in _FIXED_FORMATS.items():
@@ -252,44 +190,6 @@ def _sequence_decoder(cls: type[Structure] | type[Array], name: str) -> _Decoder
         return cls(items), off
 
     return decode_sequence
-
-
-# compact-array: content types that carry no per-element structure of their own.
-_COMPACT_SIMPLE = frozenset(DataType) - {
-    DataType.ARRAY, DataType.STRUCTURE, DataType.COMPACT_ARRAY}
-# Zero-width elements (null-data, dont-care, empty arrays) could describe billions of
-# values in no bytes; the decoder produces at most this many values plus 8 per octet.
-_COMPACT_NODE_ALLOWANCE = 1 << 16
-
-
-def _decode_type_description(buf: Buffer, off: int, depth: int) -> tuple[TypeDescription, int]:
-    if off >= len(buf):
-        raise _truncated("compact-array type description", 1, buf, off)
-    if depth >= MAX_DEPTH:
-        raise DecodeError(f"compact-array type description at offset {off} nests deeper than "
-                          f"{MAX_DEPTH} levels: the data is corrupt")
-    tag = buf[off]
-    off += 1
-    if tag == DataType.ARRAY:
-        if off + 2 > len(buf):
-            raise _truncated("compact-array element count", 2, buf, off)
-        count = (buf[off] << 8) | buf[off + 1]
-        element, off = _decode_type_description(buf, off + 2, depth + 1)
-        return ArrayDescription(count, element), off
-    if tag == DataType.STRUCTURE:
-        count, off = decode_length(buf, off)
-        if count > len(buf) - off:
-            raise _truncated(f"structure description of {count} members", count, buf, off)
-        members = []
-        for _ in range(count):
-            member, off = _decode_type_description(buf, off, depth + 1)
-            members.append(member)
-        return StructureDescription(tuple(members)), off
-    if tag not in _COMPACT_SIMPLE:
-        raise DecodeError(
-            f"compact-array type description at offset {off - 1}: tag 0x{tag:02X} is not a "
-            "Data type usable in a compact-array (Blue Book 4.1.5 TypeDescription)")
-    return DataType(tag), off
 
 
 def _node_count(description: TypeDescription) -> int:
@@ -447,18 +347,110 @@ def decode_all(buf: Buffer) -> Any:
     return value
 
 
+# --- Get-Data-Result lists: the poll's hot loop ---------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _ResultsLayout:
+    """A flat Get-Data-Result list as decoded once: its structure octets and one format.
+
+    A meter answers the same poll with the same layout every time: the same CHOICE, tag
+    and length octets, only the contents change. The decoder's path through a list depends
+    on those structure octets alone when every result is a data-access-result, a
+    fixed-width scalar, or an octet-/visible-string in the short length form (their
+    contents are valid whatever they hold). So when ``structure`` (masked from the input
+    in one big-integer operation) equals the octets seen before, one ``struct`` format cuts
+    every content and decoding it again would give the same fields.
+    """
+
+    size: int
+    mask: int
+    structure: int
+    unpack: Callable[[Buffer, int], tuple[Any, ...]]
+    makers: tuple[Callable[[Any], Any], ...]
+
+    def match(self, buf: Buffer, offset: int) -> list[Any] | None:
+        end = offset + self.size
+        if end > len(buf) or int.from_bytes(buf[offset:end], "big") & self.mask != self.structure:
+            return None
+        return list(map(_call, self.makers, self.unpack(buf, offset)))
+
+
+def _call(make: Callable[[Any], Any], content: Any) -> Any:
+    return make(content)
+
+
+_SHORT_STRINGS: dict[int, Callable[[bytes], Any]] = {
+    DataType.OCTET_STRING: OctetString,
+    DataType.VISIBLE_STRING: lambda octets: VisibleString(str(octets, "latin-1")),
+}
+# Layouts by (count, failure maker), most recent first; a few per key, as an agent may
+# poll several meters with lists of one length.
+_LAYOUTS: dict[tuple[int, Callable[[int], Any]], tuple[_ResultsLayout, ...]] = {}
+_LAYOUTS_PER_KEY, _LAYOUT_KEYS = 4, 64
+
+
+def _layout_of(buf: Buffer, offset: int, count: int,
+               failure: Callable[[int], Any]) -> _ResultsLayout | None:
+    """The layout of a list that just decoded, or None if it holds anything else."""
+    start = offset
+    formats, makers, mask = [">"], [], bytearray()
+    for _ in range(count):
+        if buf[offset] == 1:  # data-access-result: its code is content, read by `failure`
+            formats.append("xB")
+            makers.append(failure)
+            mask += b"\xff\x00"
+            offset += 2
+            continue
+        tag = buf[offset + 1]
+        fixed = _FIXED[tag]
+        if fixed is not None:
+            content, make = FIXED_FORMATS[tag]
+            head, size = 2, fixed[2]
+        elif tag in _SHORT_STRINGS and buf[offset + 2] < 0x80:
+            size = buf[offset + 2]
+            content, make, head = f"{size}s", _SHORT_STRINGS[tag], 3  # + the length octet
+        else:
+            return None
+        formats.append(f"{head}x{content}")
+        makers.append(make)
+        mask += b"\xff" * head + bytes(size)
+        offset += head + size
+    mask_value = int.from_bytes(mask, "big")
+    return _ResultsLayout(offset - start, mask_value,
+                          int.from_bytes(buf[start:offset], "big") & mask_value,
+                          struct.Struct("".join(formats)).unpack_from, tuple(makers))
+
+
 def decode_get_data_results(buf: Buffer, offset: int, count: int,
                             failure: Callable[[int], Any]) -> tuple[list[Any], int]:
     """Decode ``count`` Get-Data-Result values; return (results, offset after them).
 
     Get-Data-Result ::= CHOICE { data [0] Data, data-access-result [1] Data-Access-Result }
     (IEC 62056-5-3 xDLMS ASN.1): the body of GET-Response-With-List, one per requested
-    attribute. It is the loop of every poll, so it lives here, next to the Data tables,
-    and costs no call per register beyond the value itself. ``failure`` turns a
-    data-access-result code into the caller's type (the APDU layer passes its
-    ``DataAccessResult``; this module sits below it). The caller checks ``count`` against
-    the input first (:func:`decode_length` and 2 octets per result).
+    attribute, so the loop of every poll. It lives here, next to the Data tables: values
+    are decoded inline, and a list laid out like one decoded before is cut with one
+    ``struct`` format (:class:`_ResultsLayout`). ``failure`` turns a data-access-result
+    code into the caller's type (the APDU layer passes its ``DataAccessResult``; this
+    module sits below it). The caller checks ``count`` against the input first.
     """
+    key = (count, failure)
+    layouts = _LAYOUTS.get(key, ())
+    for layout in layouts:
+        results = layout.match(buf, offset)
+        if results is not None:
+            return results, offset + layout.size
+    results, end = _decode_results(buf, offset, count, failure)
+    layout = _layout_of(buf, offset, count, failure) if count else None
+    if layout is not None:
+        if len(_LAYOUTS) >= _LAYOUT_KEYS:
+            _LAYOUTS.clear()  # a bound, not a policy: polls repeat a handful of layouts
+        _LAYOUTS[key] = (layout, *layouts[:_LAYOUTS_PER_KEY - 1])
+    return results, end
+
+
+def _decode_results(buf: Buffer, offset: int, count: int,
+                    failure: Callable[[int], Any]) -> tuple[list[Any], int]:
     results: list[Any] = []
     append = results.append
     fixed_specs, decoders = _FIXED, _DECODERS
@@ -483,9 +475,8 @@ def decode_get_data_results(buf: Buffer, offset: int, count: int,
                 append(failure(buf[offset + 1]))
                 offset += 2
             else:
-                raise DecodeError(
-                    f"expected 00 (data) or 01 (data-access-result) at offset "
-                    f"{offset}, got {choice:02x}")
+                raise DecodeError(f"expected 00 (data) or 01 (data-access-result) at offset "
+                                  f"{offset}, got {choice:02x}")
     except IndexError:
         raise _truncated("get-data-result", 2, buf, offset) from None
     except struct.error:
@@ -592,25 +583,6 @@ def _encode_sequence(out: bytearray, value: Any, depth: int) -> None:
     out += encode_length(len(value))
     for item in value:
         _encode(out, item, depth + 1)
-
-
-def _encode_type_description(out: bytearray, description: TypeDescription) -> None:
-    if isinstance(description, ArrayDescription):
-        if not 0 <= description.count <= 0xFFFF:
-            raise EncodeError(f"compact-array array description counts 0..65535 elements, "
-                              f"got {description.count}")
-        out.append(DataType.ARRAY)
-        out += description.count.to_bytes(2, "big")
-        _encode_type_description(out, description.element)
-    elif isinstance(description, StructureDescription):
-        out.append(DataType.STRUCTURE)
-        out += encode_length(len(description.elements))
-        for member in description.elements:
-            _encode_type_description(out, member)
-    elif description in _COMPACT_SIMPLE:
-        out.append(description)
-    else:
-        raise EncodeError(f"not a compact-array type description: {description!r}")
 
 
 def _encode_untagged(out: bytearray, description: TypeDescription, value: Any,

@@ -25,7 +25,7 @@ import enum
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from edge_agent.dlms import axdr, cosem
@@ -95,7 +95,7 @@ def format_capture_line(timestamp: datetime, direction: str, frame: bytes) -> st
         raise ValueError(f"capture direction must be 'tx' or 'rx', got {direction!r}")
     if timestamp.tzinfo is None:
         raise ValueError("capture timestamps must be timezone-aware (UTC)")
-    utc = timestamp.astimezone(timezone.utc)
+    utc = timestamp.astimezone(UTC)
     return f"{utc.strftime('%Y-%m-%dT%H:%M:%S')}.{utc.microsecond // 1000:03d}Z {direction} {bytes(frame).hex()}"
 
 
@@ -131,7 +131,7 @@ def parse_line(line: str) -> CaptureLine | None:
                 "e.g. 2026-11-25T01:02:03.456Z tx 7ea0...)"
             ) from None
         if timestamp.tzinfo is None:
-            timestamp = timestamp.replace(tzinfo=timezone.utc)
+            timestamp = timestamp.replace(tzinfo=UTC)
         return CaptureLine(parse_hex(parts[2]), timestamp, parts[1])
     return CaptureLine(parse_hex(text))
 
@@ -554,6 +554,11 @@ def _plain(value: Any) -> Any:
 # --- generic tree of dataclasses and Data values ------------------------------------------------
 
 
+def _is_data(value: Any) -> bool:
+    """A typed A-XDR value (APDU classes have a TAG too, but not a DataType one)."""
+    return isinstance(getattr(value, "TAG", None), axdr.DataType)
+
+
 def _type_name(value: Any) -> str:
     return axdr.DataType(value.TAG).name.lower().replace("_", "-")
 
@@ -592,7 +597,7 @@ def _data(value: Any) -> Any:
         return {"type": "dont-care", "value": None}
     if isinstance(value, axdr.Float32):
         return {"type": "float32", "value": float32_shortest(value)}
-    if hasattr(value, "TAG"):
+    if _is_data(value):
         plain = float(value) if isinstance(value, float) else int(value) if isinstance(value, int) else str(value)
         return {"type": _type_name(value), "value": plain}
     return _tree(value)
@@ -636,7 +641,7 @@ def _tree(value: Any) -> Any:
         return value.standard_name
     if isinstance(value, CosemAttributeDescriptor | CosemMethodDescriptor):
         return _descriptor(value)
-    if hasattr(value, "TAG") or isinstance(value, CosemDateTime | CosemDate | CosemTime):
+    if _is_data(value) or isinstance(value, CosemDateTime | CosemDate | CosemTime):
         return _data(value)
     if isinstance(value, enum.Enum):
         return value.name.lower().replace("_", "-")

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-from edge_agent.dlms.errors import DlmsError
+from edge_agent.dlms.errors import DlmsError, TransportError
 from edge_agent.dlms.hdlc_connection import (
     Connected,
     DataReceived,
@@ -160,7 +160,13 @@ class MeterServer:
 
     def bind_tcp(self, host: str, port: int) -> tuple[str, int]:
         """Listen on host:port (0 picks a free port); returns the bound address."""
-        listener = socket.create_server((host, port), reuse_port=False)
+        try:
+            listener = socket.create_server((host, port), reuse_port=False)
+        except OSError as error:
+            raise TransportError(
+                f"cannot listen on {host}:{port}: {error.strerror or error}"
+                " (another simulator on that port? pick another, or 0 for any free port)"
+            ) from None
         listener.settimeout(0.5)
         self._listener = listener
         return listener.getsockname()[:2]

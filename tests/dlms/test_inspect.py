@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -285,7 +285,7 @@ def test_reference_unsigned_pass3_and_the_refusal() -> None:
 
 
 def test_capture_line_format_and_parse() -> None:
-    when = datetime(2026, 11, 25, 1, 2, 3, 456000, tzinfo=timezone.utc)
+    when = datetime(2026, 11, 25, 1, 2, 3, 456000, tzinfo=UTC)
     line = format_capture_line(when, "tx", bytes.fromhex("7ea0070321930f017e"))
     assert line == "2026-11-25T01:02:03.456Z tx 7ea0070321930f017e"
     parsed = parse_line(line + "\n")
@@ -295,7 +295,7 @@ def test_capture_line_format_and_parse() -> None:
 
 
 @settings(max_examples=60, deadline=None)
-@given(st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2099, 12, 31), timezones=st.just(timezone.utc)),
+@given(st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2099, 12, 31), timezones=st.just(UTC)),
        st.sampled_from(["tx", "rx"]), st.binary(min_size=1, max_size=64))
 def test_capture_line_round_trip(when: datetime, direction: str, frame: bytes) -> None:
     when = when.replace(microsecond=when.microsecond // 1000 * 1000)

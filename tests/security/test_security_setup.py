@@ -50,7 +50,7 @@ from edge_agent.simulator.security_setup import MeterKeyState, SecuritySetupServ
 
 METER_ST = bytes.fromhex("5341476770067a23")
 CLIENT_ST = bytes.fromhex("444c4d5300000001")
-NOW = dt.datetime(2026, 11, 25, 1, 0, tzinfo=dt.timezone.utc)
+NOW = dt.datetime(2026, 11, 25, 1, 0, tzinfo=dt.UTC)
 KEK = Secret(bytes.fromhex("16021623d78c463dafc26f8d83f41334"), "KEK")
 VECTORS = Path("/work/shared/vectors")
 
@@ -142,7 +142,7 @@ def test_malformed_key_data(bad) -> None:
 
 
 def test_attributes(meter) -> None:
-    state, _, setup, _ = meter
+    _state, _, setup, _ = meter
     assert setup.security_suite() == 1
     assert setup.server_system_title() == METER_ST and setup.client_system_title() == CLIENT_ST
     assert setup.security_policy() is SecurityPolicy.NONE
@@ -224,7 +224,7 @@ def test_key_agreement_both_sides_derive_the_same_key(meter) -> None:
 
 
 def test_key_agreement_from_an_unknown_client_is_refused(meter) -> None:
-    state, _, setup, meter_key = meter
+    _state, _, setup, meter_key = meter
     client_key, _ = _certified(CLIENT_ST)  # certificate never imported
     with pytest.raises(ServiceError):
         setup.key_agreement([KeyId.AUTHENTICATION_KEY], signing_key=client_key,

@@ -59,9 +59,11 @@ def line_settings(monkeypatch) -> list[tuple]:
 def test_optical_sign_on_switches_to_the_agreed_baud(line_settings) -> None:
     with PtyPair() as pair:
         seen: list[bytes] = []
+        ready = threading.Event()  # the relay drops bytes sent before the meter side is open
 
         def fake_meter() -> None:
             with SerialTransport(pair.path_a, 300) as meter:
+                ready.set()
                 request = b""
                 while not request.endswith(b"\r\n"):
                     request += meter.read(2)
@@ -74,6 +76,7 @@ def test_optical_sign_on_switches_to_the_agreed_baud(line_settings) -> None:
 
         thread = threading.Thread(target=fake_meter, daemon=True)
         thread.start()
+        assert ready.wait(5)
         with SerialTransport(pair.path_b, 9600) as client:
             identification = optical_sign_on(client, max_baud=19200, settle=0.0)
             assert (identification.manufacturer, identification.identification) == ("SAG", "T210D")
