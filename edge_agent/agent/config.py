@@ -305,7 +305,10 @@ class _Builder:
             if first != format_path(path):
                 self.problems.add(path + ["port"], f"port {raw['port']} is already used by "
                                                    f"{first}")
-        return PushConfig(raw["format"], raw.get("port"), raw["bind"], serial)
+        objects = raw.get("objects")
+        return PushConfig(raw["format"], raw.get("port"), raw["bind"], serial,
+                          tuple(objects) if objects else None, raw.get("interval"),
+                          raw.get("system_title"))
 
     def meter(self, index: int, raw: dict, default_poll: tuple[PollGroup, ...]) -> MeterConfig:
         path: list[Any] = ["meters", index]

@@ -136,6 +136,9 @@ class PushConfig:
     port: int | None
     bind: str
     serial: SerialSettings | None
+    objects: tuple[str, ...] | None = None
+    interval: float | None = None
+    system_title: bytes | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -197,6 +197,11 @@ PUSH = _strict({
     O("port"): _int_range(1, 65535, "port"),
     O("bind", default="0.0.0.0"): str,
     O("serial"): SERIAL,
+    # The push setup's object list, for bodies that carry values without OBIS codes:
+    # entries "[CLASS/]OBIS[:ATTR][@SCALER[,UNIT]]" in push order.
+    O("objects"): [vol.All(str, vol.Length(min=1))],
+    O("interval"): _scaled("seconds", 1),  # expected push period (push_stopped after 3x)
+    O("system_title"): _hex_bytes(8),  # the meter's, for glo- pushes that carry none
 })
 METER = _strict({
     O("id"): _id,

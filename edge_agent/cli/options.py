@@ -15,9 +15,10 @@ import sys
 from collections.abc import Callable
 from typing import TextIO
 
-from edge_agent.client.client import MeterClient, default_state_dir
+from edge_agent.client.client import FRAME_COUNTER, MeterClient, default_state_dir
 from edge_agent.client.connection import ConnectionSettings, parse_host_port
-from edge_agent.dlms.errors import ConfigError
+from edge_agent.dlms.errors import ConfigError, DecodeError
+from edge_agent.dlms.obis import Obis
 from edge_agent.dlms.secret import Secret
 from edge_agent.dlms.session import ClientSettings
 from edge_agent.keystore import DEFAULT_CLIENT_SYSTEM_TITLE, KeyMaterial, KeysDir
@@ -58,6 +59,9 @@ def add_security_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--pass3-signing", choices=("never", "always", "auto"), default="auto",
                        help="sign HLS pass 3 (general-signing, as the T-210D demands): auto tries "
                        "unsigned first and remembers per meter (default auto)")
+    group.add_argument("--frame-counter", metavar="OBIS|none", default=FRAME_COUNTER.dotted,
+                       help="the meter's frame counter, read with the public client (SAP 16) when our "
+                       f"invocation counter is new or refused (default {FRAME_COUNTER.dotted}; none: never)")
     group.add_argument("--state-dir", metavar="DIR", help=f"invocation counters and learned facts (default {default_state_dir()})")
     group.add_argument("--meter-id", metavar="ID", help="name under which facts about this meter are kept (default: from the address)")
 
@@ -138,7 +142,7 @@ class FrameTap:
         if self.verbose:
             log.debug("%s %s", direction, frame.hex())
         if self._file is not None:
-            stamp = dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+            stamp = dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
             self._file.write(f"{stamp} {direction} {frame.hex()}\n")
             self._file.flush()
 
@@ -159,7 +163,18 @@ def client_from_args(args: argparse.Namespace, tap: Callable[[str, bytes], None]
         state_dir=args.state_dir,
         pass3_signing=args.pass3_signing if settings.authentication.startswith("hls") else "never",
         tap=tap,
+        frame_counter=frame_counter_from_args(args),
     )
+
+
+def frame_counter_from_args(args: argparse.Namespace) -> Obis | None:
+    text = getattr(args, "frame_counter", FRAME_COUNTER.dotted)
+    if text is None or text.lower() == "none":
+        return None
+    try:
+        return Obis.parse(text)
+    except DecodeError as error:
+        raise ConfigError(f"--frame-counter {text!r} is not an OBIS code (or none): {error}") from None
 
 
 def print_err(message: str) -> None:

@@ -7,6 +7,7 @@ import json
 import logging
 import sys
 
+from edge_agent.cli import exit_code_for
 from edge_agent.cli.options import (
     FrameTap,
     add_connection_arguments,
@@ -15,7 +16,6 @@ from edge_agent.cli.options import (
     client_from_args,
 )
 from edge_agent.client.values import SCALED_CLASSES, VALUE_ATTRIBUTE
-from edge_agent.cli import exit_code_for
 from edge_agent.dlms.errors import ConfigError, DecodeError, ServiceError
 from edge_agent.dlms.obis import Obis
 
@@ -52,6 +52,10 @@ def _codes(texts: list[str]) -> list[Obis]:
     return codes
 
 
+def _value_attribute(class_id: int) -> int:
+    return SCALED_CLASSES.get(class_id, (VALUE_ATTRIBUTE.get(class_id, 2),))[0]
+
+
 def run(args: argparse.Namespace) -> int:
     codes = _codes(args.obis)
     tap = FrameTap(args.verbose, args.capture)
@@ -60,13 +64,12 @@ def run(args: argparse.Namespace) -> int:
             class_ids = None
             if args.all or not codes:
                 entries = meter.object_list()
-                class_ids = {e.logical_name: e.class_id for e in entries if e.class_id in READABLE_CLASSES}
-                codes = [
-                    code for code, class_id in class_ids.items()
-                    if next(e for e in entries if e.logical_name == code).attribute_readable(
-                        SCALED_CLASSES.get(class_id, (VALUE_ATTRIBUTE.get(class_id, 2),))[0]
-                    )
+                readable = [
+                    e for e in entries
+                    if e.class_id in READABLE_CLASSES and e.attribute_readable(_value_attribute(e.class_id))
                 ]
+                class_ids = {e.logical_name: e.class_id for e in readable}
+                codes = list(class_ids)
             meter.exchanges = 0
             readings = meter.read(codes, class_ids=class_ids)
             log.debug("%d request/response exchanges for %d objects", meter.exchanges, len(codes))
@@ -76,9 +79,10 @@ def run(args: argparse.Namespace) -> int:
     for _code, _result, message in refused:
         print(f"dlms-edge read: error: {message}", file=sys.stderr)
     if args.json:
-        out = {r.obis.dotted: r.as_json() for r in readings}
-        for code, result, message in refused:
-            out[code.dotted] = {"value": None, "unit": None, "error": result, "message": message}
+        found = {r.obis: r.as_json() for r in readings}
+        found.update({code: {"value": None, "unit": None, "error": result, "message": message}
+                      for code, result, message in refused})
+        out = {code.dotted: found[code] for code in codes if code in found}
         print(json.dumps(out, indent=2, ensure_ascii=False))
     else:
         width = max((len(r.name) for r in readings), default=0)

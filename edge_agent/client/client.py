@@ -18,16 +18,22 @@ import os
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 from edge_agent.client.connection import ConnectionSettings, open_link, open_transport
 from edge_agent.client.link import Link, Tap, _no_tap
-from edge_agent.client.values import SCALED_CLASSES, VALUE_ATTRIBUTE, Reading, to_reading, usual_class
+from edge_agent.client.values import (
+    SCALED_CLASSES,
+    VALUE_ATTRIBUTE,
+    Reading,
+    to_reading,
+    usual_class,
+)
 from edge_agent.dlms import apdu as x
 from edge_agent.dlms.apdu_names import DataAccessResult
 from edge_agent.dlms.conformance import Conformance
 from edge_agent.dlms.cosem import ObjectListEntry, parse_object_list
-from edge_agent.dlms.errors import ConfigError, ServiceError
+from edge_agent.dlms.errors import AssociationError, ConfigError, ServiceError
 from edge_agent.dlms.events import ActionResult, Associated, GetResult, SendApdu, SetResult
 from edge_agent.dlms.obis import Obis
 from edge_agent.dlms.session import ClientSession, ClientSettings, Pass3SigningRequired
@@ -40,8 +46,17 @@ log = logging.getLogger(__name__)
 
 ASSOCIATION = Obis(0, 0, 40, 0, 0, 255)
 CLOCK = Obis(0, 0, 1, 0, 0, 255)
+# The meter's frame counter of the management client's key, readable by the public client
+# (Sagemcom, Landis+Gyr, Kaifa use 0.0.43.1.0.255; installations differ, so it is a setting).
+FRAME_COUNTER = Obis(0, 0, 43, 1, 0, 255)
+PUBLIC_CLIENT_SAP = 16
 WITH_LIST_LIMIT = 32  # attributes per GET-Request-With-List: meters cap the list length
+_REQUEST_OVERHEAD = 40  # GET-Request-With-List header + glo-/general-ciphering header and tag
 PASS3_MODES = ("never", "always", "auto")
+_NO_SIGNING_KEY = (
+    "--pass3-signing auto would sign it, but there is no client signing key: put client.key.pem"
+    " (whose certificate the meter knows) in --keys-dir"
+)
 # A guessed class the meter contradicts: learn the object list and ask again.
 _WRONG_GUESS = frozenset({DataAccessResult.OBJECT_CLASS_INCONSISTENT, DataAccessResult.OBJECT_UNDEFINED})
 
@@ -53,7 +68,7 @@ def default_state_dir() -> Path:
 
 
 def _utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
+    return dt.datetime.now(dt.UTC)
 
 
 def counter_identity(settings: ClientSettings) -> tuple[str, str]:
@@ -77,6 +92,8 @@ class MeterClient:
         tap: Tap = _no_tap,
         clock: Callable[[], dt.datetime] = _utcnow,
         challenge: Callable[[int], bytes] = os.urandom,
+        frame_counter: Obis | None = FRAME_COUNTER,
+        public_client_sap: int = PUBLIC_CLIENT_SAP,
     ) -> None:
         if pass3_signing not in PASS3_MODES:
             raise ConfigError(f"pass3_signing must be one of {', '.join(PASS3_MODES)}, got {pass3_signing!r}")
@@ -87,6 +104,9 @@ class MeterClient:
         self.tap = tap
         self.clock = clock
         self._challenge = challenge
+        self.frame_counter = frame_counter
+        self.public_client_sap = public_client_sap
+        self._state_dir = state_dir
         state = Path(state_dir) if state_dir is not None else default_state_dir()
         self.counters = InvocationCounterStore(state)
         self.facts = FactStore(state)
@@ -101,7 +121,7 @@ class MeterClient:
 
     # --- connection ---------------------------------------------------------------------------
 
-    def __enter__(self) -> MeterClient:
+    def __enter__(self) -> Self:
         self.connect()
         return self
 
@@ -128,20 +148,86 @@ class MeterClient:
     def _next_invocation_counter(self) -> int:
         return self.counters.next(self._counter_owner, self._counter_key)
 
+    def _uses_invocation_counters(self) -> bool:
+        return self.settings.ciphered_context or self.settings.authentication == "hls-gmac"
+
+    def synchronise_invocation_counter(self) -> int | None:
+        """Read the meter's frame counter with the public client (no security) and continue
+        above it; returns the counter read, None when the meter has none to read.
+
+        Needed on first use of a key (a fresh state dir against a meter that has seen higher
+        counters) and after the meter refused our counter; the store never goes down.
+        """
+        if self.frame_counter is None:
+            return None
+        public = MeterClient(
+            replace(self.connection, client_sap=self.public_client_sap),
+            ClientSettings(),
+            meter_id=self.meter_id,
+            state_dir=self._state_dir,
+            pass3_signing="never",
+            tap=self.tap,
+            frame_counter=None,
+        )
+        try:
+            with public:
+                value = public.get(self.frame_counter, 1, 2)
+        except (ServiceError, AssociationError) as error:
+            log.info("frame counter %s not readable by the public client: %s", self.frame_counter.dotted, error)
+            return None
+        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            log.info("frame counter %s holds %r, not a counter: ignored", self.frame_counter.dotted, value)
+            return None
+        self.counters.set_at_least(self._counter_owner, self._counter_key, int(value) + 1)
+        log.debug("meter frame counter %d: next invocation counter at least %d", value, value + 1)
+        return int(value)
+
     def connect(self) -> Associated:
-        """Open the link and associate; with pass3_signing auto, retry signed once."""
+        """Open the link and associate.
+
+        With ciphering, a key never used from this state dir first learns the meter's frame
+        counter; a refusal that a stale counter explains is retried once above the meter's
+        counter. With pass3_signing auto, an unsigned pass 3 refused is retried signed once.
+        """
+        synchronised = False
+        if self._uses_invocation_counters() and self.counters.peek(self._counter_owner, self._counter_key) <= 1:
+            self.synchronise_invocation_counter()
+            synchronised = True
+        try:
+            return self._connect_signed_or_not()
+        except AssociationError as refusal:
+            if synchronised or not self._uses_invocation_counters() or not _counter_may_explain(refusal):
+                raise
+            log.info("association refused (%s): reading the meter's frame counter and retrying once", refusal)
+            before = self.counters.peek(self._counter_owner, self._counter_key)
+            meter_counter = self.synchronise_invocation_counter()
+            if meter_counter is None:
+                raise
+            if meter_counter + 1 < before:
+                raise AssociationError(
+                    f"{refusal}; our next invocation counter ({before}) was already above the meter's"
+                    f" frame counter ({meter_counter}), so the counter is not the cause: check the EK,"
+                    " the AK and the client system title"
+                ) from None
+            return self._connect_signed_or_not()
+
+    def _connect_signed_or_not(self) -> Associated:
         signed = self.pass3_signing == "always" or (
             self.pass3_signing == "auto" and self.facts.get_fact(self.meter_id, "pass3_signing_required", False)
         )
+        if signed and self.pass3_signing == "auto" and self.settings.signing_key is None:
+            raise ConfigError(f"meter {self.meter_id} wants HLS pass 3 signed (learned before). {_NO_SIGNING_KEY}")
         try:
             self._open_link()
             try:
                 return self._associate(signed)
-            except Pass3SigningRequired:
+            except Pass3SigningRequired as refusal:
                 if self.pass3_signing != "auto":
                     raise  # its message names ServiceNotAllowed and suggests --pass3-signing always
+                self.facts.set(self.meter_id, pass3_signing_required=True)
+                if self.settings.signing_key is None:
+                    raise ConfigError(f"{refusal}. {_NO_SIGNING_KEY}") from None
             log.info("meter %s refused unsigned pass 3; re-associating with general-signing", self.meter_id)
-            self.facts.set(self.meter_id, pass3_signing_required=True)
             self._close_transport()
             self._open_link()
             return self._associate(True)
@@ -210,8 +296,12 @@ class MeterClient:
                 results.append(self._run(self.session.get(descriptor)).value)
             return results
         values: list[Any] = []
-        for start in range(0, len(descriptors), WITH_LIST_LIMIT):
-            chunk = descriptors[start : start + WITH_LIST_LIMIT]
+        # The request must fit the meter's max receive PDU (Green Book 9.4.6.4): 10 bytes per
+        # attribute descriptor with its access-selection flag, plus header and ciphering.
+        server_pdu = self.associated.server_max_receive_pdu_size if self.associated else 0
+        limit = max(1, min(WITH_LIST_LIMIT, (server_pdu - _REQUEST_OVERHEAD) // 10)) if server_pdu else WITH_LIST_LIMIT
+        for start in range(0, len(descriptors), limit):
+            chunk = descriptors[start : start + limit]
             if len(chunk) == 1:
                 values.append(self._run(self.session.get(chunk[0])).value)
             else:
@@ -322,6 +412,13 @@ class MeterClient:
         return self.read([CLOCK], class_ids={CLOCK: 8})[0]
 
 
+def _counter_may_explain(refusal: AssociationError) -> bool:
+    """A refusal that a too-low invocation counter causes: the meter could not decipher
+    (Green Book 9.3.2: initiate-error deciphering-error) or did not accept pass 3."""
+    text = str(refusal)
+    return "deciphering-error" in text or "did not accept HLS pass 3" in text
+
+
 def _result_name(result: DataAccessResult) -> str:
     return result.name.lower().replace("_", "-")
 
@@ -337,4 +434,4 @@ def _refusal(result: DataAccessResult, code: Obis, class_id: int, attribute: int
     return f"{name}: {hints.get(result, f'{code.dotted} attribute {attribute} of class {class_id}')}"
 
 
-__all__ = ["MeterClient", "default_state_dir", "counter_identity"]
+__all__ = ["MeterClient", "counter_identity", "default_state_dir"]

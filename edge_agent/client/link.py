@@ -27,6 +27,7 @@ from edge_agent.dlms.wrapper import WrapperDecoder, WrapperFrame
 log = logging.getLogger(__name__)
 
 Tap = Callable[[str, bytes], None]
+DEFAULT_PARAMETERS = HdlcParameters()  # what the client proposes in SNRM: the standard's defaults
 
 
 def _no_tap(direction: str, frame: bytes) -> None:
@@ -68,7 +69,7 @@ class HdlcLink:
         *,
         timeout: float = 3.0,
         retries: int = 3,
-        parameters: HdlcParameters = HdlcParameters(),
+        parameters: HdlcParameters = DEFAULT_PARAMETERS,
         tap: Tap = _no_tap,
     ) -> None:
         self.transport = transport

@@ -34,7 +34,12 @@ from edge_agent.client.values import plain
 from edge_agent.dlms import apdu as x
 from edge_agent.dlms import obis as obis_names
 from edge_agent.dlms.apdu_names import DataAccessResult
-from edge_agent.dlms.cosem import CaptureObject, parse_buffer, parse_capture_objects, range_descriptor
+from edge_agent.dlms.cosem import (
+    CaptureObject,
+    parse_buffer,
+    parse_capture_objects,
+    range_descriptor,
+)
 from edge_agent.dlms.cosem_time import CosemDateTime
 from edge_agent.dlms.errors import ConfigError, DecodeError, ServiceError
 from edge_agent.dlms.obis import Obis

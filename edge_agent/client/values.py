@@ -13,7 +13,13 @@ from typing import Any
 
 from edge_agent.dlms import obis as obis_names
 from edge_agent.dlms.axdr import BitString
-from edge_agent.dlms.cosem_time import CosemDate, CosemDateTime, CosemTime, date_time_from_octets, looks_like_date_time
+from edge_agent.dlms.cosem_time import (
+    CosemDate,
+    CosemDateTime,
+    CosemTime,
+    date_time_from_octets,
+    looks_like_date_time,
+)
 from edge_agent.dlms.errors import DecodeError
 from edge_agent.dlms.obis import Obis
 from edge_agent.dlms.units import ScalerUnit
@@ -72,7 +78,7 @@ class Reading:
             "unit": self.unit,
             "name": self.name,
             "class_id": self.class_id,
-            "ts": self.timestamp.astimezone(dt.timezone.utc).isoformat().replace("+00:00", "Z"),
+            "ts": self.timestamp.astimezone(dt.UTC).isoformat().replace("+00:00", "Z"),
         }
         if self.scaler is not None:
             out["scaler"] = self.scaler

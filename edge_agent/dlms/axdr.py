@@ -17,11 +17,12 @@ Two non-canonical inputs decode but re-encode canonically: a boolean octet other
 
 Decoding is table-driven and reads with ``struct.unpack_from`` at offsets without copying
 the input. It is on the hot path of every poll (a GET-Response-With-List of 20 registers
-is 20 scalars), so the fixed-width scalars -- nearly every register value -- are decoded
-inline from one table (:data:`_FIXED`) instead of through a call per value, and a
-compact-array whose elements are all fixed-width is cut with one ``struct`` row format.
-Nesting is bounded by :data:`MAX_DEPTH`, and element counts are checked against the
-remaining input before any loop, so hostile input fails fast with a
+is 20 scalars), so fixed-width scalars -- nearly every register value -- are decoded
+inline from one table (:data:`_FIXED`) rather than through a call each; a compact-array of
+fixed-width elements is cut with one ``struct`` row format; and
+:func:`decode_get_data_results` cuts a with-list body laid out like one seen before in
+one call. Nesting is bounded by :data:`MAX_DEPTH`, and element counts are checked against
+the remaining input before any loop, so hostile input fails fast with a
 :class:`~.errors.DecodeError`.
 """
 
@@ -30,38 +31,34 @@ from __future__ import annotations
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass
+from operator import call as _call  # maker(content) in C, for map()
 from typing import Any
 
-from .axdr_types import (
-    DONT_CARE, TAG_OF_TYPE, Array, ArrayDescription, Bcd, BitString, CompactArray,
-    DataType, DontCare, DoubleLong, DoubleLongUnsigned, Enum, Float32, Float64, Integer,
-    Long, Long64, Long64Unsigned, LongUnsigned, OctetString, Structure,
-    StructureDescription, TypeDescription, Unsigned, Utf8String, VisibleString,
-    data_type_of, describe,
+# The typed values are this module's API too: one compact re-export list.
+from .axdr_types import (  # isort: skip
+    COMPACT_NODE_ALLOWANCE, DONT_CARE, FIXED_FORMATS, MAX_DEPTH, TAG_OF_TYPE, Array, ArrayDescription, Bcd, BitString,
+    Buffer, CompactArray, DataType, DontCare, DoubleLong, DoubleLongUnsigned, Enum, Float32,
+    Float64, Integer, Long, Long64, Long64Unsigned, LongUnsigned, OctetString, Structure,
+    StructureDescription, TypeDescription, Unsigned, Utf8String, VisibleString, data_type_of,
+    decode_length, decode_type_description, describe, encode_length, encode_type_description,
+    node_count, row_format, truncated,
 )
 from .cosem_time import CosemDate, CosemDateTime, CosemTime
 from .errors import DecodeError, EncodeError, TruncatedError
 
 __all__ = [
-    "DataType", "Integer", "Long", "Unsigned", "LongUnsigned", "DoubleLong",
-    "DoubleLongUnsigned", "Long64", "Long64Unsigned", "Enum", "Float32", "Float64",
-    "OctetString", "VisibleString", "Utf8String", "Bcd", "BitString", "Structure", "Array",
-    "CompactArray", "ArrayDescription", "StructureDescription", "TypeDescription",
-    "DontCare", "DONT_CARE", "CosemDate", "CosemDateTime", "CosemTime", "MAX_DEPTH",
-    "decode", "decode_all", "decode_get_data_results", "encode", "encode_into",
-    "encode_length", "decode_length", "describe", "data_type_of",
+    "DONT_CARE", "MAX_DEPTH", "Array", "ArrayDescription", "Bcd", "BitString", "CompactArray",
+    "CosemDate", "CosemDateTime", "CosemTime", "DataType", "DontCare", "DoubleLong",
+    "DoubleLongUnsigned", "Enum", "Float32", "Float64", "Integer", "Long", "Long64",
+    "Long64Unsigned", "LongUnsigned", "OctetString", "Structure", "StructureDescription",
+    "TypeDescription", "Unsigned", "Utf8String", "VisibleString", "data_type_of", "decode",
+    "decode_all", "decode_get_data_results", "decode_length", "describe", "encode",
+    "encode_into", "encode_length",
 ]
 
 # --- decoding -----------------------------------------------------------------------------
 
-Buffer = bytes | bytearray | memoryview
 _Decoder = Callable[[Buffer, int, int], tuple[Any, int]]
-
-
-def _truncated(what: str, need: int, buf: Buffer, offset: int) -> TruncatedError:
-    return TruncatedError(
-        f"{what} at offset {offset} needs {need} octets, {max(len(buf) - offset, 0)} left: "
-        "the APDU is truncated")
 
 
 def _unknown_tag(tag: int, offset: int) -> DecodeError:
@@ -70,21 +67,34 @@ def _unknown_tag(tag: int, offset: int) -> DecodeError:
         "tag (0..27 or 255, Blue Book 4.1.5): the data is corrupt or misaligned")
 
 
+# The same as a 256-entry table the loops index by tag: (unpack_from, maker, size).
 _FixedSpec = tuple[Callable[[Buffer, int], tuple[Any, ...]], Callable[[Any], Any], int]
 _FIXED: list[_FixedSpec | None] = [None] * 256
-for _tag, (_format, _make) in _FIXED_FORMATS.items():
+for _tag, (_format, _make) in FIXED_FORMATS.items():
     _struct = struct.Struct(">" + _format)
     _FIXED[_tag] = (_struct.unpack_from, _make, _struct.size)
 # Names for messages, from the standard's spelling ("double-long-unsigned").
 _NAMES = {tag: tag.name.lower().replace("_", "-") for tag in DataType}
-# Everything that is not fixed-width: one function per tag, called with the content offset.
+# One function per tag, called with the content offset (the loops inline _FIXED first).
 _DECODERS: list[_Decoder | None] = [None] * 256
 
 
 def _fixed_truncated(tag: int, buf: Buffer, off: int) -> TruncatedError:
     spec = _FIXED[tag]
     assert spec is not None
-    return _truncated(_NAMES[tag], spec[2], buf, off)
+    return truncated(_NAMES[tag], spec[2], buf, off)
+
+
+def _fixed_decoder(tag: int) -> _Decoder:
+    unpack, make, size = _FIXED[tag]  # type: ignore[misc]
+
+    def decode_fixed(buf: Buffer, off: int, depth: int) -> tuple[Any, int]:
+        try:
+            return make(unpack(buf, off)[0]), off + size
+        except struct.error:  # only raised when fewer than `size` octets are left
+            raise _fixed_truncated(tag, buf, off) from None
+
+    return decode_fixed
 
 
 def _decode_null(buf: Buffer, off: int, depth: int) -> tuple[None, int]:
@@ -104,7 +114,7 @@ def _decode_octets(buf: Buffer, off: int, name: str) -> tuple[int, int]:
         length, start = decode_length(buf, off)
     end = start + length
     if end > len(buf):
-        raise _truncated(f"{name} of {length} octets", length, buf, start)
+        raise truncated(f"{name} of {length} octets", length, buf, start)
     return start, end
 
 
@@ -131,23 +141,18 @@ def _decode_bit_string(buf: Buffer, off: int, depth: int) -> tuple[BitString, in
     bits, start = decode_length(buf, off)
     end = start + ((bits + 7) >> 3)
     if end > len(buf):
-        raise _truncated(f"bit-string of {bits} bits", end - start, buf, start)
+        raise truncated(f"bit-string of {bits} bits", end - start, buf, start)
     return BitString(bytes(buf[start:end]), bits), end
 
 
-def _decode_date_time(buf: Buffer, off: int, depth: int) -> tuple[CosemDateTime, int]:
-    return CosemDateTime.decode(buf, off), off + 12
+def _cosem_time_decoder(cls: type[CosemDateTime | CosemDate | CosemTime], size: int) -> _Decoder:
+    def decode_cosem_time(buf: Buffer, off: int, depth: int) -> tuple[Any, int]:
+        return cls.decode(buf, off), off + size  # 4.1.6.1; cls checks length and fields
+
+    return decode_cosem_time
 
 
-def _decode_date(buf: Buffer, off: int, depth: int) -> tuple[CosemDate, int]:
-    return CosemDate.decode(buf, off), off + 5
-
-
-def _decode_time(buf: Buffer, off: int, depth: int) -> tuple[CosemTime, int]:
-    return CosemTime.decode(buf, off), off + 4
-
-
-def _sequence_decoder(cls: type[Structure] | type[Array], name: str) -> _Decoder:
+def _sequence_decoder(cls: type[Structure | Array], name: str) -> _Decoder:
     """Decoder of structure or array content: a quantity, then tagged Data elements."""
 
     def decode_sequence(buf: Buffer, off: int, depth: int) -> tuple[Any, int]:
@@ -158,7 +163,7 @@ def _sequence_decoder(cls: type[Structure] | type[Array], name: str) -> _Decoder
         else:
             count, off = decode_length(buf, off)
         if count > n - off:  # every element takes at least its tag octet
-            raise _truncated(f"{name} of {count} elements", count, buf, off)
+            raise truncated(f"{name} of {count} elements", count, buf, off)
         if depth >= MAX_DEPTH:
             raise DecodeError(f"{name} at offset {off} nests deeper than {MAX_DEPTH} levels; "
                               "no COSEM attribute does that: the data is corrupt")
@@ -184,21 +189,12 @@ def _sequence_decoder(cls: type[Structure] | type[Array], name: str) -> _Decoder
                 value, off = decoder(buf, off + 1, depth)
                 append(value)
         except IndexError:
-            raise _truncated(f"element of {name}", 1, buf, off) from None
+            raise truncated(f"element of {name}", 1, buf, off) from None
         except struct.error:
             raise _fixed_truncated(tag, buf, off + 1) from None
         return cls(items), off
 
     return decode_sequence
-
-
-def _node_count(description: TypeDescription) -> int:
-    """Values one element of ``description`` decodes to (saturating, to stay cheap)."""
-    if isinstance(description, ArrayDescription):
-        return 1 + min(description.count * _node_count(description.element), 1 << 40)
-    if isinstance(description, StructureDescription):
-        return 1 + min(sum(_node_count(m) for m in description.elements), 1 << 40)
-    return 1
 
 
 def _untagged_decoder(description: TypeDescription) -> _Decoder:
@@ -226,34 +222,9 @@ def _untagged_decoder(description: TypeDescription) -> _Decoder:
             return Structure(items), off
 
         return decode_structure
-    fixed = _FIXED[description]
-    if fixed is not None:
-        unpack, make, size = fixed
-
-        def decode_fixed(buf: Buffer, off: int, depth: int) -> tuple[Any, int]:
-            try:
-                return make(unpack(buf, off)[0]), off + size
-            except struct.error:
-                raise _fixed_truncated(description, buf, off) from None
-
-        return decode_fixed
     decoder = _DECODERS[description]
     assert decoder is not None  # _decode_type_description admits known tags only
     return decoder
-
-
-def _row_format(description: TypeDescription) -> tuple[struct.Struct, list[Callable]] | None:
-    """One struct format for a whole element when every field is fixed-width, else None.
-
-    Profile rows sent as compact-array (4.1.5) are typically a structure of
-    double-long-unsigned and long values: ``struct.iter_unpack`` then cuts all rows in C.
-    """
-    members = (description.elements if isinstance(description, StructureDescription)
-               else (description,))
-    if not members or not all(m in _FIXED_FORMATS for m in members):
-        return None
-    formats = [_FIXED_FORMATS[m] for m in members]  # type: ignore[index]
-    return struct.Struct(">" + "".join(f for f, _ in formats)), [m for _, m in formats]
 
 
 def _decode_fixed_rows(contents: memoryview, start: int, description: TypeDescription,
@@ -263,16 +234,14 @@ def _decode_fixed_rows(contents: memoryview, start: int, description: TypeDescri
             f"compact-array contents at offset {start}: {len(contents)} octets are not a whole "
             f"number of {row.size}-octet elements: the APDU is truncated or corrupt")
     if isinstance(description, StructureDescription):
-        return tuple(Structure([make(value) for make, value in zip(makers, fields)])
-                     for fields in row.iter_unpack(contents))
-    make = makers[0]
-    return tuple(make(value) for (value,) in row.iter_unpack(contents))
+        return tuple(Structure(map(_call, makers, fields)) for fields in row.iter_unpack(contents))
+    return tuple(map(makers[0], (value for (value,) in row.iter_unpack(contents))))
 
 
 def _decode_compact_array(buf: Buffer, off: int, depth: int) -> tuple[CompactArray, int]:
-    description, off = _decode_type_description(buf, off, depth)
+    description, off = decode_type_description(buf, off, depth)
     start, end = _decode_octets(buf, off, "compact-array contents")
-    fast = _row_format(description)
+    fast = row_format(description)
     # Decoding from a view that ends with the contents makes every element decoder stop
     # at the contents' end without knowing about it. The view is released on the way out
     # (also on errors) so that a caller's bytearray stays resizable.
@@ -281,8 +250,8 @@ def _decode_compact_array(buf: Buffer, off: int, depth: int) -> tuple[CompactArr
             return CompactArray(description, _decode_fixed_rows(
                 contents[start:], start, description, *fast)), end
         row = _untagged_decoder(description)
-        per_row = _node_count(description)
-        budget = _COMPACT_NODE_ALLOWANCE + 8 * (end - start)
+        per_row = node_count(description)
+        budget = COMPACT_NODE_ALLOWANCE + 8 * (end - start)
         values = []
         off = start
         while off < end:
@@ -302,6 +271,7 @@ def _decode_compact_array(buf: Buffer, off: int, depth: int) -> tuple[CompactArr
 
 
 for _tag, _decoder in {
+    **{tag: _fixed_decoder(tag) for tag in FIXED_FORMATS},
     DataType.NULL_DATA: _decode_null,
     DataType.ARRAY: _sequence_decoder(Array, "array"),
     DataType.STRUCTURE: _sequence_decoder(Structure, "structure"),
@@ -310,9 +280,9 @@ for _tag, _decoder in {
     DataType.VISIBLE_STRING: _decode_visible_string,
     DataType.UTF8_STRING: _decode_utf8_string,
     DataType.COMPACT_ARRAY: _decode_compact_array,
-    DataType.DATE_TIME: _decode_date_time,
-    DataType.DATE: _decode_date,
-    DataType.TIME: _decode_time,
+    DataType.DATE_TIME: _cosem_time_decoder(CosemDateTime, 12),
+    DataType.DATE: _cosem_time_decoder(CosemDate, 5),
+    DataType.TIME: _cosem_time_decoder(CosemTime, 4),
     DataType.DONT_CARE: _decode_dont_care,
 }.items():
     _DECODERS[_tag] = _decoder
@@ -374,10 +344,6 @@ class _ResultsLayout:
         if end > len(buf) or int.from_bytes(buf[offset:end], "big") & self.mask != self.structure:
             return None
         return list(map(_call, self.makers, self.unpack(buf, offset)))
-
-
-def _call(make: Callable[[Any], Any], content: Any) -> Any:
-    return make(content)
 
 
 _SHORT_STRINGS: dict[int, Callable[[bytes], Any]] = {
@@ -452,36 +418,19 @@ def decode_get_data_results(buf: Buffer, offset: int, count: int,
 def _decode_results(buf: Buffer, offset: int, count: int,
                     failure: Callable[[int], Any]) -> tuple[list[Any], int]:
     results: list[Any] = []
-    append = results.append
-    fixed_specs, decoders = _FIXED, _DECODERS
-    tag = 0
     try:
         for _ in range(count):
             choice = buf[offset]
             if choice == 0:
-                tag = buf[offset + 1]
-                fixed = fixed_specs[tag]
-                if fixed is not None:
-                    unpack, make, size = fixed
-                    append(make(unpack(buf, offset + 2)[0]))
-                    offset += 2 + size
-                    continue
-                decoder = decoders[tag]
-                if decoder is None:
-                    raise _unknown_tag(tag, offset + 1)
-                value, offset = decoder(buf, offset + 2, 0)
-                append(value)
+                value, offset = decode(buf, offset + 1)
             elif choice == 1:
-                append(failure(buf[offset + 1]))
-                offset += 2
+                value, offset = failure(buf[offset + 1]), offset + 2
             else:
                 raise DecodeError(f"expected 00 (data) or 01 (data-access-result) at offset "
                                   f"{offset}, got {choice:02x}")
+            results.append(value)
     except IndexError:
-        raise _truncated("get-data-result", 2, buf, offset) from None
-    except struct.error:
-        error = _fixed_truncated(tag, buf, offset + 2)
-        raise TruncatedError(f"get-data-result: {error}") from None
+        raise truncated("get-data-result", 2, buf, offset) from None
     except DecodeError as error:  # worded like apdu_common.read_get_data_result
         raise type(error)(f"get-data-result: {error}") from None
     return results, offset
@@ -609,7 +558,7 @@ def _encode_untagged(out: bytearray, description: TypeDescription, value: Any,
 def _encode_compact_array(out: bytearray, value: Any, depth: int) -> None:
     if not isinstance(value, CompactArray):
         raise EncodeError(f"compact-array needs a CompactArray, got {type(value).__name__}")
-    _encode_type_description(out, value.description)
+    encode_type_description(out, value.description)
     contents = bytearray()
     for item in value.values:
         _encode_untagged(contents, value.description, item, depth + 1)

@@ -1,4 +1,5 @@
-"""Typed values of the COSEM ``Data`` CHOICE (Blue Book, DLMS UA 1000-1, 4.1.5).
+"""Typed values of the COSEM ``Data`` CHOICE and their wire primitives (Blue Book,
+DLMS UA 1000-1, 4.1.5; A-XDR rules IEC 61334-6).
 
 Each class subclasses the natural Python type (``LongUnsigned(300) == 300``) and carries
 its wire tag in ``TAG``, so callers treat decoded values as plain numbers, strings and
@@ -6,25 +7,39 @@ sequences while the codec in :mod:`edge_agent.dlms.axdr` still knows the exact t
 encode. :func:`data_type_of` is the one place that maps a Python value to its tag,
 inferring it for plain values (``int`` by range, ``str`` ASCII or not, ...).
 
+Beside the values live the pieces of their wire form that are data rather than codec:
+the A-XDR length field, the compact-array TypeDescription (its own small grammar), and
+:data:`FIXED_FORMATS`, the ``struct`` format of every fixed-width type.
+
 These names are re-exported by :mod:`edge_agent.dlms.axdr`; import them from there.
 """
 
 from __future__ import annotations
 
+import struct
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import IntEnum
-from typing import Any
+from typing import Any, Self
 
 from .cosem_time import CosemDate, CosemDateTime, CosemTime
-from .errors import EncodeError
+from .errors import DecodeError, EncodeError, TruncatedError
 
 __all__ = [
-    "DataType", "Integer", "Long", "Unsigned", "LongUnsigned", "DoubleLong",
-    "DoubleLongUnsigned", "Long64", "Long64Unsigned", "Enum", "Float32", "Float64",
-    "OctetString", "VisibleString", "Utf8String", "Bcd", "BitString", "Structure", "Array",
-    "CompactArray", "ArrayDescription", "StructureDescription", "TypeDescription",
-    "DontCare", "DONT_CARE", "TAG_OF_TYPE", "data_type_of", "describe",
+    "COMPACT_NODE_ALLOWANCE", "COMPACT_SIMPLE", "DONT_CARE", "FIXED_FORMATS", "MAX_DEPTH",
+    "TAG_OF_TYPE", "Array", "ArrayDescription", "Bcd", "BitString", "CompactArray", "DataType",
+    "DontCare", "DoubleLong", "DoubleLongUnsigned", "Enum", "Float32", "Float64", "Integer",
+    "Long", "Long64", "Long64Unsigned", "LongUnsigned", "OctetString", "Structure",
+    "StructureDescription", "TypeDescription", "Unsigned", "Utf8String", "VisibleString",
+    "data_type_of", "decode_length", "decode_type_description", "describe", "encode_length",
+    "encode_type_description", "node_count", "row_format", "truncated",
 ]
+
+Buffer = bytes | bytearray | memoryview
+
+#: Deepest nesting of structures/arrays accepted. COSEM objects nest a handful of levels
+#: (object_list entries: 4); anything near this is garbage or an attack.
+MAX_DEPTH = 32
 
 
 class DataType(IntEnum):
@@ -249,7 +264,7 @@ class DontCare:
     TAG = DataType.DONT_CARE
     _instance: DontCare | None = None
 
-    def __new__(cls) -> DontCare:
+    def __new__(cls) -> Self:
         if cls._instance is None:
             cls._instance = object.__new__(cls)
         return cls._instance
@@ -306,6 +321,153 @@ class CompactArray:
                 raise EncodeError("compact-array of no elements needs an explicit description")
             description = describe(values[0])
         return cls(description, tuple(values))
+
+
+# --- lengths (A-XDR / BER definite form) ----------------------------------------------------
+
+_LENGTH_FORMS = ((0xFF, 0x81), (0xFFFF, 0x82), (0xFFFFFF, 0x83), (0xFFFFFFFF, 0x84))
+_SHORT_LENGTHS = tuple(bytes((n,)) for n in range(0x80))
+
+
+def encode_length(n: int) -> bytes:
+    """Length/quantity field: one octet below 0x80, else 0x81..0x84 and 1..4 octets."""
+    if 0 <= n < 0x80:
+        return _SHORT_LENGTHS[n]
+    for size, (limit, first) in enumerate(_LENGTH_FORMS, start=1):
+        if 0 <= n <= limit:
+            return bytes((first,)) + n.to_bytes(size, "big")
+    raise EncodeError(f"A-XDR length must be 0..4294967295, got {n}")
+
+
+def decode_length(buf: Buffer, offset: int) -> tuple[int, int]:
+    """Return (length, offset after it)."""
+    if offset >= len(buf):
+        raise TruncatedError(f"expected an A-XDR length at offset {offset}, input ended")
+    first = buf[offset]
+    if first < 0x80:
+        return first, offset + 1
+    size = first - 0x80
+    if not 1 <= size <= 4:
+        raise DecodeError(
+            f"A-XDR length at offset {offset}: first octet 0x{first:02X}; expected below 0x80 "
+            "or 0x81..0x84 (indefinite and longer forms are not used by DLMS)")
+    end = offset + 1 + size
+    if end > len(buf):
+        raise TruncatedError(
+            f"A-XDR length at offset {offset} announces {size} more octets, input ended")
+    return int.from_bytes(buf[offset + 1:end], "big"), end
+
+
+# --- compact-array TypeDescription (4.1.5) -----------------------------------------------
+
+# compact-array: content types that carry no per-element structure of their own.
+COMPACT_SIMPLE = frozenset(DataType) - {
+    DataType.ARRAY, DataType.STRUCTURE, DataType.COMPACT_ARRAY}
+
+
+def decode_type_description(buf: Buffer, off: int, depth: int = 0) -> tuple[TypeDescription, int]:
+    """A TypeDescription at ``off``; return (description, offset after it)."""
+    if off >= len(buf):
+        raise truncated("compact-array type description", 1, buf, off)
+    if depth >= MAX_DEPTH:
+        raise DecodeError(f"compact-array type description at offset {off} nests deeper than "
+                          f"{MAX_DEPTH} levels: the data is corrupt")
+    tag = buf[off]
+    off += 1
+    if tag == DataType.ARRAY:
+        if off + 2 > len(buf):
+            raise truncated("compact-array element count", 2, buf, off)
+        count = (buf[off] << 8) | buf[off + 1]
+        element, off = decode_type_description(buf, off + 2, depth + 1)
+        return ArrayDescription(count, element), off
+    if tag == DataType.STRUCTURE:
+        count, off = decode_length(buf, off)
+        if count > len(buf) - off:
+            raise truncated(f"structure description of {count} members", count, buf, off)
+        members = []
+        for _ in range(count):
+            member, off = decode_type_description(buf, off, depth + 1)
+            members.append(member)
+        return StructureDescription(tuple(members)), off
+    if tag not in COMPACT_SIMPLE:
+        raise DecodeError(
+            f"compact-array type description at offset {off - 1}: tag 0x{tag:02X} is not a "
+            "Data type usable in a compact-array (Blue Book 4.1.5 TypeDescription)")
+    return DataType(tag), off
+
+
+def encode_type_description(out: bytearray, description: TypeDescription) -> None:
+    """Append the TypeDescription of a compact-array (4.1.5)."""
+    if isinstance(description, ArrayDescription):
+        if not 0 <= description.count <= 0xFFFF:
+            raise EncodeError(f"compact-array array description counts 0..65535 elements, "
+                              f"got {description.count}")
+        out.append(DataType.ARRAY)
+        out += description.count.to_bytes(2, "big")
+        encode_type_description(out, description.element)
+    elif isinstance(description, StructureDescription):
+        out.append(DataType.STRUCTURE)
+        out += encode_length(len(description.elements))
+        for member in description.elements:
+            encode_type_description(out, member)
+    elif description in COMPACT_SIMPLE:
+        out.append(description)
+    else:
+        raise EncodeError(f"not a compact-array type description: {description!r}")
+
+
+#: Zero-width elements (null-data, dont-care, empty arrays) could describe billions of
+#: values in no bytes; decoders produce at most this many values plus 8 per octet.
+COMPACT_NODE_ALLOWANCE = 1 << 16
+
+
+def node_count(description: TypeDescription) -> int:
+    """Values one element of ``description`` decodes to (saturating, to stay cheap)."""
+    if isinstance(description, ArrayDescription):
+        return 1 + min(description.count * node_count(description.element), 1 << 40)
+    if isinstance(description, StructureDescription):
+        return 1 + min(sum(node_count(m) for m in description.elements), 1 << 40)
+    return 1
+
+
+# --- wire tables -------------------------------------------------------------------------
+
+def _octet_values(cls: type[int], signed: bool = False) -> Callable[[int], Any]:
+    """One-octet types: all 256 values built once; decoding one is a table look-up."""
+    return tuple(cls(v - 256 if signed and v > 127 else v) for v in range(256)).__getitem__
+
+
+#: Fixed-width content: tag -> (``struct`` format, maker of the typed value from the
+#: unpacked number). Nearly every register value is one of these; the codec decodes them
+#: inline, and cuts runs of them (compact-array rows, repeated poll layouts) in one call.
+FIXED_FORMATS: dict[int, tuple[str, Callable[[Any], Any]]] = {
+    DataType.BOOLEAN: ("?", bool),  # '?' unpacks any non-zero octet as True, as 4.1.5 reads
+    DataType.DOUBLE_LONG: ("i", DoubleLong),
+    DataType.DOUBLE_LONG_UNSIGNED: ("I", DoubleLongUnsigned),
+    DataType.BCD: ("B", _octet_values(Bcd)),
+    DataType.INTEGER: ("B", _octet_values(Integer, signed=True)),
+    DataType.LONG: ("h", Long),
+    DataType.UNSIGNED: ("B", _octet_values(Unsigned)),
+    DataType.LONG_UNSIGNED: ("H", LongUnsigned),
+    DataType.LONG64: ("q", Long64),
+    DataType.LONG64_UNSIGNED: ("Q", Long64Unsigned),
+    DataType.ENUM: ("B", _octet_values(Enum)),
+    DataType.FLOAT32: ("f", Float32),
+    DataType.FLOAT64: ("d", Float64),
+}
+
+def row_format(description: TypeDescription) -> tuple[struct.Struct, list[Callable]] | None:
+    """One struct format for a whole element when every field is fixed-width, else None.
+
+    Profile rows sent as compact-array (4.1.5) are typically a structure of
+    double-long-unsigned and long values: ``struct.iter_unpack`` then cuts all rows in C.
+    """
+    members = (description.elements if isinstance(description, StructureDescription)
+               else (description,))
+    if not members or not all(m in FIXED_FORMATS for m in members):
+        return None
+    formats = [FIXED_FORMATS[m] for m in members]  # type: ignore[index]
+    return struct.Struct(">" + "".join(f for f, _ in formats)), [m for _, m in formats]
 
 
 # Types whose wire type does not depend on the value.
@@ -371,3 +533,8 @@ def describe(value: Any) -> TypeDescription:
         raise EncodeError("a compact-array cannot contain a compact-array")
     return tag
 
+
+def truncated(what: str, need: int, buf: Buffer, offset: int) -> TruncatedError:
+    return TruncatedError(
+        f"{what} at offset {offset} needs {need} octets, {max(len(buf) - offset, 0)} left: "
+        "the APDU is truncated")

@@ -34,6 +34,7 @@ from edge_agent.dlms.server_session import (
 from edge_agent.keystore import KeyMaterial, KeysDir
 from edge_agent.simulator import profiles
 from edge_agent.simulator.handler import RequestHandler
+from edge_agent.simulator.model import Meter
 from edge_agent.simulator.objects import AssociationContext
 from edge_agent.simulator.server import Station
 
@@ -71,23 +72,32 @@ class SimulatorOptions:
         return security, authentication, suite, signed
 
 
-class _FileCounterLog(CounterLog):
-    """The meter's record of client invocation counters, also appended to a file:
-    ``<system title hex> <counter> <where> accepted|REFUSED`` per line."""
+class _MeterCounterLog(CounterLog):
+    """The meter's record of client invocation counters. The highest one accepted is what
+    the meter publishes as its frame counter (0.0.43.1.0.255, readable by the public
+    client), so that a client with a fresh state dir learns where to continue.
 
-    def __init__(self, path: str) -> None:
+    With ``path``, every counter is also appended to that file:
+    ``<system title hex> <counter> <where> accepted|REFUSED`` per line.
+    """
+
+    def __init__(self, meter: Meter, path: str | None = None) -> None:
         super().__init__()
-        self._file: TextIO = open(path, "a", encoding="ascii")  # noqa: SIM115 - lives with the meter
+        self._meter = meter
+        self._file: TextIO | None = open(path, "a", encoding="ascii") if path else None  # noqa: SIM115
         self._lock = threading.Lock()
 
     def record(self, system_title: bytes, invocation_counter: int, where: str, accepted: bool = True) -> None:
         super().record(system_title, invocation_counter, where, accepted)
         with self._lock:
-            self._file.write(
-                f"{bytes(system_title).hex()} {invocation_counter} {where.replace(' ', '_')}"
-                f" {'accepted' if accepted else 'REFUSED'}\n"
-            )
-            self._file.flush()
+            if accepted:
+                self._meter.invocation_counter = max(self._meter.invocation_counter, invocation_counter)
+            if self._file is not None:
+                self._file.write(
+                    f"{bytes(system_title).hex()} {invocation_counter} {where.replace(' ', '_')}"
+                    f" {'accepted' if accepted else 'REFUSED'}\n"
+                )
+                self._file.flush()
 
 
 class SimulatedMeterStation:
@@ -95,7 +105,7 @@ class SimulatedMeterStation:
 
     def __init__(self, options: SimulatorOptions, clock: Callable[[], dt.datetime] | None = None) -> None:
         self.options = options
-        self.clock = clock or (lambda: dt.datetime.now(dt.timezone.utc))
+        self.clock = clock or (lambda: dt.datetime.now(dt.UTC))
         security, authentication, suite, signed = options.resolved()
         password = Secret(options.password.encode(), "LLS password") if options.password else None
         self.model = profiles.build(
@@ -103,7 +113,7 @@ class SimulatedMeterStation:
         )
         self.handler = RequestHandler(self.model)
         self.keys = self._keys(security, authentication, suite, signed)
-        self.counters = _FileCounterLog(options.counter_log) if options.counter_log else CounterLog()
+        self.counters = _MeterCounterLog(self.model.meter, options.counter_log)
         self.client_public_keys: dict[bytes, object] = {}
         if self.keys.client_certificate is not None and self.keys.client_system_title:
             self.client_public_keys[self.keys.client_system_title] = self.keys.client_certificate

@@ -32,6 +32,8 @@ log = logging.getLogger(__name__)
 
 _HDLC_FLAG = 0x7E
 _READ_SIZE = 4096
+# What the simulated meter accepts in SNRM: 512-byte information fields, as many meters.
+SERVER_PARAMETERS = HdlcParameters(max_info_transmit=512, max_info_receive=512)
 
 
 class Responder(Protocol):
@@ -143,7 +145,7 @@ class MeterServer:
         self,
         stations: list[Station],
         *,
-        parameters: HdlcParameters = HdlcParameters(max_info_transmit=512, max_info_receive=512),
+        parameters: HdlcParameters = SERVER_PARAMETERS,
         tap: Tap = _no_tap,
         idle_timeout: float = 120.0,
     ) -> None:
@@ -236,8 +238,9 @@ class MeterServer:
         def read() -> bytes:
             try:
                 return port.read(port.in_waiting or 1)
-            except (serial.SerialException, OSError, termios.error):
-                return b""
+            except (serial.SerialException, OSError, termios.error) as error:
+                # The device went away (USB adapter unplugged): stop instead of spinning.
+                raise TransportError(f"reading {device} failed: {error}") from None
 
         try:
             _serve_hdlc_stream(read, port.write, self.stations, self.parameters, self.tap, self.stop_event)

@@ -73,7 +73,7 @@ class SerialTransport(TransportBase):
     def _open(self, kind: type[serial.Serial], options: dict) -> serial.Serial:
         try:
             return kind(self.device, **options)
-        except (serial.SerialException, OSError, ValueError) as error:
+        except (serial.SerialException, OSError, ValueError, termios.error) as error:
             raise TransportError(_explain_open_error(self.device, error)) from None
 
     def configure(self, baud: int, parity: str = "N", bytesize: int = 8) -> None:
@@ -95,7 +95,7 @@ class SerialTransport(TransportBase):
         try:
             self._port.write(data)
             self._port.flush()  # return once the bytes left: half-duplex lines turn around
-        except (serial.SerialException, OSError) as error:
+        except (serial.SerialException, OSError, termios.error) as error:
             raise TransportError(f"writing to {self.device} failed: {error}") from None
 
     def read(self, timeout: float) -> bytes:
@@ -106,7 +106,7 @@ class SerialTransport(TransportBase):
                 return b""
             waiting = self._port.in_waiting
             return first + (self._port.read(waiting) if waiting else b"")
-        except (serial.SerialException, OSError) as error:
+        except (serial.SerialException, OSError, termios.error) as error:
             raise TransportError(
                 f"reading from {self.device} failed: {error} (adapter unplugged?)"
             ) from None

@@ -15,6 +15,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import Self
 
 PYTHON = sys.executable
 CLI = [PYTHON, "-m", "edge_agent"]
@@ -36,9 +37,12 @@ def _environment() -> dict[str, str]:
     return env
 
 
-def dlms_edge(*args: str, timeout: float = COMMAND_TIMEOUT) -> subprocess.CompletedProcess[str]:
+def dlms_edge(
+    *args: str, timeout: float = COMMAND_TIMEOUT, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [*CLI, *args], capture_output=True, text=True, timeout=timeout, env=_environment(), check=False
+        [*CLI, *args], capture_output=True, text=True, timeout=timeout,
+        env={**_environment(), **(env or {})}, check=False,
     )
 
 
@@ -94,7 +98,7 @@ class Simulator:
         self._reader.join(5)
         return self.stderr
 
-    def __enter__(self) -> Simulator:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc_info: object) -> None:

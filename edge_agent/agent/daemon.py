@@ -1,0 +1,287 @@
+"""The agent: polls and listens to meters, publishes everything under the MQTT contract.
+
+    agent = Agent(load_config("/etc/dlms-edge/config.yaml"))
+    agent.start()
+    ...                       # until SIGTERM
+    agent.stop()              # release associations, meters offline, flush, status offline
+
+The agent owns the :class:`~edge_agent.mqtt.publisher.Publisher` (every message goes
+through the durable offline queue in the state dir, so a broker outage loses nothing),
+one :class:`~edge_agent.agent.scheduler.Lane` per line (bus, serial port, TCP meter)
+with a :class:`~edge_agent.agent.meter_worker.MeterWorker` per polled meter, and a push
+listener per meter that pushes. Pollers and listeners report through three calls, the
+only way anything reaches MQTT:
+
+* :meth:`Agent.submit` -- readings: values, the state snapshot, and (when they changed)
+  ``info``, ``health`` ok and ``availability`` online;
+* :meth:`Agent.problem` -- a health code: ``health`` problem and ``availability`` offline;
+* :meth:`Agent.identify` -- serial, maker, firmware, system title for ``info``.
+
+``info`` lists every object a meter has delivered so far (name, unit, Home Assistant
+device and state class from :func:`edge_agent.dlms.obis.suggest`) and is published again
+only when that list or the identity changes. Health and availability are published on
+change only (retained), ``since`` being the moment the state began. The messages of one
+submit go into the queue in one transaction and in contract order: info, health,
+availability, values, state.
+"""
+
+from __future__ import annotations
+
+import logging
+import random as random_module
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Self
+
+from edge_agent import __version__
+from edge_agent.agent.config_model import BusTransport, Config
+from edge_agent.agent.meter_worker import MeterIdentity, MeterWorker, SharedLine
+from edge_agent.agent.push import PushListener
+from edge_agent.agent.scheduler import BackOff, Lane
+from edge_agent.client.link import Tap, _no_tap
+from edge_agent.client.values import Reading
+from edge_agent.dlms.errors import ConfigError
+from edge_agent.dlms.obis import suggest
+from edge_agent.mqtt.discovery import discovery_messages
+from edge_agent.mqtt.payloads import (
+    HEALTH_CODES,
+    MeterInfo,
+    ObjectInfo,
+    health_payload,
+    objects_info,
+    state_payload,
+    status_payload,
+    value_payload,
+)
+from edge_agent.mqtt.publisher import Publisher
+from edge_agent.mqtt.queue import OfflineQueue
+from edge_agent.mqtt.topics import Topics
+from edge_agent.state.counters import ensure_private_dir
+
+log = logging.getLogger(__name__)
+
+Message = tuple[str, bytes, int, bool]  # topic, payload, QoS, retain
+DEFAULT_SHUTDOWN_TIMEOUT = 10.0  # seconds for lanes to finish and the queue to drain
+HEALTH_OK_MESSAGE = "values received"
+DEFAULT_BACKOFF = BackOff()  # 5 s doubling to 5 min, 20 % jitter
+
+
+@dataclass(slots=True)
+class _Published:
+    """What the broker holds for one meter, to publish changes only."""
+
+    identity: MeterIdentity = field(default_factory=MeterIdentity)
+    objects: dict[str, ObjectInfo] = field(default_factory=dict)
+    info: bytes | None = None
+    health: tuple[str | None, str] | None = None  # (code, message)
+    since: float = 0.0  # when the current health state began (POSIX seconds)
+    available: bool | None = None
+
+
+class Agent:
+    """Everything ``dlms-edge run`` does; :meth:`start` it, :meth:`stop` it."""
+
+    def __init__(self, config: Config, *, backoff: BackOff = DEFAULT_BACKOFF,
+                 clock: Callable[[], float] = time.monotonic,
+                 wall_clock: Callable[[], float] = time.time,
+                 random: Callable[[], float] = random_module.random,
+                 tap: Tap = _no_tap) -> None:
+        self.config = config
+        self.wall_clock = wall_clock
+        ensure_private_dir(config.state_dir)
+        self.topics = Topics(config.mqtt.prefix, config.agent_id)
+        self.publisher = Publisher(config.mqtt, config.agent_id, OfflineQueue.in_state_dir(
+            config.state_dir, max_messages=config.mqtt.queue_max_messages,
+            max_bytes=config.mqtt.queue_max_bytes))
+        self._lock = threading.Lock()
+        self._published: dict[str, _Published] = {}
+        self._stop = threading.Event()
+        self.lines: dict[str, SharedLine] = {}
+        self.lanes = self._lanes(backoff, clock, random, tap)
+        self.listeners = self._push_listeners(tap)
+        self._started = False
+
+    # --- construction -------------------------------------------------------------------
+
+    def _lanes(self, backoff: BackOff, clock: Callable[[], float],
+               random: Callable[[], float], tap: Tap) -> list[Lane]:
+        """One lane per bus, per serial port and per TCP meter."""
+        workers: dict[str, list[MeterWorker]] = {}
+        for meter in self.config.meters:
+            if meter.transport is None or not meter.poll:
+                continue
+            line = None
+            if isinstance(meter.transport, BusTransport):
+                bus = self.config.bus(meter.transport.bus)
+                line = self.lines.setdefault(bus.id, SharedLine(bus.id, bus.serial))
+                lane = f"bus-{bus.id}"
+            else:
+                lane = f"meter-{meter.label}"
+            workers.setdefault(lane, []).append(MeterWorker(
+                meter, state_dir=self.config.state_dir, sink=self, line=line, tap=tap))
+        return [Lane(name, targets, backoff=backoff, stop=self._stop, clock=clock,
+                     random=random) for name, targets in workers.items()]
+
+    def _push_listeners(self, tap: Tap) -> list[PushListener]:
+        listeners = []
+        for meter in self.config.meters:
+            if meter.push is None:
+                continue
+            try:  # reads the meter's keys: a missing key file is this meter's problem only
+                listeners.append(PushListener(meter, self.submit, self.problem, tap=tap))
+            except ConfigError as error:
+                log.error("meter %s: cannot listen to its pushes: %s", meter.label, error,
+                          extra={"meter": meter.label})
+                if meter.id is not None:
+                    self.problem(meter.id, "config_error", str(error))
+        return listeners
+
+    # --- lifecycle ----------------------------------------------------------------------
+
+    def start(self) -> Self:
+        self.publisher.start()
+        for lane in self.lanes:
+            lane.start()
+        for listener in self.listeners:
+            listener.start()
+        self._started = True
+        polled = sum(len(lane.targets) for lane in self.lanes)
+        log.info("agent %s started: %d polled meter(s) on %d line(s), %d push listener(s); "
+                 "MQTT %s:%d, topics %s", self.config.agent_id, polled, len(self.lanes),
+                 len(self.listeners), self.config.mqtt.host, self.config.mqtt.port,
+                 self.topics.all_topics())
+        return self
+
+    def stop(self, timeout: float = DEFAULT_SHUTDOWN_TIMEOUT) -> bool:
+        """Stop polling, release associations, mark meters offline, flush the queue.
+
+        Bounded by ``timeout`` seconds in all; True when every queued message reached
+        the broker (what did not stays queued for the next start).
+        """
+        deadline = time.monotonic() + timeout
+        self._stop.set()
+        for listener in self.listeners:
+            listener.stop()
+        busy = [lane.name for lane in self.lanes
+                if not lane.join(max(0.0, deadline - time.monotonic() - timeout / 2))]
+        if busy:
+            log.warning("still in a transaction at shutdown: %s", ", ".join(busy))
+        for line in self.lines.values():
+            line.shutdown()
+        with self._lock:
+            offline = [(self.topics.availability(meter_id), status_payload(False), 1, True)
+                       for meter_id in self._known_meters()]
+            self.publisher.publish_many(offline)
+        if not self._started:
+            self.publisher.queue.close()
+            return False
+        flushed = self.publisher.close(timeout=max(0.5, deadline - time.monotonic()))
+        log.info("agent %s stopped; %s", self.config.agent_id,
+                 "queue flushed" if flushed else
+                 f"{len(self.publisher.queue)} message(s) stay queued for the next start")
+        return flushed
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 traceback: TracebackType | None) -> None:
+        self.stop()
+
+    def _known_meters(self) -> list[str]:
+        ids = [m.id for m in self.config.meters if m.id is not None]
+        return list(dict.fromkeys([*ids, *self._published]))
+
+    # --- the sink: what pollers and listeners report -------------------------------------
+
+    def identify(self, meter_id: str, identity: MeterIdentity) -> None:
+        with self._lock:
+            self._meter(meter_id).identity = identity
+
+    def submit(self, meter_id: str, readings: list[Reading]) -> None:
+        """Publish one poll's (or push's) readings of ``meter_id``."""
+        if not readings:
+            return
+        with self._lock:
+            state = self._meter(meter_id)
+            for reading in readings:
+                device_class, state_class = suggest(reading.obis, reading.unit)
+                state.objects[reading.obis.dotted] = ObjectInfo(
+                    reading.obis.dotted, reading.name, reading.class_id, reading.unit,
+                    device_class, state_class)
+            messages = self._info(meter_id, state)
+            messages += self._health(meter_id, state, None, HEALTH_OK_MESSAGE)
+            messages += self._availability(meter_id, state, True)
+            for r in readings:
+                messages.append((self.topics.value(meter_id, r.obis.dotted), value_payload(
+                    r.value, r.unit, r.timestamp, r.obis.dotted, r.name), 1, True))
+            snapshot = {r.obis.dotted: (r.value, r.unit) for r in readings}
+            messages.append((self.topics.state(meter_id), state_payload(
+                max(r.timestamp for r in readings), snapshot), 1, True))
+            self.publisher.publish_many(messages)
+
+    def problem(self, meter_id: str, code: str, message: str) -> None:
+        """``meter_id`` has a problem: health ``code`` and availability offline.
+
+        A code outside the contract becomes ``unreachable`` (the meter's data does not
+        come through), its name kept in the message, so subscribers get no surprises.
+        """
+        if code not in HEALTH_CODES:
+            message = f"{code}: {message}"
+            code = "unreachable"
+        with self._lock:
+            state = self._meter(meter_id)
+            messages = self._health(meter_id, state, code, message)
+            messages += self._availability(meter_id, state, False)
+            if messages:
+                self.publisher.publish_many(messages)
+
+    # --- change detection ---------------------------------------------------------------
+
+    def _meter(self, meter_id: str) -> _Published:
+        state = self._published.get(meter_id)
+        if state is None:
+            self.topics.meter(meter_id)  # ConfigError for an id that cannot be a topic
+            state = self._published[meter_id] = _Published()
+        return state
+
+    def _info(self, meter_id: str, state: _Published) -> list[Message]:
+        identity = state.identity
+        info = MeterInfo(self.config.agent_id, meter_id, identity.serial,
+                         identity.manufacturer, identity.model, identity.firmware,
+                         identity.system_title, __version__,
+                         objects_info(state.objects.values()))
+        payload = info.encode()
+        if payload == state.info:
+            return []
+        state.info = payload
+        messages: list[Message] = [(self.topics.info(meter_id), payload, 1, True)]
+        if self.config.mqtt.discovery:
+            messages += [(topic, body, 1, True) for topic, body in discovery_messages(
+                self.topics, info, self.config.mqtt.discovery_prefix)]
+        return messages
+
+    def _health(self, meter_id: str, state: _Published, code: str | None,
+                message: str) -> list[Message]:
+        if state.health == (code, message):
+            return []
+        if state.health is None or state.health[0] != code:
+            state.since = self.wall_clock()
+        state.health = (code, message)
+        if code is not None:
+            log.info("meter %s: health %s", meter_id, code,
+                     extra={"meter": meter_id, "code": code})
+        return [(self.topics.health(meter_id), health_payload(code, message, state.since), 1,
+                 True)]
+
+    def _availability(self, meter_id: str, state: _Published, online: bool
+                      ) -> list[Message]:
+        if state.available is online:
+            return []
+        state.available = online
+        log.info("meter %s: %s", meter_id, "online" if online else "offline",
+                 extra={"meter": meter_id})
+        return [(self.topics.availability(meter_id), status_payload(online), 1, True)]

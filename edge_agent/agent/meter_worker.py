@@ -1,0 +1,458 @@
+"""What one poll of one meter does, and how the config becomes a meter client.
+
+A :class:`MeterWorker` owns the association with one meter and keeps it open between
+polls (an HDLC connection plus an application association costs several round trips,
+and on HLS meters an invocation counter or two). One poll:
+
+1. associate if there is no association (keys are read from their files or environment
+   variables now, so a fixed key file is picked up without a restart);
+2. the first time: read the association's object list (attribute 2 of 0.0.40.0.0.255,
+   Blue Book 4.4.3) -- it decides what ``objects: all`` means and which classes to use --
+   and the identity objects (serial 0.0.96.1.0.255, logical device name 0.0.42.0.0.255,
+   firmware 1.0.0.2.0.255) for the ``info`` document;
+3. read the due groups' objects in one GET-with-list batch and hand the readings to the
+   :class:`Sink` (the agent), which publishes values, state, info and health.
+
+When a reused association fails with a link error (the meter dropped the HDLC connection
+after its inactivity time-out, or closed the TCP stream), the worker associates again and
+retries once within the same poll. Any other failure is reported to the sink with a
+health code from :data:`HEALTH_CODES_BY_ERROR` and the poll returns False, so the lane
+backs off.
+
+Meters on one RS-485 bus share one serial port (:class:`SharedLine`): the port is opened
+once, exclusively, and each meter's HDLC connection runs over it in turn.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from edge_agent.agent.config_model import (
+    BusTransport,
+    MeterConfig,
+    PollGroup,
+    SecurityConfig,
+    SerialSettings,
+    SerialTransport,
+    TcpTransport,
+)
+from edge_agent.client.client import MeterClient
+from edge_agent.client.connection import ConnectionSettings, open_link
+from edge_agent.client.link import Tap, _no_tap
+from edge_agent.client.values import SCALED_CLASSES, VALUE_ATTRIBUTE, Reading
+from edge_agent.dlms.cosem import ObjectListEntry
+from edge_agent.dlms.errors import (
+    AssociationError,
+    AuthenticationError,
+    ConfigError,
+    CounterError,
+    DecodeError,
+    DlmsError,
+    MissingKeyError,
+    NoResponseError,
+    ProtocolError,
+    ReplayError,
+    SecurityError,
+    ServiceError,
+    SignatureError,
+    TransportError,
+)
+from edge_agent.dlms.obis import Obis
+from edge_agent.dlms.security.certificates import load_certificate, load_private_key
+from edge_agent.dlms.session import ClientSettings, Pass3SigningRequired
+from edge_agent.mqtt.topics import check_id
+from edge_agent.state.facts import FactStore
+from edge_agent.transport.base import Transport, TransportBase
+
+log = logging.getLogger(__name__)
+
+# The contract's health codes by error class; the first match decides, so subclasses
+# come before their bases (Pass3SigningRequired is an ExceptionResponseError).
+HEALTH_CODES_BY_ERROR: tuple[tuple[type[BaseException], str], ...] = (
+    (Pass3SigningRequired, "signature_rejected"),
+    (SignatureError, "signature_rejected"),
+    (AuthenticationError, "wrong_key"),
+    (ReplayError, "counter_out_of_step"),
+    (CounterError, "counter_out_of_step"),
+    (MissingKeyError, "config_error"),
+    (ConfigError, "config_error"),
+    (AssociationError, "association_refused"),
+    (NoResponseError, "unreachable"),
+    (TransportError, "unreachable"),
+    (SecurityError, "wrong_key"),
+    (ServiceError, "association_refused"),  # the association does not grant the service
+    (DlmsError, "unreachable"),  # garbled line: wrong baud rate or address
+)
+# Errors after which a reused association is re-established once within the same poll.
+_LINK_ERRORS = (NoResponseError, TransportError, ProtocolError, DecodeError)
+
+# Classes whose value is published: Data, Register, Extended and Demand register, Clock
+# (Blue Book 4.3.1-4.3.4, 4.5.1). Profiles go to profile topics, not here.
+VALUE_CLASSES = frozenset({1, 3, 4, 5, 8})
+SERIAL_NUMBER = Obis(0, 0, 96, 1, 0, 255)
+LOGICAL_DEVICE_NAME = Obis(0, 0, 42, 0, 0, 255)
+FIRMWARE = Obis(1, 0, 0, 2, 0, 255)
+# FLAG ids (the first three characters of the COSEM logical device name, Blue Book
+# 4.1.8.2, assigned by the DLMS UA) of makers our users have; others are shown as the id.
+MANUFACTURERS = {"SAG": "Sagemcom", "LGZ": "Landis+Gyr", "KFM": "Kaifa",
+                 "ISK": "Iskraemeco", "KAM": "Kamstrup", "EMH": "EMH metering",
+                 "ZPA": "ZPA Smart Energy"}
+
+
+def health_code(error: BaseException) -> str:
+    """The contract's health code for a failed poll."""
+    return next((code for kind, code in HEALTH_CODES_BY_ERROR if isinstance(error, kind)),
+                "unreachable")
+
+
+@dataclass(frozen=True, slots=True)
+class MeterIdentity:
+    """What the ``info`` document says about the meter itself."""
+
+    serial: str | None = None
+    manufacturer: str | None = None
+    model: str | None = None
+    firmware: str | None = None
+    system_title: bytes | None = None
+
+
+class Sink(Protocol):
+    """Where a worker's results go (the agent)."""
+
+    def identify(self, meter_id: str, identity: MeterIdentity) -> None: ...
+
+    def submit(self, meter_id: str, readings: list[Reading]) -> None: ...
+
+    def problem(self, meter_id: str, code: str, message: str) -> None: ...
+
+
+# --- from the config to client settings -------------------------------------------------
+
+
+def _read_file(path: Path, what: str) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"{what}: cannot read {path}: {exc.strerror}; check the path and "
+                          "that the agent's user may read it") from None
+
+
+def client_settings(security: SecurityConfig, where: str) -> ClientSettings:
+    """Session settings for one association; reads the keys (Secrets) now."""
+    signing_key = server_key = None
+    if security.signing_key is not None:
+        signing_key = load_private_key(_read_file(security.signing_key,
+                                                  f"{where}.signing_key"))
+    if security.meter_certificate is not None:
+        try:
+            server_key = load_certificate(_read_file(security.meter_certificate,
+                                                     f"{where}.meter_certificate"))
+        except DecodeError as exc:
+            raise ConfigError(f"{where}.meter_certificate: {exc}") from None
+    return ClientSettings(
+        security=security.policy, suite=security.suite, authentication=security.auth,
+        password=None if security.password is None else security.password.resolve(),
+        system_title=security.system_title,
+        ek=None if security.ek is None else security.ek.resolve(),
+        ak=None if security.ak is None else security.ak.resolve(),
+        signing_key=signing_key, server_public_key=server_key)
+
+
+def connection_settings(meter: MeterConfig, bus_serial: SerialSettings | None = None
+                        ) -> ConnectionSettings:
+    """How to reach a polled meter; ``bus_serial`` for meters on a bus."""
+    transport = meter.transport
+    common = {"client_sap": meter.addresses.client, "server_logical": meter.addresses.logical,
+              "server_physical": meter.addresses.physical, "timeout": meter.timeout}
+    if isinstance(transport, TcpTransport):
+        return ConnectionSettings(tcp=(transport.host, transport.port),
+                                  hdlc=meter.link == "hdlc", **common)
+    if isinstance(transport, SerialTransport):
+        serial = transport.serial
+    elif isinstance(transport, BusTransport) and bus_serial is not None:
+        serial = bus_serial
+    else:
+        raise ConfigError(f"meters[{meter.index}]: no transport to poll it with")
+    return ConnectionSettings(serial=serial.device, baud=serial.baud, parity=serial.parity,
+                              bytesize=serial.bytesize, stopbits=serial.stopbits,
+                              optical=serial.optical, rs485=serial.rs485, **common)
+
+
+def facts_key(meter: MeterConfig) -> str:
+    """Name of the meter's facts (learned classes, scalers, serial): its id, or where it is."""
+    if meter.id is not None:
+        return meter.id
+    transport = meter.transport
+    where = (f"{transport.host}-{transport.port}" if isinstance(transport, TcpTransport)
+             else transport.bus if isinstance(transport, BusTransport)
+             else Path(transport.serial.device).name if isinstance(transport, SerialTransport)
+             else f"meter-{meter.index}")
+    text = f"{where}-{meter.addresses.logical}-{meter.addresses.physical}"
+    return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in text)
+
+
+# --- a serial port shared by the meters of a bus -----------------------------------------
+
+
+class SharedLine(TransportBase):
+    """The serial port of an RS-485 bus, shared by its meters' HDLC links.
+
+    Opened on first use and reopened after it failed (adapter unplugged and back).
+    ``close()`` does nothing: a meter closing its link leaves the line to the others;
+    :meth:`shutdown` closes the port. The lane guarantees one user at a time.
+    """
+
+    def __init__(self, bus_id: str, serial: SerialSettings) -> None:
+        self.bus_id = bus_id
+        self.serial = serial
+        self._port: Transport | None = None
+
+    def _get(self) -> Transport:
+        if self._port is None:
+            from edge_agent.transport.serial import SerialTransport as SerialPort
+
+            s = self.serial
+            self._port = SerialPort(s.device, s.baud, s.parity, s.bytesize, s.stopbits,
+                                    rs485=s.rs485)
+            log.info("bus %s: opened %s at %d baud", self.bus_id, s.device, s.baud)
+        return self._port
+
+    def write(self, data: bytes) -> None:
+        try:
+            self._get().write(data)
+        except TransportError:
+            self.shutdown()
+            raise
+
+    def read(self, timeout: float) -> bytes:
+        try:
+            return self._get().read(timeout)
+        except TransportError:
+            self.shutdown()
+            raise
+
+    def close(self) -> None:
+        """A meter is done with the line; the line stays open for the others."""
+
+    def shutdown(self) -> None:
+        port, self._port = self._port, None
+        if port is not None:
+            port.close()
+
+
+class _SharedLineClient(MeterClient):
+    """A MeterClient whose link runs over a bus's shared port instead of its own."""
+
+    def __init__(self, *args: object, line: SharedLine, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self._line = line
+
+    def _open_link(self) -> None:
+        self.transport = self._line
+        try:
+            self.link = open_link(self.connection, self._line, self.tap)
+            self.link.open()
+        except BaseException:
+            self._close_transport()
+            raise
+
+
+# --- the worker ---------------------------------------------------------------------------
+
+
+class MeterWorker:
+    """Polls one meter for the lane that owns it (all calls from that lane's thread)."""
+
+    def __init__(self, meter: MeterConfig, *, state_dir: Path, sink: Sink,
+                 line: SharedLine | None = None, tap: Tap = _no_tap) -> None:
+        self.meter = meter
+        self.state_dir = state_dir
+        self.sink = sink
+        self.line = line
+        self.tap = tap
+        self.where = f"meters[{meter.index}].security"
+        self.connection = connection_settings(meter, None if line is None else line.serial)
+        self.facts_key = facts_key(meter)
+        self.meter_id: str | None = meter.id or FactStore(state_dir).get_fact(
+            self.facts_key, "serial")
+        self._client: MeterClient | None = None
+        self._view: list[ObjectListEntry] | None = None  # None: not read yet
+        self._identity: MeterIdentity | None = None
+        self._missing_warned: set[Obis] = set()
+
+    @property
+    def label(self) -> str:
+        return self.meter_id or self.meter.label
+
+    @property
+    def groups(self) -> tuple[PollGroup, ...]:
+        return self.meter.poll
+
+    # --- one poll ---------------------------------------------------------------------
+
+    def poll(self, groups: tuple[PollGroup, ...]) -> bool:
+        for attempt in (1, 2):
+            reused = self._client is not None
+            try:
+                if self._client is None:
+                    self._client = self._connect()
+                readings = self._read(self._client, groups)
+            except DlmsError as error:
+                # A dead link cannot carry a release (RLRQ, DISC): waiting for their
+                # answers would cost time-outs; just close. Otherwise release politely.
+                self._drop(release=not isinstance(error, _LINK_ERRORS))
+                if reused and attempt == 1 and isinstance(error, _LINK_ERRORS):
+                    log.info("meter %s: association lost (%s); associating again",
+                             self.label, error, extra={"meter": self.label})
+                    continue
+                self._report(health_code(error), str(error))
+                return False
+            except Exception as error:  # a bug: keep the agent alive, say so loudly
+                log.exception("meter %s: unexpected error", self.label,
+                              extra={"meter": self.label})
+                self._drop(release=False)
+                self._report("unreachable", f"unexpected error {type(error).__name__}: "
+                                            f"{error} (please report it)")
+                return False
+            if self.meter_id is not None:
+                self.sink.submit(self.meter_id, readings)
+            return True
+        return False
+
+    def close(self) -> None:
+        """Release the association (RLRQ, then DISC on HDLC)."""
+        if self._client is not None:
+            log.info("meter %s: releasing the association", self.label,
+                     extra={"meter": self.label})
+        self._drop()
+
+    def _drop(self, release: bool = True) -> None:
+        client, self._client = self._client, None
+        if client is None:
+            return
+        if not release:
+            client.associated = None  # close() then skips RLRQ
+            client.link = None  # ... and DISC, and only closes the transport
+        client.close()
+
+    def _report(self, code: str, message: str) -> None:
+        log.warning("meter %s: %s: %s", self.label, code, message,
+                    extra={"meter": self.label, "code": code})
+        if self.meter_id is not None:
+            self.sink.problem(self.meter_id, code, message)
+
+    def _connect(self) -> MeterClient:
+        security = self.meter.security
+        settings = client_settings(security, self.where)
+        pass3 = security.pass3_signing if security.auth.startswith("hls") else "never"
+        options = {"meter_id": self.facts_key, "state_dir": self.state_dir,
+                   "pass3_signing": pass3, "tap": self.tap}
+        client = (MeterClient(self.connection, settings, **options) if self.line is None
+                  else _SharedLineClient(self.connection, settings, line=self.line, **options))
+        client.connect()
+        log.info("meter %s: associated over %s", self.label, self.connection.describe(),
+                 extra={"meter": self.label})
+        return client
+
+    def _read(self, client: MeterClient, groups: tuple[PollGroup, ...]) -> list[Reading]:
+        if self._view is None:
+            self._view = self._object_list(client)
+        if self._identity is None:
+            self._identify(client)
+        codes, classes = self._codes(groups)
+        if not codes:
+            raise ServiceError(f"nothing to read for poll groups "
+                               f"{', '.join(g.name for g in groups)}: the association's "
+                               "object list has no such objects; check the client SAP")
+        return client.read(codes, class_ids=classes)
+
+    # --- first association: object list and identity --------------------------------------
+
+    def _object_list(self, client: MeterClient) -> list[ObjectListEntry]:
+        try:
+            entries = client.object_list()
+        except ServiceError as error:
+            log.warning("meter %s: cannot read the object list (%s); reading the configured "
+                        "objects with their usual classes", self.label, error,
+                        extra={"meter": self.label})
+            return []
+        log.info("meter %s: %d objects in the association view", self.label, len(entries),
+                 extra={"meter": self.label})
+        return entries
+
+    def _identify(self, client: MeterClient) -> None:
+        wanted = [SERIAL_NUMBER, LOGICAL_DEVICE_NAME, FIRMWARE]
+        if self._view:
+            listed = {e.logical_name for e in self._view}
+            wanted = [code for code in wanted if code in listed]
+        values: dict[Obis, object] = {}
+        if wanted:
+            try:
+                values = {r.obis: r.value for r in client.read(wanted)}
+            except ServiceError as error:
+                log.info("meter %s: no identity objects (%s)", self.label, error,
+                         extra={"meter": self.label})
+        name = values.get(LOGICAL_DEVICE_NAME)
+        flag = name[:3] if isinstance(name, str) and len(name) >= 3 else None
+        title = client.associated.server_system_title if client.associated else None
+        identity = MeterIdentity(
+            serial=_text(values.get(SERIAL_NUMBER)),
+            manufacturer=MANUFACTURERS.get(flag, flag) if flag else None,
+            firmware=_text(values.get(FIRMWARE)), system_title=title)
+        self._identity = identity
+        if self.meter_id is None:
+            self.meter_id = self._id_from_serial(identity.serial)
+        if self.meter_id is not None:
+            self.sink.identify(self.meter_id, identity)
+
+    def _id_from_serial(self, serial: str | None) -> str | None:
+        try:
+            meter_id = check_id(serial, "meter serial")
+        except ConfigError as error:
+            log.error("meter %s has no id and its serial number cannot name it (%s); give "
+                      "it an id in the config", self.meter.label, error)
+            return None
+        FactStore(self.state_dir).set(self.facts_key, serial=meter_id)
+        log.info("meter %s: serial number %s names it", self.meter.label, meter_id)
+        return meter_id
+
+    # --- what a poll reads --------------------------------------------------------------
+
+    def _codes(self, groups: tuple[PollGroup, ...]) -> tuple[list[Obis], dict[Obis, int]]:
+        view = {e.logical_name: e for e in self._view or ()}
+        codes: list[Obis] = []
+        for group in groups:
+            if group.objects == "all":
+                codes += [code for code, entry in view.items() if _publishable(entry)]
+                continue
+            for text in group.objects:
+                code = Obis.parse(text)
+                if view and code not in view:
+                    if code not in self._missing_warned:
+                        self._missing_warned.add(code)
+                        log.warning("meter %s: %s (poll group %s) is not in the "
+                                    "association's object list; skipped", self.label,
+                                    code.dotted, group.name, extra={"meter": self.label})
+                    continue
+                codes.append(code)
+        unique = list(dict.fromkeys(codes))
+        return unique, {code: view[code].class_id for code in unique if code in view}
+
+
+def _publishable(entry: ObjectListEntry) -> bool:
+    if entry.class_id not in VALUE_CLASSES:
+        return False
+    value_attribute = SCALED_CLASSES.get(entry.class_id,
+                                         (VALUE_ATTRIBUTE.get(entry.class_id, 2),))[0]
+    return entry.attribute_readable(value_attribute)
+
+
+def _text(value: object) -> str | None:
+    return value.strip() or None if isinstance(value, str) else None
+
+
+__all__ = ["HEALTH_CODES_BY_ERROR", "MeterIdentity", "MeterWorker", "SharedLine", "Sink",
+           "client_settings", "connection_settings", "facts_key", "health_code"]

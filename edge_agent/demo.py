@@ -1,0 +1,372 @@
+"""The one-command demo: simulated meter + MQTT broker + agent, and a watcher of the topics.
+
+    with Demo(DemoOptions(mqtt_port=1883)) as demo:    # starts all three, in this order
+        demo.values.rows()                             # what the broker delivered so far
+
+Each piece is the real thing: the simulator serves the wrapper on a free 127.0.0.1 port,
+the broker is Mosquitto when installed (else the embedded amqtt broker of the ``demo``
+extra), the agent is :class:`edge_agent.agent.daemon.Agent` with a generated config, and
+the live values come back through an MQTT subscription -- what a user sees with
+``mosquitto_sub`` is what the table shows. Everything stops in reverse order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+import logging
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Self
+
+from edge_agent.dlms.errors import ConfigError, TransportError
+
+log = logging.getLogger(__name__)
+
+BROKERS = ("auto", "mosquitto", "amqtt")
+BROKER_ENV = "DLMS_EDGE_DEMO_BROKER"  # force a broker without the option (CI, tests)
+HOST = "127.0.0.1"
+START_TIMEOUT = 10.0  # seconds for a broker to accept connections
+# amqtt on its default plugins: an empty plugins section refuses anonymous clients.
+_AMQTT_PLUGINS = {"amqtt.plugins.authentication.AnonymousAuthPlugin": {"allow_anonymous": True}}
+
+
+def mosquitto_binary() -> str | None:
+    """``mosquitto`` on PATH, or in /usr/sbin where Debian puts it (often not on PATH)."""
+    for candidate in (shutil.which("mosquitto"), "/usr/sbin/mosquitto", "/usr/local/sbin/mosquitto"):
+        if candidate and os.access(candidate, os.X_OK):
+            return candidate
+    return None
+
+
+def port_is_free(port: int, host: str = HOST) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as brokers bind
+        try:
+            probe.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def free_port(host: str = HOST) -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind((host, 0))
+        return probe.getsockname()[1]
+
+
+def _wait_listening(port: int, alive: Any, what: str) -> None:
+    deadline = time.monotonic() + START_TIMEOUT
+    while time.monotonic() < deadline:
+        if not alive():
+            raise TransportError(f"{what} stopped while starting")
+        try:
+            socket.create_connection((HOST, port), timeout=0.5).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise TransportError(f"{what} does not accept connections on {HOST}:{port} after {START_TIMEOUT:g} s")
+
+
+class MosquittoBroker:
+    kind = "mosquitto"
+
+    def __init__(self, binary: str, port: int, workdir: Path) -> None:
+        self.port = port
+        config = workdir / "mosquitto.conf"
+        self.log_file = workdir / "mosquitto.log"
+        config.write_text(f"listener {port} {HOST}\nallow_anonymous true\npersistence false\n"
+                          f"log_dest file {self.log_file}\n", encoding="utf-8")
+        self.process = subprocess.Popen([binary, "-c", str(config)], stdin=subprocess.DEVNULL,
+                                        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        try:
+            _wait_listening(port, lambda: self.process.poll() is None, f"mosquitto ({binary})")
+        except TransportError as error:
+            self.stop()
+            tail = self.log_file.read_text(encoding="utf-8", errors="replace")[-500:] if self.log_file.exists() else ""
+            raise TransportError(f"{error}: {tail.strip() or 'no log'}") from None
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(5)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        if self.process.stderr is not None:
+            self.process.stderr.close()
+
+
+class AmqttBroker:
+    """amqtt (asyncio) on its own event loop in a daemon thread."""
+
+    kind = "amqtt"
+
+    def __init__(self, port: int) -> None:
+        try:
+            from amqtt.broker import Broker
+        except ImportError:
+            raise ConfigError("no MQTT broker: install Mosquitto (apt install mosquitto) or the "
+                              "embedded one (pip install 'dlms-edge[demo]', as scripts/demo does)") from None
+        self.port = port
+        # Its per-connection INFO/WARNING lines would scroll through the live table.
+        logging.getLogger("amqtt").setLevel(max(logging.ERROR, logging.getLogger("amqtt").getEffectiveLevel()))
+        self.loop = asyncio.new_event_loop()
+        self._failed: BaseException | None = None
+        config = {"listeners": {"default": {"type": "tcp", "bind": f"{HOST}:{port}"}},
+                  "plugins": _AMQTT_PLUGINS}
+        self.broker = None
+        started = threading.Event()
+
+        def serve() -> None:
+            asyncio.set_event_loop(self.loop)
+            try:
+                self.broker = Broker(config, loop=self.loop)
+                self.loop.run_until_complete(self.broker.start())
+            except BaseException as error:  # noqa: BLE001 - reported to the starting thread
+                self._failed = error
+                started.set()
+                return
+            started.set()
+            self.loop.run_forever()
+
+        self.thread = threading.Thread(target=serve, name="amqtt-broker", daemon=True)
+        self.thread.start()
+        started.wait(START_TIMEOUT)
+        # broker.start() returns once its listeners are bound: no probe connection needed
+        # (amqtt logs an error for a connection that sends nothing).
+        if self._failed is not None or not started.is_set():
+            raise TransportError(f"the amqtt broker did not start on {HOST}:{port}: "
+                                 f"{self._failed or 'no answer within the start time-out'}")
+
+    def stop(self) -> None:
+        if self.broker is not None and self.loop.is_running():
+            try:
+                asyncio.run_coroutine_threadsafe(self.broker.shutdown(), self.loop).result(5)
+            except Exception as error:  # noqa: BLE001 - stopping goes on
+                log.debug("amqtt shutdown: %s", error)
+            self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(5)
+
+
+def start_broker(kind: str, port: int, workdir: Path) -> MosquittoBroker | AmqttBroker:
+    if kind not in BROKERS:
+        raise ConfigError(f"broker {kind!r}: expected one of {', '.join(BROKERS)}")
+    binary = mosquitto_binary()
+    if kind == "mosquitto" and binary is None:
+        raise ConfigError("mosquitto is not installed (apt install mosquitto); or use --broker amqtt")
+    if kind in ("auto", "mosquitto") and binary is not None:
+        return MosquittoBroker(binary, port, workdir)
+    return AmqttBroker(port)
+
+
+# --- what the broker delivers ---------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class LiveValue:
+    meter: str
+    obis: str
+    name: str
+    value: Any
+    unit: str | None
+    ts: dt.datetime | None
+    updates: int = 1
+    changes: int = 0  # how often the value differed from the one before
+
+
+@dataclass(slots=True)
+class LiveValues:
+    """The agent's topics as a subscriber sees them (``dlms/<agent>/#``)."""
+
+    prefix: str
+    agent: str
+    status: str | None = None
+    info: dict[str, dict[str, Any]] = field(default_factory=dict)
+    values: dict[tuple[str, str], LiveValue] = field(default_factory=dict)
+    messages: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    _SKIP = frozenset({"availability", "health", "state"})
+
+    def receive(self, topic: str, payload: bytes) -> None:
+        levels = topic.split("/")
+        if levels[:2] != [self.prefix, self.agent]:
+            return
+        with self.lock:
+            self.messages += 1
+            if levels[2:] == ["status"]:
+                self.status = payload.decode("utf-8", "replace")
+            elif len(levels) == 4 and levels[3] == "info":
+                self.info[levels[2]] = _json(payload)
+            elif len(levels) == 4 and levels[3] not in self._SKIP:
+                self._value(levels[2], levels[3], _json(payload))
+
+    def _value(self, meter: str, obis: str, body: dict[str, Any]) -> None:
+        ts = None
+        if isinstance(body.get("ts"), str):
+            try:
+                ts = dt.datetime.fromisoformat(body["ts"])  # 3.11 reads the trailing Z
+            except ValueError:
+                ts = None
+        old = self.values.get((meter, obis))
+        new = LiveValue(meter, obis, str(body.get("name") or obis), body.get("value"), body.get("unit"), ts)
+        if old is not None:
+            new.updates = old.updates + 1
+            new.changes = old.changes + (old.value != new.value)
+        self.values[(meter, obis)] = new
+
+    def rows(self) -> list[LiveValue]:
+        with self.lock:
+            return sorted(self.values.values(), key=lambda v: (v.meter, _obis_key(v.obis)))
+
+
+def _json(payload: bytes) -> dict[str, Any]:
+    try:
+        body = json.loads(payload)
+    except ValueError:
+        return {}
+    return body if isinstance(body, dict) else {}
+
+
+def _obis_key(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(part) for part in text.split("."))
+    except ValueError:
+        return (999,)
+
+
+# --- the whole demo -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class DemoOptions:
+    mqtt_port: int = 1883
+    broker: str = "auto"
+    interval: float = 3.0  # seconds between polls
+    agent_id: str = "demo"
+    prefix: str = "dlms"
+    profile: str = "generic"
+    seed: int = 1
+
+
+def demo_config(options: DemoOptions, meter_port: int, mqtt_port: int, state_dir: Path) -> str:
+    """The agent's config for the demo (the format of edge_agent/agent/config.py)."""
+    return (f"agent: {{id: {options.agent_id}}}\nstate_dir: {state_dir}\n"
+            f"mqtt: {{host: {HOST}, port: {mqtt_port}, prefix: {options.prefix}}}\n"
+            "logging: {level: WARNING}\n"
+            "meters:\n"
+            f"  - transport: {{tcp: \"{HOST}:{meter_port}\"}}\n"
+            "    link: wrapper\n"
+            f"    poll: [{{name: all, interval: {options.interval:g}, objects: all}}]\n")
+
+
+class Demo:
+    """Start with :meth:`start` (or ``with``); :meth:`stop` is safe to call at any point."""
+
+    def __init__(self, options: DemoOptions) -> None:
+        self.options = options
+        self.port_note: str | None = None  # set when the asked-for MQTT port was busy
+        self._workdir: tempfile.TemporaryDirectory[str] | None = None
+        self.server = None
+        self.broker: MosquittoBroker | AmqttBroker | None = None
+        self.agent = None
+        self.watcher = None
+        self.meter_address: tuple[str, int] | None = None
+        self._mqtt_port: int | None = None
+        self.broker_kind: str | None = None
+        self.values = LiveValues(options.prefix, options.agent_id)
+
+    @property
+    def mqtt_port(self) -> int:
+        assert self._mqtt_port is not None, "start() first"
+        return self._mqtt_port
+
+    def subscribe_command(self) -> str:
+        return f"mosquitto_sub -p {self.mqtt_port} -t '{self.options.prefix}/#' -v"
+
+    def start(self) -> Self:
+        try:
+            self._start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _start(self) -> None:
+        from edge_agent.agent.config import load_config
+        from edge_agent.agent.daemon import Agent
+        from edge_agent.simulator.meter import SimulatedMeterStation, SimulatorOptions
+        from edge_agent.simulator.server import MeterServer
+
+        options = self.options
+        self._workdir = tempfile.TemporaryDirectory(prefix="dlms-edge-demo-")
+        workdir = Path(self._workdir.name)
+        station = SimulatedMeterStation(SimulatorOptions(profile=options.profile, seed=options.seed))
+        self.server = MeterServer([station.station])
+        self.meter_address = self.server.start_tcp(HOST, 0)
+
+        port = options.mqtt_port
+        if not port_is_free(port):
+            port = free_port()
+            self.port_note = f"port {options.mqtt_port} is busy; the broker uses port {port} instead"
+        self.broker = start_broker(os.environ.get(BROKER_ENV) or options.broker, port, workdir)
+        self._mqtt_port = port
+        self.broker_kind = self.broker.kind
+
+        self.watcher = self._watch(port)
+        config_file = workdir / "agent.yaml"
+        config_file.write_text(demo_config(options, self.meter_address[1], port, workdir / "state"),
+                               encoding="utf-8")
+        self.agent = Agent(load_config(config_file)).start()
+
+    def _watch(self, port: int):
+        import paho.mqtt.client as mqtt
+
+        topic = f"{self.options.prefix}/{self.options.agent_id}/#"
+        client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"dlms-edge-demo-watch-{os.getpid()}")
+        client.on_connect = lambda c, userdata, flags, reason, properties: c.subscribe(topic, qos=1)
+        client.on_message = lambda c, userdata, message: self.values.receive(message.topic, message.payload)
+        client.connect(HOST, port, keepalive=30)
+        client.loop_start()
+        return client
+
+    def stop(self) -> None:
+        """Agent first (it publishes offline and flushes), then watcher, broker, meter."""
+        if self.agent is not None:
+            self.agent.stop(timeout=5.0)
+            self.agent = None
+        if self.watcher is not None:
+            self.watcher.disconnect()
+            self.watcher.loop_stop()
+            self.watcher = None
+        if self.broker is not None:
+            self.broker.stop()
+            self.broker = None
+        if self.server is not None:
+            self.server.stop()
+            self.server = None
+        if self._workdir is not None:
+            self._workdir.cleanup()
+            self._workdir = None
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 traceback: TracebackType | None) -> None:
+        self.stop()
+
+
+__all__ = ["BROKERS", "BROKER_ENV", "Demo", "DemoOptions", "LiveValue", "LiveValues",
+           "demo_config", "mosquitto_binary", "start_broker"]

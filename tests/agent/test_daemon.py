@@ -1,0 +1,156 @@
+"""The agent end to end over TCP: a simulated meter, a real Mosquitto, the MQTT contract.
+
+What a subscriber sees: status online, the retained info with the association's
+objects, per-OBIS values that change between polls, the state snapshot, health ok and
+availability online; then, after stop, availability and status offline.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from daemon_harness import (
+    WAIT,
+    Subscriber,
+    make_agent,
+    payloads,
+    tcp_meter,
+    wait_until,
+    write_config,
+)
+
+from edge_agent.client.client import MeterClient
+from edge_agent.client.connection import ConnectionSettings
+from edge_agent.dlms.session import ClientSettings
+from edge_agent.mqtt.payloads import MeterInfo
+
+POWER = "1.0.1.7.0.255"
+ENERGY = "1.0.1.8.0.255"
+CLOCK = "0.0.1.0.0.255"
+
+
+def value_objects_of(port: int, tmp_path) -> set[str]:
+    """The register/data/clock objects of the public association, read independently."""
+    client = MeterClient(ConnectionSettings(tcp=("127.0.0.1", port)), ClientSettings(),
+                         meter_id="independent", state_dir=tmp_path / "independent")
+    with client:
+        return {e.logical_name.dotted for e in client.object_list()
+                if e.class_id in (1, 3, 4, 5, 8)}
+
+
+@pytest.fixture
+def meter():
+    server, station, port = tcp_meter(seed=7)
+    yield station, port
+    server.stop()
+
+
+def test_contract_topics_and_payloads(tmp_path, mosquitto, meter) -> None:
+    station, port = meter
+    config = write_config(tmp_path, mosquitto, f"""\
+        - id: kitchen
+          transport: {{tcp: "127.0.0.1:{port}"}}
+          poll:
+            - {{name: fast, interval: 1, objects: [{POWER}, {CLOCK}]}}
+            - {{name: everything, interval: 60, objects: all}}
+        """)
+    watcher = Subscriber(mosquitto.host, mosquitto.port, ["dlms/#"])
+    agent = make_agent(config).start()
+    try:
+        base = "dlms/pi/kitchen"
+        assert watcher.wait_for(lambda ms: sum(m.topic == f"{base}/{CLOCK}" for m in ms) >= 3)
+        assert [m.payload for m in watcher.on("dlms/pi/status")][:1] == [b"online"]
+        # info: retained, QoS 1, lists the association view's value objects with metadata
+        (info_message,) = watcher.on(f"{base}/info")
+        assert info_message.qos == 1
+        info = MeterInfo.decode(info_message.payload)
+        assert (info.agent, info.meter) == ("pi", "kitchen")
+        assert info.serial == station.model.serial and info.manufacturer == "DLE"
+        assert info.firmware == "dlms-edge-sim 1.0"
+        objects = {o.obis: o for o in info.objects}
+        assert set(objects) == value_objects_of(port, tmp_path)
+        assert {POWER, ENERGY, CLOCK, "1.0.32.7.0.255", "0.0.96.1.0.255"} <= set(objects)
+        assert (objects[ENERGY].unit, objects[ENERGY].device_class,
+                objects[ENERGY].state_class) == ("Wh", "energy", "total_increasing")
+        assert (objects[POWER].unit, objects[POWER].device_class) == ("W", "power")
+        assert objects[CLOCK].device_class == "timestamp"
+        assert objects[ENERGY].name == "Active energy import (+A)"
+        # per-OBIS values: contract keys, changing between polls
+        clocks = payloads(watcher.messages, f"{base}/{CLOCK}")
+        assert set(clocks[0]) == {"value", "unit", "ts", "obis", "name"}
+        assert len({c["value"] for c in clocks}) == len(clocks), "the clock did not move"
+        (energy,) = payloads(watcher.messages, f"{base}/{ENERGY}")  # 60 s group: once
+        assert energy["unit"] == "Wh" and energy["obis"] == ENERGY
+        assert isinstance(energy["value"], (int, float)) and energy["value"] > 0
+        power = watcher.on(f"{base}/{POWER}")
+        assert len(power) >= 3 and all(m.qos == 1 for m in power)
+        # state: one snapshot per poll; the first holds every object
+        states = payloads(watcher.messages, f"{base}/state")
+        assert set(states[0]["values"]) == set(objects)
+        assert set(states[-1]["values"]) == {POWER, CLOCK}
+        assert states[-1]["values"][CLOCK]["value"] == clocks[-1]["value"]
+        # health ok and availability online, published once (on change only)
+        (health,) = payloads(watcher.messages, f"{base}/health")
+        assert health["state"] == "ok" and health["code"] is None
+        assert [m.payload for m in watcher.on(f"{base}/availability")] == [b"online"]
+        # contract order of the first poll: info, health, availability, values, state
+        first = [m.topic.removeprefix(base + "/") for m in watcher.messages
+                 if m.topic.startswith(base)][:4]
+        assert first[:3] == ["info", "health", "availability"]
+        assert first[3].count(".") == 5  # then the per-OBIS values
+    finally:
+        flushed = agent.stop()
+    assert flushed
+    assert watcher.wait_for(lambda ms: ms[-1].topic == "dlms/pi/status")
+    assert watcher.on(f"{base}/availability")[-1].payload == b"offline"
+    assert watcher.messages[-1].payload == b"offline"
+    watcher.close()
+
+
+def test_late_subscriber_gets_retained_state(tmp_path, mosquitto, meter) -> None:
+    _, port = meter
+    config = write_config(tmp_path, mosquitto, f"""\
+        - id: m1
+          transport: {{tcp: "127.0.0.1:{port}"}}
+          poll: [{{name: fast, interval: 1, objects: [{POWER}]}}]
+        """)
+    agent = make_agent(config).start()
+    try:
+        early = Subscriber(mosquitto.host, mosquitto.port, ["dlms/pi/m1/state"])
+        assert early.wait_count("dlms/pi/m1/state", 2)
+        late = Subscriber(mosquitto.host, mosquitto.port, ["dlms/pi/#"])
+        assert late.wait_for(lambda ms: {m.topic for m in ms} >= {
+            "dlms/pi/status", "dlms/pi/m1/info", "dlms/pi/m1/health",
+            "dlms/pi/m1/availability", f"dlms/pi/m1/{POWER}", "dlms/pi/m1/state"})
+        retained = [m for m in late.messages if m.retain]
+        assert {m.topic for m in retained} >= {"dlms/pi/m1/info", f"dlms/pi/m1/{POWER}"}
+        assert sum(m.topic == "dlms/pi/m1/info" for m in late.messages) == 1
+        early.close()
+        late.close()
+    finally:
+        agent.stop()
+
+
+def test_home_assistant_discovery_when_enabled(tmp_path, mosquitto, meter) -> None:
+    _, port = meter
+    config = write_config(tmp_path, mosquitto, f"""\
+        - id: m1
+          transport: {{tcp: "127.0.0.1:{port}"}}
+          poll: [{{name: e, interval: 60, objects: [{ENERGY}, {POWER}]}}]
+        """)
+    text = config.read_text().replace("keepalive: 5}", "keepalive: 5, discovery: true}")
+    config.write_text(text)
+    watcher = Subscriber(mosquitto.host, mosquitto.port, ["homeassistant/#"])
+    agent = make_agent(config).start()
+    try:
+        assert watcher.wait_count("homeassistant/sensor/dlms_edge_pi_m1/1_0_1_8_0_255/config",
+                                  1, WAIT)
+        assert wait_until(lambda: len(watcher.messages) >= 2)
+        energy = json.loads(watcher.on(
+            "homeassistant/sensor/dlms_edge_pi_m1/1_0_1_8_0_255/config")[0].payload)
+        assert energy["state_topic"] == f"dlms/pi/m1/{ENERGY}"
+        assert energy["device_class"] == "energy" and energy["unit_of_measurement"] == "Wh"
+    finally:
+        agent.stop()
+        watcher.close()

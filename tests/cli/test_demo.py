@@ -1,0 +1,175 @@
+"""dlms-edge demo as a user runs it: a subprocess, a real MQTT subscriber on its port."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+
+import paho.mqtt.client as mqtt
+import pytest
+
+from edge_agent.cli.demo import render
+from edge_agent.demo import LiveValues, demo_config, mosquitto_binary, port_is_free
+
+SUBSCRIBE_LINE = re.compile(r"subscribe: mosquitto_sub -p (\d+) -t 'dlms/#' -v")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Subscriber:
+    """paho-mqtt v2 client on dlms/#: every message with its retain flag."""
+
+    _count = 0
+
+    def __init__(self, port: int) -> None:
+        Subscriber._count += 1
+        self.messages: list[tuple[str, bytes, bool]] = []
+        self.lock = threading.Lock()
+        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"test-demo-{os.getpid()}-{self._count}")
+        self.client.on_connect = lambda c, u, f, r, p: c.subscribe("dlms/#", qos=1)
+        self.client.on_message = self._receive
+        self.client.connect("127.0.0.1", port, keepalive=10)
+        self.client.loop_start()
+
+    def _receive(self, client, userdata, message) -> None:
+        with self.lock:
+            self.messages.append((message.topic, message.payload, bool(message.retain)))
+
+    def stop(self) -> list[tuple[str, bytes, bool]]:
+        self.client.disconnect()
+        self.client.loop_stop()
+        return list(self.messages)
+
+
+def start_demo(*args: str) -> tuple[subprocess.Popen, int, list[str]]:
+    process = subprocess.Popen([sys.executable, "-m", "edge_agent", "demo", "--interval", "1", *args],
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    head = []
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        line = process.stdout.readline()
+        if not line:
+            break
+        head.append(line.rstrip("\n"))
+        if match := SUBSCRIBE_LINE.search(line):
+            return process, int(match.group(1)), head
+    process.kill()
+    pytest.fail(f"demo did not announce its broker: {head}")
+
+
+def check_contract(messages: list[tuple[str, bytes, bool]], late: list[tuple[str, bytes, bool]]) -> None:
+    """status online, the retained info, and per-OBIS values that change. ``late``: what a
+    subscriber that came after the first poll received."""
+    assert ("dlms/demo/status", b"online", False) in messages or ("dlms/demo/status", b"online", True) in messages
+    assert ("dlms/demo/status", b"online", True) in late
+    infos = [(t, json.loads(p), r) for t, p, r in late if t.endswith("/info")]
+    assert infos and infos[0][2], "a late subscriber gets the retained info"
+    meter = infos[0][1]["meter"]
+    assert {o["obis"] for o in infos[0][1]["objects"]} >= {"1.0.1.8.0.255", "1.0.32.7.0.255"}
+    values: dict[str, list] = {}
+    for topic, payload, _ in messages:
+        leaf = topic.removeprefix(f"dlms/demo/{meter}/")
+        if re.fullmatch(r"\d+\.\d+\.\d+\.\d+\.\d+\.\d+", leaf):
+            body = json.loads(payload)
+            assert set(body) >= {"value", "unit", "ts"} and body["obis"] == leaf
+            values.setdefault(leaf, []).append(body["value"])
+    assert values["1.0.1.8.0.255"] and all(isinstance(v, (int, float)) for v in values["1.0.1.8.0.255"])
+    changing = [leaf for leaf, seen in values.items() if len(set(map(str, seen))) > 1]
+    assert "0.0.1.0.0.255" in changing  # the clock, at least, moves between polls
+
+
+@pytest.mark.skipif(mosquitto_binary() is None, reason="needs the mosquitto binary")
+def test_demo_with_mosquitto_and_the_documented_mosquitto_sub(tmp_path):
+    port = free_port()
+    process, announced, _ = start_demo("--duration", "6", "--mqtt-port", str(port))
+    assert announced == port
+    subscriber = Subscriber(port)
+    sub = None
+    if shutil.which("mosquitto_sub"):
+        sub = subprocess.Popen(["mosquitto_sub", "-p", str(port), "-t", "dlms/#", "-v"],
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    time.sleep(2.5)
+    late = Subscriber(port)
+    out, _ = process.communicate(timeout=30)
+    messages, late_messages = subscriber.stop(), late.stop()
+    assert process.returncode == 0, out
+    check_contract(messages, late_messages)
+    assert ("dlms/demo/status", b"offline", True) in messages or ("dlms/demo/status", b"offline", False) in messages
+    assert "Voltage L1" in out and "stopped:" in out
+    if sub is not None:
+        sub.terminate()  # it would wait for the broker to come back
+        sub_out, _ = sub.communicate(timeout=10)
+        lines = sub_out.splitlines()
+        assert "dlms/demo/status online" in lines
+        assert any(re.match(r"dlms/demo/[^/]+/info \{", line) for line in lines)
+        assert any(re.match(r"dlms/demo/[^/]+/1\.0\.1\.8\.0\.255 \{\"value\"", line) for line in lines)
+    assert port_is_free(port), "the broker stopped with the demo"
+
+
+def test_demo_with_amqtt_on_a_busy_port_stops_cleanly_on_ctrl_c():
+    pytest.importorskip("amqtt")
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        wanted = busy.getsockname()[1]
+        process, port, head = start_demo("--broker", "amqtt", "--mqtt-port", str(wanted))
+        assert port != wanted
+        assert f"note: port {wanted} is busy; the broker uses port {port} instead" in head
+        assert any("broker amqtt" in line for line in head)
+        subscriber = Subscriber(port)
+        time.sleep(2.5)
+        late = Subscriber(port)
+        time.sleep(1.5)
+        process.send_signal(signal.SIGINT)
+        out, _ = process.communicate(timeout=20)
+    messages, late_messages = subscriber.stop(), late.stop()
+    assert process.returncode == 0, out
+    assert "stopping" in out and "stopped:" in out
+    assert "Traceback" not in out and "ERROR" not in out
+    check_contract(messages, late_messages)
+    assert port_is_free(port)
+
+
+# --- pieces -------------------------------------------------------------------------------
+
+
+def test_live_values_follow_the_topic_contract_and_render():
+    values = LiveValues("dlms", "demo")
+    values.receive("dlms/demo/status", b"online")
+    values.receive("dlms/demo/m1/info", b'{"meter": "m1"}')
+    values.receive("dlms/demo/m1/availability", b"online")
+    values.receive("dlms/demo/m1/state", b'{"values": {}}')
+    values.receive("dlms/other/m1/1.0.1.8.0.255", b'{"value": 1}')
+    for watts in (230, 231):
+        values.receive("dlms/demo/m1/1.0.1.7.0.255", json.dumps(
+            {"value": watts, "unit": "W", "ts": "2026-11-25T12:00:00Z", "name": "Active power import (+A)"}).encode())
+    ((row),) = values.rows()
+    assert (row.meter, row.obis, row.value, row.unit, row.updates, row.changes) == ("m1", "1.0.1.7.0.255", 231, "W", 2, 1)
+    lines = render(values, dt.datetime(2026, 11, 25, 12, 0, 5, tzinfo=dt.UTC))
+    assert lines[0].startswith("status: online   meter: m1")
+    assert lines[1].split() == ["OBIS", "name", "value", "unit", "age"]
+    assert lines[2].split() == ["1.0.1.7.0.255", "Active", "power", "import", "(+A)", "231", "W", "5s"]
+
+
+def test_demo_config_passes_the_agent_loader(tmp_path):
+    from edge_agent.agent.config import load_config
+    from edge_agent.demo import DemoOptions
+
+    path = tmp_path / "agent.yaml"
+    path.write_text(demo_config(DemoOptions(interval=2), 4059, 1883, tmp_path / "state"), encoding="utf-8")
+    config = load_config(path)
+    assert (config.agent_id, config.mqtt.port, config.meters[0].link) == ("demo", 1883, "wrapper")
+    assert config.meters[0].poll[0].interval == 2 and config.meters[0].poll[0].objects == "all"
