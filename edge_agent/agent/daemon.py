@@ -161,6 +161,8 @@ class Agent:
         Bounded by ``timeout`` seconds in all; True when every queued message reached
         the broker (what did not stays queued for the next start).
         """
+        if self._stop.is_set():
+            return False  # stopped already
         deadline = time.monotonic() + timeout
         self._stop.set()
         for listener in self.listeners:

@@ -256,6 +256,9 @@ class _SharedLineClient(MeterClient):
             self.link = open_link(self.connection, self._line, self.tap)
             self.link.open()
         except BaseException:
+            # No UA to our SNRM: there is no link to disconnect, and a DISC would only
+            # hold the bus for another round of time-outs.
+            self.link = None
             self._close_transport()
             raise
 

@@ -4,13 +4,23 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 import sys
 import threading
 
 from edge_agent.client.connection import DEFAULT_TCP_PORT, parse_host_port
+from edge_agent.dlms.errors import ConfigError
+from edge_agent.dlms.secret import Secret
+from edge_agent.dlms.security import CipherKeys
 from edge_agent.simulator.meter import SimulatedMeterStation, SimulatorOptions
+from edge_agent.simulator.push import push_stream
 from edge_agent.simulator.server import MeterServer
+from edge_agent.transport.serial import SerialTransport
+from edge_agent.transport.tcp import TcpTransport
+
+# Line settings of pushing interfaces: wired M-Bus is 8E1 (the speed is --baud: 2400 there).
+PUSH_LINE = {"mbus": ("E", 8)}
 
 HELP = "run a meter simulator (generic or Sagemcom T-210D) on TCP or a serial device"
 EXAMPLES = """\
@@ -20,7 +30,13 @@ EXAMPLES = """\
        with the meter's keys and a client key pair whose certificate the meter knows)
   dlms-edge simulate --serial /dev/pts/5 --baud 9600
   socat -d -d pty,raw,echo=0 pty,raw,echo=0     # makes a linked pty pair for --serial
-  TCP serves both the IEC 62056-47 wrapper and HDLC-over-TCP on the same port."""
+  TCP serves both the IEC 62056-47 wrapper and HDLC-over-TCP on the same port.
+
+  A pushing meter (no requests served: it sends every --push-interval seconds):
+  dlms-edge simulate --push mbus --serial /dev/pts/5 --ek 000102030405060708090A0B0C0D0E0F
+      (Austrian T-210D customer interface: two M-Bus long frames, SC 0x20)
+  dlms-edge simulate --push dsmr --tcp 127.0.0.1:9000 --ek HEX --ak HEX
+      (T-210D-r P1 telegrams in general-glo-ciphering, sent to a listener on that port)"""
 
 log = logging.getLogger(__name__)
 
@@ -45,8 +61,50 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                          help="refuse an unsigned HLS pass 3 (t210d default)")
     signing.add_argument("--accept-unsigned-pass3", dest="signed_pass3", action="store_false",
                          help="accept the standard unsigned pass 3")
+    push = parser.add_argument_group("push (the meter sends instead of answering)")
+    push.add_argument("--push", choices=("mbus", "dsmr", "hdlc", "wrapper"),
+                      help="send pushes of this format: to the serial device, or to a TCP listener at --tcp")
+    push.add_argument("--push-interval", type=float, default=5.0, metavar="S", help="seconds between pushes (default 5)")
+    push.add_argument("--ek", metavar="HEX", help="push encryption key (or env DLMS_EK; else the keys dir's)")
+    push.add_argument("--ak", metavar="HEX", help="push authentication key (or env DLMS_AK); none: encryption only")
+    push.add_argument("--count", type=int, metavar="N", help="stop after N pushes")
     parser.add_argument("--counter-log", metavar="FILE", help="append every client invocation counter received")
     parser.add_argument("--verbose", "-v", action="store_true", help="log every frame")
+
+
+def _push_keys(args: argparse.Namespace, meter: SimulatedMeterStation) -> CipherKeys:
+    ek_text = args.ek if args.ek is not None else os.environ.get("DLMS_EK")
+    ak_text = args.ak if args.ak is not None else os.environ.get("DLMS_AK")
+    ek = Secret.from_hex(ek_text, "EK", 16) if ek_text else meter.keys.ek
+    ak = Secret.from_hex(ak_text, "AK", 16) if ak_text else (meter.keys.ak if not ek_text else None)
+    if ek is None:
+        raise ConfigError("pushes are encrypted: give --ek HEX (or DLMS_EK, or --keys-dir)")
+    return CipherKeys(ek=ek, ak=ak)
+
+
+def _send_pushes(args: argparse.Namespace, meter: SimulatedMeterStation, stop: threading.Event) -> int:
+    keys = _push_keys(args, meter)
+    if args.tcp:
+        host, port = parse_host_port(args.tcp)
+        transport = TcpTransport(host, port, timeout=5.0)
+        where = f"{host}:{port}"
+    else:
+        transport = SerialTransport(args.serial, args.baud, *PUSH_LINE.get(args.push, ("N", 8)))
+        where = args.serial
+    print(f"pushing {args.push} every {args.push_interval:g} s to {where}; Ctrl-C stops", file=sys.stderr, flush=True)
+    stream = push_stream(
+        args.push, meter.model, keys, args.push_interval,
+        invocation_counter=meter.next_invocation_counter, sleep=stop.wait,
+    )
+    with transport:
+        for sent, frame in enumerate(stream, start=1):
+            if stop.is_set():
+                break
+            transport.write(frame)
+            log.debug("tx %s", frame.hex())
+            if args.count is not None and sent >= args.count:
+                break
+    return 0
 
 
 def run(args: argparse.Namespace) -> int:
@@ -63,6 +121,8 @@ def run(args: argparse.Namespace) -> int:
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: (stop.set(), server.stop()))
     print(meter.describe(), file=sys.stderr)
+    if args.push:
+        return _send_pushes(args, meter, stop)
     if args.tcp:
         host, port = server.bind_tcp(*parse_host_port(args.tcp, listening=True))
         print(f"listening on {host}:{port} (wrapper and HDLC); Ctrl-C stops", file=sys.stderr, flush=True)

@@ -212,10 +212,7 @@ class GetResponseWithList(Apdu):
     def _read_body(cls, buf: Buffer, offset: int) -> tuple[Self, int]:
         invoke, offset = read_u8(buf, offset, "invoke-id-and-priority")
         count, offset = read_count(buf, offset, "get-data-result list", 2)
-        results = []
-        for _ in range(count):
-            result, offset = read_get_data_result(buf, offset, "get-data-result")
-            results.append(result)
+        results, offset = axdr.decode_get_data_results(buf, offset, count, DataAccessResult)
         return cls(invoke, tuple(results)), offset
 
 
@@ -331,10 +328,7 @@ class GetBlockReassembler:
         """The reassembled SEQUENCE OF Get-Data-Result of a GET-Request-With-List."""
         raw = self.raw_data
         count, offset = read_count(raw, 0, "get-data-result list", 2)
-        results = []
-        for _ in range(count):
-            result, offset = read_get_data_result(raw, offset, "get-data-result")
-            results.append(result)
+        results, offset = axdr.decode_get_data_results(raw, offset, count, DataAccessResult)
         if offset != len(raw):
             raise DecodeError(
                 f"GET block transfer: {len(raw) - offset} bytes after the result list"

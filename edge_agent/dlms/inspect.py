@@ -39,17 +39,20 @@ from edge_agent.dlms.apdu_common import (
 from edge_agent.dlms.apdu_names import StandardEnum
 from edge_agent.dlms.conformance import Conformance
 from edge_agent.dlms.cosem_time import CosemDate, CosemDateTime, CosemTime, looks_like_date_time
+from edge_agent.dlms.dsmr import START as DSMR_START
+from edge_agent.dlms.dsmr import DsmrTelegram
 from edge_agent.dlms.errors import AuthenticationError, DecodeError, FrameError
 from edge_agent.dlms.hdlc_frame import FLAG, FrameKind, HdlcFrame, HdlcParameters, strip_llc
 from edge_agent.dlms.mbus import MbusStreamDecoder, TelegramAssembler
 from edge_agent.dlms.obis import Obis
 from edge_agent.dlms.obis import name as obis_name
+from edge_agent.dlms.push_body import PushItem, decode_body
 from edge_agent.dlms.secret import Secret
 from edge_agent.dlms.security.ciphering import CipheredApdu, decipher
 from edge_agent.dlms.security.control import CipherKeys
 from edge_agent.dlms.security.signing import GeneralSigning, PublicKeyOrCertificate, verify
 from edge_agent.dlms.security.tags import CIPHERED, GENERAL_SIGNING
-from edge_agent.dlms.units import ScalerUnit, float32_shortest, unit_symbol
+from edge_agent.dlms.units import float32_shortest
 from edge_agent.dlms.wrapper import WrapperFrame
 
 __all__ = [
@@ -321,7 +324,7 @@ def _apdu(buf: bytes, walk: _Walk) -> Tree:
             return _signed(buf, walk)
         if tag in _ACSE_TAGS:
             return _acse(buf, walk)
-        if tag == _DSMR_START:
+        if tag == DSMR_START:
             return _dsmr(buf)
         return _xdlms(buf)
     finally:
@@ -446,92 +449,39 @@ def _signed(buf: bytes, walk: _Walk) -> Tree:
     return node
 
 
-# --- DSMR P1 text (T-210D-r ciphers it in general-glo-ciphering) --------------------------------
-
-_DSMR_START = 0x2F  # "/": the identification line of a P1 telegram (NEN-EN-IEC 62056-21 6.3)
-_DSMR_LINE = re.compile(r"^(\d+)-(\d+):(\d+)\.(\d+)\.(\d+)((?:\([^)]*\))+)\s*$")
-_DSMR_VALUE = re.compile(r"\(([^)]*)\)")
+# --- DSMR P1 text and push payloads: the push decoders' reading, as a tree ---------------------
 
 
 def _dsmr(buf: bytes) -> Tree:
-    text = buf.decode("ascii", "replace")
-    lines = text.splitlines()
-    values: Tree = {}
-    checksum = None
-    for line in lines[1:]:
-        if line.startswith("!"):
-            checksum = line[1:].strip() or None
-            continue
-        match = _DSMR_LINE.match(line.strip())
-        if match is None:
-            continue
-        code = Obis(*(int(g) for g in match.groups()[:5])).dotted
-        raw = _DSMR_VALUE.findall(match.group(6))[-1]
-        number, _, unit = raw.partition("*")
-        try:
-            value: Any = int(number) if number.isdigit() and "." not in number else float(number)
-        except ValueError:
-            value = number
-        values[code] = {"value": value, "unit": unit or None, "name": obis_name(code)}
-    return {
-        "type": "dsmr-p1-telegram",
-        "identification": lines[0][1:].strip() if lines else "",
-        "values": values,
-        "checksum": checksum,
-    }
-
-
-# --- push payloads: OBIS → value with unit --------------------------------------------------------
-
-
-def _is_obis(value: Any) -> bool:
-    return isinstance(value, axdr.OctetString) and len(value) == 6
-
-
-def _scaler_unit(value: Any) -> ScalerUnit | None:
-    if isinstance(value, axdr.Structure) and len(value) == 2:
-        try:
-            return ScalerUnit.from_axdr(value)
-        except DecodeError:
-            return None
-    return None
+    """A P1 telegram (a T-210D-r ciphers it in general-glo-ciphering); the CRC is checked."""
+    telegram = DsmrTelegram.decode(buf)
+    node: Tree = {"type": "dsmr-p1-telegram", "identification": telegram.identification}
+    if telegram.timestamp is not None:
+        node["timestamp"] = telegram.timestamp.isoformat()
+    node["values"] = _items(telegram.items)
+    return node
 
 
 def push_values(body: Any) -> Tree:
-    """Values per OBIS of a pushed notification body, as far as it names them.
-
-    The T-210D (and IDIS-style push objects) list, in one structure, OBIS code, value and
-    optionally scaler_unit, one after the other; a printable octet string outside those
-    triples is the meter number, a 12-octet date-time the time of the reading.
-    """
-    elements = list(body) if isinstance(body, axdr.Structure | axdr.Array) else []
-    values: Tree = {}
-    extra: Tree = {}
-    i = 0
-    while i < len(elements):
-        element = elements[i]
-        if _is_obis(element) and i + 1 < len(elements):
-            code = Obis.from_bytes(element)
-            raw = elements[i + 1]
-            scaler_unit = _scaler_unit(elements[i + 2]) if i + 2 < len(elements) else None
-            i += 3 if scaler_unit is not None else 2
-            entry: Tree = {"name": obis_name(code)}
-            if scaler_unit is not None and isinstance(raw, int | float) and not isinstance(raw, bool):
-                entry["value"] = scaler_unit.apply(raw)
-                entry["unit"] = unit_symbol(scaler_unit.unit)
-            else:
-                entry["value"] = _plain(raw)
-                entry["unit"] = None
-            values[code.dotted] = entry
-            continue
-        if isinstance(element, axdr.OctetString) and looks_like_date_time(element):
-            extra.setdefault("timestamp", str(CosemDateTime.decode(element)))
-        elif isinstance(element, axdr.OctetString | axdr.VisibleString) and _printable(element):
-            extra.setdefault("meter_number", _text(element))
-        i += 1
-    if not values:
+    """Values per OBIS of a pushed notification body, read by :func:`push_body.decode_body`
+    (OBIS, value, scaler_unit triples: T-210D and IDIS-style push objects); ``{}`` when the
+    body names no OBIS code (a push object list body says nothing without the list)."""
+    try:
+        content = decode_body(body)
+    except DecodeError:
         return {}
-    return {**extra, "values": values}
+    node: Tree = {}
+    if content.meter_number is not None:
+        node["meter_number"] = content.meter_number
+    if content.timestamp is not None:
+        node["timestamp"] = content.timestamp.isoformat()
+    node["values"] = _items(content.items)
+    return node
+
+
+def _items(items: tuple[PushItem, ...]) -> Tree:
+    return {item.obis.dotted: {"name": obis_name(item.obis), "value": _plain(item.value),
+                               "unit": item.unit} for item in items}
 
 
 def _printable(value: bytes | str) -> bool:

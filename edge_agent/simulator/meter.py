@@ -161,7 +161,8 @@ class SimulatedMeterStation:
             return KeyMaterial(ek=Secret(EXAMPLE_EK, "EK"), ak=Secret(EXAMPLE_AK, "AK"))
         return KeyMaterial()
 
-    def _next_invocation_counter(self) -> int:
+    def next_invocation_counter(self) -> int:
+        """The meter's own counter: responses and pushes under one key share it."""
         with self._lock:
             return next(self._invocation_counter)
 
@@ -186,7 +187,7 @@ class SimulatedMeterStation:
             client_sap,
             handler=self.handler.handle,
             make_context=self._make_context,
-            next_invocation_counter=self._next_invocation_counter,
+            next_invocation_counter=self.next_invocation_counter,
             next_challenge=lambda: os.urandom(16),
             counters=self.counters,
         )

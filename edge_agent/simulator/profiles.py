@@ -32,7 +32,7 @@ association and security layers register theirs in :attr:`SimulatedMeter.methods
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -80,6 +80,7 @@ from .objects import (
     Rights,
     rights,
 )
+from .security_setup import MeterKeyState, SecuritySetupServer
 
 
 def ln(obis: str) -> bytes:
@@ -109,17 +110,6 @@ class ClientRole:
     association: bytes  # logical name of this client's Association LN instance
     mechanism_id: int
     password: Secret | None = None  # LLS only
-
-
-@dataclass(slots=True)
-class SecuritySetupState:
-    """Attributes of Security setup (class 64, version 1); the security layer owns them."""
-
-    security_policy: int = 0  # v1 bit flags (Blue Book 4.4.7); 0 = nothing required
-    security_suite: int = 0
-    client_system_title: bytes = b""
-    server_system_title: bytes = b""
-    certificates: list[Structure] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -155,11 +145,18 @@ class SimulatedMeter:
         self.device_id = device_id
         self.roles = {role.client_sap: role for role in roles}
         self.methods = MethodRegistry()
-        self.security = SecuritySetupState(server_system_title=system_title)
+        # Keyless until the station attaches the installation's keys
+        # (security_setup.attach_security_setup); the suite is the station's to say.
+        self.security_setup = SecuritySetupServer(MeterKeyState(system_title, security_suite=0))
         self.push = PushState()
         self.objects: dict[bytes, CosemObject] = {}
         self._rights: dict[str, dict[bytes, Rights]] = {role.name: {} for role in roles}
         self._build()
+
+    @property
+    def security(self) -> MeterKeyState:
+        """The keys, certificates, policy and suite of the Security setup object."""
+        return self.security_setup.state
 
     # --- views ----------------------------------------------------------------------
 
@@ -208,7 +205,7 @@ class SimulatedMeter:
         self._add(_data(ln("0.0.43.1.0.255"),
                         lambda r: DoubleLongUnsigned(meter.invocation_counter)),
                   public=rights(read=(2,)), management=rights(read=(2,)))
-        self._add(self._security_setup(), public=rights(read=(2, 3, 4, 5, 6), methods=(6, 7)),
+        self._add(self.security_setup.cosem_object(SECURITY_SETUP), public=rights(read=(2, 3, 4, 5, 6), methods=(6, 7)),
                   management=rights(read=(2, 3, 4, 5, 6), methods=tuple(range(1, 9))))
         # The generic meter lets its public client read the measurements (as many
         # household meters do); the T-210D keeps them for the management client.
@@ -344,16 +341,6 @@ class SimulatedMeter:
             8: Attribute(get=lambda r: meter.eu_dst),
             9: Attribute(get=lambda r: Enum(1)),  # clock_base: internal crystal
         }, {1: adjust_to_quarter, 6: shift_time})
-
-    def _security_setup(self) -> CosemObject:
-        state = self.security
-        return CosemObject(64, 1, SECURITY_SETUP, {
-            2: Attribute(get=lambda r: Enum(state.security_policy)),
-            3: Attribute(get=lambda r: Enum(state.security_suite)),
-            4: Attribute(get=lambda r: OctetString(state.client_system_title)),
-            5: Attribute(get=lambda r: OctetString(state.server_system_title)),
-            6: Attribute(get=lambda r: Array(list(state.certificates))),
-        })
 
     def _disconnect_control(self) -> CosemObject:
         meter = self.meter

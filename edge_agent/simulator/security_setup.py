@@ -1,26 +1,41 @@
 """The simulated meter's Security setup (class 64, version 1): its keys, key pairs, certificates.
 
-:class:`MeterKeyState` is the mutable key state the simulator owns; the association layer
-reads its keys (and :meth:`MeterKeyState.signer` to verify a signed pass 3) for every new
-association, so keys changed here apply to the next association, as on a meter (Blue
-Book 4.4.7: new keys are used after the response to key_transfer has been sent).
-:class:`SecuritySetupServer` implements the eight methods on it with the signature of
+:class:`MeterKeyState` is the mutable key state the simulator owns. :class:`SecuritySetupServer`
+serves attributes 2..6 and methods 1..8 on it (with the signature of
 :data:`edge_agent.simulator.objects.Method`; refusals are :class:`Refused` with the
-Action-Result a meter gives. The codec of the parameters is shared with the client
-(:mod:`edge_agent.client.security_setup`).
+Action-Result a meter gives); the A-XDR codec is :mod:`edge_agent.dlms.security_setup`,
+shared with the client. Every profile's meter has one (``SimulatedMeter.security_setup``);
+:func:`attach_security_setup` gives it the installation's keys and ties it to the association
+layer:
+
+* certificates imported or removed here change the live ``client_public_keys`` mapping the
+  association layer verifies a signed pass 3 (and HLS-7) against, at once;
+* keys changed by key_transfer / key_agreement apply to the *next* association, as on a
+  meter (Blue Book 4.4.7: new keys are used after the response has been sent):
+  :meth:`SecuritySetupServer.settings_now` gives the association settings with the current keys.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import dataclasses
+from collections.abc import Callable, MutableMapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from edge_agent.client.security_setup import (
+from edge_agent.dlms import axdr
+from edge_agent.dlms.apdu_names import ActionResult
+from edge_agent.dlms.errors import DecodeError, SecurityError
+from edge_agent.dlms.secret import Secret
+from edge_agent.dlms.security import agreement, certificates, keywrap
+from edge_agent.dlms.security.signing import PublicKeyOrCertificate
+from edge_agent.dlms.security_setup import (
+    Attribute as SetupAttribute,
+)
+from edge_agent.dlms.security_setup import (
     ByEntity,
     CertificateEntity,
     CertificateIdentification,
@@ -38,14 +53,13 @@ from edge_agent.client.security_setup import (
     parse_identification,
     parse_key_data,
 )
-from edge_agent.dlms import axdr
-from edge_agent.dlms.apdu_names import ActionResult
-from edge_agent.dlms.errors import DecodeError, SecurityError
-from edge_agent.dlms.secret import Secret
-from edge_agent.dlms.security import agreement, certificates, keywrap
+from edge_agent.dlms.server_session import ServerSettings
 from edge_agent.keystore import KeyMaterial
 
 from .objects import Attribute, CosemObject, Refused, Request
+
+if TYPE_CHECKING:
+    from .profiles import SimulatedMeter
 
 # key_id -> the MeterKeyState field it replaces
 _KEY_FIELDS = {
@@ -84,14 +98,15 @@ class StoredCertificate:
 
 @dataclass(slots=True)
 class MeterKeyState:
-    """Everything secret or certified a meter holds. Mutable: the methods change it."""
+    """Everything secret or certified a meter holds. Mutable: the methods change it.
+
+    Field names are the Blue Book's attribute names where there is one (security_policy,
+    security_suite); ``system_title`` is attribute 5, server_system_title.
+    """
 
     system_title: bytes
-    suite: int = 1
-    # client_system_title: the client of the current association (attribute 4); the
-    # association layer sets it from the AARQ calling-AP-title.
+    security_suite: int = 1
     security_policy: SecurityPolicy = SecurityPolicy.NONE
-    client_system_title: bytes = b""
     ek: Secret | None = None
     ak: Secret | None = None
     kek: Secret | None = None
@@ -100,7 +115,7 @@ class MeterKeyState:
     certificates: list[StoredCertificate] = field(default_factory=list)
 
     def __repr__(self) -> str:
-        return (f"<MeterKeyState {self.system_title.hex().upper()} suite {self.suite}: "
+        return (f"<MeterKeyState {self.system_title.hex().upper()} suite {self.security_suite}: "
                 f"{len(self.key_pairs)} key pairs, {len(self.certificates)} certificates>")
 
     @classmethod
@@ -134,29 +149,42 @@ class MeterKeyState:
                 return entry
         return None
 
-    def signer(self, system_title: bytes) -> x509.Certificate | None:
-        """The signing certificate of a client (general-signing of pass 3, HLS-7)."""
-        for entry in self.certificates:
-            if (entry.entity is CertificateEntity.CLIENT and entry.system_title == system_title
-                    and certificate_type(entry.certificate) is CertificateType.DIGITAL_SIGNATURE):
-                return entry.certificate
-        return None
+    def client_signers(self) -> dict[bytes, x509.Certificate]:
+        """Client system title -> its signing certificate (general-signing of pass 3, HLS-7)."""
+        return {entry.system_title: entry.certificate for entry in self.certificates
+                if entry.entity is CertificateEntity.CLIENT and entry.system_title is not None
+                and certificate_type(entry.certificate) is CertificateType.DIGITAL_SIGNATURE}
 
-    def key(self, key_id: KeyId) -> Secret | None:
-        return getattr(self, _KEY_FIELDS[key_id])
+    def signer(self, system_title: bytes) -> x509.Certificate | None:
+        return self.client_signers().get(bytes(system_title))
+
+
+def _client_system_title(request: Request) -> bytes:
+    """The calling-AP-title of the current association (attribute 4, client_system_title).
+
+    The association layer keeps it on its session object (``AssociationContext.session``,
+    a :class:`edge_agent.dlms.server_session.ServerSession` in the simulator); an
+    association without ciphering or HLS has none (empty octet-string).
+    """
+    session = getattr(request.association, "session", None)
+    return bytes(getattr(session, "client_system_title", None) or b"")
 
 
 class SecuritySetupServer:
     """The methods and attributes of one Security setup object over a :class:`MeterKeyState`.
 
     ``generate_key`` makes key pairs (the suite's curve); tests pass a deterministic one.
+    ``client_public_keys``: the association layer's live mapping (client system title ->
+    certificate); kept equal to the imported client signing certificates after every change.
     """
 
     def __init__(self, state: MeterKeyState,
                  generate_key: Callable[[int], ec.EllipticCurvePrivateKey] = certificates.generate_key_pair,
+                 client_public_keys: MutableMapping[bytes, PublicKeyOrCertificate] | None = None,
                  ) -> None:
         self.state = state
         self.generate_key = generate_key
+        self.client_public_keys = client_public_keys
         self.methods: dict[int, Callable[[Request, Any], Any]] = {
             Method.SECURITY_ACTIVATE: self.security_activate,
             Method.KEY_TRANSFER: self.key_transfer,
@@ -168,16 +196,44 @@ class SecuritySetupServer:
             Method.REMOVE_CERTIFICATE: self.remove_certificate,
         }
 
+    # --- what the association layer reads ---------------------------------------------------
+
+    def current_keys(self) -> tuple[Secret | None, Secret | None]:
+        """(EK, AK) as they are now: what the next association uses."""
+        return self.state.ek, self.state.ak
+
+    def settings_now(self, settings: ServerSettings) -> ServerSettings:
+        """``settings`` with the keys held now (EK, AK, the meter's signing key), for a new
+        association: one already established keeps the keys it started with."""
+        ek, ak = self.current_keys()
+        signing_key = self.state.key_pairs.get(KeyPair.DIGITAL_SIGNATURE, settings.signing_key)
+        return dataclasses.replace(settings, ek=ek, ak=ak, signing_key=signing_key)
+
+    def publish_client_keys(self) -> None:
+        """Make ``client_public_keys`` hold exactly the imported client signing certificates."""
+        if self.client_public_keys is None:
+            return
+        current = self.state.client_signers()
+        for title in [t for t in self.client_public_keys if t not in current]:
+            del self.client_public_keys[title]
+        self.client_public_keys.update(current)
+
     # --- attributes -----------------------------------------------------------------------
 
     def attributes(self) -> dict[int, Attribute]:
-        state = self.state
+        # Getters read self.state when called: attach_security_setup may replace it.
+        def certificate_list(request: Request) -> axdr.Array:
+            return axdr.Array([c.info.to_axdr() for c in self.state.certificates])
+
         return {
-            2: Attribute(get=lambda r: axdr.Enum(int(state.security_policy))),
-            3: Attribute(get=lambda r: axdr.Enum(state.suite)),
-            4: Attribute(get=lambda r: axdr.OctetString(state.client_system_title)),
-            5: Attribute(get=lambda r: axdr.OctetString(state.system_title)),
-            6: Attribute(get=lambda r: axdr.Array([c.info.to_axdr() for c in state.certificates])),
+            SetupAttribute.SECURITY_POLICY: Attribute(
+                get=lambda r: axdr.Enum(int(self.state.security_policy))),
+            SetupAttribute.SECURITY_SUITE: Attribute(get=lambda r: axdr.Enum(self.state.security_suite)),
+            SetupAttribute.CLIENT_SYSTEM_TITLE: Attribute(
+                get=lambda r: axdr.OctetString(_client_system_title(r))),
+            SetupAttribute.SERVER_SYSTEM_TITLE: Attribute(
+                get=lambda r: axdr.OctetString(self.state.system_title)),
+            SetupAttribute.CERTIFICATES: Attribute(get=certificate_list),
         }
 
     def cosem_object(self, logical_name: bytes) -> CosemObject:
@@ -214,11 +270,11 @@ class SecuritySetupServer:
                    for key_id, wrapped in entries}
         except (SecurityError, DecodeError) as error:
             raise Refused(ActionResult.OTHER_REASON, f"key_transfer: {error}") from None
-        expected = 32 if self.state.suite == 2 else 16
+        expected = 32 if self.state.security_suite == 2 else 16
         for key_id, key in new.items():
             if len(key) != expected:
                 raise Refused(ActionResult.OTHER_REASON,
-                              f"key_transfer: {key_id.name} of {len(key)} bytes, suite {self.state.suite} "
+                              f"key_transfer: {key_id.name} of {len(key)} bytes, suite {self.state.security_suite} "
                               f"uses {expected}-byte keys")
         for key_id, key in new.items():
             setattr(self.state, _KEY_FIELDS[key_id], key)
@@ -226,7 +282,7 @@ class SecuritySetupServer:
     def key_agreement(self, request: Request, parameter: Any) -> axdr.Array:
         """Ephemeral Unified Model: check the client's signed ephemeral key, answer with ours."""
         entries = _parsed(parse_key_data, parameter, "key_agreement")
-        client_title = self.state.client_system_title  # set by the association (attribute 4)
+        client_title = _client_system_title(request)
         client_cert = self.state.signer(client_title) if client_title else None
         if client_cert is None:
             raise Refused(ActionResult.OTHER_REASON,
@@ -240,7 +296,7 @@ class SecuritySetupServer:
                 peer = agreement.verify_key_agreement_data(key_id, key_data, client_cert.public_key())
             except (SecurityError, DecodeError) as error:
                 raise Refused(ActionResult.OTHER_REASON, f"key_agreement: {error}") from None
-            ours = self.generate_key(self.state.suite)
+            ours = self.generate_key(self.state.security_suite)
             agreed[key_id] = derive_agreed_key(key_id, ours, peer, client_system_title=client_title,
                                                server_system_title=self.state.system_title)
             answers.append((key_id, agreement.key_agreement_data(key_id, ours, signing_key)))
@@ -250,7 +306,7 @@ class SecuritySetupServer:
 
     def generate_key_pair(self, request: Request, parameter: Any) -> None:
         kind = _key_pair(parameter)
-        self.state.key_pairs[kind] = self.generate_key(self.state.suite)
+        self.state.key_pairs[kind] = self.generate_key(self.state.security_suite)
         # The meter's certificates of the old pair no longer match its key.
         self.state.certificates = [
             c for c in self.state.certificates
@@ -271,10 +327,10 @@ class SecuritySetupServer:
         except DecodeError as error:
             raise Refused(ActionResult.TYPE_UNMATCHED, str(error)) from None
         public = certificate.public_key()
-        curve = "secp384r1" if self.state.suite == 2 else "secp256r1"
+        curve = "secp384r1" if self.state.security_suite == 2 else "secp256r1"
         if not isinstance(public, ec.EllipticCurvePublicKey) or public.curve.name != curve:
             raise Refused(ActionResult.OTHER_REASON,
-                          f"certificate key is not on {curve}, the curve of security suite {self.state.suite}")
+                          f"certificate key is not on {curve}, the curve of security suite {self.state.security_suite}")
         entry = StoredCertificate(_entity_of(certificate, self.state.system_title), certificate)
         if entry.entity is not CertificateEntity.CERTIFICATION_AUTHORITY and entry.system_title is None:
             raise Refused(ActionResult.OTHER_REASON,
@@ -285,6 +341,7 @@ class SecuritySetupServer:
                 raise Refused(ActionResult.OTHER_REASON,
                               "certificate names this meter but does not certify one of its key pairs")
         self.state.store(entry)
+        self.publish_client_keys()
 
     def export_certificate(self, request: Request, parameter: Any) -> axdr.OctetString:
         found = self.state.find(_parsed(parse_identification, parameter, "export_certificate"))
@@ -300,6 +357,7 @@ class SecuritySetupServer:
         if found.entity is CertificateEntity.SERVER:
             raise Refused(ActionResult.OTHER_REASON, "the meter's own certificates cannot be removed")
         self.state.certificates.remove(found)
+        self.publish_client_keys()
 
 
 def _parsed(parser: Callable[..., Any], parameter: Any, what: str) -> Any:
@@ -330,4 +388,17 @@ def _entity_of(certificate: x509.Certificate, own_system_title: bytes) -> Certif
     return CertificateEntity.SERVER if title == own_system_title else CertificateEntity.CLIENT
 
 
-__all__ = ["MeterKeyState", "SecuritySetupServer", "StoredCertificate"]
+def attach_security_setup(model: SimulatedMeter, keys: KeyMaterial,
+                          client_public_keys: MutableMapping[bytes, PublicKeyOrCertificate], *,
+                          suite: int) -> SecuritySetupServer:
+    """Give ``model``'s Security setup the installation's keys and tie it to the association
+    layer's live ``client_public_keys``; returns it (its :meth:`~SecuritySetupServer.settings_now`
+    builds the settings of each new association)."""
+    server = model.security_setup
+    server.state = MeterKeyState.from_key_material(keys, model.system_title, suite)
+    server.client_public_keys = client_public_keys
+    server.publish_client_keys()
+    return server
+
+
+__all__ = ["MeterKeyState", "SecuritySetupServer", "StoredCertificate", "attach_security_setup"]

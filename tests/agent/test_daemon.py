@@ -8,6 +8,8 @@ availability online; then, after stop, availability and status offline.
 from __future__ import annotations
 
 import json
+import os
+from datetime import UTC, datetime
 
 import pytest
 from daemon_harness import (
@@ -22,12 +24,18 @@ from daemon_harness import (
 
 from edge_agent.client.client import MeterClient
 from edge_agent.client.connection import ConnectionSettings
+from edge_agent.dlms.secret import Secret
+from edge_agent.dlms.security import CipherKeys
 from edge_agent.dlms.session import ClientSettings
 from edge_agent.mqtt.payloads import MeterInfo
+from edge_agent.simulator import profiles
+from edge_agent.simulator.push import T210D_PUSHED, push_stream
+from edge_agent.transport.pty import PtyPair
 
 POWER = "1.0.1.7.0.255"
 ENERGY = "1.0.1.8.0.255"
 CLOCK = "0.0.1.0.0.255"
+PUSHED_AT = datetime(2026, 3, 2, 10, 30, tzinfo=UTC)
 
 
 def value_objects_of(port: int, tmp_path) -> set[str]:
@@ -154,3 +162,44 @@ def test_home_assistant_discovery_when_enabled(tmp_path, mosquitto, meter) -> No
     finally:
         agent.stop()
         watcher.close()
+
+
+def test_push_meter_is_published_like_a_polled_one(tmp_path, mosquitto) -> None:
+    # An Austrian T-210D customer interface: encrypted DataNotifications in M-Bus frames.
+    ek = bytes(range(16))
+    key_file = tmp_path / "wien.ek"
+    key_file.write_text(ek.hex())
+    key_file.chmod(0o600)
+    pair = PtyPair()
+    config = write_config(tmp_path, mosquitto, f"""\
+        - id: wien
+          push: {{format: mbus, serial: {{device: {pair.path_b}, parity: "N"}}}}  # ptys: no parity
+          security: {{policy: enc, keys: {{ek: {{file: {key_file}}}}}}}
+        """)
+    watcher = Subscriber(mosquitto.host, mosquitto.port, ["dlms/pi/wien/#"])
+    agent = make_agent(config).start()
+    try:
+        (listener,) = agent.listeners
+        assert listener.ready.wait(WAIT)
+        meter = profiles.build("t210d", 7, lambda: PUSHED_AT)
+        stream = push_stream("mbus", meter, CipherKeys(ek=Secret(ek, "EK")), 0.02,
+                             clock=lambda: PUSHED_AT)
+        fd = os.open(pair.path_a, os.O_RDWR | os.O_NOCTTY)
+        try:
+            for _, telegram in zip(range(2), stream, strict=False):
+                os.write(fd, telegram)
+        finally:
+            os.close(fd)
+        assert watcher.wait_count("dlms/pi/wien/state", 2, WAIT)
+        assert watcher.wait_for(lambda ms: watcher.on("dlms/pi/wien/availability"))
+    finally:
+        agent.stop()
+        pair.close()
+    info = MeterInfo.decode(watcher.on("dlms/pi/wien/info")[0].payload)
+    assert {o.obis for o in info.objects} >= {ENERGY, "1.0.32.7.0.255"}
+    (energy,) = payloads(watcher.messages, f"dlms/pi/wien/{ENERGY}")[:1]
+    assert energy["unit"] == "Wh" and energy["ts"] == "2026-03-02T10:30:00Z"
+    assert energy["value"] == meter.register_values[T210D_PUSHED[0]](PUSHED_AT)
+    assert json.loads(watcher.on("dlms/pi/wien/health")[0].payload)["state"] == "ok"
+    assert [m.payload for m in watcher.on("dlms/pi/wien/availability")] == [
+        b"online", b"offline"]

@@ -1,7 +1,9 @@
-"""Three meters on one RS-485 bus (a pty pair; stations at physical 16, 17 and 18).
+"""Meters on one RS-485 bus (a pty pair; stations at physical 16, 17 and 18, and a
+configured meter at 19 that never answers).
 
 The simulator's tap sees every frame on the line: the agent must never start a
-transaction with one station while another's is open, and every meter is published.
+transaction with one station while another's is open, every present meter is published,
+and the silent one is reported unreachable without stopping the others.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from edge_agent.simulator.server import MeterServer
 from edge_agent.transport.pty import PtyPair
 
 PHYSICAL = (16, 17, 18)
+ABSENT = 19  # configured, but no station answers there
 POWER = "1.0.1.7.0.255"
 SERIAL = "0.0.96.1.0.255"
 
@@ -62,19 +65,26 @@ def test_three_meters_on_one_bus(tmp_path, mosquitto, bus) -> None:
   transport: {{bus: rs485}}
   addresses: {{physical: {p}}}
   timeout: 2
-""" for p in PHYSICAL)
+""" for p in PHYSICAL) + f"""\
+- id: flat-{ABSENT}
+  transport: {{bus: rs485}}
+  addresses: {{physical: {ABSENT}}}
+  timeout: 0.3
+"""
     config = write_config(tmp_path, mosquitto, meters, extra=f"""\
         buses:
           - {{id: rs485, device: {device}, rs485: false}}
         poll:
           - {{name: fast, interval: 1, objects: [{POWER}, {SERIAL}]}}
         """)
-    watcher = Subscriber(mosquitto.host, mosquitto.port, ["dlms/pi/+/state"])
+    watcher = Subscriber(mosquitto.host, mosquitto.port, ["dlms/pi/+/state",
+                                                          "dlms/pi/+/health"])
     agent = make_agent(config).start()
     try:
         assert len(agent.lanes) == 1  # one line: one lane for the three meters
         assert watcher.wait_for(lambda ms: all(
-            len(watcher.on(f"dlms/pi/flat-{p}/state")) >= 3 for p in PHYSICAL), WAIT)
+            len(watcher.on(f"dlms/pi/flat-{p}/state")) >= 3 for p in PHYSICAL)
+            and watcher.on(f"dlms/pi/flat-{ABSENT}/health"), WAIT)
     finally:
         assert agent.stop()
         watcher.close()
@@ -84,13 +94,18 @@ def test_three_meters_on_one_bus(tmp_path, mosquitto, bus) -> None:
         assert state["values"][SERIAL]["value"] == station.model.serial
         assert isinstance(state["values"][POWER]["value"], (int, float))
     assert len({s.model.serial for s in stations}) == 3
+    absent = json.loads(watcher.on(f"dlms/pi/flat-{ABSENT}/health")[0].payload)
+    assert absent["code"] == "unreachable" and f"1/{ABSENT}" in absent["message"]
+    assert not watcher.on(f"dlms/pi/flat-{ABSENT}/state")
     # never two transactions at once: every request is answered by its own station
     # before a frame goes to another one
     events = line.events
     assert len(events) > 30
     open_with = None
     for direction, station in events:
-        if direction == "rx":
+        if direction == "rx" and station == ABSENT:  # never answered: opens nothing
+            assert open_with is None, f"overlap: {open_with} and {station}"
+        elif direction == "rx":
             assert open_with in (None, station), f"overlap: {open_with} and {station}"
             open_with = station
         else:
@@ -98,5 +113,6 @@ def test_three_meters_on_one_bus(tmp_path, mosquitto, bus) -> None:
             open_with = None
     # fairness: the three meters took turns
     served = [s for d, s in events if d == "rx"]
+    assert served.count(ABSENT) >= 4  # SNRM and its retransmissions
     counts = [served.count(p) for p in PHYSICAL]
     assert max(counts) - min(counts) <= max(counts) // 3 + 4

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -13,21 +14,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from hypothesis import given
 from hypothesis import strategies as st
 
-from edge_agent.client.security_setup import (
-    ByEntity,
-    BySerial,
-    CertificateEntity,
-    CertificateInfo,
-    CertificateType,
-    KeyId,
-    KeyPair,
-    SecurityPolicy,
-    SecuritySetup,
-    key_transfer_parameter,
-    parse_identification,
-    parse_key_data,
-    serial_bytes,
-)
+from edge_agent.client.security_setup import SecuritySetup
 from edge_agent.dlms import axdr
 from edge_agent.dlms.apdu import (
     OMITTED,
@@ -41,11 +28,26 @@ from edge_agent.dlms.apdu import (
     GetResponseNormal,
     decode_apdu,
 )
+from edge_agent.dlms.conformance import Conformance
 from edge_agent.dlms.errors import DecodeError, ServiceError
 from edge_agent.dlms.obis import Obis
 from edge_agent.dlms.secret import Secret
 from edge_agent.dlms.security import certificates
-from edge_agent.simulator.objects import Refused, Request
+from edge_agent.dlms.security_setup import (
+    ByEntity,
+    BySerial,
+    CertificateEntity,
+    CertificateInfo,
+    CertificateType,
+    KeyId,
+    KeyPair,
+    SecurityPolicy,
+    key_transfer_parameter,
+    parse_identification,
+    parse_key_data,
+    serial_bytes,
+)
+from edge_agent.simulator.objects import AssociationContext, ObjectView, Refused, Request
 from edge_agent.simulator.security_setup import MeterKeyState, SecuritySetupServer
 
 METER_ST = bytes.fromhex("5341476770067a23")
@@ -59,9 +61,12 @@ class Loopback:
     """A client whose requests are encoded, decoded, served by the meter side and answered
     with encoded responses: the whole A-XDR path without a link."""
 
-    def __init__(self, server: SecuritySetupServer) -> None:
+    def __init__(self, server: SecuritySetupServer, client_system_title: bytes = CLIENT_ST) -> None:
         self.server = server
-        self.request = Request(NOW, NOW, None)  # type: ignore[arg-type]
+        # The association layer's session carries the client's calling-AP-title.
+        association = AssociationContext(1, ObjectView(()), Conformance.ACTION | Conformance.GET, 1024,
+                                         session=SimpleNamespace(client_system_title=client_system_title))
+        self.request = Request(NOW, NOW, association)
 
     def get(self, code: Obis, class_id: int, attribute: int) -> Any:
         wire = GetRequestNormal(0xC1, CosemAttributeDescriptor(class_id, bytes(code), attribute)).encode()
@@ -98,8 +103,7 @@ def _certified(system_title: bytes, usage: str = certificates.DIGITAL_SIGNATURE,
 @pytest.fixture
 def meter() -> tuple[MeterKeyState, SecuritySetupServer, SecuritySetup, ec.EllipticCurvePrivateKey]:
     meter_key, meter_cert = _certified(METER_ST)
-    state = MeterKeyState(METER_ST, 1, client_system_title=CLIENT_ST,
-                          ek=Secret(bytes(range(16)), "EK"), ak=Secret(bytes(range(16, 32)), "AK"), kek=KEK)
+    state = MeterKeyState(METER_ST, 1, ek=Secret(bytes(range(16)), "EK"), ak=Secret(bytes(range(16, 32)), "AK"), kek=KEK)
     state.key_pairs[KeyPair.DIGITAL_SIGNATURE] = meter_key
     server = SecuritySetupServer(state)
     server.import_certificate(Loopback(server).request, certificates.certificate_der(meter_cert))
