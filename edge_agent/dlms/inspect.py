@@ -55,15 +55,8 @@ from edge_agent.dlms.security.tags import CIPHERED, GENERAL_SIGNING
 from edge_agent.dlms.units import float32_shortest
 from edge_agent.dlms.wrapper import WrapperFrame
 
-__all__ = [
-    "CAPTURE_FORMAT",
-    "CaptureLine",
-    "DecodeKeys",
-    "format_capture_line",
-    "inspect",
-    "parse_hex",
-    "parse_line",
-]
+__all__ = ["CAPTURE_FORMAT", "CaptureLine", "DecodeKeys", "format_capture_line", "inspect",
+           "parse_hex", "parse_line"]
 
 Tree = dict[str, Any]
 
@@ -226,9 +219,7 @@ def _hdlc(buf: bytes, walk: _Walk) -> Tree:
                 pending = None
     if offset != len(buf) - 1:
         raise FrameError(f"{len(buf) - offset} bytes after the last HDLC frame are not a frame")
-    tree: Tree = {"frames": frames}
-    if apdus:
-        tree["apdus" if len(apdus) > 1 else "apdu"] = apdus if len(apdus) > 1 else apdus[0]
+    tree: Tree = {"frames": frames, **_apdus(apdus)}
     if pending is not None:
         tree["incomplete_apdu"] = {
             "length": len(pending),
@@ -295,9 +286,12 @@ def _mbus(buf: bytes, walk: _Walk) -> Tree:
         )
     if decoder.discarded:
         raise FrameError(f"{decoder.discarded} bytes of the input are not part of an M-Bus long frame")
-    tree: Tree = {"frames": frames}
-    tree["apdus" if len(apdus) > 1 else "apdu"] = apdus if len(apdus) > 1 else apdus[0]
-    return tree
+    return {"frames": frames, **_apdus(apdus)}
+
+
+def _apdus(apdus: list[Tree]) -> Tree:
+    """One APDU as "apdu", several as "apdus", none: nothing."""
+    return {"apdu": apdus[0]} if len(apdus) == 1 else {"apdus": apdus} if apdus else {}
 
 
 _FORMATS: tuple[tuple[str, Callable[[bytes], bool], Callable[[bytes, _Walk], Tree]], ...] = (

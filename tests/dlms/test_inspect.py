@@ -11,6 +11,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from edge_agent.dlms.dsmr import DsmrTelegram
 from edge_agent.dlms.errors import (
     AuthenticationError,
     DecodeError,
@@ -189,19 +190,30 @@ def test_mbus_single_frame_of_two_is_a_frame_error() -> None:
         inspect(bytes.fromhex(MBUS["inputs"]["frames"])[:first_frame_end])
 
 
-def test_dsmr_telegram_in_general_glo_ciphering() -> None:
-    telegram = (b"/SAG5SAG-METER\r\n\r\n1-0:1.8.0(000123.456*kWh)\r\n1-0:32.7.0(230.1*V)\r\n"
-                b"0-0:96.1.0(1SAG1100000292)\r\n!ABCD\r\n")
-    apdu = protect(telegram, sc=SecurityControl(0, True, True), keys=CipherKeys(ek=EK, ak=AK),
+P1_TELEGRAM = DsmrTelegram("SAG5SAG-METER", ("0-0:1.0.0(261125020304W)", "1-0:1.8.0(000123.456*kWh)",
+                                             "1-0:32.7.0(230.1*V)", "0-0:96.1.0(1SAG1100000292)"))
+
+
+def _p1_in_gcm(telegram: bytes) -> bytes:
+    return protect(telegram, sc=SecurityControl(0, True, True), keys=CipherKeys(ek=EK, ak=AK),
                    system_title=bytes.fromhex("5341475905a19dcb"), invocation_counter=7,
                    form=Form.GENERAL_GLO)
-    tree = inspect(apdu, DecodeKeys(CipherKeys(ek=EK, ak=AK)))
+
+
+def test_dsmr_telegram_in_general_glo_ciphering() -> None:
+    tree = inspect(_p1_in_gcm(P1_TELEGRAM.encode()), DecodeKeys(CipherKeys(ek=EK, ak=AK)))
     content = tree["apdu"]["content"]
     assert content["type"] == "dsmr-p1-telegram" and content["identification"] == "SAG5SAG-METER"
-    assert content["values"]["1.0.1.8.0.255"] == {"value": 123.456, "unit": "kWh",
-                                                  "name": content["values"]["1.0.1.8.0.255"]["name"]}
+    assert content["timestamp"] == "2026-11-25T02:03:04+01:00"
+    energy = content["values"]["1.0.1.8.0.255"]
+    assert (energy["value"], energy["unit"]) == (123.456, "kWh") and energy["name"]
     assert content["values"]["0.0.96.1.0.255"]["value"] == "1SAG1100000292"
-    assert content["checksum"] == "ABCD"
+
+
+def test_dsmr_telegram_with_a_wrong_crc_is_refused() -> None:
+    damaged = P1_TELEGRAM.encode().replace(b"230.1", b"230.2")
+    with pytest.raises(DecodeError, match="CRC mismatch"):
+        inspect(_p1_in_gcm(damaged), DecodeKeys(CipherKeys(ek=EK, ak=AK)))
 
 
 # --- other framings -----------------------------------------------------------------------------
