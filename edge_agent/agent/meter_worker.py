@@ -297,6 +297,8 @@ class MeterWorker:
     # --- one poll ---------------------------------------------------------------------
 
     def poll(self, groups: tuple[PollGroup, ...]) -> bool:
+        """Read ``groups`` and hand the readings to the sink; True on success. Failures
+        go to the sink as a health code; nothing is raised."""
         for attempt in (1, 2):
             reused = self._client is not None
             try:

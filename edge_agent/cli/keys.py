@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-import os
 import secrets
 import shutil
 import sys
@@ -38,6 +37,7 @@ from edge_agent.keystore import (
     SECRET_FILES,
     KeysDir,
 )
+from edge_agent.state.counters import atomic_write
 
 HELP = "make key pairs, CSRs and certificates; exchange certificates and rotate keys with a meter"
 EXAMPLES = """\
@@ -67,14 +67,7 @@ def write_private(path: Path, data: bytes, *, force: bool) -> None:
     if path.exists() and not force:
         raise ConfigError(f"{path} exists: not overwritten (add --force to replace it)")
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    temporary = path.with_name(path.name + ".tmp")
-    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        os.write(fd, data)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(temporary, path)
+    atomic_write(path, data, 0o600)
 
 
 def _read(path: str | Path, what: str) -> bytes:

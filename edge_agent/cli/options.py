@@ -59,6 +59,8 @@ def add_security_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--pass3-signing", choices=("never", "always", "auto"), default="auto",
                        help="sign HLS pass 3 (general-signing, as the T-210D demands): auto tries "
                        "unsigned first and remembers per meter (default auto)")
+    group.add_argument("--association", metavar="OBIS", default="0.0.40.0.0.255",
+                       help="Association LN object that takes HLS pass 3 (default 0.0.40.0.0.255, the current association)")
     group.add_argument("--frame-counter", metavar="OBIS|none", default=FRAME_COUNTER.dotted,
                        help="the meter's frame counter, read with the public client (SAP 16) when our "
                        f"invocation counter is new or refused (default {FRAME_COUNTER.dotted}; none: never)")
@@ -120,7 +122,15 @@ def client_settings_from_args(args: argparse.Namespace, keys: KeyMaterial | None
         ak=ak,
         signing_key=keys.client_signing_key,
         server_public_key=keys.meter_certificate,
+        association=bytes(_obis_option(args.association, "--association")),
     )
+
+
+def _obis_option(text: str, flag: str) -> Obis:
+    try:
+        return Obis.parse(text)
+    except DecodeError as error:
+        raise ConfigError(f"{flag} {text!r} is not an OBIS code (e.g. 0.0.40.0.0.255): {error}") from None
 
 
 def meter_id_from_args(args: argparse.Namespace) -> str:
@@ -171,10 +181,7 @@ def frame_counter_from_args(args: argparse.Namespace) -> Obis | None:
     text = getattr(args, "frame_counter", FRAME_COUNTER.dotted)
     if text is None or text.lower() == "none":
         return None
-    try:
-        return Obis.parse(text)
-    except DecodeError as error:
-        raise ConfigError(f"--frame-counter {text!r} is not an OBIS code (or none): {error}") from None
+    return _obis_option(text, "--frame-counter")
 
 
 def print_err(message: str) -> None:

@@ -66,8 +66,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--verbose", "-v", action="store_true",
                         help="log at DEBUG level whatever logging.level says")
     parser.add_argument("--capture", metavar="FILE",
-                        help="append every frame with time and direction (never keys), "
-                             "readable by 'dlms-edge decode -'")
+                        help="append every frame with time and direction, readable by "
+                             "'dlms-edge decode -' (no keys; an LLS password is in the "
+                             "AARQ in clear, as on the line)")
     parser.add_argument("--shutdown-timeout", type=float, default=DEFAULT_SHUTDOWN_TIMEOUT,
                         metavar="S", help="seconds to finish transactions and flush the "
                                           f"queue on SIGTERM (default {DEFAULT_SHUTDOWN_TIMEOUT:g})")

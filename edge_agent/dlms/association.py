@@ -106,6 +106,13 @@ class ClientSettings:
     first_invoke_id: int = 1  # the trace's pass 3 carries invoke-id 1 (0xC1)
     high_priority: bool = True
     check_invoke_id: bool = True
+    # The Association LN object pass 3 goes to: the current association as the standard
+    # says; a few installations address their client's own instance (e.g. 0.0.40.0.2.255).
+    association: bytes = CURRENT_ASSOCIATION
+
+    @property
+    def hls_method(self) -> x.CosemMethodDescriptor:
+        return x.CosemMethodDescriptor(ASSOCIATION_LN_CLASS, self.association, REPLY_TO_HLS_AUTHENTICATION)
 
     def __post_init__(self) -> None:
         if self.security not in POLICIES:

@@ -36,7 +36,6 @@ from edge_agent.dlms.association import (
     CIPHERING_OVERHEAD,
     CONTEXTS,
     HLS_MECHANISMS,
-    HLS_METHOD,
     PLAIN_REFUSALS,
     ClientSettings,
     hls_reply,
@@ -375,8 +374,9 @@ class ClientSession:
         s = self.settings
         reply = hls_reply(s, self._stoc, self._ctos, self.server_system_title, self._next_ic)
         invoke = self._next_invoke()
-        self._pending = _Pending("pass3", invoke, HLS_METHOD)
-        plain = x.ActionRequestNormal(invoke, HLS_METHOD, axdr.OctetString(reply)).encode()
+        method = s.hls_method
+        self._pending = _Pending("pass3", invoke, method)
+        plain = x.ActionRequestNormal(invoke, method, axdr.OctetString(reply)).encode()
         if s.pass3_signing == "always":
             self.pass3_signed = True
             return build_signed_pass3(

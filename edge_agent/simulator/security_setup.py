@@ -392,8 +392,12 @@ def attach_security_setup(model: SimulatedMeter, keys: KeyMaterial,
                           client_public_keys: MutableMapping[bytes, PublicKeyOrCertificate], *,
                           suite: int) -> SecuritySetupServer:
     """Give ``model``'s Security setup the installation's keys and tie it to the association
-    layer's live ``client_public_keys``; returns it (its :meth:`~SecuritySetupServer.settings_now`
-    builds the settings of each new association)."""
+    layer's live ``client_public_keys``; returns it. The station builds each new association
+    from :meth:`SecuritySetupServer.settings_now`, so that keys changed by key_transfer apply
+    from the next association on (``SimulatedMeterStation``: in ``__init__``
+    ``self.security_setup = attach_security_setup(self.model, self.keys, self.client_public_keys,
+    suite=suite)``; in ``responder`` ``ServerSession(self.security_setup.settings_now(self.settings), ...)``).
+    """
     server = model.security_setup
     server.state = MeterKeyState.from_key_material(keys, model.system_title, suite)
     server.client_public_keys = client_public_keys

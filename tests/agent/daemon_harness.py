@@ -67,10 +67,15 @@ def make_agent(path: Path, **options) -> Agent:
     return Agent(fast_config(path), **options)
 
 
-def tcp_meter(**options) -> tuple[MeterServer, SimulatedMeterStation, int]:
-    """A simulated meter on a free 127.0.0.1 port: (server, station, port)."""
+def tcp_meter(*, tap=None, idle_timeout: float = 120.0,
+              **options) -> tuple[MeterServer, SimulatedMeterStation, int]:
+    """A simulated meter on a free 127.0.0.1 port: (server, station, port).
+
+    ``idle_timeout``: seconds of silence after which the meter closes the connection.
+    """
     station = SimulatedMeterStation(SimulatorOptions(**options))
-    server = MeterServer([station.station])
+    server = MeterServer([station.station], idle_timeout=idle_timeout,
+                         **({"tap": tap} if tap else {}))
     _, port = server.start_tcp("127.0.0.1", 0)
     return server, station, port
 
@@ -98,3 +103,21 @@ class Recorder:
     def on(self, topic: str) -> list[bytes]:
         with self._lock:
             return [payload for t, payload in self.queued if t == topic]
+
+
+class FrameLog:
+    """A simulator tap: every chunk received and frame sent, in order."""
+
+    def __init__(self) -> None:
+        self.frames: list[tuple[str, bytes]] = []
+        self._lock = threading.Lock()
+
+    def __call__(self, direction: str, data: bytes) -> None:
+        with self._lock:
+            self.frames.append((direction, bytes(data)))
+
+    def apdus_received(self, tag: int) -> int:
+        """Wrapper frames received whose APDU starts with ``tag`` (header: 8 bytes,
+        IEC 62056-47 7.3.2)."""
+        with self._lock:
+            return sum(d == "rx" and data[8:9] == bytes([tag]) for d, data in self.frames)

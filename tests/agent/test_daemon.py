@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import json
 import os
+import textwrap
 from datetime import UTC, datetime
 
 import pytest
 from daemon_harness import (
     WAIT,
+    FrameLog,
     Subscriber,
     make_agent,
     payloads,
@@ -27,9 +29,11 @@ from edge_agent.client.connection import ConnectionSettings
 from edge_agent.dlms.secret import Secret
 from edge_agent.dlms.security import CipherKeys
 from edge_agent.dlms.session import ClientSettings
+from edge_agent.keystore import DEFAULT_CLIENT_SYSTEM_TITLE
 from edge_agent.mqtt.payloads import MeterInfo
 from edge_agent.simulator import profiles
 from edge_agent.simulator.push import T210D_PUSHED, push_stream
+from edge_agent.state.facts import FactStore
 from edge_agent.transport.pty import PtyPair
 
 POWER = "1.0.1.7.0.255"
@@ -203,3 +207,76 @@ def test_push_meter_is_published_like_a_polled_one(tmp_path, mosquitto) -> None:
     assert json.loads(watcher.on("dlms/pi/wien/health")[0].payload)["state"] == "ok"
     assert [m.payload for m in watcher.on("dlms/pi/wien/availability")] == [
         b"online", b"offline"]
+
+
+AARQ = 0x60  # association request (Green Book 9.5, ACSE-APDU ::= [APPLICATION 0])
+
+
+def test_association_is_reused_and_reestablished_when_the_meter_drops_it(
+        tmp_path, mosquitto) -> None:
+    steady_log, dropping_log = FrameLog(), FrameLog()
+    steady, _, steady_port = tcp_meter(tap=steady_log)
+    # This meter closes the connection after 0.4 s of silence, as meters do after their
+    # inactivity time-out: every poll finds the old association gone.
+    dropping, _, dropping_port = tcp_meter(tap=dropping_log, idle_timeout=0.4)
+    meters = "".join(textwrap.dedent(f"""\
+        - id: {name}
+          transport: {{tcp: "127.0.0.1:{port}"}}
+          poll: [{{name: fast, interval: 1, objects: [{POWER}]}}]
+        """) for name, port in (("steady", steady_port), ("dropping", dropping_port)))
+    config = write_config(tmp_path, mosquitto, meters)
+    watcher = Subscriber(mosquitto.host, mosquitto.port, ["dlms/pi/+/state",
+                                                          "dlms/pi/+/health"])
+    agent = make_agent(config).start()
+    try:
+        assert watcher.wait_for(lambda ms: all(
+            len(watcher.on(f"dlms/pi/{name}/state")) >= 3 for name in ("steady", "dropping")))
+    finally:
+        agent.stop()
+        steady.stop()
+        dropping.stop()
+    assert steady_log.apdus_received(AARQ) == 1  # one association for every poll
+    assert dropping_log.apdus_received(AARQ) >= 3  # associated again within each poll
+    for name in ("steady", "dropping"):  # never reported as a problem
+        assert [json.loads(m.payload)["state"] for m in watcher.on(
+            f"dlms/pi/{name}/health")] == ["ok"]
+    watcher.close()
+
+
+def test_t210d_suite_1_hls_with_signed_pass_3(tmp_path, mosquitto) -> None:
+    # The field case of DESIGN.md: suite 1, authenticated encryption, HLS-5, and a meter
+    # that accepts pass 3 only inside general-signing; pass3_signing auto finds that out.
+    keys = tmp_path / "keys"
+    server, station, port = tcp_meter(profile="t210d", keys_dir=str(keys))
+    for path in keys.iterdir():
+        path.chmod(0o600)
+    config = write_config(tmp_path, mosquitto, f"""\
+        - id: t210d
+          transport: {{tcp: "127.0.0.1:{port}"}}
+          addresses: {{client: 1}}
+          security:
+            suite: 1
+            policy: authenc
+            auth: hls-gmac
+            keys: {{ek: {{file: {keys / "ek.hex"}}}, ak: {{file: {keys / "ak.hex"}}}}}
+            system_title: "{DEFAULT_CLIENT_SYSTEM_TITLE.hex()}"
+            pass3_signing: auto
+            signing_key: {keys / "client.key.pem"}
+            meter_certificate: {keys / "meter.crt.pem"}
+          poll: [{{name: energy, interval: 60, objects: [{ENERGY}]}}]
+        """)
+    watcher = Subscriber(mosquitto.host, mosquitto.port, ["dlms/pi/t210d/#"])
+    agent = make_agent(config).start()
+    try:
+        assert watcher.wait_count(f"dlms/pi/t210d/{ENERGY}", 1, WAIT)
+    finally:
+        agent.stop()
+        server.stop()
+    info = MeterInfo.decode(watcher.on("dlms/pi/t210d/info")[0].payload)
+    assert info.manufacturer == "Sagemcom" and info.serial == station.model.serial
+    assert info.system_title == station.model.system_title
+    assert FactStore(tmp_path / "state").get_fact("t210d", "pass3_signing_required") is True
+    (energy,) = payloads(watcher.messages, f"dlms/pi/t210d/{ENERGY}")
+    assert energy["unit"] == "Wh"
+    key_text = (keys / "ek.hex").read_text().strip()
+    assert all(key_text.lower() not in m.payload.decode().lower() for m in watcher.messages)

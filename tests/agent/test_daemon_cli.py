@@ -8,10 +8,9 @@ import signal
 import subprocess
 import sys
 import textwrap
-import threading
 
 import pytest
-from daemon_harness import WAIT, Subscriber, write_config
+from daemon_harness import WAIT, FrameLog, Subscriber, write_config
 
 from edge_agent.cli import main
 from edge_agent.simulator.meter import SimulatedMeterStation, SimulatorOptions
@@ -20,20 +19,6 @@ from edge_agent.simulator.server import MeterServer
 POWER = "1.0.1.7.0.255"
 PASSWORD = "s3cret-pw"
 RLRQ = 0x62  # release-request APDU tag (Green Book 9.5, ACSE-APDU ::= [APPLICATION 2])
-
-
-class FrameLog:
-    def __init__(self) -> None:
-        self.frames: list[tuple[str, bytes]] = []
-        self._lock = threading.Lock()
-
-    def __call__(self, direction: str, data: bytes) -> None:
-        with self._lock:
-            self.frames.append((direction, bytes(data)))
-
-    def released(self) -> bool:
-        with self._lock:  # wrapper header is 8 bytes (IEC 62056-47 7.3.2), then the APDU
-            return any(d == "rx" and data[8:9] == bytes([RLRQ]) for d, data in self.frames)
 
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["TERM", "INT"])
@@ -59,7 +44,7 @@ def test_signal_releases_flushes_and_goes_offline(tmp_path, mosquitto, signum) -
                                 str(config)], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         assert watcher.wait_count(f"dlms/pi/m1/{POWER}", 2, WAIT), process.stderr.read1()
-        assert not frames.released()
+        assert frames.apdus_received(RLRQ) == 0
         process.send_signal(signum)
         assert process.wait(timeout=15) == 0
     finally:
@@ -72,7 +57,7 @@ def test_signal_releases_flushes_and_goes_offline(tmp_path, mosquitto, signum) -
     watcher.close()
     assert watcher.on("dlms/pi/m1/availability")[-1].payload == b"offline"
     assert [m.payload for m in watcher.on("dlms/pi/status")] == [b"online", b"offline"]
-    assert frames.released(), "the association was not released"
+    assert frames.apdus_received(RLRQ) == 1, "the association was not released"
     # structured logs: one JSON object per line, meter named, no key material
     records = [json.loads(line) for line in stderr.splitlines() if line.strip()]
     assert any(r.get("meter") == "m1" and "associated" in r["message"] for r in records)

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import io
 import json
+import shutil
 import stat
 import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
 from cryptography import x509
@@ -17,26 +18,17 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from edge_agent.cli import keys as keys_cli
 from edge_agent.cli import main
-from edge_agent.client.security_setup import KeyPair
-from edge_agent.dlms.apdu import (
-    OMITTED,
-    ActionRequestNormal,
-    ActionResponseNormal,
-    ActionResponseWithOptionalData,
-    ActionResult,
-    CosemAttributeDescriptor,
-    CosemMethodDescriptor,
-    GetRequestNormal,
-    GetResponseNormal,
-    decode_apdu,
-)
-from edge_agent.dlms.errors import ConfigError, ServiceError
-from edge_agent.dlms.obis import Obis
 from edge_agent.dlms.secret import Secret
 from edge_agent.dlms.security import certificates
+from edge_agent.dlms.security_setup import KeyPair
 from edge_agent.keystore import KeysDir
-from edge_agent.simulator.objects import Refused, Request
-from edge_agent.simulator.security_setup import MeterKeyState, SecuritySetupServer
+from edge_agent.simulator.meter import SimulatedMeterStation, SimulatorOptions
+from edge_agent.simulator.security_setup import (
+    MeterKeyState,
+    SecuritySetupServer,
+    attach_security_setup,
+)
+from edge_agent.simulator.server import MeterServer
 
 METER_ST = bytes.fromhex("5341476770067a23")
 CLIENT_ST = bytes.fromhex("444c4d5300000001")
@@ -129,111 +121,152 @@ def test_import_meter_cert(capsys, tmp_path) -> None:
     assert code == 7 and "X.509" in err
 
 
-# --- meter operations against the simulated meter side --------------------------------------
+# --- meter operations against `simulate --profile t210d` over TCP ------------------------------
 
 
-class Loopback:
-    """Requests encoded to APDUs, decoded, served by the simulator's Security setup."""
+def _wired(station: SimulatedMeterStation) -> SecuritySetupServer:
+    """The station's Security setup, tied to its associations. meter.py does this itself once
+    it calls attach_security_setup; until then the test does what those lines do."""
+    if hasattr(station, "security_setup"):
+        return station.security_setup
+    setup = attach_security_setup(station.model, station.keys, station.client_public_keys,
+                                  suite=station.settings.suite)
+    responder = station.responder
 
-    def __init__(self, server: SecuritySetupServer) -> None:
-        self.server = server
-        self.request = Request(NOW, NOW, None)  # type: ignore[arg-type]
+    def with_current_keys(client_sap: int):
+        station.settings = setup.settings_now(station.settings)
+        return responder(client_sap)
 
-    def get(self, code: Obis, class_id: int, attribute: int) -> Any:
-        request = decode_apdu(GetRequestNormal(0xC1, CosemAttributeDescriptor(class_id, bytes(code), attribute)).encode())
-        value = self.server.attributes()[request.descriptor.attribute_id].get(self.request)
-        return decode_apdu(GetResponseNormal(0xC1, value).encode()).result
+    station.responder = with_current_keys  # type: ignore[method-assign]
+    return setup
 
-    def action(self, code: Obis, class_id: int, method: int, parameters: Any = OMITTED) -> Any:
-        request = decode_apdu(ActionRequestNormal(0xC1, CosemMethodDescriptor(class_id, bytes(code), method), parameters).encode())
-        try:
-            returned = self.server.invoke(self.request, request.descriptor.method_id, request.method_invocation_parameters)
-            single = ActionResponseWithOptionalData(ActionResult.SUCCESS, OMITTED if returned is None else returned)
-        except Refused as refusal:
-            single = ActionResponseWithOptionalData(ActionResult(int(refusal.result)))
-        answer = decode_apdu(ActionResponseNormal(0xC1, single).encode()).single_response
-        if answer.result != ActionResult.SUCCESS:
-            raise ServiceError(f"refused: {answer.result.standard_name}", answer.result.standard_name)
-        return answer.return_parameters
+
+@dataclass
+class Installation:
+    """A T-210D simulator on 127.0.0.1 and the keys dir it shares with the installer."""
+
+    keys_dir: Path
+    setup: SecuritySetupServer
+    station: SimulatedMeterStation
+    address: str
+    state_dir: Path
+
+    @property
+    def state(self) -> MeterKeyState:
+        return self.setup.state
+
+    def management(self, keys_dir: Path | None = None) -> tuple[str, ...]:
+        """Options of the management client (SAP 1: Suite 1, HLS-5, signed pass 3)."""
+        return ("--tcp", self.address, "--client", "1", "--suite", "1", "--security", "authenc",
+                "--auth", "hls-gmac", "--pass3-signing", "always", "--keys-dir",
+                str(keys_dir or self.keys_dir), "--state-dir", str(self.state_dir), "--timeout", "3")
+
+    def public(self, keys_dir: Path | None = None) -> tuple[str, ...]:
+        return ("--tcp", self.address, "--keys-dir", str(keys_dir or self.keys_dir),
+                "--state-dir", str(self.state_dir), "--timeout", "3")
 
 
 @pytest.fixture
-def installation(tmp_path, monkeypatch) -> tuple[Path, MeterKeyState]:
-    """A keys dir as `simulate --keys-dir` makes it, a meter holding only its own certificate,
-    and `keys.connect` bound to that meter."""
-    store = KeysDir(tmp_path / "k")
-    store.ensure_simulator_keys(METER_ST, CLIENT_ST)
-    material = store.load()
-    state = MeterKeyState(METER_ST, 1, client_system_title=CLIENT_ST, ek=material.ek, ak=material.ak, kek=material.kek)
-    state.key_pairs[KeyPair.DIGITAL_SIGNATURE] = material.meter_signing_key
-    server = SecuritySetupServer(state)
-    server.import_certificate(Loopback(server).request, certificates.certificate_der(material.meter_certificate))
-    (tmp_path / "k" / "meter.crt.pem").unlink()  # the client has not fetched it yet
-    monkeypatch.setattr(keys_cli, "connect", lambda args: contextlib.nullcontext(Loopback(server)))
-    return tmp_path / "k", state
+def installation(tmp_path) -> Iterator[Installation]:
+    station = SimulatedMeterStation(SimulatorOptions(profile="t210d", keys_dir=str(tmp_path / "k")))
+    setup = _wired(station)
+    server = MeterServer([station.station])
+    host, port = server.start_tcp("127.0.0.1", 0)
+    try:
+        yield Installation(tmp_path / "k", setup, station, f"{host}:{port}", tmp_path / "state")
+    finally:
+        server.stop()
 
 
-METER_ARGS = ("--tcp", "127.0.0.1:4059")
+def read_energy(capsys, installation: Installation, keys_dir: Path | None = None) -> tuple[int, str, str]:
+    code = main(["read", *installation.management(keys_dir), "--json", "1.0.1.8.0.255"])
+    out, err = capsys.readouterr()
+    return code, out, err
 
 
-def test_meter_import_cert_then_listed(capsys, installation) -> None:
-    k, state = installation
-    code, out, _ = keys(capsys, "meter-import-cert", *METER_ARGS, "--keys-dir", str(k))
-    assert code == 0 and "client digital-signature certificate" in out and CLIENT_ST.hex().upper() in out
-    assert state.signer(CLIENT_ST) == KeysDir(k).load().client_certificate
+def fresh_client(capsys, installation: Installation, directory: Path, system_title: bytes) -> Path:
+    """A second installer's keys dir: the meter's keys, a new signing key and certificate."""
+    assert keys(capsys, "generate", "--keys-dir", str(directory))[0] == 0
+    assert keys(capsys, "self-signed", "--keys-dir", str(directory), "--system-title", system_title.hex())[0] == 0
+    for name in ("ek.hex", "ak.hex", "kek.hex"):
+        (directory / name).write_bytes((installation.keys_dir / name).read_bytes())
+    return directory
+
+
+def test_imported_client_certificate_then_a_signed_pass3_with_it(capsys, installation, tmp_path) -> None:
+    title = bytes.fromhex("444c4d5300000002")
+    k2 = fresh_client(capsys, installation, tmp_path / "k2", title)
+    code, _, err = read_energy(capsys, installation, k2)
+    assert code != 0 and "operation-not-possible" in err  # the meter does not know this key yet
+    code, out, err = keys(capsys, "meter-import-cert", *installation.public(k2))
+    assert code == 0, err
+    assert "client digital-signature certificate" in out and title.hex().upper() in out
+    assert installation.station.client_public_keys[title] == KeysDir(k2).load().client_certificate
+    code, out, err = read_energy(capsys, installation, k2)
+    assert code == 0, err
+    assert json.loads(out)["1.0.1.8.0.255"]["unit"] == "Wh"  # read over a signed pass 3, new key
 
 
 def test_meter_fetch_certs_stores_the_meter_certificate(capsys, installation) -> None:
-    k, state = installation
-    code, out, _ = keys(capsys, "meter-fetch-certs", *METER_ARGS, "--keys-dir", str(k))
-    assert code == 0 and "meter.crt.pem" in out
-    fetched = KeysDir(k).load().meter_certificate
-    assert certificates.system_title_from_certificate(fetched) == METER_ST
-    assert fetched.public_key().public_numbers() == state.key_pairs[KeyPair.DIGITAL_SIGNATURE].public_key().public_numbers()
+    (installation.keys_dir / "meter.crt.pem").unlink()  # the installer has not fetched it yet
+    code, out, err = keys(capsys, "meter-fetch-certs", *installation.public())
+    assert code == 0 and "meter.crt.pem" in out, err
+    fetched = KeysDir(installation.keys_dir).load().meter_certificate
+    assert certificates.system_title_from_certificate(fetched) == installation.station.model.system_title
+    own = installation.state.key_pairs[KeyPair.DIGITAL_SIGNATURE]
+    assert fetched.public_key().public_numbers() == own.public_key().public_numbers()
 
 
-def test_rotate_keys_with_yes(capsys, installation) -> None:
-    k, state = installation
+def test_rotate_keys_with_yes_then_the_next_association_uses_them(capsys, installation, tmp_path) -> None:
+    k = installation.keys_dir
     old = KeysDir(k).load()
-    code, out, err = keys(capsys, "meter-rotate-keys", *METER_ARGS, "--keys-dir", str(k), "--yes")
+    stale = tmp_path / "stale"
+    shutil.copytree(k, stale)
+    code, out, err = keys(capsys, "meter-rotate-keys", *installation.management(), "--yes")
     assert code == 0, err
     new = KeysDir(k).load()
     assert new.ek != old.ek and new.ak != old.ak and new.kek == old.kek
-    assert state.ek == new.ek and state.ak == new.ak
+    assert installation.state.ek == new.ek and installation.state.ak == new.ak
     assert not (k / keys_cli.PENDING_DIR).exists()
     assert new.ek.reveal().hex() not in out + err
+    assert read_energy(capsys, installation)[0] == 0  # new keys
+    assert read_energy(capsys, installation, stale)[0] != 0  # the old ones no longer work
 
 
 def test_rotate_keys_refuses_without_a_terminal(capsys, installation, monkeypatch) -> None:
-    k, state = installation
-    before = state.ek
+    before = installation.state.ek
     monkeypatch.setattr(sys, "stdin", io.StringIO(""))
-    code, _, err = keys(capsys, "meter-rotate-keys", *METER_ARGS, "--keys-dir", str(k))
-    assert code == 2 and "--yes" in err and state.ek == before
+    code, _, err = keys(capsys, "meter-rotate-keys", *installation.management())
+    assert code == 2 and "--yes" in err and installation.state.ek == before
 
 
-def test_rotate_keys_asks_and_a_no_changes_nothing(capsys, installation) -> None:
-    k, state = installation
-    before = state.ek
-    asked = []
-    with pytest.raises(ConfigError, match="cancelled"):
-        keys_cli.rotate_keys(Loopback(SecuritySetupServer(state)), k, ["ek"], lambda q: asked.append(q) or False)
-    assert asked and "replace ek" in asked[0] and state.ek == before
-    assert keys_cli.rotate_keys(Loopback(SecuritySetupServer(state)), k, ["ek"], lambda q: True) == ["ek"]
-    assert state.ek != before and KeysDir(k).load().ek == state.ek
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_rotate_keys_asks_and_a_no_changes_nothing(capsys, installation, monkeypatch) -> None:
+    before = installation.state.ek
+    asked: list[str] = []
+    monkeypatch.setattr(sys, "stdin", _Terminal())
+    monkeypatch.setattr("builtins.input", lambda question: asked.append(question) or "no")
+    code, _, err = keys(capsys, "meter-rotate-keys", *installation.management(), "--rotate", "ek")
+    assert code == 2 and "cancelled" in err
+    assert asked and "replace ek" in asked[0] and installation.state.ek == before
+    assert KeysDir(installation.keys_dir).load().ek == before
 
 
 def test_rotate_keys_with_a_wrong_kek_keeps_the_keys_pending(capsys, installation) -> None:
-    k, state = installation
+    k = installation.keys_dir
     before = KeysDir(k).load().ek
     KeysDir(k).write_secret("kek", Secret(b"\x01" * 16))
-    code, _, err = keys(capsys, "meter-rotate-keys", *METER_ARGS, "--keys-dir", str(k), "--yes", "--rotate", "ek")
+    code, _, err = keys(capsys, "meter-rotate-keys", *installation.management(), "--yes", "--rotate", "ek")
     assert code == 6 and "other-reason" in err
-    assert KeysDir(k).load().ek == before and state.ek == before
+    assert KeysDir(k).load().ek == before and installation.state.ek == before
     assert (k / keys_cli.PENDING_DIR / "ek.hex").exists()  # kept for the installer to judge
     assert "rotation_pending" in keys_cli.keys_dir_summary(k)
 
 
 def test_meter_subcommands_need_a_keys_dir(capsys) -> None:
-    code, _, err = keys(capsys, "meter-fetch-certs", *METER_ARGS)
+    code, _, err = keys(capsys, "meter-fetch-certs", "--tcp", "127.0.0.1:4059")
     assert code == 2 and "--keys-dir" in err

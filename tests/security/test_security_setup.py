@@ -42,7 +42,9 @@ from edge_agent.dlms.security_setup import (
     KeyId,
     KeyPair,
     SecurityPolicy,
+    key_data_array,
     key_transfer_parameter,
+    parse_certificates,
     parse_identification,
     parse_key_data,
     serial_bytes,
@@ -140,6 +142,28 @@ def test_key_transfer_parameter_matches_the_rfc3394_vector() -> None:
 def test_malformed_key_data(bad) -> None:
     with pytest.raises(DecodeError):
         parse_key_data(bad)
+
+
+@given(st.lists(st.tuples(st.sampled_from(KeyId), st.binary(max_size=40)), min_size=1, max_size=4))
+def test_key_data_round_trip(entries) -> None:
+    assert parse_key_data(axdr.decode_all(axdr.encode(key_data_array(entries)))) == entries
+
+
+_DATA = st.recursive(
+    st.one_of(st.none(), st.integers(-(2**31), 2**31 - 1),
+              st.binary(max_size=12).map(axdr.OctetString)),
+    lambda inner: st.one_of(st.lists(inner, max_size=4).map(axdr.Array),
+                            st.lists(inner, max_size=7).map(lambda v: axdr.Structure(tuple(v)))),
+    max_leaves=12)
+
+
+@given(_DATA)
+def test_parsers_refuse_any_malformed_value_with_a_decode_error(value) -> None:
+    for parse in (parse_key_data, parse_identification, parse_certificates):
+        try:
+            parse(value)
+        except DecodeError:
+            pass
 
 
 # --- attributes and methods ------------------------------------------------------------------
