@@ -18,7 +18,9 @@ from typing import TextIO
 from edge_agent.client.client import FRAME_COUNTER, MeterClient, default_state_dir
 from edge_agent.client.connection import ConnectionSettings, parse_host_port
 from edge_agent.dlms.errors import ConfigError, DecodeError
+from edge_agent.dlms.inspect import format_capture_line
 from edge_agent.dlms.obis import Obis
+from edge_agent.dlms.redact import redact_frame
 from edge_agent.dlms.secret import Secret
 from edge_agent.dlms.session import ClientSettings
 from edge_agent.keystore import DEFAULT_CLIENT_SYSTEM_TITLE, KeyMaterial, KeysDir
@@ -141,19 +143,22 @@ def meter_id_from_args(args: argparse.Namespace) -> str:
 
 
 class FrameTap:
-    """Logs frames with --verbose and appends them to --capture FILE (never keys: frames
-    are ciphertext or plaintext the meter sent anyway)."""
+    """Logs frames with --verbose and appends them to --capture FILE in the capture format
+    of ``dlms-edge decode -``. Frames are ciphertext or what the meter sends anyway; the
+    one secret sent in clear, an LLS password in the AARQ, is masked first."""
 
     def __init__(self, verbose: bool, capture: str | None) -> None:
         self.verbose = verbose
         self._file: TextIO | None = open(capture, "a", encoding="ascii") if capture else None  # noqa: SIM115
 
     def __call__(self, direction: str, frame: bytes) -> None:
+        if not self.verbose and self._file is None:
+            return
+        frame = redact_frame(frame)
         if self.verbose:
             log.debug("%s %s", direction, frame.hex())
         if self._file is not None:
-            stamp = dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-            self._file.write(f"{stamp} {direction} {frame.hex()}\n")
+            self._file.write(format_capture_line(dt.datetime.now(dt.UTC), direction, frame) + "\n")
             self._file.flush()
 
     def close(self) -> None:

@@ -67,8 +67,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="log at DEBUG level whatever logging.level says")
     parser.add_argument("--capture", metavar="FILE",
                         help="append every frame with time and direction, readable by "
-                             "'dlms-edge decode -' (no keys; an LLS password is in the "
-                             "AARQ in clear, as on the line)")
+                             "'dlms-edge decode -' (no keys; an LLS password is masked)")
     parser.add_argument("--shutdown-timeout", type=float, default=DEFAULT_SHUTDOWN_TIMEOUT,
                         metavar="S", help="seconds to finish transactions and flush the "
                                           f"queue on SIGTERM (default {DEFAULT_SHUTDOWN_TIMEOUT:g})")

@@ -9,6 +9,7 @@ import signal
 import sys
 import threading
 
+from edge_agent.cli.options import FrameTap
 from edge_agent.client.connection import DEFAULT_TCP_PORT, parse_host_port
 from edge_agent.dlms.errors import ConfigError
 from edge_agent.dlms.secret import Secret
@@ -115,7 +116,7 @@ def run(args: argparse.Namespace) -> int:
         signed_pass3=args.signed_pass3, counter_log=args.counter_log,
     )
     meter = SimulatedMeterStation(options)
-    tap = (lambda direction, frame: log.debug("%s %s", direction, frame.hex())) if args.verbose else None
+    tap = FrameTap(args.verbose, None) if args.verbose else None
     server = MeterServer([meter.station], **({"tap": tap} if tap else {}))
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):

@@ -59,10 +59,27 @@ def test_a_verbose_session_shows_no_key_material(tmp_path: Path) -> None:
     assert [r.returncode for r in runs] == [0, 6, 0, 0, 4, 0], [r.stderr[-300:] for r in runs]
     assert "edge_agent.frames: tx" in runs[0].stderr  # the session really was verbose
     assert capture.read_text().count(" tx ") > 10
-    assert "edge_agent.cli.simulate: rx " in simulator_log  # the simulator logged frames too
+    assert "edge_agent.frames: rx " in simulator_log  # the simulator logged frames too
     for index, run in enumerate(runs):
         assert_no_secret(run.stdout, spellings, f"stdout of run {index}")
         assert_no_secret(run.stderr, spellings, f"stderr of run {index}")
     assert_no_secret(capture.read_text(), spellings, "the capture file")
     assert_no_secret(simulator_log, spellings, "the simulator's log")
     assert_no_secret("".join(p.read_text() for p in state.rglob("*") if p.is_file()), spellings, "the state dir")
+
+
+def test_an_lls_password_is_masked_in_frames_logs_and_captures(tmp_path: Path) -> None:
+    password = "Pw-7f3a9c"
+    capture = tmp_path / "capture.txt"
+    with Simulator("--password", password, "--verbose") as sim:
+        result = dlms_edge(
+            "read", "--tcp", sim.tcp, "--hdlc", "--client", "1", "--auth", "low", "--password", password,
+            "--state-dir", str(tmp_path / "state"), "--capture", str(capture), "-v", "--json", "1.0.1.8.0.255",
+        )
+        simulator_log = sim.stop()
+    assert result.returncode == 0, result.stderr
+    spellings = {"LLS password": [password.encode().hex(), password]}
+    for text, where in ((result.stdout, "stdout"), (result.stderr, "stderr"),
+                        (capture.read_text(), "the capture"), (simulator_log, "the simulator log")):
+        assert_no_secret(text, spellings, where)
+    assert (b"*" * len(password)).hex() in capture.read_text()  # the AARQ is still there, masked
