@@ -149,9 +149,11 @@ class MeterInfo:
 
     @property
     def title(self) -> str:
-        """Human name of the meter: manufacturer and model when known."""
-        name = " ".join(part for part in (self.manufacturer, self.model) if part)
-        return name or f"Meter {self.meter}"
+        """Human name of the meter: manufacturer and model, else manufacturer and meter id
+        (two meters of one make must not share a name), else the meter id."""
+        if self.manufacturer and self.model:
+            return f"{self.manufacturer} {self.model}"
+        return f"{self.manufacturer or 'Meter'} {self.meter}"
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-compatible form stored in the config entry; `from_dict` reads it back."""

@@ -99,7 +99,7 @@ FIRMWARE = Obis(1, 0, 0, 2, 0, 255)
 # 4.1.8.2, assigned by the DLMS UA) of makers our users have; others are shown as the id.
 MANUFACTURERS = {"SAG": "Sagemcom", "LGZ": "Landis+Gyr", "KFM": "Kaifa",
                  "ISK": "Iskraemeco", "KAM": "Kamstrup", "EMH": "EMH metering",
-                 "ZPA": "ZPA Smart Energy"}
+                 "ZPA": "ZPA Smart Energy", "DLE": "dlms-edge simulator"}
 
 
 def health_code(error: BaseException) -> str:
