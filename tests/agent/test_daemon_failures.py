@@ -111,7 +111,12 @@ def test_wrong_lls_password_is_association_refused(tmp_path, mosquitto) -> None:
     assert all(b"12345678" not in p.read_bytes() for p in log if p.is_file())
 
 
-@pytest.mark.timeout(60)
+# The figure is a 60 s outage: DLMS_EDGE_SOAK=1 runs that; CI runs 5 s (the same
+# code path: the queue holds whatever is taken while the broker is away).
+OUTAGE_SECONDS = 60.0 if os.environ.get("DLMS_EDGE_SOAK") == "1" else 5.0
+
+
+@pytest.mark.timeout(60 + 2 * OUTAGE_SECONDS)
 def test_broker_outage_loses_nothing_duplicates_nothing(tmp_path, mosquitto_factory) -> None:
     # Persistent broker and subscriber session: the broker keeps the recorder's messages
     # across its own restart, as a production subscriber (a recorder) would.
@@ -133,7 +138,7 @@ def test_broker_outage_loses_nothing_duplicates_nothing(tmp_path, mosquitto_fact
         broker.stop()
         assert wait_until(lambda: not agent.publisher.connected)
         before = len(queued.on(topic))
-        time.sleep(5.0)  # the meter is polled every second meanwhile
+        time.sleep(OUTAGE_SECONDS)  # the meter is polled every second meanwhile
         taken_while_down = len(queued.on(topic)) - before
         broker.start()
         assert wait_until(lambda: agent.publisher.connected, WAIT)
@@ -141,7 +146,7 @@ def test_broker_outage_loses_nothing_duplicates_nothing(tmp_path, mosquitto_fact
     finally:
         assert agent.stop()
         server.stop()
-    assert taken_while_down >= 3
+    assert taken_while_down >= OUTAGE_SECONDS * 0.6
     sent = queued.on(topic)
     assert recorder.wait_for(lambda ms: sum(not m.dup for m in ms) >= len(sent), WAIT)
     time.sleep(0.3)
