@@ -36,6 +36,7 @@ from edge_agent.simulator import profiles
 from edge_agent.simulator.handler import RequestHandler
 from edge_agent.simulator.model import Meter
 from edge_agent.simulator.objects import AssociationContext
+from edge_agent.simulator.security_setup import attach_security_setup
 from edge_agent.simulator.server import Station
 
 log = logging.getLogger(__name__)
@@ -139,6 +140,9 @@ class SimulatedMeterStation:
             max_receive_pdu_size=options.max_receive_pdu_size,
         )
         self.model.security.security_suite = suite
+        # Class 64 with this installation's keys: certificates imported by a client join
+        # client_public_keys at once; keys changed by key_transfer apply per association.
+        self.security_setup = attach_security_setup(self.model, self.keys, self.client_public_keys, suite=suite)
         self._invocation_counter = itertools.count(1)
         self._lock = threading.RLock()  # the counter is taken while a request is served
 
@@ -183,7 +187,7 @@ class SimulatedMeterStation:
 
     def responder(self, client_sap: int) -> _Responder:
         session = ServerSession(
-            self.settings,
+            self.security_setup.settings_now(self.settings),
             client_sap,
             handler=self.handler.handle,
             make_context=self._make_context,

@@ -317,7 +317,7 @@ def test_management_disconnects_and_reconnects() -> None:
     (1, 70, DISCONNECT, 1, OMITTED, ActionResult.TYPE_UNMATCHED),
     (16, 8, ln("0.0.1.0.0.255"), 6, axdr.Long(5), ActionResult.READ_WRITE_DENIED),
     (1, 8, ln("0.0.1.0.0.255"), 6, axdr.Long(5000), ActionResult.OTHER_REASON),
-    (1, 64, ln("0.0.43.0.0.255"), 6, OctetString(b""), ActionResult.OBJECT_UNAVAILABLE),
+    (1, 64, ln("0.0.43.0.0.255"), 9, OctetString(b""), ActionResult.OBJECT_UNAVAILABLE),  # class 64 has 8 methods
     (1, 15, ln("0.0.40.0.0.255"), 1, OctetString(b""), ActionResult.OBJECT_UNAVAILABLE),
 ])
 def test_action_refusals(sap, class_id, name, method, parameters, result) -> None:
