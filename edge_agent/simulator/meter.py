@@ -139,7 +139,6 @@ class SimulatedMeterStation:
             client_public_keys=self.client_public_keys,
             max_receive_pdu_size=options.max_receive_pdu_size,
         )
-        self.model.security.security_suite = suite
         # Class 64 with this installation's keys: certificates imported by a client join
         # client_public_keys at once; keys changed by key_transfer apply per association.
         self.security_setup = attach_security_setup(self.model, self.keys, self.client_public_keys, suite=suite)

@@ -78,7 +78,7 @@ def test_contract_topics_and_payloads(tmp_path, mosquitto, meter) -> None:
         assert info_message.qos == 1
         info = MeterInfo.decode(info_message.payload)
         assert (info.agent, info.meter) == ("pi", "kitchen")
-        assert info.serial == station.model.serial and info.manufacturer == "DLE"
+        assert info.serial == station.model.serial and info.manufacturer == "dlms-edge simulator"  # FLAG id DLE
         assert info.firmware == "dlms-edge-sim 1.0"
         objects = {o.obis: o for o in info.objects}
         assert set(objects) == value_objects_of(port, tmp_path)
