@@ -50,6 +50,7 @@ from edge_agent.dlms.errors import (
     ProtocolError,
     SecurityError,
     ServiceError,
+    SignatureError,
 )
 from edge_agent.dlms.events import (
     ActionResult,
@@ -406,6 +407,14 @@ class ClientSession:
                     "(needs the client signing key whose certificate the meter knows)",
                     decoded.state_error.standard_name,
                     decoded.service_error.standard_name,
+                )
+            if refused:
+                title = self.settings.system_title.hex().upper() if self.settings.system_title else "?"
+                raise SignatureError(
+                    "the meter refused the signed HLS pass 3 (ServiceNotAllowed/OperationNotPossible): "
+                    f"it does not accept the signature of client {title}. Is the client certificate "
+                    "imported into the meter (dlms-edge keys meter-import-cert)? Does client.key.pem "
+                    "belong to that certificate, and is --system-title the one in it?"
                 )
             raise decoded.to_error()
         if isinstance(decoded, x.ConfirmedServiceError):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import importlib.util
 import io
 import json
 import shutil
@@ -26,7 +27,6 @@ from edge_agent.simulator.meter import SimulatedMeterStation, SimulatorOptions
 from edge_agent.simulator.security_setup import (
     MeterKeyState,
     SecuritySetupServer,
-    attach_security_setup,
 )
 from edge_agent.simulator.server import MeterServer
 
@@ -121,24 +121,7 @@ def test_import_meter_cert(capsys, tmp_path) -> None:
     assert code == 7 and "X.509" in err
 
 
-# --- meter operations against `simulate --profile t210d` over TCP ------------------------------
-
-
-def _wired(station: SimulatedMeterStation) -> SecuritySetupServer:
-    """The station's Security setup, tied to its associations. meter.py does this itself once
-    it calls attach_security_setup; until then the test does what those lines do."""
-    if hasattr(station, "security_setup"):
-        return station.security_setup
-    setup = attach_security_setup(station.model, station.keys, station.client_public_keys,
-                                  suite=station.settings.suite)
-    responder = station.responder
-
-    def with_current_keys(client_sap: int):
-        station.settings = setup.settings_now(station.settings)
-        return responder(client_sap)
-
-    station.responder = with_current_keys  # type: ignore[method-assign]
-    return setup
+# --- meter operations against a T-210D simulator over TCP -----------------------------------------
 
 
 @dataclass
@@ -169,11 +152,10 @@ class Installation:
 @pytest.fixture
 def installation(tmp_path) -> Iterator[Installation]:
     station = SimulatedMeterStation(SimulatorOptions(profile="t210d", keys_dir=str(tmp_path / "k")))
-    setup = _wired(station)
     server = MeterServer([station.station])
     host, port = server.start_tcp("127.0.0.1", 0)
     try:
-        yield Installation(tmp_path / "k", setup, station, f"{host}:{port}", tmp_path / "state")
+        yield Installation(tmp_path / "k", station.security_setup, station, f"{host}:{port}", tmp_path / "state")
     finally:
         server.stop()
 
@@ -197,7 +179,7 @@ def test_imported_client_certificate_then_a_signed_pass3_with_it(capsys, install
     title = bytes.fromhex("444c4d5300000002")
     k2 = fresh_client(capsys, installation, tmp_path / "k2", title)
     code, _, err = read_energy(capsys, installation, k2)
-    assert code != 0 and "operation-not-possible" in err  # the meter does not know this key yet
+    assert code == 5 and "meter-import-cert" in err  # the meter does not know this key yet
     code, out, err = keys(capsys, "meter-import-cert", *installation.public(k2))
     assert code == 0, err
     assert "client digital-signature certificate" in out and title.hex().upper() in out
@@ -205,6 +187,37 @@ def test_imported_client_certificate_then_a_signed_pass3_with_it(capsys, install
     code, out, err = read_energy(capsys, installation, k2)
     assert code == 0, err
     assert json.loads(out)["1.0.1.8.0.255"]["unit"] == "Wh"  # read over a signed pass 3, new key
+
+
+def _e2e_support():
+    """tests/e2e/e2e_support.py (the CLI as subprocesses), whichever test folder runs first."""
+    path = Path(__file__).parents[1] / "e2e" / "e2e_support.py"
+    spec = importlib.util.spec_from_file_location("e2e_support", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)  # type: ignore[union-attr]
+    return module
+
+
+def test_done_when_keys_imports_a_client_certificate_into_simulate_t210d(tmp_path) -> None:
+    """`dlms-edge simulate --profile t210d` and `dlms-edge keys` / `read` as a user runs them."""
+    e2e = _e2e_support()
+    k, k2, state = tmp_path / "k", tmp_path / "k2", str(tmp_path / "state")
+    with e2e.Simulator("--profile", "t210d", "--keys-dir", str(k)) as sim:
+        read = ("read", "--tcp", sim.tcp, *e2e.T210D_MANAGEMENT, "--pass3-signing", "always",
+                "--keys-dir", str(k2), "--state-dir", state, "--json", "1.0.1.8.0.255")
+        for step in (("keys", "generate", "--keys-dir", str(k2)),
+                     ("keys", "self-signed", "--keys-dir", str(k2), "--system-title", "444c4d5300000002")):
+            assert e2e.dlms_edge(*step).returncode == 0
+        for name in ("ek.hex", "ak.hex"):
+            (k2 / name).write_bytes((k / name).read_bytes())
+        refused = e2e.dlms_edge(*read)
+        assert refused.returncode == 5 and "meter-import-cert" in refused.stderr
+        imported = e2e.dlms_edge("keys", "meter-import-cert", "--tcp", sim.tcp, "--keys-dir", str(k2))
+        assert imported.returncode == 0, imported.stderr
+        assert "system title 444C4D5300000002" in imported.stdout
+        accepted = e2e.dlms_edge(*read)
+        assert accepted.returncode == 0, accepted.stderr
+        assert json.loads(accepted.stdout)["1.0.1.8.0.255"]["unit"] == "Wh"
 
 
 def test_meter_fetch_certs_stores_the_meter_certificate(capsys, installation) -> None:
