@@ -31,7 +31,6 @@ from typing import Any
 
 from edge_agent.client.client import MeterClient
 from edge_agent.client.values import plain
-from edge_agent.dlms import apdu as x
 from edge_agent.dlms import obis as obis_names
 from edge_agent.dlms.apdu_names import DataAccessResult
 from edge_agent.dlms.cosem import (
@@ -224,7 +223,7 @@ class ProfileReader:
         selection = range_descriptor(CosemDateTime.from_datetime(low),
                                      CosemDateTime.from_datetime(high), layout.time_column)
         buffer = self.meter.get(self.profile, PROFILE_CLASS, BUFFER,
-                                x.SelectiveAccess(selection.selector, selection.parameters))
+                                selection)
         return self.decode_rows(layout, buffer)
 
     @staticmethod

@@ -14,8 +14,14 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from .apdu_common import SelectiveAccess
 from .axdr import (
-    CompactArray, DoubleLongUnsigned, Integer, LongUnsigned, OctetString, Structure,
+    CompactArray,
+    DoubleLongUnsigned,
+    Integer,
+    LongUnsigned,
+    OctetString,
+    Structure,
 )
 from .cosem_time import CosemDateTime, date_time_from_octets
 from .errors import DecodeError
@@ -344,14 +350,6 @@ def parse_scaler_unit(value: Any) -> ScalerUnit:
 # --- selective access to Profile generic buffers (4.3.6, access selectors 1 and 2) --------
 
 
-@dataclass(frozen=True, slots=True)
-class AccessSelection:
-    """access_selector and access_parameters for a GET/SET with selective access."""
-
-    selector: int
-    parameters: Any  # an A-XDR value (axdr.encode writes it)
-
-
 def _date_time_value(value: CosemDateTime | Any) -> Any:
     # The clock's time attribute is octet-string(12) in most meters' capture objects, so
     # range bounds travel as octet-strings (4.1.6.1); other restricting objects take their
@@ -363,18 +361,18 @@ def _date_time_value(value: CosemDateTime | Any) -> Any:
 
 def range_descriptor(from_value: CosemDateTime | Any, to_value: CosemDateTime | Any,
                      restricting_object: CaptureObject = CLOCK_TIME,
-                     selected_values: Iterable[CaptureObject] = ()) -> AccessSelection:
+                     selected_values: Iterable[CaptureObject] = ()) -> SelectiveAccess:
     """Selector 1: rows whose ``restricting_object`` lies in [from_value, to_value];
     ``selected_values`` empty means all columns."""
-    return AccessSelection(1, Structure((
+    return SelectiveAccess(1, Structure((
         restricting_object.to_axdr(), _date_time_value(from_value), _date_time_value(to_value),
         [c.to_axdr() for c in selected_values])))
 
 
 def entry_descriptor(from_entry: int = 1, to_entry: int = 0, from_selected_value: int = 1,
-                     to_selected_value: int = 0) -> AccessSelection:
+                     to_selected_value: int = 0) -> SelectiveAccess:
     """Selector 2: rows from_entry..to_entry (1-based, 0 = to the last) and columns
     from_selected_value..to_selected_value (0 = to the last)."""
-    return AccessSelection(2, Structure((
+    return SelectiveAccess(2, Structure((
         DoubleLongUnsigned(from_entry), DoubleLongUnsigned(to_entry),
         LongUnsigned(from_selected_value), LongUnsigned(to_selected_value))))

@@ -6,14 +6,32 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from edge_agent.dlms.apdu_common import SelectiveAccess
 from edge_agent.dlms.axdr import (
-    Array, CompactArray, DoubleLongUnsigned, Enum, Integer, LongUnsigned, OctetString,
-    Structure, Unsigned, decode_all, encode,
+    Array,
+    CompactArray,
+    DoubleLongUnsigned,
+    Enum,
+    Integer,
+    LongUnsigned,
+    OctetString,
+    Structure,
+    Unsigned,
+    decode_all,
+    encode,
 )
 from edge_agent.dlms.cosem import (
-    CLOCK_TIME, INTERFACE_CLASSES, AccessSelection, CaptureObject, ObjectListEntry,
-    entry_descriptor, interface_class, parse_buffer, parse_capture_objects,
-    parse_object_list, parse_scaler_unit, range_descriptor,
+    CLOCK_TIME,
+    INTERFACE_CLASSES,
+    CaptureObject,
+    ObjectListEntry,
+    entry_descriptor,
+    interface_class,
+    parse_buffer,
+    parse_capture_objects,
+    parse_object_list,
+    parse_scaler_unit,
+    range_descriptor,
 )
 from edge_agent.dlms.cosem_time import CosemDateTime
 from edge_agent.dlms.errors import DecodeError, DlmsError
@@ -173,8 +191,8 @@ def test_range_descriptor_encoding() -> None:
     start = CosemDateTime(2024, 1, 1, None, 0, 0, 0, 0, None, None)
     end = CosemDateTime(2024, 1, 2, None, 0, 0, 0, 0, None, None)
     selection = range_descriptor(start, end)
-    assert selection.selector == 1
-    assert encode(selection.parameters) == bytes.fromhex(
+    assert selection.access_selector == 1
+    assert encode(selection.access_parameters) == bytes.fromhex(
         "0204"
         "0204 120008 0906 0000010000FF 0F02 120000"   # restricting object: clock time
         "090C 07E80101FF00000000 8000FF"               # from
@@ -185,15 +203,15 @@ def test_range_descriptor_encoding() -> None:
 def test_range_descriptor_selected_values() -> None:
     column = CaptureObject(3, Obis.parse("1.0.1.8.0.255"), 2)
     selection = range_descriptor(1, 5, restricting_object=column, selected_values=[column])
-    params = decode_all(encode(selection.parameters))
+    params = decode_all(encode(selection.access_parameters))
     assert params[1] == 1 and params[2] == 5
     assert parse_capture_objects(params[3]) == [column]
 
 
 def test_entry_descriptor_encoding() -> None:
     selection = entry_descriptor(1, 0, 1, 0)
-    assert selection == AccessSelection(2, selection.parameters)
-    assert encode(selection.parameters) == bytes.fromhex(
+    assert selection == SelectiveAccess(2, selection.access_parameters)
+    assert encode(selection.access_parameters) == bytes.fromhex(
         "0204 0600000001 0600000000 120001 120000")
 
 
