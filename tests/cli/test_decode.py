@@ -7,10 +7,10 @@ import io
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
+from known_answers import VECTORS
 
 from edge_agent.cli import main
 from edge_agent.dlms.secret import Secret
@@ -20,10 +20,6 @@ from edge_agent.dlms.security.control import CipherKeys, SecurityControl
 from edge_agent.dlms.security.signing import sign
 from edge_agent.keystore import KeysDir
 
-VECTORS = Path("/work/shared/vectors")
-_here = Path(__file__).resolve()
-if (_here.parents[3] / "shared" / "vectors").is_dir():
-    VECTORS = _here.parents[3] / "shared" / "vectors"
 SECURITY = {c["id"]: c for c in json.loads((VECTORS / "security.json").read_text())["cases"]}
 MBUS = json.loads((VECTORS / "mbus-push.json").read_text())["cases"][0]
 EK_HEX, AK_HEX = "000102030405060708090a0b0c0d0e0f", "d0d1d2d3d4d5d6d7d8d9dadbdcdddedf"

@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 from hypothesis import given
 from hypothesis import strategies as st
+from known_answers import VECTORS
 
 from edge_agent.dlms.ciphered_stream import GeneralGloCipheringSplitter
 from edge_agent.dlms.mbus import reassemble_telegrams
 
 VECTOR = json.loads(
-    (Path(__file__).resolve().parents[3] / "shared" / "vectors" / "mbus-push.json").read_text()
+    (VECTORS / "mbus-push.json").read_text()
 )["cases"][0]
 # A real T-210D general-glo-ciphering APDU (81 f8 length form) from the M-Bus vector.
 REAL = reassemble_telegrams(bytes.fromhex(VECTOR["inputs"]["frames"]))[0]

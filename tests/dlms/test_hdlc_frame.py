@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from known_answers import cases
 
 from edge_agent.dlms.crc import crc16_x25
 from edge_agent.dlms.errors import DlmsError, EncodeError, FrameError, TruncatedError
@@ -21,8 +19,7 @@ from edge_agent.dlms.hdlc import (
     strip_llc,
 )
 
-VECTORS = Path(__file__).resolve().parents[3] / "shared" / "vectors" / "security.json"
-CASES = {case["id"]: case for case in json.loads(VECTORS.read_text())["cases"]}
+CASES = cases("security.json")
 HDLC_CASES = [case for case in CASES.values() if case["kind"] == "hdlc"]
 
 

@@ -10,6 +10,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from known_answers import VECTORS
 
 from edge_agent.dlms.dsmr import DsmrTelegram
 from edge_agent.dlms.errors import (
@@ -32,13 +33,9 @@ from edge_agent.dlms.security.signing import sign
 from edge_agent.dlms.security.tags import Form
 from edge_agent.dlms.wrapper import WrapperFrame
 
-VECTORS = Path("/work/shared/vectors")
-_here = Path(__file__).resolve()
-if (_here.parents[3] / "shared" / "vectors").is_dir():
-    VECTORS = _here.parents[3] / "shared" / "vectors"
 SECURITY = {c["id"]: c for c in json.loads((VECTORS / "security.json").read_text())["cases"]}
 MBUS = json.loads((VECTORS / "mbus-push.json").read_text())["cases"][0]
-TRACE = json.loads((_here.parent / "t210d_pass3_trace.json").read_text())["apdus"]
+TRACE = json.loads((Path(__file__).parent / "t210d_pass3_trace.json").read_text())["apdus"]
 
 EK = Secret(bytes.fromhex("000102030405060708090a0b0c0d0e0f"), "EK")
 AK = Secret(bytes.fromhex("d0d1d2d3d4d5d6d7d8d9dadbdcdddedf"), "AK")

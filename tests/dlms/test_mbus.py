@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from hypothesis import given
 from hypothesis import strategies as st
+from known_answers import VECTORS
 
 from edge_agent.dlms.errors import DlmsError, EncodeError, FrameError, TruncatedError
 from edge_agent.dlms.mbus import (
@@ -20,7 +20,7 @@ from edge_agent.dlms.mbus import (
 )
 
 VECTOR = json.loads(
-    (Path(__file__).resolve().parents[3] / "shared" / "vectors" / "mbus-push.json").read_text()
+    (VECTORS / "mbus-push.json").read_text()
 )["cases"][0]
 FRAMES = bytes.fromhex(VECTOR["inputs"]["frames"])
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import json
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from known_answers import VECTORS
 
 from edge_agent.dlms.apdu import DataNotification, EventNotificationRequest
 from edge_agent.dlms.apdu_common import CosemAttributeDescriptor
@@ -35,7 +35,6 @@ from edge_agent.dlms.security.tags import Form
 from edge_agent.dlms.units import ScalerUnit
 from edge_agent.dlms.wrapper import WrapperFrame
 
-VECTORS = Path(__file__).parents[3] / "shared" / "vectors"
 CASE = json.loads((VECTORS / "mbus-push.json").read_text())["cases"][0]
 FRAMES = bytes.fromhex(CASE["inputs"]["frames"])
 EK = Secret.from_hex(CASE["inputs"]["ek"], "EK")

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from known_answers import cases
 from session_harness import AK, CLIENT_TITLE, CTOS, EK, ENERGY, METER_TITLE, STOC, make_link
 
 from edge_agent.dlms import apdu as x
@@ -35,9 +33,7 @@ from edge_agent.dlms.server_session import (
 )
 from edge_agent.dlms.session import ClientSettings, ClientState
 
-VECTORS = {
-    c["id"]: c for c in json.loads(Path("/work/shared/vectors/security.json").read_text())["cases"]
-}
+VECTORS = cases("security.json")
 
 
 def authenc(suite: int = 0, **extra) -> ClientSettings:

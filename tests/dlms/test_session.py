@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
+from known_answers import cases
 from session_harness import (
     AK,
     CLIENT_TITLE,
@@ -57,9 +55,7 @@ from edge_agent.dlms.security import (
 from edge_agent.dlms.server_session import ClientAccess, ServerState
 from edge_agent.dlms.session import ClientSession, ClientSettings, ClientState, Pass3SigningRequired
 
-VECTORS = {
-    c["id"]: c for c in json.loads(Path("/work/shared/vectors/security.json").read_text())["cases"]
-}
+VECTORS = cases("security.json")
 PASSWORD = Secret(b"12345678", "password")
 
 

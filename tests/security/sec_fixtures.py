@@ -1,12 +1,9 @@
 import json
-from pathlib import Path
+
+from known_answers import VECTORS
 
 from edge_agent.dlms.secret import Secret
 from edge_agent.dlms.security.control import CipherKeys
-
-VECTORS = Path(__file__).resolve().parents[2].parent / "shared" / "vectors"
-if not VECTORS.is_dir():  # tests run from a clone next to shared/
-    VECTORS = Path("/work/shared/vectors")
 
 
 def load_cases(name: str) -> list[dict]:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
@@ -13,6 +12,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
 from hypothesis import given
 from hypothesis import strategies as st
+from known_answers import VECTORS
 
 from edge_agent.client.security_setup import SecuritySetup
 from edge_agent.dlms import axdr
@@ -56,7 +56,6 @@ METER_ST = bytes.fromhex("5341476770067a23")
 CLIENT_ST = bytes.fromhex("444c4d5300000001")
 NOW = dt.datetime(2026, 11, 25, 1, 0, tzinfo=dt.UTC)
 KEK = Secret(bytes.fromhex("16021623d78c463dafc26f8d83f41334"), "KEK")
-VECTORS = Path("/work/shared/vectors")
 
 
 class Loopback:
