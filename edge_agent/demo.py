@@ -8,6 +8,14 @@ the broker is Mosquitto when installed (else the embedded amqtt broker of the ``
 extra), the agent is :class:`edge_agent.agent.daemon.Agent` with a generated config, and
 the live values come back through an MQTT subscription -- what a user sees with
 ``mosquitto_sub`` is what the table shows. Everything stops in reverse order.
+
+The default profile ``t210d`` is the field case of DESIGN.md: the simulated Sagemcom
+T-210D wants suite 1, authenticated encryption and HLS-5, and refuses an unsigned pass 3.
+The agent reads it as the management client (SAP 1) with ``pass3_signing: auto``, keys
+from a keys directory the simulator creates in the demo's temporary directory; it learns
+the refusal, re-associates with a general-signing pass 3 and keeps that fact in its
+state dir, where :meth:`Demo.pass3_signing_learned` reads it back. ``generic`` is the
+plain meter read by the public client, without security.
 """
 
 from __future__ import annotations
@@ -28,11 +36,14 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
+import yaml
+
 from edge_agent.dlms.errors import ConfigError, TransportError
 
 log = logging.getLogger(__name__)
 
 BROKERS = ("auto", "mosquitto", "amqtt")
+PROFILES = ("t210d", "generic")  # the first is the default
 BROKER_ENV = "DLMS_EDGE_DEMO_BROKER"  # force a broker without the option (CI, tests)
 HOST = "127.0.0.1"
 START_TIMEOUT = 10.0  # seconds for a broker to accept connections
@@ -256,19 +267,45 @@ class DemoOptions:
     interval: float = 3.0  # seconds between polls
     agent_id: str = "demo"
     prefix: str = "dlms"
-    profile: str = "generic"
+    profile: str = PROFILES[0]
     seed: int = 1
 
 
-def demo_config(options: DemoOptions, meter_port: int, mqtt_port: int, state_dir: Path) -> str:
-    """The agent's config for the demo (the format of edge_agent/agent/config.py)."""
-    return (f"agent: {{id: {options.agent_id}}}\nstate_dir: {state_dir}\n"
-            f"mqtt: {{host: {HOST}, port: {mqtt_port}, prefix: {options.prefix}}}\n"
-            "logging: {level: WARNING}\n"
-            "meters:\n"
-            f"  - transport: {{tcp: \"{HOST}:{meter_port}\"}}\n"
-            "    link: wrapper\n"
-            f"    poll: [{{name: all, interval: {options.interval:g}, objects: all}}]\n")
+@dataclass(frozen=True, slots=True)
+class DemoKeys:
+    """Where the agent finds its key material: a keys directory (edge_agent/keystore.py)
+    and the client system title of the certificate in it."""
+
+    directory: Path
+    client_system_title: bytes
+
+
+def _security(keys: DemoKeys) -> dict[str, Any]:
+    """The management client of the T-210D, as in examples/t210d-optical.yaml. KeyRef
+    files take hex text, whitespace ignored: the keys directory's ek.hex/ak.hex as they are."""
+    from edge_agent.keystore import CLIENT_KEY, METER_CERT, SECRET_FILES
+
+    return {"suite": 1, "policy": "authenc", "auth": "hls-gmac",
+            "keys": {name: {"file": str(keys.directory / SECRET_FILES[name][0])} for name in ("ek", "ak")},
+            "system_title": keys.client_system_title.hex().upper(),
+            "pass3_signing": "auto",
+            "signing_key": str(keys.directory / CLIENT_KEY),
+            "meter_certificate": str(keys.directory / METER_CERT)}
+
+
+def demo_config(options: DemoOptions, meter_port: int, mqtt_port: int, state_dir: Path,
+                keys: DemoKeys | None = None) -> str:
+    """The agent's config for the demo (the format of edge_agent/agent/config.py): the
+    public client without ``keys``, the management client (SAP 1) with suite 1 with them."""
+    meter: dict[str, Any] = {"transport": {"tcp": f"{HOST}:{meter_port}"}, "link": "wrapper",
+                             "poll": [{"name": "all", "interval": options.interval, "objects": "all"}]}
+    if keys is not None:
+        meter["addresses"] = {"client": 1}
+        meter["security"] = _security(keys)
+    config = {"agent": {"id": options.agent_id}, "state_dir": str(state_dir),
+              "mqtt": {"host": HOST, "port": mqtt_port, "prefix": options.prefix},
+              "logging": {"level": "WARNING"}, "meters": [meter]}
+    return yaml.safe_dump(config, sort_keys=False)
 
 
 class Demo:
@@ -283,6 +320,8 @@ class Demo:
         self.agent = None
         self.watcher = None
         self.meter_address: tuple[str, int] | None = None
+        self.meter_description: str | None = None  # the simulator's own account of itself
+        self._facts: tuple[Any, str] | None = None  # (FactStore, the meter's key in it)
         self._mqtt_port: int | None = None
         self.broker_kind: str | None = None
         self.values = LiveValues(options.prefix, options.agent_id)
@@ -306,13 +345,28 @@ class Demo:
     def _start(self) -> None:
         from edge_agent.agent.config import load_config
         from edge_agent.agent.daemon import Agent
+        from edge_agent.agent.meter_worker import facts_key
         from edge_agent.simulator.meter import SimulatedMeterStation, SimulatorOptions
         from edge_agent.simulator.server import MeterServer
+        from edge_agent.state.facts import FactStore
 
         options = self.options
+        if options.profile not in PROFILES:
+            raise ConfigError(f"profile {options.profile!r}: expected one of {', '.join(PROFILES)}")
         self._workdir = tempfile.TemporaryDirectory(prefix="dlms-edge-demo-")
         workdir = Path(self._workdir.name)
-        station = SimulatedMeterStation(SimulatorOptions(profile=options.profile, seed=options.seed))
+        secured = options.profile == "t210d"
+        keys_dir = workdir / "keys" if secured else None
+        # With a keys directory the station creates EK, AK, KEK, the client's and the
+        # meter's key pairs and certificates there, and trusts the client's certificate.
+        station = SimulatedMeterStation(SimulatorOptions(
+            profile=options.profile, seed=options.seed, keys_dir=None if keys_dir is None else str(keys_dir)))
+        self.meter_description = station.describe()
+        keys = None
+        if keys_dir is not None:
+            title = station.keys.client_system_title
+            assert title is not None, "ensure_simulator_keys makes the client certificate"
+            keys = DemoKeys(keys_dir, title)
         self.server = MeterServer([station.station])
         self.meter_address = self.server.start_tcp(HOST, 0)
 
@@ -326,9 +380,21 @@ class Demo:
 
         self.watcher = self._watch(port)
         config_file = workdir / "agent.yaml"
-        config_file.write_text(demo_config(options, self.meter_address[1], port, workdir / "state"),
+        state_dir = workdir / "state"
+        config_file.write_text(demo_config(options, self.meter_address[1], port, state_dir, keys),
                                encoding="utf-8")
-        self.agent = Agent(load_config(config_file)).start()
+        config = load_config(config_file)
+        self._facts = (FactStore(state_dir), facts_key(config.meters[0]))
+        self.agent = Agent(config).start()
+
+    def pass3_signing_learned(self) -> bool:
+        """True once the agent met the refusal of an unsigned pass 3 and re-associated with
+        general-signing: the client records ``pass3_signing_required`` in the state dir's
+        facts only on that path (edge_agent/client/client.py, pass3_signing auto)."""
+        if self._facts is None:
+            return False
+        store, key = self._facts
+        return bool(store.get_fact(key, "pass3_signing_required", False))
 
     def _watch(self, port: int):
         import paho.mqtt.client as mqtt
@@ -356,6 +422,7 @@ class Demo:
         if self.server is not None:
             self.server.stop()
             self.server = None
+        self._facts = None
         if self._workdir is not None:
             self._workdir.cleanup()
             self._workdir = None
@@ -368,5 +435,5 @@ class Demo:
         self.stop()
 
 
-__all__ = ["BROKERS", "BROKER_ENV", "Demo", "DemoOptions", "LiveValue", "LiveValues",
-           "demo_config", "mosquitto_binary", "start_broker"]
+__all__ = ["BROKERS", "BROKER_ENV", "PROFILES", "Demo", "DemoKeys", "DemoOptions", "LiveValue",
+           "LiveValues", "demo_config", "mosquitto_binary", "start_broker"]

@@ -23,13 +23,18 @@ import os
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
-
-from cryptography import x509
-from cryptography.hazmat.primitives.asymmetric import ec
+from typing import TYPE_CHECKING
 
 from edge_agent.dlms.errors import ConfigError
 from edge_agent.dlms.secret import Secret
-from edge_agent.dlms.security import certificates
+
+if TYPE_CHECKING:
+    from cryptography import x509
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+# edge_agent.dlms.security.certificates (and with it cryptography and its x509, about
+# 13 MB resident) is imported only when a key pair or certificate is read or made:
+# keys directories with EK/AK/password alone, the common case, never need it.
 
 # key name -> (file, human description)
 SECRET_FILES: dict[str, tuple[str, str]] = {
@@ -40,6 +45,13 @@ SECRET_FILES: dict[str, tuple[str, str]] = {
 PASSWORD_FILE = "password.txt"
 CLIENT_KEY, CLIENT_CERT = "client.key.pem", "client.crt.pem"
 METER_KEY, METER_CERT = "meter.key.pem", "meter.crt.pem"
+# KeyMaterial field -> (file, loader in edge_agent.dlms.security.certificates)
+SIGNING_FILES: dict[str, tuple[str, str]] = {
+    "client_signing_key": (CLIENT_KEY, "load_private_key"),
+    "client_certificate": (CLIENT_CERT, "load_certificate"),
+    "meter_signing_key": (METER_KEY, "load_private_key"),
+    "meter_certificate": (METER_CERT, "load_certificate"),
+}
 
 DEFAULT_CLIENT_SYSTEM_TITLE = bytes.fromhex("444c4d5300000001")  # "DLMS" + serial 1
 
@@ -63,12 +75,16 @@ class KeyMaterial:
     def client_system_title(self) -> bytes | None:
         if self.client_certificate is None:
             return None
+        from edge_agent.dlms.security import certificates
+
         return certificates.system_title_from_certificate(self.client_certificate)
 
     @property
     def meter_system_title(self) -> bytes | None:
         if self.meter_certificate is None:
             return None
+        from edge_agent.dlms.security import certificates
+
         return certificates.system_title_from_certificate(self.meter_certificate)
 
 
@@ -111,16 +127,13 @@ class KeysDir:
         password = self._read(PASSWORD_FILE)
         if password is not None:
             values["password"] = Secret(password.rstrip(b"\r\n"), "LLS password")
-        for field, filename, loader in (
-            ("client_signing_key", CLIENT_KEY, certificates.load_private_key),
-            ("client_certificate", CLIENT_CERT, certificates.load_certificate),
-            ("meter_signing_key", METER_KEY, certificates.load_private_key),
-            ("meter_certificate", METER_CERT, certificates.load_certificate),
-        ):
+        for field, (filename, loader) in SIGNING_FILES.items():
             raw = self._read(filename)
             if raw is not None:
+                from edge_agent.dlms.security import certificates
+
                 try:
-                    values[field] = loader(raw)
+                    values[field] = getattr(certificates, loader)(raw)
                 except ConfigError as error:
                     raise ConfigError(f"{self._file(filename)}: {error}") from None
         return KeyMaterial(**values)
@@ -141,7 +154,9 @@ class KeysDir:
             if not self._file(filename).exists():
                 self.write_secret(name, Secret(secrets.token_bytes(key_length), description))
                 created.append(filename)
-        now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+        from edge_agent.dlms.security import certificates
+
+        now = dt.datetime.now(dt.UTC).replace(microsecond=0)
         for key_file, cert_file, system_title in (
             (CLIENT_KEY, CLIENT_CERT, client_system_title),
             (METER_KEY, METER_CERT, meter_system_title),

@@ -28,7 +28,8 @@ SCAN_SECONDS: Final = 2.0
 STATUS_ONLINE: Final = "online"
 STATUS_OFFLINE: Final = "offline"
 
-# Health codes of the contract; each has a translated repair issue.
+# Health codes of the contract; each has a translated repair issue. The contract only
+# adds codes (bad_data and access_denied came later); unknown ones get HEALTH_CODE_OTHER.
 HEALTH_CODES: Final = frozenset(
     {
         "wrong_key",
@@ -38,6 +39,8 @@ HEALTH_CODES: Final = frozenset(
         "push_stopped",
         "signature_rejected",
         "config_error",
+        "bad_data",
+        "access_denied",
     }
 )
 # Issue translation for a code this version does not know yet (a newer agent).

@@ -22,8 +22,10 @@ _SEVERITY: dict[str, ir.IssueSeverity] = {
     "association_refused": ir.IssueSeverity.ERROR,
     "signature_rejected": ir.IssueSeverity.ERROR,
     "config_error": ir.IssueSeverity.ERROR,
+    "access_denied": ir.IssueSeverity.ERROR,
     "unreachable": ir.IssueSeverity.WARNING,
     "push_stopped": ir.IssueSeverity.WARNING,
+    "bad_data": ir.IssueSeverity.WARNING,  # often a noisy line: the next telegram may do
 }
 
 

@@ -35,7 +35,11 @@ from edge_agent.dlms.secret import Secret
 from edge_agent.mqtt.settings import MqttSettings, TlsSettings
 
 from .config_model import (
+    DEFAULT_BACKOFF_INITIAL,
+    DEFAULT_BACKOFF_MAXIMUM,
+    DEFAULT_RETRIES,
     Addresses,
+    BackOffSettings,
     BusConfig,
     BusTransport,
     Config,
@@ -287,7 +291,8 @@ class _Builder:
 
         return SecurityConfig(suite, policy, auth, ref("ek"), ref("ak"), ref("password"),
                               raw.get("system_title"), signing, file("signing_key"),
-                              file("meter_certificate"))
+                              file("meter_certificate"), raw["association"],
+                              raw["frame_counter"])
 
     def push(self, raw: dict | None, path: list[Any]) -> PushConfig | None:
         if raw is None:
@@ -332,12 +337,28 @@ class _Builder:
             poll = _poll_groups(raw["poll"], path + ["poll"], self.problems)
         else:
             poll = default_poll if "transport" in raw else ()
+        if "retries" in raw and link == "wrapper":
+            self.problems.add(path + ["retries"], "applies to HDLC links only; the wrapper "
+                                                  "runs over TCP, which retransmits itself: "
+                                                  "remove it, or set link: hdlc")
         label = raw.get("id") or format_path(path)
         return MeterConfig(
             index, raw.get("id"), transport, link,
             self.addresses(raw["addresses"], transport, label, path + ["addresses"]),
             self.security(raw["security"], path + ["security"], "transport" in raw), poll, push,
-            float(raw["timeout"]))
+            float(raw["timeout"]), raw.get("retries", DEFAULT_RETRIES),
+            self.backoff(raw.get("backoff"), path + ["backoff"]))
+
+    def backoff(self, raw: dict | None, path: list[Any]) -> BackOffSettings | None:
+        if raw is None:
+            return None
+        settings = BackOffSettings(float(raw.get("initial", DEFAULT_BACKOFF_INITIAL)),
+                                   float(raw.get("maximum", DEFAULT_BACKOFF_MAXIMUM)))
+        if settings.initial > settings.maximum:
+            self.problems.add(path, f"initial ({settings.initial:g} s) is above maximum "
+                                    f"({settings.maximum:g} s); the wait starts at initial "
+                                    "and doubles up to maximum")
+        return settings
 
     def mqtt(self, raw: dict) -> MqttSettings:
         path: list[Any] = ["mqtt"]
@@ -503,6 +524,8 @@ _CURVES = {1: "secp256r1", 2: "secp384r1"}
 
 
 def _check_signing_files(meter: MeterConfig, errors: list[str], warnings: list[str]) -> None:
+    if meter.security.signing_key is None and meter.security.meter_certificate is None:
+        return  # nothing to load: spare the x509 import
     from cryptography import x509
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import ec

@@ -15,6 +15,14 @@ from edge_agent.dlms.errors import ConfigError
 from edge_agent.dlms.secret import Secret
 from edge_agent.mqtt.settings import MqttSettings
 
+# What a meter gets when the config does not say; the same as the client's own defaults
+# (edge_agent.client.client.ASSOCIATION and FRAME_COUNTER; a test keeps them equal).
+DEFAULT_ASSOCIATION = "0.0.40.0.0.255"
+DEFAULT_FRAME_COUNTER = "0.0.43.1.0.255"
+DEFAULT_RETRIES = 3
+DEFAULT_BACKOFF_INITIAL = 5.0
+DEFAULT_BACKOFF_MAXIMUM = 300.0
+
 
 @dataclass(frozen=True, slots=True)
 class KeyRef:
@@ -121,6 +129,8 @@ class SecurityConfig:
     pass3_signing: Literal["never", "always", "auto"]
     signing_key: Path | None
     meter_certificate: Path | None
+    association: str = DEFAULT_ASSOCIATION  # OBIS of the Association LN taking pass 3
+    frame_counter: str | None = DEFAULT_FRAME_COUNTER  # None: not read
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,6 +152,14 @@ class PushConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class BackOffSettings:
+    """Seconds to wait after a failed poll: ``initial``, doubling up to ``maximum``."""
+
+    initial: float = DEFAULT_BACKOFF_INITIAL
+    maximum: float = DEFAULT_BACKOFF_MAXIMUM
+
+
+@dataclass(frozen=True, slots=True)
 class MeterConfig:
     index: int
     id: str | None  # None: the serial number read from the meter
@@ -152,6 +170,8 @@ class MeterConfig:
     poll: tuple[PollGroup, ...]
     push: PushConfig | None
     timeout: float
+    retries: int = DEFAULT_RETRIES  # HDLC repetitions after a time-out
+    backoff: BackOffSettings | None = None  # None: the agent's default
 
     @property
     def label(self) -> str:

@@ -14,6 +14,7 @@ from typing import Any
 
 import voluptuous as vol
 
+from edge_agent.agent.config_model import DEFAULT_ASSOCIATION, DEFAULT_FRAME_COUNTER
 from edge_agent.dlms.errors import ConfigError
 from edge_agent.mqtt.queue import DEFAULT_MAX_BYTES, DEFAULT_MAX_MESSAGES
 from edge_agent.mqtt.topics import check_id, check_prefix, obis_leaf
@@ -53,6 +54,13 @@ def _obis(value: Any) -> str:
         return obis_leaf(value)
     except ConfigError as exc:
         raise vol.Invalid(str(exc)) from None
+
+
+def _obis_or_none(value: Any) -> str | None:
+    """An OBIS code, or ``none`` (YAML null too) to switch the feature off."""
+    if value is None or isinstance(value, str) and value.strip().lower() == "none":
+        return None
+    return _obis(value)
 
 
 def _secret_ref(value: Any) -> tuple[str, str]:
@@ -180,6 +188,12 @@ SECURITY = _strict({
     O("pass3_signing"): _enum("never", "always", "auto"),
     O("signing_key"): _path,
     O("meter_certificate"): _path,
+    # The Association LN object HLS pass 3 is sent to (Blue Book 4.4.3 method 1): the
+    # current association unless a meter wants its instance (0.0.40.0.N.255).
+    O("association", default=DEFAULT_ASSOCIATION): _obis,
+    # The meter's frame counter of our key, read with the public client before the first
+    # ciphered association; none: the meter has none readable (the counter store decides).
+    O("frame_counter", default=DEFAULT_FRAME_COUNTER): _obis_or_none,
 })
 ADDRESSES = _strict({
     O("client", default=16): _int_range(0, 0x7F, "client SAP"),
@@ -212,6 +226,12 @@ METER = _strict({
     O("poll"): list,
     O("push"): PUSH,
     O("timeout", default=5.0): _scaled("seconds", 0.1),
+    # HDLC: frames repeated after a time-out before the meter counts as unreachable
+    # (IEC 62056-46 6.4.4.4.3.3, max retries); the wrapper relies on TCP instead.
+    O("retries"): _int_range(0, 10, "retries"),
+    # Waiting after failed polls: initial, doubling to maximum (with 20 % jitter).
+    O("backoff"): _strict({O("initial"): _scaled("seconds", 0.1),
+                           O("maximum"): _scaled("seconds", 1)}),
 })
 BUS = _strict({
     R("id"): _id, R("device"): vol.All(str, vol.Length(min=1)),

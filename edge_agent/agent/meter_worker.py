@@ -28,7 +28,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from edge_agent.agent.config_model import (
     BusTransport,
@@ -39,8 +39,9 @@ from edge_agent.agent.config_model import (
     SerialTransport,
     TcpTransport,
 )
+from edge_agent.agent.scheduler import BackOff
 from edge_agent.client.client import MeterClient
-from edge_agent.client.connection import ConnectionSettings, open_link
+from edge_agent.client.connection import ConnectionSettings
 from edge_agent.client.link import Tap, _no_tap
 from edge_agent.client.values import SCALED_CLASSES, VALUE_ATTRIBUTE, Reading
 from edge_agent.dlms.cosem import ObjectListEntry
@@ -61,11 +62,15 @@ from edge_agent.dlms.errors import (
     TransportError,
 )
 from edge_agent.dlms.obis import Obis
-from edge_agent.dlms.security.certificates import load_certificate, load_private_key
 from edge_agent.dlms.session import ClientSettings, Pass3SigningRequired
 from edge_agent.mqtt.topics import check_id
 from edge_agent.state.facts import FactStore
 from edge_agent.transport.base import Transport, TransportBase
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    from edge_agent.dlms.security.signing import PublicKeyOrCertificate
 
 log = logging.getLogger(__name__)
 
@@ -83,7 +88,8 @@ HEALTH_CODES_BY_ERROR: tuple[tuple[type[BaseException], str], ...] = (
     (NoResponseError, "unreachable"),
     (TransportError, "unreachable"),
     (SecurityError, "wrong_key"),
-    (ServiceError, "association_refused"),  # the association does not grant the service
+    (ServiceError, "access_denied"),  # associated, but the association does not grant it
+    (DecodeError, "bad_data"),  # answers arrive but do not decode
     (DlmsError, "unreachable"),  # garbled line: wrong baud rate or address
 )
 # Errors after which a reused association is re-established once within the same poll.
@@ -140,8 +146,13 @@ def _read_file(path: Path, what: str) -> bytes:
                           "that the agent's user may read it") from None
 
 
-def client_settings(security: SecurityConfig, where: str) -> ClientSettings:
-    """Session settings for one association; reads the keys (Secrets) now."""
+def _signing_material(security: SecurityConfig, where: str
+                      ) -> tuple[ec.EllipticCurvePrivateKey | None, PublicKeyOrCertificate | None]:
+    """The client's signing key and the meter's certificate (either may be None)."""
+    # Imported here: certificates pull in cryptography and its x509 (about 13 MB
+    # resident), which only meters with a signing key or a meter certificate need.
+    from edge_agent.dlms.security.certificates import load_certificate, load_private_key
+
     signing_key = server_key = None
     if security.signing_key is not None:
         signing_key = load_private_key(_read_file(security.signing_key,
@@ -152,13 +163,27 @@ def client_settings(security: SecurityConfig, where: str) -> ClientSettings:
                                                      f"{where}.meter_certificate"))
         except DecodeError as exc:
             raise ConfigError(f"{where}.meter_certificate: {exc}") from None
+    return signing_key, server_key
+
+
+def client_settings(security: SecurityConfig, where: str) -> ClientSettings:
+    """Session settings for one association; reads the keys (Secrets) now."""
+    signing_key = server_key = None
+    if security.signing_key is not None or security.meter_certificate is not None:
+        signing_key, server_key = _signing_material(security, where)
     return ClientSettings(
         security=security.policy, suite=security.suite, authentication=security.auth,
         password=None if security.password is None else security.password.resolve(),
         system_title=security.system_title,
         ek=None if security.ek is None else security.ek.resolve(),
         ak=None if security.ak is None else security.ak.resolve(),
-        signing_key=signing_key, server_public_key=server_key)
+        signing_key=signing_key, server_public_key=server_key,
+        association=bytes(Obis.parse(security.association)))
+
+
+def frame_counter(security: SecurityConfig) -> Obis | None:
+    """The meter's frame counter object to read before a first ciphered association."""
+    return None if security.frame_counter is None else Obis.parse(security.frame_counter)
 
 
 def connection_settings(meter: MeterConfig, bus_serial: SerialSettings | None = None
@@ -166,7 +191,8 @@ def connection_settings(meter: MeterConfig, bus_serial: SerialSettings | None = 
     """How to reach a polled meter; ``bus_serial`` for meters on a bus."""
     transport = meter.transport
     common = {"client_sap": meter.addresses.client, "server_logical": meter.addresses.logical,
-              "server_physical": meter.addresses.physical, "timeout": meter.timeout}
+              "server_physical": meter.addresses.physical, "timeout": meter.timeout,
+              "retries": meter.retries}
     if isinstance(transport, TcpTransport):
         return ConnectionSettings(tcp=(transport.host, transport.port),
                                   hdlc=meter.link == "hdlc", **common)
@@ -200,9 +226,10 @@ def facts_key(meter: MeterConfig) -> str:
 class SharedLine(TransportBase):
     """The serial port of an RS-485 bus, shared by its meters' HDLC links.
 
-    Opened on first use and reopened after it failed (adapter unplugged and back).
-    ``close()`` does nothing: a meter closing its link leaves the line to the others;
-    :meth:`shutdown` closes the port. The lane guarantees one user at a time.
+    Opened on first use and reopened after it failed (adapter unplugged and back). Each
+    meter's MeterClient gets it as ``transport=`` and so never closes it; ``close()`` does
+    nothing either, so that no user can close the line under the others. :meth:`shutdown`
+    closes the port. The lane guarantees one user at a time.
     """
 
     def __init__(self, bus_id: str, serial: SerialSettings) -> None:
@@ -243,26 +270,6 @@ class SharedLine(TransportBase):
             port.close()
 
 
-class _SharedLineClient(MeterClient):
-    """A MeterClient whose link runs over a bus's shared port instead of its own."""
-
-    def __init__(self, *args: object, line: SharedLine, **kwargs: object) -> None:
-        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
-        self._line = line
-
-    def _open_link(self) -> None:
-        self.transport = self._line
-        try:
-            self.link = open_link(self.connection, self._line, self.tap)
-            self.link.open()
-        except BaseException:
-            # No UA to our SNRM: there is no link to disconnect, and a DISC would only
-            # hold the bus for another round of time-outs.
-            self.link = None
-            self._close_transport()
-            raise
-
-
 # --- the worker ---------------------------------------------------------------------------
 
 
@@ -293,6 +300,12 @@ class MeterWorker:
     @property
     def groups(self) -> tuple[PollGroup, ...]:
         return self.meter.poll
+
+    @property
+    def backoff(self) -> BackOff | None:
+        """The meter's own back-off (config ``backoff:``); None: the lane's default."""
+        settings = self.meter.backoff
+        return None if settings is None else BackOff(settings.initial, settings.maximum)
 
     # --- one poll ---------------------------------------------------------------------
 
@@ -353,10 +366,10 @@ class MeterWorker:
         security = self.meter.security
         settings = client_settings(security, self.where)
         pass3 = security.pass3_signing if security.auth.startswith("hls") else "never"
-        options = {"meter_id": self.facts_key, "state_dir": self.state_dir,
-                   "pass3_signing": pass3, "tap": self.tap}
-        client = (MeterClient(self.connection, settings, **options) if self.line is None
-                  else _SharedLineClient(self.connection, settings, line=self.line, **options))
+        # On a bus the client's link runs over the shared port, which it never closes.
+        client = MeterClient(self.connection, settings, meter_id=self.facts_key,
+                             state_dir=self.state_dir, pass3_signing=pass3, tap=self.tap,
+                             frame_counter=frame_counter(security), transport=self.line)
         client.connect()
         log.info("meter %s: associated over %s", self.label, self.connection.describe(),
                  extra={"meter": self.label})
@@ -460,4 +473,5 @@ def _text(value: object) -> str | None:
 
 
 __all__ = ["HEALTH_CODES_BY_ERROR", "MeterIdentity", "MeterWorker", "SharedLine", "Sink",
-           "client_settings", "connection_settings", "facts_key", "health_code"]
+           "client_settings", "connection_settings", "facts_key", "frame_counter",
+           "health_code"]

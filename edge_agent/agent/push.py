@@ -8,8 +8,9 @@ what comes out goes to two callbacks:
 
 * ``on_readings(meter_id, readings)`` for every telegram that deciphered and decoded;
 * ``on_problem(meter_id, code, message)`` with the health codes of the MQTT contract:
-  ``wrong_key`` and ``counter_out_of_step`` at once, ``decode_error`` after three bad
-  telegrams in a row (one garbled frame on a long cable is normal), ``unreachable`` when
+  ``wrong_key`` and ``counter_out_of_step`` at once, ``bad_data`` after three telegrams in
+  a row that do not decode (the decoder's ``decode_error``; one garbled frame on a long
+  cable is normal), ``unreachable`` when
   the line cannot be opened, ``push_stopped`` when nothing arrived for three times the
   expected interval.
 """
@@ -59,6 +60,8 @@ DEFAULT_INTERVALS: Final = {"mbus": 5.0, "dsmr": 10.0, "hdlc": 60.0, "wrapper": 
 STOPPED_AFTER_INTERVALS: Final = 3
 DECODE_ERRORS_BEFORE_PROBLEM: Final = 3
 _IMMEDIATE_CODES: Final = frozenset({"wrong_key", "counter_out_of_step"})
+# The decoder's rejection codes whose name in the health contract differs.
+_HEALTH_CODE_OF_REJECTION: Final = {"decode_error": "bad_data"}
 _POLL: Final = 0.2  # seconds: how quickly stop() and the watchdog are noticed
 _READ_SIZE: Final = 4096
 _RETRY_FIRST, _RETRY_MAX = 1.0, 30.0
@@ -367,7 +370,7 @@ class PushListener:
         log.warning("push listener %s: telegram rejected (%s): %s", self.meter_id, event.code,
                     event.message)
         if event.code in _IMMEDIATE_CODES or self._bad_in_a_row >= DECODE_ERRORS_BEFORE_PROBLEM:
-            self._problem(event.code, event.message)
+            self._problem(_HEALTH_CODE_OF_REJECTION.get(event.code, event.code), event.message)
 
     def _watchdog(self) -> None:
         interval = self.spec.expected_interval

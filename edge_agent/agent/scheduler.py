@@ -17,7 +17,8 @@ meter that was just served goes to the back of the queue, so a meter with a 1 s 
 cannot starve its neighbours.
 
 Failures: a meter whose poll fails is retried after an exponential back-off with jitter
-(:class:`BackOff`), its due groups kept due meanwhile; one success resets it. Jitter
+(:class:`BackOff`: the target's own ``backoff`` when it has one, else the lane's), its
+due groups kept due meanwhile; one success resets it. Jitter
 spreads the retries of many meters that failed together (a power cut on a bus).
 
 :class:`Lane` is the thread around a schedule; its clock and sleep are injected so tests
@@ -86,6 +87,7 @@ class MeterSchedule:
 
     target: Target
     due: dict[str, float]  # group name -> next due time
+    backoff: BackOff | None = None  # None: the lane's
     failures: int = 0
     retry_at: float = -math.inf
 
@@ -116,8 +118,10 @@ class LaneSchedule:
     @classmethod
     def start(cls, targets: Sequence[Target], now: float, backoff: BackOff,
               random: Callable[[], float] = random_module.random) -> LaneSchedule:
-        meters = [MeterSchedule(t, {g.name: now for g in t.groups}) for t in targets
-                  if t.groups]
+        # A target may carry its own back-off (MeterWorker: the meter's ``backoff:`` key);
+        # the Target protocol does not require it, so test doubles need not have one.
+        meters = [MeterSchedule(t, {g.name: now for g in t.groups}, getattr(t, "backoff", None))
+                  for t in targets if t.groups]
         return cls(backoff, random, meters)
 
     def next(self, now: float) -> Next:
@@ -135,7 +139,7 @@ class LaneSchedule:
         self.meters.append(meter)  # to the back of the round-robin queue
         if not ok:
             meter.failures += 1
-            delay = self.backoff.delay(meter.failures, self.random)
+            delay = (meter.backoff or self.backoff).delay(meter.failures, self.random)
             meter.retry_at = now + delay
             return delay  # the groups stay due: the retry reads them
         meter.failures = 0

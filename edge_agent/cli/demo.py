@@ -8,15 +8,20 @@ import sys
 import time
 from typing import TextIO
 
-from edge_agent.demo import BROKER_ENV, BROKERS, Demo, DemoOptions, LiveValue, LiveValues
+from edge_agent.demo import BROKER_ENV, BROKERS, PROFILES, Demo, DemoOptions, LiveValue, LiveValues
 from edge_agent.dlms.errors import ConfigError
 
-HELP = "simulated meter + MQTT broker + agent: live values on MQTT within seconds, no config"
+HELP = ("simulated T-210D (suite 1, HLS-5, signed pass 3) + MQTT broker + agent: live values on MQTT "
+        "within seconds, no config")
 EXAMPLES = f"""\
   dlms-edge demo                                   # until Ctrl-C
   dlms-edge demo --duration 40 --mqtt-port 18830   # bounded run on another port
   mosquitto_sub -p 18830 -t 'dlms/#' -v            # in a second terminal: the topics
   dlms-edge demo --broker amqtt                    # the embedded broker even with Mosquitto
+  dlms-edge demo --profile generic                 # a plain meter, public client, no security
+  The default profile t210d is a simulated Sagemcom T-210D as met in the field: suite 1,
+  authenticated encryption, HLS-5, and an unsigned pass 3 refused; the agent (management
+  client 1, pass3_signing auto) re-associates with a general-signing pass 3 and says so.
   The broker is Mosquitto when installed, else amqtt (pip extra "demo", what scripts/demo
   installs); {BROKER_ENV}=amqtt chooses it too. When the MQTT port is busy a free one is used."""
 
@@ -34,6 +39,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--interval", type=float, default=3.0, metavar="S",
                         help="seconds between polls of the meter (default 3)")
     parser.add_argument("--agent-id", default="demo", help="the <agent> level of the topics (default demo)")
+    parser.add_argument("--profile", choices=PROFILES, default=PROFILES[0],
+                        help=f"the simulated meter (default {PROFILES[0]}: Sagemcom T-210D, suite 1, "
+                             "HLS-5, pass 3 only signed; generic: no security)")
     parser.add_argument("--verbose", "-v", action="store_true", help="log what the agent does")
 
 
@@ -50,11 +58,24 @@ def _value(row: LiveValue) -> str:
     return str(row.value)
 
 
-def render(values: LiveValues, now: dt.datetime) -> list[str]:
-    """The table: OBIS, name, value, unit, age (since the meter's reading)."""
+PASS3_SIGNED = "pass 3: unsigned refused (ServiceNotAllowed), re-associated with general-signing"
+PASS3_WAITING = "pass 3: (waiting for the first association)"
+
+
+def pass3_line(demo: Demo) -> list[str]:
+    """What the agent learned about pass 3 -- only for a meter that wants it signed."""
+    if demo.options.profile != "t210d":
+        return []
+    return [PASS3_SIGNED if demo.pass3_signing_learned() else PASS3_WAITING]
+
+
+def render(values: LiveValues, now: dt.datetime, notes: list[str] | None = None) -> list[str]:
+    """The table: OBIS, name, value, unit, age (since the meter's reading); ``notes``
+    (what the agent learned about the meter) under the status line."""
     rows = values.rows()
     meters = ", ".join(sorted(values.info)) or "(waiting for info)"
-    lines = [f"status: {values.status or '(waiting)'}   meter: {meters}   messages: {values.messages}"]
+    lines = [f"status: {values.status or '(waiting)'}   meter: {meters}   messages: {values.messages}",
+             *(notes or [])]
     if not rows:
         return lines + ["(no values yet: the agent's first poll comes within seconds)"]
     table = [("OBIS", "name", "value", "unit", "age")] + [
@@ -97,7 +118,7 @@ def run(args: argparse.Namespace) -> int:
 
         logging.getLogger("edge_agent").setLevel(logging.INFO)
     options = DemoOptions(mqtt_port=args.mqtt_port, broker=args.broker, interval=args.interval,
-                          agent_id=args.agent_id)
+                          agent_id=args.agent_id, profile=args.profile)
     demo = Demo(options)
     out = sys.stdout
     try:
@@ -105,6 +126,7 @@ def run(args: argparse.Namespace) -> int:
         if demo.port_note:
             print(f"note: {demo.port_note}", file=out)
         host, port = demo.meter_address
+        print(f"simulated {demo.meter_description}", file=out)
         print(f"simulated meter on {host}:{port} (wrapper); broker {demo.broker_kind} on 127.0.0.1:"
               f"{demo.mqtt_port}; agent '{args.agent_id}' polls every {args.interval:g} s", file=out)
         print(f"subscribe: {demo.subscribe_command()}", file=out)
@@ -118,11 +140,14 @@ def run(args: argparse.Namespace) -> int:
         while deadline is None or time.monotonic() < deadline:
             wait = screen.refresh if deadline is None else min(screen.refresh, max(0.0, deadline - time.monotonic()))
             time.sleep(wait)
-            screen.show(render(demo.values, dt.datetime.now(dt.UTC)))
+            screen.show(render(demo.values, dt.datetime.now(dt.UTC), pass3_line(demo)))
     except KeyboardInterrupt:
         print("\nstopping ...", file=out, flush=True)
     finally:
+        learned = pass3_line(demo)  # before stop() removes the state dir
         demo.stop()
+    if learned:
+        print(learned[0], file=out)
     changed = sum(1 for v in demo.values.rows() if v.changes)
     print(f"stopped: {demo.values.messages} messages received, {changed} values changed while running",
           file=out, flush=True)

@@ -94,7 +94,11 @@ class MeterClient:
         challenge: Callable[[int], bytes] = os.urandom,
         frame_counter: Obis | None = FRAME_COUNTER,
         public_client_sap: int = PUBLIC_CLIENT_SAP,
+        transport: Transport | None = None,
     ) -> None:
+        """``transport``: an open transport owned by the caller (the shared serial port of
+        an RS-485 bus); the client runs its link over it and never closes it. Without it,
+        the client opens one from ``connection`` for each association and closes it."""
         if pass3_signing not in PASS3_MODES:
             raise ConfigError(f"pass3_signing must be one of {', '.join(PASS3_MODES)}, got {pass3_signing!r}")
         self.connection = connection
@@ -111,6 +115,7 @@ class MeterClient:
         self.counters = InvocationCounterStore(state)
         self.facts = FactStore(state)
         self._counter_owner, self._counter_key = counter_identity(settings)
+        self._external_transport = transport
         self.transport: Transport | None = None
         self.link: Link | None = None
         self.session: ClientSession | None = None
@@ -129,21 +134,27 @@ class MeterClient:
         self.close()
 
     def _open_link(self) -> None:
-        self.transport = open_transport(self.connection)
+        self.transport = (self._external_transport if self._external_transport is not None
+                          else open_transport(self.connection))
         try:
-            self.link = open_link(self.connection, self.transport, self.tap)
-            self.link.open()
+            link = open_link(self.connection, self.transport, self.tap)
+            link.open()
         except BaseException:
+            # No link came up (no UA to our SNRM, or DM): there is nothing to disconnect,
+            # and a DISC would only cost another round of time-outs (and, on a bus, hold
+            # the line for them). Close the transport only.
             self._close_transport()
             raise
+        self.link = link
 
     def _close_transport(self) -> None:
+        """Disconnect the link (DISC on HDLC) if one is up, then close our own transport."""
         if self.link is not None:
             self.link.close()
             self.link = None
-        if self.transport is not None:
+        if self.transport is not None and self.transport is not self._external_transport:
             self.transport.close()
-            self.transport = None
+        self.transport = None
 
     def _next_invocation_counter(self) -> int:
         return self.counters.next(self._counter_owner, self._counter_key)
@@ -168,6 +179,7 @@ class MeterClient:
             pass3_signing="never",
             tap=self.tap,
             frame_counter=None,
+            transport=self._external_transport,  # a bus meter answers on the same line
         )
         try:
             with public:

@@ -10,8 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-
-from cryptography.hazmat.primitives.asymmetric import ec
+from typing import TYPE_CHECKING
 
 from edge_agent.dlms import apdu as x
 from edge_agent.dlms.acse import ApplicationContextName, MechanismName
@@ -26,6 +25,10 @@ from edge_agent.dlms.security.hls import (
     verify_gmac_response,
 )
 from edge_agent.dlms.security.signing import PublicKeyOrCertificate
+
+if TYPE_CHECKING:
+    # Only HLS-7 needs it at run time (below): loading cryptography costs ~6 MB resident.
+    from cryptography.hazmat.primitives.asymmetric import ec
 
 # --- facts shared with the server side ------------------------------------------------------
 
@@ -232,6 +235,8 @@ def verify_hls_reply(
             suite=settings.suite,
         )
         return
+    from cryptography.hazmat.primitives.asymmetric import ec
+
     key = settings.server_public_key
     public_key = key if isinstance(key, ec.EllipticCurvePublicKey) else key.public_key()  # type: ignore[union-attr]
     verify_ecdsa_response(

@@ -38,9 +38,10 @@ OFFLINE = b"offline"
 HEALTH_OK = "ok"
 HEALTH_PROBLEM = "problem"
 # Health codes the HA integration turns into repair issues (contract, "Health codes").
+# bad_data and access_denied were added later; the set only ever grows.
 HEALTH_CODES = frozenset({
     "wrong_key", "counter_out_of_step", "association_refused", "unreachable",
-    "push_stopped", "signature_rejected", "config_error",
+    "push_stopped", "signature_rejected", "config_error", "bad_data", "access_denied",
 })
 
 _dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode

@@ -32,11 +32,10 @@ from __future__ import annotations
 
 import logging
 import queue as stdlib_queue
-import ssl
 import threading
 import time
 from collections.abc import Callable, Iterable
-from typing import Self
+from typing import TYPE_CHECKING, Self
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
@@ -47,6 +46,9 @@ from .payloads import OFFLINE, ONLINE
 from .queue import OfflineQueue
 from .settings import MqttSettings, TlsSettings
 from .topics import Topics, check_id
+
+if TYPE_CHECKING:
+    import ssl
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +62,8 @@ def client_id_for(agent: str) -> str:
 
 def tls_context(tls: TlsSettings) -> ssl.SSLContext:
     """A client context: chain always verified; host name too unless ``insecure``."""
+    import ssl  # only with TLS configured (paho-mqtt 2.1 imports it anyway, later ones may not)
+
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     try:
         if tls.ca is not None:

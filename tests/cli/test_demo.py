@@ -17,7 +17,7 @@ import time
 import paho.mqtt.client as mqtt
 import pytest
 
-from edge_agent.cli.demo import render
+from edge_agent.cli.demo import PASS3_SIGNED, render
 from edge_agent.demo import LiveValues, demo_config, mosquitto_binary, port_is_free
 
 SUBSCRIBE_LINE = re.compile(r"subscribe: mosquitto_sub -p (\d+) -t 'dlms/#' -v")
@@ -92,10 +92,14 @@ def check_contract(messages: list[tuple[str, bytes, bool]], late: list[tuple[str
 
 
 @pytest.mark.skipif(mosquitto_binary() is None, reason="needs the mosquitto binary")
-def test_demo_with_mosquitto_and_the_documented_mosquitto_sub(tmp_path):
+def test_t210d_demo_with_mosquitto_and_the_documented_mosquitto_sub(tmp_path):
+    """The field case end to end: suite 1, HLS-5, unsigned pass 3 refused, signed accepted,
+    energy values on MQTT within the run."""
     port = free_port()
-    process, announced, _ = start_demo("--duration", "6", "--mqtt-port", str(port))
+    process, announced, head = start_demo("--profile", "t210d", "--duration", "6", "--mqtt-port", str(port))
     assert announced == port
+    assert any("management client SAP 1: authenc, hls-gmac, suite 1, signed pass 3 required" in line
+               for line in head), head
     subscriber = Subscriber(port)
     sub = None
     if shutil.which("mosquitto_sub"):
@@ -109,6 +113,11 @@ def test_demo_with_mosquitto_and_the_documented_mosquitto_sub(tmp_path):
     check_contract(messages, late_messages)
     assert ("dlms/demo/status", b"offline", True) in messages or ("dlms/demo/status", b"offline", False) in messages
     assert "Voltage L1" in out and "stopped:" in out
+    # Learned from the state dir's facts, which the client writes only after the refusal.
+    assert out.count(PASS3_SIGNED) >= 2, out  # in the table, and in the closing lines
+    assert "Traceback" not in out and "ERROR" not in out
+    energy = [json.loads(p)["value"] for t, p, _ in messages if t.endswith("/1.0.1.8.0.255")]
+    assert len(energy) >= 2 and all(isinstance(v, (int, float)) and v > 0 for v in energy)
     if sub is not None:
         sub.terminate()  # it would wait for the broker to come back
         sub_out, _ = sub.communicate(timeout=10)
@@ -125,7 +134,7 @@ def test_demo_with_amqtt_on_a_busy_port_stops_cleanly_on_ctrl_c():
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         wanted = busy.getsockname()[1]
-        process, port, head = start_demo("--broker", "amqtt", "--mqtt-port", str(wanted))
+        process, port, head = start_demo("--profile", "generic", "--broker", "amqtt", "--mqtt-port", str(wanted))
         assert port != wanted
         assert f"note: port {wanted} is busy; the broker uses port {port} instead" in head
         assert any("broker amqtt" in line for line in head)
@@ -139,6 +148,7 @@ def test_demo_with_amqtt_on_a_busy_port_stops_cleanly_on_ctrl_c():
     assert process.returncode == 0, out
     assert "stopping" in out and "stopped:" in out
     assert "Traceback" not in out and "ERROR" not in out
+    assert "pass 3" not in out, "the generic meter has no pass 3 to tell about"
     check_contract(messages, late_messages)
     assert port_is_free(port)
 
@@ -173,3 +183,42 @@ def test_demo_config_passes_the_agent_loader(tmp_path):
     config = load_config(path)
     assert (config.agent_id, config.mqtt.port, config.meters[0].link) == ("demo", 1883, "wrapper")
     assert config.meters[0].poll[0].interval == 2 and config.meters[0].poll[0].objects == "all"
+
+
+def test_the_t210d_config_reads_the_simulators_keys_directory(tmp_path):
+    """The management client of examples/t210d-optical.yaml, keys from the files the
+    simulator writes (KeyRef reads ek.hex as hex text): load_config and the key refs agree."""
+    from edge_agent.agent.config import check_config, load_config
+    from edge_agent.demo import DemoKeys, DemoOptions
+    from edge_agent.keystore import KeysDir
+
+    keys_dir = tmp_path / "keys"
+    KeysDir(keys_dir).ensure_simulator_keys(bytes.fromhex("5341470102030405"))
+    material = KeysDir(keys_dir).load()
+    path = tmp_path / "agent.yaml"
+    path.write_text(demo_config(DemoOptions(), 4059, 1883, tmp_path / "state",
+                                DemoKeys(keys_dir, material.client_system_title)), encoding="utf-8")
+    meter = load_config(path).meters[0]
+    security = meter.security
+    assert (meter.addresses.client, security.suite, security.policy, security.auth, security.pass3_signing) == (
+        1, 1, "authenc", "hls-gmac", "auto")
+    assert security.system_title == material.client_system_title == bytes.fromhex("444c4d5300000001")
+    assert security.ek.resolve().reveal() == material.ek.reveal()
+    assert security.ak.resolve().reveal() == material.ak.reveal()
+    assert (security.signing_key.name, security.meter_certificate.name) == ("client.key.pem", "meter.crt.pem")
+    check_config(path)  # the key files, the signing key and the certificate load
+    assert material.ek.reveal().hex() not in path.read_text(), "the config names key files, never keys"
+
+
+def test_the_demo_refuses_an_unknown_profile():
+    from edge_agent.demo import Demo, DemoOptions
+    from edge_agent.dlms.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="profile 'e450': expected one of t210d, generic"):
+        Demo(DemoOptions(profile="e450")).start()
+
+
+def test_help_names_t210d_as_the_default():
+    out = subprocess.run([sys.executable, "-m", "edge_agent", "demo", "--help"],
+                         capture_output=True, text=True, timeout=30).stdout
+    assert "--profile {t210d,generic}" in out and "default t210d" in out

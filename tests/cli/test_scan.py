@@ -1,9 +1,12 @@
-"""dlms-edge scan against the simulator over TCP (wrapper and HDLC) and its config stub."""
+"""dlms-edge scan against the simulator over TCP (wrapper and HDLC) and a serial pty pair,
+and its config stub."""
 
 from __future__ import annotations
 
 import json
 import socket
+import threading
+import time
 
 import pytest
 
@@ -129,3 +132,51 @@ def test_bad_options_are_config_errors(capsys):
     assert main(["scan", "--serial", "/dev/null", "--link", "wrapper"]) == 2
     assert "serial lines speak HDLC" in capsys.readouterr().err
     assert main(["scan", "--tcp", "127.0.0.1:1", "--clients", "16,x"]) == 2
+
+
+# --- serial: the simulator on one end of a pty pair, the scan on the other -------------------
+
+
+@pytest.fixture
+def serial_meter():
+    """The generic simulator serving HDLC at 9600 baud on ``path_a`` of a virtual null-modem."""
+    from edge_agent.transport.pty import PtyPair
+
+    pair = PtyPair()
+    station = SimulatedMeterStation(SimulatorOptions(profile="generic", seed=5))
+    server = MeterServer([station.station])
+    thread = threading.Thread(target=server.serve_serial, args=(pair.path_a, 9600), daemon=True)
+    thread.start()
+    yield station, pair.path_b
+    server.stop()
+    thread.join(5)
+    pair.close()
+    assert not thread.is_alive(), "the simulator stops serving on stop()"
+
+
+def test_scan_finds_the_meter_on_a_serial_line_and_writes_a_stub_that_loads(serial_meter, tmp_path, capsys):
+    station, device = serial_meter
+    stub = tmp_path / "serial.yaml"
+    started = time.monotonic()
+    # Physical 17 first: silence there, then the meter at 16; clients 16 (public) and 1.
+    code, out, err = scan(capsys, "--serial", device, "--baud", "9600", "--addresses", "1/17,1/16",
+                          "--clients", "16,1", "--write", str(stub))
+    assert code == 0, err
+    assert time.monotonic() - started < 15
+    assert "HDLC 9600 baud, client 16 -> server 1/17: no answer" in err
+    assert out.startswith(f"meter found: {device}, HDLC 9600 baud, server logical 1 physical 16")
+    assert f"serial: {station.model.serial}" in out
+    clients = out.split("clients:\n")[1].split("objects")[0]
+    assert " 16  accepted" in clients and "  1  refused: " in clients
+    assert "1.0.1.8.0.255      class 3   Active energy import (+A)" in out
+    assert f"dlms-edge read --serial {device} --baud 9600 --client 16 --logical 1 --physical 16" in out
+
+    (meter,) = load_config(stub).meters
+    assert meter.id == station.model.serial
+    line = meter.transport.serial
+    assert (line.device, line.baud, line.optical) == (device, 9600, False)
+    assert meter.link == "hdlc"
+    assert (meter.addresses.client, meter.addresses.logical, meter.addresses.physical) == (16, 1, 16)
+    groups = {group.name: group for group in meter.poll}
+    assert "1.0.1.8.0.255" in groups["energy"].objects
+    assert "1.0.32.7.0.255" in groups["instantaneous"].objects

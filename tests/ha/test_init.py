@@ -85,6 +85,30 @@ async def test_health_code_change_replaces_issue(
     assert [i.translation_key for i in ours] == ["wrong_key"]
 
 
+@pytest.mark.parametrize(
+    ("code", "severity", "message"),
+    [
+        ("bad_data", ir.IssueSeverity.WARNING, "data-notification: truncated"),
+        ("access_denied", ir.IssueSeverity.ERROR, "read-write-denied: use a client SAP"),
+    ],
+)
+async def test_codes_added_later_have_their_own_issue(
+    hass: HomeAssistant,
+    loaded_entry: MockConfigEntry,
+    fire: Any,
+    code: str,
+    severity: ir.IssueSeverity,
+    message: str,
+) -> None:
+    """bad_data and access_denied joined the contract later: not the generic issue."""
+    await fire(f"{BASE}/health", health_payload("problem", code, message))
+    issue = ir.async_get(hass).async_get_issue(DOMAIN, health_issue_id(loaded_entry))
+    assert issue is not None
+    assert (issue.translation_key, issue.severity) == (code, severity)
+    assert issue.translation_placeholders["message"] == message
+    assert hass.states.get(PROBLEM).state == STATE_ON
+
+
 async def test_unknown_health_code_uses_generic_issue(
     hass: HomeAssistant, loaded_entry: MockConfigEntry, fire: Any
 ) -> None:

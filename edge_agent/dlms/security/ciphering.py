@@ -22,9 +22,6 @@ import struct
 from dataclasses import dataclass
 from typing import Protocol
 
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
-
 from edge_agent.dlms.errors import (
     AuthenticationError,
     DecodeError,
@@ -251,6 +248,10 @@ def _gcm_encrypt(
     key: Secret, iv: bytes, aad: bytes, plaintext: bytes, sc: SecurityControl
 ) -> tuple[bytes, bytes]:
     """Return (information, tag) for the three protection kinds."""
+    # Imported here, not at the top: loading cryptography's native module costs about
+    # 6 MB resident, which an agent whose meters all use security "none" never needs.
+    from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+
     if not sc.authentication:
         encryptor = Cipher(
             algorithms.AES(key.reveal()), modes.CTR(iv + b"\x00\x00\x00\x02")
@@ -269,6 +270,9 @@ def _gcm_encrypt(
 
 def _gcm_decrypt(key: Secret, iv: bytes, aad: bytes, apdu: CipheredApdu) -> bytes | None:
     """Plaintext, or None when the tag does not verify."""
+    from cryptography.exceptions import InvalidTag
+    from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+
     sc = apdu.sc
     if not sc.authentication:
         decryptor = Cipher(

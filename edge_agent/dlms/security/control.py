@@ -16,12 +16,14 @@ Security suites, Green Book 9.2.3.7, Table 19:
 from __future__ import annotations
 
 from dataclasses import dataclass
-
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import ec
+from typing import TYPE_CHECKING
 
 from edge_agent.dlms.errors import ConfigError, DecodeError, MissingKeyError
 from edge_agent.dlms.secret import Secret
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec
 
 AUTHENTICATION = 0x10
 ENCRYPTION = 0x20
@@ -32,21 +34,42 @@ _SUITE_MASK = 0x0F
 
 @dataclass(frozen=True, slots=True)
 class SuiteParameters:
-    """What a security suite fixes: key length, curve, hash, sizes on the wire."""
+    """What a security suite fixes: key length, curve, hash, sizes on the wire.
+
+    The curve and hash are named (as ``cryptography`` names them) rather than held as
+    classes, so that a process that never signs does not load the library's native
+    module (about 6 MB resident, issue 5); ``curve`` and ``hash`` resolve the names.
+    """
 
     suite: int
     name: str
     key_length: int  # EK, AK, KEK length in bytes
-    curve: type[ec.EllipticCurve] | None  # None: suite 0 has no public-key algorithms
-    hash: type[hashes.HashAlgorithm] | None
+    curve_name: str | None  # None: suite 0 has no public-key algorithms
+    hash_name: str | None
     coordinate_length: int  # one coordinate of a public key / one half (r or s) of a signature
 
     @property
     def signature_length(self) -> int:
         return 2 * self.coordinate_length
 
+    @property
+    def curve(self) -> type[ec.EllipticCurve] | None:
+        if self.curve_name is None:
+            return None
+        from cryptography.hazmat.primitives.asymmetric import ec
+
+        return getattr(ec, self.curve_name.upper())  # secp256r1 -> ec.SECP256R1
+
+    @property
+    def hash(self) -> type[hashes.HashAlgorithm] | None:
+        if self.hash_name is None:
+            return None
+        from cryptography.hazmat.primitives import hashes
+
+        return getattr(hashes, self.hash_name.upper())  # sha256 -> hashes.SHA256
+
     def require_public_key_algorithms(self, what: str) -> None:
-        if self.curve is None:
+        if self.curve_name is None:
             raise ConfigError(
                 f"{what} needs ECDSA/ECDH, which security suite {self.suite} ({self.name}) "
                 "does not have: use suite 1 (P-256) or suite 2 (P-384)"
@@ -56,10 +79,10 @@ class SuiteParameters:
 SUITES: dict[int, SuiteParameters] = {
     0: SuiteParameters(0, "AES-GCM-128", 16, None, None, 0),
     1: SuiteParameters(
-        1, "AES-GCM-128 + ECDH/ECDSA P-256, SHA-256", 16, ec.SECP256R1, hashes.SHA256, 32
+        1, "AES-GCM-128 + ECDH/ECDSA P-256, SHA-256", 16, "secp256r1", "sha256", 32
     ),
     2: SuiteParameters(
-        2, "AES-GCM-256 + ECDH/ECDSA P-384, SHA-384", 32, ec.SECP384R1, hashes.SHA384, 48
+        2, "AES-GCM-256 + ECDH/ECDSA P-384, SHA-384", 32, "secp384r1", "sha384", 48
     ),
 }
 

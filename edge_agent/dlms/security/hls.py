@@ -19,15 +19,16 @@ from __future__ import annotations
 
 import hmac
 import struct
-
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+from typing import TYPE_CHECKING
 
 from edge_agent.dlms.errors import AuthenticationError, DecodeError, EncodeError, SignatureError
 from edge_agent.dlms.secret import Secret
 from edge_agent.dlms.security.ciphering import LIKELY_CAUSES, MAX_INVOCATION_COUNTER, TAG_LENGTH
 from edge_agent.dlms.security.control import CipherKeys, SecurityControl
 from edge_agent.dlms.security.signing import ecdsa_sign, ecdsa_verify
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric import ec
 
 MIN_CHALLENGE = 8
 MAX_CHALLENGE = 64
@@ -59,6 +60,9 @@ def _gmac(
     ek = keys.require("ek", "HLS-5 (GMAC) uses the global unicast encryption key")
     ak = keys.require("ak", "HLS-5 (GMAC) authenticates with the AK")
     keys.check_suite(sc.suite)
+    # Imported on use, as in ciphering: LLS and no-security meters never load cryptography.
+    from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+
     encryptor = Cipher(
         algorithms.AES(ek.reveal()), modes.GCM(system_title + invocation_counter.to_bytes(4, "big"))
     ).encryptor()

@@ -16,12 +16,15 @@ the outer general-glo-ciphering the next (1426 and 1427 in the trace).
 
 from __future__ import annotations
 
-from cryptography.hazmat.primitives.asymmetric import ec
+from typing import TYPE_CHECKING
 
 from edge_agent.dlms.security.ciphering import protect
 from edge_agent.dlms.security.control import CipherKeys, SecurityControl
 from edge_agent.dlms.security.signing import sign
 from edge_agent.dlms.security.tags import Form
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric import ec
 
 
 def build_signed_pass3(

@@ -17,14 +17,7 @@ each the size of the curve order (64 bytes for P-256, 96 for P-384), not DER.
 from __future__ import annotations
 
 from dataclasses import dataclass
-
-from cryptography import x509
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.hazmat.primitives.asymmetric.utils import (
-    decode_dss_signature,
-    encode_dss_signature,
-)
+from typing import TYPE_CHECKING, Union
 
 from edge_agent.dlms.errors import DecodeError, EncodeError, SignatureError, TruncatedError
 from edge_agent.dlms.security._length import octet_string, take_octet_string
@@ -32,10 +25,17 @@ from edge_agent.dlms.security.control import SUITES, SuiteParameters
 from edge_agent.dlms.security.header import TransactionHeader
 from edge_agent.dlms.security.tags import GENERAL_SIGNING
 
-PublicKeyOrCertificate = ec.EllipticCurvePublicKey | x509.Certificate
+if TYPE_CHECKING:
+    from cryptography import x509
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+# ``cryptography`` is imported by the functions that sign and verify: its native module
+# and x509 cost about 13 MB of resident memory, which an agent that reads meters without
+# signatures should not pay (issue 5). The codec (GeneralSigning) needs neither.
+PublicKeyOrCertificate = Union["ec.EllipticCurvePublicKey", "x509.Certificate"]
 
 _BY_CURVE: dict[str, SuiteParameters] = {
-    params.curve.name: params for params in SUITES.values() if params.curve is not None
+    params.curve_name: params for params in SUITES.values() if params.curve_name is not None
 }
 
 
@@ -55,6 +55,8 @@ def raw_to_der(raw: bytes, params: SuiteParameters) -> bytes:
             f"signature is {len(raw)} bytes, suite {params.suite} signatures are r‖s of "
             f"{params.signature_length} bytes: wrong security suite or damaged signature"
         )
+    from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
+
     half = params.coordinate_length
     return encode_dss_signature(
         int.from_bytes(raw[:half], "big"), int.from_bytes(raw[half:], "big")
@@ -62,6 +64,8 @@ def raw_to_der(raw: bytes, params: SuiteParameters) -> bytes:
 
 
 def der_to_raw(der: bytes, params: SuiteParameters) -> bytes:
+    from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
+
     r, s = decode_dss_signature(der)
     half = params.coordinate_length
     return r.to_bytes(half, "big") + s.to_bytes(half, "big")
@@ -69,6 +73,8 @@ def der_to_raw(der: bytes, params: SuiteParameters) -> bytes:
 
 def ecdsa_sign(private_key: ec.EllipticCurvePrivateKey, data: bytes) -> bytes:
     """Raw r‖s ECDSA signature of ``data`` with the suite's hash."""
+    from cryptography.hazmat.primitives.asymmetric import ec
+
     params = suite_of_key(private_key)
     assert params.hash is not None
     return der_to_raw(private_key.sign(data, ec.ECDSA(params.hash())), params)
@@ -77,6 +83,9 @@ def ecdsa_sign(private_key: ec.EllipticCurvePrivateKey, data: bytes) -> bytes:
 def ecdsa_verify(
     public_key: ec.EllipticCurvePublicKey, data: bytes, signature: bytes, what: str
 ) -> None:
+    from cryptography.exceptions import InvalidSignature
+    from cryptography.hazmat.primitives.asymmetric import ec
+
     params = suite_of_key(public_key)
     assert params.hash is not None
     try:
@@ -163,22 +172,40 @@ def verify(signed: GeneralSigning, signer: PublicKeyOrCertificate) -> bytes:
 
     With a certificate, its subject system title must also be the originator's.
     """
-    what = f"general-signing from {signed.originator_system_title.hex().upper() or 'unknown originator'}"
-    if isinstance(signer, x509.Certificate):
-        from edge_agent.dlms.security.certificates import system_title_from_certificate
+    from cryptography.hazmat.primitives.asymmetric import ec
 
-        certified = system_title_from_certificate(signer)
-        if certified != signed.originator_system_title:
-            raise SignatureError(
-                f"{what}: the certificate given belongs to system title {certified.hex().upper()}, "
-                "not to the originator: import the originator's certificate"
-            )
-        public_key = signer.public_key()
-        if not isinstance(public_key, ec.EllipticCurvePublicKey):
-            raise SignatureError(f"{what}: the certificate does not hold an elliptic-curve key")
-    else:
+    what = f"general-signing from {signed.originator_system_title.hex().upper() or 'unknown originator'}"
+    if isinstance(signer, ec.EllipticCurvePublicKey):
         public_key = signer
+    else:
+        public_key = _certified_key(signer, signed.originator_system_title, what)
     if not signed.signature:
         raise SignatureError(f"{what}: the signature field is empty")
     ecdsa_verify(public_key, signed.signed_data(), signed.signature, what)
     return signed.content
+
+
+def _certified_key(
+    certificate: x509.Certificate, originator_system_title: bytes, what: str
+) -> ec.EllipticCurvePublicKey:
+    """The certificate's key, once its subject is shown to be the originator."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    from edge_agent.dlms.security.certificates import system_title_from_certificate
+
+    if not isinstance(certificate, x509.Certificate):
+        raise SignatureError(
+            f"{what}: the signer given is a {type(certificate).__name__}, expected an "
+            "elliptic-curve public key or an X.509 certificate: load the originator's key"
+        )
+    certified = system_title_from_certificate(certificate)
+    if certified != originator_system_title:
+        raise SignatureError(
+            f"{what}: the certificate given belongs to system title {certified.hex().upper()}, "
+            "not to the originator: import the originator's certificate"
+        )
+    public_key = certificate.public_key()
+    if not isinstance(public_key, ec.EllipticCurvePublicKey):
+        raise SignatureError(f"{what}: the certificate does not hold an elliptic-curve key")
+    return public_key
