@@ -220,5 +220,5 @@ def test_the_demo_refuses_an_unknown_profile():
 
 def test_help_names_t210d_as_the_default():
     out = subprocess.run([sys.executable, "-m", "edge_agent", "demo", "--help"],
-                         capture_output=True, text=True, timeout=30).stdout
+                         check=True, capture_output=True, text=True, timeout=30).stdout
     assert "--profile {t210d,generic}" in out and "default t210d" in out
