@@ -2,7 +2,7 @@
 
 Telegram (DSMR 5.0.2 P1 companion standard, clause 6.2, after IEC 62056-21 mode D)::
 
-    /XXX5Identification CR LF  CR LF
+    /FFF5Identification CR LF  CR LF     FFF: the manufacturer's three-letter FLAG id
     1-0:1.8.0(006545766*Wh) CR LF        one COSEM object per line: OBIS, then (value*unit)
     0-1:24.2.1(221006150000S)(00012.345*m3)    several groups: the last holds the value
     ...
