@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING
 
 from edge_agent.dlms.errors import ConfigError
 from edge_agent.dlms.secret import Secret
+from edge_agent.state.counters import atomic_write
 
 if TYPE_CHECKING:
     from cryptography import x509
@@ -88,18 +89,6 @@ class KeyMaterial:
         return certificates.system_title_from_certificate(self.meter_certificate)
 
 
-def _write_private(path: Path, data: bytes) -> None:
-    """Create ``path`` readable by the owner only, atomically."""
-    temporary = path.with_suffix(path.suffix + ".tmp")
-    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        os.write(fd, data)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(temporary, path)
-
-
 class KeysDir:
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path).expanduser()
@@ -140,7 +129,7 @@ class KeysDir:
 
     def write_secret(self, name: str, value: Secret) -> None:
         self.path.mkdir(mode=0o700, parents=True, exist_ok=True)
-        _write_private(self._file(SECRET_FILES[name][0]), value.reveal().hex().encode() + b"\n")
+        atomic_write(self._file(SECRET_FILES[name][0]), value.reveal().hex().encode() + b"\n")
 
     def ensure_simulator_keys(
         self, meter_system_title: bytes, client_system_title: bytes = DEFAULT_CLIENT_SYSTEM_TITLE,
@@ -168,7 +157,7 @@ class KeysDir:
                 key, system_title, not_before=now - dt.timedelta(days=1),
                 not_after=now + dt.timedelta(days=3650),
             )
-            _write_private(self._file(key_file), certificates.private_key_pem(key))
-            _write_private(self._file(cert_file), certificates.certificate_pem(certificate))
+            atomic_write(self._file(key_file), certificates.private_key_pem(key))
+            atomic_write(self._file(cert_file), certificates.certificate_pem(certificate))
             created += [key_file, cert_file]
         return created

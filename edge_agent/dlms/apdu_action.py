@@ -13,6 +13,7 @@ from edge_agent.dlms import axdr
 from edge_agent.dlms.apdu_common import (
     OMITTED,
     Apdu,
+    BlockNumberApdu,
     Buffer,
     CosemMethodDescriptor,
     Data,
@@ -21,16 +22,15 @@ from edge_agent.dlms.apdu_common import (
     encode_data_sequence,
     encode_get_data_result,
     encode_sequence,
-    put_u32,
     read_data,
     read_data_sequence,
     read_get_data_result,
+    read_method_descriptor_list,
     read_presence,
     read_sequence,
     read_u8,
-    read_u32,
+    split_datablocks_sa,
 )
-from edge_agent.dlms.apdu_get import raw_chunk_size
 from edge_agent.dlms.apdu_names import ActionResult
 
 ACTION_REQUEST = 0xC3
@@ -79,7 +79,7 @@ class ActionRequestNormal(Apdu):
 
 
 @dataclass(frozen=True, slots=True)
-class ActionRequestNextPblock(Apdu):
+class ActionRequestNextPblock(BlockNumberApdu):
     """Client asks for the next block of a long ACTION-Response (after ``block_number``)."""
 
     TAG: ClassVar[int] = ACTION_REQUEST
@@ -88,16 +88,6 @@ class ActionRequestNextPblock(Apdu):
 
     invoke_id_and_priority: int
     block_number: int
-
-    def _encode_body(self, out: bytearray) -> None:
-        out.append(self.invoke_id_and_priority)
-        put_u32(out, self.block_number, "block-number")
-
-    @classmethod
-    def _read_body(cls, buf: Buffer, offset: int) -> tuple[Self, int]:
-        invoke, offset = read_u8(buf, offset, "invoke-id-and-priority")
-        number, offset = read_u32(buf, offset, "block-number")
-        return cls(invoke, number), offset
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,13 +108,7 @@ class ActionRequestWithList(Apdu):
     @classmethod
     def _read_body(cls, buf: Buffer, offset: int) -> tuple[Self, int]:
         invoke, offset = read_u8(buf, offset, "invoke-id-and-priority")
-        methods, offset = read_sequence(
-            buf,
-            offset,
-            CosemMethodDescriptor,
-            "cosem-method-descriptor-list",
-            CosemMethodDescriptor.SIZE,
-        )
+        methods, offset = read_method_descriptor_list(buf, offset)
         parameters, offset = read_data_sequence(buf, offset, "method-invocation-parameters")
         return cls(invoke, methods, parameters), offset
 
@@ -170,13 +154,7 @@ class ActionRequestWithListAndFirstPblock(Apdu):
     @classmethod
     def _read_body(cls, buf: Buffer, offset: int) -> tuple[Self, int]:
         invoke, offset = read_u8(buf, offset, "invoke-id-and-priority")
-        methods, offset = read_sequence(
-            buf,
-            offset,
-            CosemMethodDescriptor,
-            "cosem-method-descriptor-list",
-            CosemMethodDescriptor.SIZE,
-        )
+        methods, offset = read_method_descriptor_list(buf, offset)
         block, offset = DataBlockSA.read(buf, offset)
         return cls(invoke, methods, block), offset
 
@@ -292,7 +270,7 @@ class ActionResponseWithList(Apdu):
 
 
 @dataclass(frozen=True, slots=True)
-class ActionResponseNextPblock(Apdu):
+class ActionResponseNextPblock(BlockNumberApdu):
     """Server acknowledges pblock ``block_number`` of a long ACTION-Request."""
 
     TAG: ClassVar[int] = ACTION_RESPONSE
@@ -301,16 +279,6 @@ class ActionResponseNextPblock(Apdu):
 
     invoke_id_and_priority: int
     block_number: int
-
-    def _encode_body(self, out: bytearray) -> None:
-        out.append(self.invoke_id_and_priority)
-        put_u32(out, self.block_number, "block-number")
-
-    @classmethod
-    def _read_body(cls, buf: Buffer, offset: int) -> tuple[Self, int]:
-        invoke, offset = read_u8(buf, offset, "invoke-id-and-priority")
-        number, offset = read_u32(buf, offset, "block-number")
-        return cls(invoke, number), offset
 
 
 ACTION_REQUESTS = (
@@ -342,9 +310,6 @@ ActionResponse = (
     | ActionResponseNextPblock
 )
 
-# Tag, choice, invoke-id, last-block, block-number (4).
-_BLOCK_HEADER = 1 + 1 + 1 + 1 + 4
-
 
 def split_action_request(
     request: ActionRequestNormal | ActionRequestWithList, max_pdu_size: int
@@ -368,15 +333,7 @@ def split_action_request(
         encode_data_sequence(values, request.method_invocation_parameters)
         raw = bytes(values)
         encode_sequence(head, request.cosem_method_descriptor_list)
-    first_size = raw_chunk_size(max_pdu_size, _BLOCK_HEADER + len(head))
-    size = raw_chunk_size(max_pdu_size, _BLOCK_HEADER)
-    chunks = [raw[:first_size]] + [
-        raw[start : start + size] for start in range(first_size, len(raw), size)
-    ]
-    blocks = [
-        DataBlockSA(number == len(chunks), number, chunk)
-        for number, chunk in enumerate(chunks, start=1)
-    ]
+    blocks = split_datablocks_sa(raw, len(head), max_pdu_size)
     first: ActionRequest
     if isinstance(request, ActionRequestNormal):
         first = ActionRequestWithFirstPblock(invoke, request.descriptor, blocks[0])

@@ -334,6 +334,33 @@ class CosemAttributeDescriptorWithSelection:
         return cls(descriptor, access), offset
 
 
+def read_attribute_descriptor_list(
+    buf: Buffer, offset: int
+) -> tuple[tuple[CosemAttributeDescriptorWithSelection, ...], int]:
+    """attribute-descriptor-list of the with-list GET/SET requests (10 bytes per element at
+    least: the descriptor and the access-selection presence octet)."""
+    return read_sequence(
+        buf,
+        offset,
+        CosemAttributeDescriptorWithSelection,
+        "attribute-descriptor-list",
+        CosemAttributeDescriptor.SIZE + 1,
+    )
+
+
+def read_method_descriptor_list(
+    buf: Buffer, offset: int
+) -> tuple[tuple[CosemMethodDescriptor, ...], int]:
+    """cosem-method-descriptor-list of the with-list ACTION requests."""
+    return read_sequence(
+        buf,
+        offset,
+        CosemMethodDescriptor,
+        "cosem-method-descriptor-list",
+        CosemMethodDescriptor.SIZE,
+    )
+
+
 def access_error(
     result: DataAccessResult | ActionResult,
     descriptor: CosemAttributeDescriptor | CosemMethodDescriptor,
@@ -391,6 +418,37 @@ class DataBlockSA:
         number, offset = read_u32(buf, offset, "block-number")
         raw, offset = read_octet_string(buf, offset, "raw-data")
         return cls(last, number, raw), offset
+
+
+def raw_chunk_size(max_pdu_size: int, header: int) -> int:
+    """Largest raw-data length whose block (``header`` + length field + data) fits the PDU."""
+    room = max_pdu_size - header
+    size = room - len(axdr.encode_length(max(room, 0)))
+    while size > 0 and size + len(axdr.encode_length(size)) > room:
+        size -= 1
+    if size <= 0:
+        raise EncodeError(f"a PDU of {max_pdu_size} bytes cannot carry any block data")
+    return size
+
+
+# Tag, choice, invoke-id, last-block, block-number (4): the fixed part of each SET/ACTION
+# block APDU.
+_DATABLOCK_SA_HEADER = 1 + 1 + 1 + 1 + 4
+
+
+def split_datablocks_sa(raw: bytes, head_size: int, max_pdu_size: int) -> list[DataBlockSA]:
+    """``raw`` cut into DataBlock-SA 1..n for a long SET or ACTION request (Green Book 9.3.8,
+    9.3.9): the first block shares its APDU with ``head_size`` bytes of descriptors, each
+    later block has the APDU to itself."""
+    first_size = raw_chunk_size(max_pdu_size, _DATABLOCK_SA_HEADER + head_size)
+    size = raw_chunk_size(max_pdu_size, _DATABLOCK_SA_HEADER)
+    chunks = [raw[:first_size]] + [
+        raw[start : start + size] for start in range(first_size, len(raw), size)
+    ]
+    return [
+        DataBlockSA(number == len(chunks), number, chunk)
+        for number, chunk in enumerate(chunks, start=1)
+    ]
 
 
 def encode_sequence(out: bytearray, items: tuple[Any, ...]) -> None:
@@ -465,3 +523,23 @@ class Apdu:
     @property
     def invoke_id(self) -> int:
         return invoke_id_of(self.invoke_id_and_priority)
+
+
+class BlockNumberApdu(Apdu):
+    """Body ``invoke-id-and-priority, block-number (Unsigned32)``, shared by the APDUs that
+    only name a block: GET-Request-Next, SET-Response-Datablock and
+    ACTION-Request/Response-Next-Pblock (Green Book 9.5). Subclasses declare both fields."""
+
+    __slots__ = ()
+    invoke_id_and_priority: int
+    block_number: int
+
+    def _encode_body(self, out: bytearray) -> None:
+        out.append(self.invoke_id_and_priority)
+        put_u32(out, self.block_number, "block-number")
+
+    @classmethod
+    def _read_body(cls, buf: Buffer, offset: int) -> tuple[Self, int]:
+        invoke, offset = read_u8(buf, offset, "invoke-id-and-priority")
+        number, offset = read_u32(buf, offset, "block-number")
+        return cls(invoke, number), offset

@@ -16,11 +16,11 @@ from edge_agent.dlms.apdu_common import (
     Buffer,
     put_octet_string,
     put_u16,
+    raw_chunk_size,
     read_octet_string,
     read_u8,
     read_u16,
 )
-from edge_agent.dlms.apdu_get import raw_chunk_size
 from edge_agent.dlms.errors import EncodeError, ProtocolError
 
 GENERAL_BLOCK_TRANSFER = 0xE0

@@ -13,6 +13,7 @@ from typing import ClassVar, Self
 from edge_agent.dlms import axdr
 from edge_agent.dlms.apdu_common import (
     Apdu,
+    BlockNumberApdu,
     Buffer,
     CosemAttributeDescriptor,
     CosemAttributeDescriptorWithSelection,
@@ -24,17 +25,18 @@ from edge_agent.dlms.apdu_common import (
     encode_sequence,
     put_octet_string,
     put_u32,
+    raw_chunk_size,
+    read_attribute_descriptor_list,
     read_boolean,
     read_count,
     read_get_data_result,
     read_octet_string,
     read_optional_access,
-    read_sequence,
     read_u8,
     read_u32,
 )
 from edge_agent.dlms.apdu_names import DataAccessResult, explain_result
-from edge_agent.dlms.errors import DecodeError, EncodeError, ProtocolError, ServiceError
+from edge_agent.dlms.errors import DecodeError, ProtocolError, ServiceError
 
 GET_REQUEST = 0xC0
 GET_RESPONSE = 0xC4
@@ -67,7 +69,7 @@ class GetRequestNormal(Apdu):
 
 
 @dataclass(frozen=True, slots=True)
-class GetRequestNext(Apdu):
+class GetRequestNext(BlockNumberApdu):
     """Asks for the block after ``block_number`` (the number of the block last received)."""
 
     TAG: ClassVar[int] = GET_REQUEST
@@ -76,16 +78,6 @@ class GetRequestNext(Apdu):
 
     invoke_id_and_priority: int
     block_number: int
-
-    def _encode_body(self, out: bytearray) -> None:
-        out.append(self.invoke_id_and_priority)
-        put_u32(out, self.block_number, "block-number")
-
-    @classmethod
-    def _read_body(cls, buf: Buffer, offset: int) -> tuple[Self, int]:
-        invoke, offset = read_u8(buf, offset, "invoke-id-and-priority")
-        number, offset = read_u32(buf, offset, "block-number")
-        return cls(invoke, number), offset
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,9 +96,7 @@ class GetRequestWithList(Apdu):
     @classmethod
     def _read_body(cls, buf: Buffer, offset: int) -> tuple[Self, int]:
         invoke, offset = read_u8(buf, offset, "invoke-id-and-priority")
-        items, offset = read_sequence(
-            buf, offset, CosemAttributeDescriptorWithSelection, "attribute-descriptor-list", 10
-        )
+        items, offset = read_attribute_descriptor_list(buf, offset)
         return cls(invoke, items), offset
 
 
@@ -339,17 +329,6 @@ class GetBlockReassembler:
 # DataBlock-G overhead besides the raw data: tag, choice, invoke-id, last-block,
 # block-number (4), raw-data choice.
 _DATABLOCK_G_HEADER = 1 + 1 + 1 + 1 + 4 + 1
-
-
-def raw_chunk_size(max_pdu_size: int, header: int) -> int:
-    """Largest raw-data length whose block (``header`` + length field + data) fits the PDU."""
-    room = max_pdu_size - header
-    size = room - len(axdr.encode_length(max(room, 0)))
-    while size > 0 and size + len(axdr.encode_length(size)) > room:
-        size -= 1
-    if size <= 0:
-        raise EncodeError(f"a PDU of {max_pdu_size} bytes cannot carry any block data")
-    return size
 
 
 def split_get_response(

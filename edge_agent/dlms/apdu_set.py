@@ -13,6 +13,7 @@ from typing import ClassVar, Self
 from edge_agent.dlms import axdr
 from edge_agent.dlms.apdu_common import (
     Apdu,
+    BlockNumberApdu,
     Buffer,
     CosemAttributeDescriptor,
     CosemAttributeDescriptorWithSelection,
@@ -24,21 +25,19 @@ from edge_agent.dlms.apdu_common import (
     encode_sequence,
     put_count,
     put_u32,
+    read_attribute_descriptor_list,
     read_count,
     read_data,
     read_data_sequence,
     read_optional_access,
-    read_sequence,
     read_u8,
     read_u32,
+    split_datablocks_sa,
 )
-from edge_agent.dlms.apdu_get import raw_chunk_size
 from edge_agent.dlms.apdu_names import DataAccessResult
 
 SET_REQUEST = 0xC1
 SET_RESPONSE = 0xC5
-
-_DESCRIPTOR_WITH_SELECTION_MIN = CosemAttributeDescriptor.SIZE + 1
 
 
 # --- requests -------------------------------------------------------------------------------
@@ -134,13 +133,7 @@ class SetRequestWithList(Apdu):
     @classmethod
     def _read_body(cls, buf: Buffer, offset: int) -> tuple[Self, int]:
         invoke, offset = read_u8(buf, offset, "invoke-id-and-priority")
-        items, offset = read_sequence(
-            buf,
-            offset,
-            CosemAttributeDescriptorWithSelection,
-            "attribute-descriptor-list",
-            _DESCRIPTOR_WITH_SELECTION_MIN,
-        )
+        items, offset = read_attribute_descriptor_list(buf, offset)
         values, offset = read_data_sequence(buf, offset, "value-list")
         return cls(invoke, items, values), offset
 
@@ -163,13 +156,7 @@ class SetRequestWithListAndFirstDatablock(Apdu):
     @classmethod
     def _read_body(cls, buf: Buffer, offset: int) -> tuple[Self, int]:
         invoke, offset = read_u8(buf, offset, "invoke-id-and-priority")
-        items, offset = read_sequence(
-            buf,
-            offset,
-            CosemAttributeDescriptorWithSelection,
-            "attribute-descriptor-list",
-            _DESCRIPTOR_WITH_SELECTION_MIN,
-        )
+        items, offset = read_attribute_descriptor_list(buf, offset)
         block, offset = DataBlockSA.read(buf, offset)
         return cls(invoke, items, block), offset
 
@@ -198,7 +185,7 @@ class SetResponseNormal(Apdu):
 
 
 @dataclass(frozen=True, slots=True)
-class SetResponseDatablock(Apdu):
+class SetResponseDatablock(BlockNumberApdu):
     """Acknowledges block ``block_number`` and asks for the next one."""
 
     TAG: ClassVar[int] = SET_RESPONSE
@@ -207,16 +194,6 @@ class SetResponseDatablock(Apdu):
 
     invoke_id_and_priority: int
     block_number: int
-
-    def _encode_body(self, out: bytearray) -> None:
-        out.append(self.invoke_id_and_priority)
-        put_u32(out, self.block_number, "block-number")
-
-    @classmethod
-    def _read_body(cls, buf: Buffer, offset: int) -> tuple[Self, int]:
-        invoke, offset = read_u8(buf, offset, "invoke-id-and-priority")
-        number, offset = read_u32(buf, offset, "block-number")
-        return cls(invoke, number), offset
 
 
 @dataclass(frozen=True, slots=True)
@@ -325,9 +302,6 @@ SetResponse = (
     | SetResponseWithList
 )
 
-# Tag, choice, invoke-id, last-block, block-number (4): the fixed part of each block APDU.
-_BLOCK_HEADER = 1 + 1 + 1 + 1 + 4
-
 
 def split_set_request(
     request: SetRequestNormal | SetRequestWithList, max_pdu_size: int
@@ -353,15 +327,7 @@ def split_set_request(
         raw = bytes(values)
         head = bytearray()
         encode_sequence(head, request.attribute_descriptor_list)
-    first_size = raw_chunk_size(max_pdu_size, _BLOCK_HEADER + len(head))
-    size = raw_chunk_size(max_pdu_size, _BLOCK_HEADER)
-    chunks = [raw[:first_size]] + [
-        raw[start : start + size] for start in range(first_size, len(raw), size)
-    ]
-    last = len(chunks)
-    blocks = [
-        DataBlockSA(number == last, number, chunk) for number, chunk in enumerate(chunks, start=1)
-    ]
+    blocks = split_datablocks_sa(raw, len(head), max_pdu_size)
     first: SetRequest
     if isinstance(request, SetRequestNormal):
         first = SetRequestWithFirstDatablock(

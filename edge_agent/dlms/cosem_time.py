@@ -25,9 +25,9 @@ from __future__ import annotations
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import partial
 from datetime import date, datetime, time, timedelta, timezone
 from enum import IntFlag
+from functools import partial
 
 from .errors import DecodeError, EncodeError, TruncatedError
 

@@ -37,7 +37,7 @@ class ProtocolError(DlmsError):
     """The peer sent something valid but unexpected here (wrong state, invoke-id...)."""
 
 
-class TimeoutError_(DlmsError):  # noqa: N801 - keep the builtin TimeoutError usable
+class TimeoutError_(DlmsError):  # trailing "_": the builtin TimeoutError stays usable
     """No answer in time."""
 
 

@@ -99,6 +99,19 @@ class EntrySource:
         raise TypeError(f"{type(self).__name__} does not define time_of()")
 
 
+def point_in_time(value: Any, refusal: str) -> datetime:
+    """A date-time Data value (octet-string or date-time) as a datetime, naive when the
+    meter left the deviation unspecified; anything else is refused as type-unmatched."""
+    try:
+        if isinstance(value, bytes):
+            value = date_time_from_octets(value)
+        if not isinstance(value, CosemDateTime):
+            raise DecodeError(f"expected a date-time, got {type(value).__name__}")
+        return value.to_datetime()
+    except DecodeError as exc:
+        raise Refused(DataAccessResult.TYPE_UNMATCHED, f"{refusal}: {exc}") from None
+
+
 class ProfileBuffer:
     """Buffer, capture objects and selective access of one profile generic object."""
 
@@ -156,15 +169,7 @@ class ProfileBuffer:
         return tuple(chosen)
 
     def _limit(self, value: Any, what: str) -> datetime:
-        try:
-            if isinstance(value, bytes):
-                value = date_time_from_octets(value)
-            if not isinstance(value, CosemDateTime):
-                raise DecodeError(f"expected a date-time, got {value!r}")
-            when = value.to_datetime()
-        except DecodeError as exc:
-            raise Refused(DataAccessResult.TYPE_UNMATCHED,
-                          f"range {what} is not one point in time: {exc}") from None
+        when = point_in_time(value, f"range {what} is not one point in time")
         if when.tzinfo is None:  # deviation not specified: the meter's local time
             return self.local_to_utc(when)
         return when.astimezone(UTC)

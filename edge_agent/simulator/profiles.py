@@ -50,12 +50,8 @@ from edge_agent.dlms.axdr import (
     Unsigned,
 )
 from edge_agent.dlms.conformance import Conformance
-from edge_agent.dlms.cosem_time import (
-    DAY_LAST,
-    CosemDateTime,
-    date_time_from_octets,
-)
-from edge_agent.dlms.errors import ConfigError, DecodeError
+from edge_agent.dlms.cosem_time import DAY_LAST, CosemDateTime
+from edge_agent.dlms.errors import ConfigError
 from edge_agent.dlms.secret import Secret
 from edge_agent.dlms.units import NO_UNIT, ScalerUnit, unit_code
 
@@ -67,6 +63,7 @@ from .loadprofile import (
     LoadProfileSource,
     ProfileBuffer,
     amr_status,
+    point_in_time,
 )
 from .model import SLOT_SECONDS, Channel, Meter, Tariff
 from .objects import (
@@ -299,16 +296,7 @@ class SimulatedMeter:
             return OctetString(meter.cosem_time(request.meter_now).encode())
 
         def write_time(request: Request, value: Any) -> None:
-            try:
-                if isinstance(value, bytes):
-                    value = date_time_from_octets(value)
-                if not isinstance(value, CosemDateTime):
-                    raise DecodeError(f"got {type(value).__name__}")
-                when = value.to_datetime()
-            except DecodeError as exc:
-                raise Refused(DataAccessResult.TYPE_UNMATCHED,
-                              f"the clock takes a date-time of one point in time: {exc}") \
-                    from None
+            when = point_in_time(value, "the clock takes a date-time of one point in time")
             meter.set_clock(meter.local_to_utc(when) if when.tzinfo is None else when)
 
         def shift_time(request: Request, seconds: Any) -> None:
