@@ -33,6 +33,7 @@ import yaml
 from edge_agent.dlms.errors import ConfigError
 from edge_agent.dlms.secret import Secret
 from edge_agent.mqtt.settings import MqttSettings, TlsSettings
+from edge_agent.state import default_state_dir
 
 from .config_model import (
     DEFAULT_BACKOFF_INITIAL,
@@ -398,13 +399,6 @@ class _Builder:
 def default_agent_id() -> str:
     """The short host name (``pi-kitchen`` of ``pi-kitchen.local``)."""
     return socket.gethostname().split(".")[0] or "dlms-edge"
-
-
-def default_state_dir() -> Path:
-    if os.geteuid() == 0:
-        return Path("/var/lib/dlms-edge")
-    base = os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state"
-    return Path(base) / "dlms-edge"
 
 
 def _raise(source: Path, problems: list[str]) -> None:

@@ -38,6 +38,7 @@ from edge_agent.dlms.events import ActionResult, Associated, GetResult, SendApdu
 from edge_agent.dlms.obis import Obis
 from edge_agent.dlms.session import ClientSession, ClientSettings, Pass3SigningRequired
 from edge_agent.dlms.units import ScalerUnit
+from edge_agent.state import default_state_dir
 from edge_agent.state.counters import InvocationCounterStore
 from edge_agent.state.facts import FactStore
 from edge_agent.transport.base import Transport
@@ -59,12 +60,6 @@ _NO_SIGNING_KEY = (
 )
 # A guessed class the meter contradicts: learn the object list and ask again.
 _WRONG_GUESS = frozenset({DataAccessResult.OBJECT_CLASS_INCONSISTENT, DataAccessResult.OBJECT_UNDEFINED})
-
-
-def default_state_dir() -> Path:
-    """Per-user state: $XDG_STATE_HOME/dlms-edge, else ~/.local/state/dlms-edge."""
-    base = os.environ.get("XDG_STATE_HOME") or os.path.join(os.path.expanduser("~"), ".local", "state")
-    return Path(base) / "dlms-edge"
 
 
 def _utcnow() -> dt.datetime:
