@@ -9,13 +9,14 @@ The agent owns the :class:`~edge_agent.mqtt.publisher.Publisher` (every message 
 through the durable offline queue in the state dir, so a broker outage loses nothing),
 one :class:`~edge_agent.agent.scheduler.Lane` per line (bus, serial port, TCP meter)
 with a :class:`~edge_agent.agent.meter_worker.MeterWorker` per polled meter, and a push
-listener per meter that pushes. Pollers and listeners report through three calls, the
+listener per meter that pushes. Pollers and listeners report through four calls, the
 only way anything reaches MQTT:
 
 * :meth:`Agent.submit` -- readings: values, the state snapshot, and (when they changed)
   ``info``, ``health`` ok and ``availability`` online;
 * :meth:`Agent.problem` -- a health code: ``health`` problem and ``availability`` offline;
-* :meth:`Agent.identify` -- serial, maker, firmware, system title for ``info``.
+* :meth:`Agent.identify` -- serial, maker, firmware, system title for ``info``;
+* :meth:`Agent.profile_rows` -- load-profile rows, one message each (not retained).
 
 ``info`` lists every object a meter has delivered so far (name, unit, Home Assistant
 device and state class from :func:`edge_agent.dlms.obis.suggest`) and is published again
@@ -39,11 +40,12 @@ from typing import Self
 from edge_agent import __version__
 from edge_agent.agent.config_model import BusTransport, Config
 from edge_agent.agent.meter_worker import MeterIdentity, MeterWorker, SharedLine
+from edge_agent.agent.profiles import ProfileRow
 from edge_agent.agent.push import PushListener
 from edge_agent.agent.scheduler import BackOff, Lane
 from edge_agent.client.link import Tap, _no_tap
 from edge_agent.client.values import Reading
-from edge_agent.dlms.errors import ConfigError
+from edge_agent.dlms.errors import ConfigError, CounterError
 from edge_agent.dlms.obis import suggest
 from edge_agent.mqtt.discovery import discovery_messages
 from edge_agent.mqtt.payloads import (
@@ -52,6 +54,7 @@ from edge_agent.mqtt.payloads import (
     ObjectInfo,
     health_payload,
     objects_info,
+    profile_row_payload,
     state_payload,
     status_payload,
     value_payload,
@@ -100,18 +103,19 @@ class Agent:
         self._published: dict[str, _Published] = {}
         self._stop = threading.Event()
         self.lines: dict[str, SharedLine] = {}
-        self.lanes = self._lanes(backoff, clock, random, tap)
+        self.lanes = self._lanes(backoff, clock, wall_clock, random, tap)
         self.listeners = self._push_listeners(tap)
         self._started = False
 
     # --- construction -------------------------------------------------------------------
 
     def _lanes(self, backoff: BackOff, clock: Callable[[], float],
-               random: Callable[[], float], tap: Tap) -> list[Lane]:
+               wall_clock: Callable[[], float], random: Callable[[], float],
+               tap: Tap) -> list[Lane]:
         """One lane per bus, per serial port and per TCP meter."""
         workers: dict[str, list[MeterWorker]] = {}
         for meter in self.config.meters:
-            if meter.transport is None or not meter.poll:
+            if meter.transport is None or not (meter.poll or meter.profiles):
                 continue
             line = None
             if isinstance(meter.transport, BusTransport):
@@ -121,7 +125,8 @@ class Agent:
             else:
                 lane = f"meter-{meter.label}"
             workers.setdefault(lane, []).append(MeterWorker(
-                meter, state_dir=self.config.state_dir, sink=self, line=line, tap=tap))
+                meter, state_dir=self.config.state_dir, sink=self, line=line, tap=tap,
+                wall_clock=wall_clock))
         return [Lane(name, targets, backoff=backoff, stop=self._stop, clock=clock,
                      random=random) for name, targets in workers.items()]
 
@@ -130,9 +135,10 @@ class Agent:
         for meter in self.config.meters:
             if meter.push is None:
                 continue
-            try:  # reads the meter's keys: a missing key file is this meter's problem only
-                listeners.append(PushListener(meter, self.submit, self.problem, tap=tap))
-            except ConfigError as error:
+            try:  # reads the meter's keys and counters: a bad file is this meter's problem only
+                listeners.append(PushListener(meter, self.submit, self.problem, tap=tap,
+                                              state_dir=self.config.state_dir))
+            except (ConfigError, CounterError) as error:
                 log.error("meter %s: cannot listen to its pushes: %s", meter.label, error,
                           extra={"meter": meter.label})
                 if meter.id is not None:
@@ -223,6 +229,21 @@ class Agent:
             snapshot = {r.obis.dotted: (r.value, r.unit) for r in readings}
             messages.append((self.topics.state(meter_id), state_payload(
                 max(r.timestamp for r in readings), snapshot), 1, True))
+            self.publisher.publish_many(messages)
+
+    def profile_rows(self, meter_id: str, profile: str, rows: list[ProfileRow]) -> None:
+        """Queue the rows (oldest first) of ``meter_id``'s profile ``profile`` in one
+        transaction, one message per row; once this returns they are in the durable
+        queue. Rows that came through mean the meter is fine: health ok, online."""
+        if not rows:
+            return
+        with self._lock:
+            state = self._meter(meter_id)
+            messages = self._health(meter_id, state, None, HEALTH_OK_MESSAGE)
+            messages += self._availability(meter_id, state, True)
+            topic = self.topics.profile(meter_id, profile)
+            messages += [(topic, profile_row_payload(row.ts, row.values, row.units,
+                                                     row.status), 1, False) for row in rows]
             self.publisher.publish_many(messages)
 
     def problem(self, meter_id: str, code: str, message: str) -> None:

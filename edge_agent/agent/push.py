@@ -13,6 +13,12 @@ what comes out goes to two callbacks:
   cable is normal), ``unreachable`` when
   the line cannot be opened, ``push_stopped`` when nothing arrived for three times the
   expected interval.
+
+The last accepted invocation counter of each sender is the replay guard (Green Book
+9.2.7.2.3). With ``state_dir`` it is kept in the state dir
+(:class:`~edge_agent.state.receive_counters.PersistentReceiveGuard`), loaded when the
+listener is made and written at most every ``counter_flush_interval`` seconds and when
+:meth:`PushListener.run` ends, so a telegram recorded before a restart stays a replay.
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import logging
+import os
 import selectors
 import socket
 import termios
@@ -36,6 +43,7 @@ from edge_agent.dlms.push import PushDecoder, PushEvent, PushMessage, PushReject
 from edge_agent.dlms.push_body import PushObject, parse_object_list
 from edge_agent.dlms.secret import Secret
 from edge_agent.dlms.security import ReceiveCounterGuard
+from edge_agent.state.receive_counters import DEFAULT_FLUSH_INTERVAL, PersistentReceiveGuard
 
 __all__ = [
     "DEFAULT_INTERVALS",
@@ -257,15 +265,26 @@ def _no_tap(direction: str, frame: bytes) -> None:
 
 
 class PushListener:
-    """Listens on one line in a thread (``start``/``stop``) or in the caller's (``run``)."""
+    """Listens on one line in a thread (``start``/``stop``) or in the caller's (``run``).
+
+    ``state_dir``: keep the receive counters there (see the module docstring); None keeps
+    them in memory only, and a restart forgets them.
+    """
 
     def __init__(self, meter: MeterConfig | PushSpec, on_readings: ReadingsCallback,
                  on_problem: ProblemCallback, *, tap: Tap = _no_tap,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic,
+                 state_dir: str | os.PathLike[str] | None = None,
+                 counter_flush_interval: float = DEFAULT_FLUSH_INTERVAL) -> None:
         self.spec = meter if isinstance(meter, PushSpec) else PushSpec.from_meter(meter)
         self.on_readings, self.on_problem, self.tap = on_readings, on_problem, tap
         self._clock = clock
-        self.guard = ReceiveCounterGuard()  # one per meter, kept across reconnections
+        # One guard per meter, kept across reconnections (and restarts, with a state dir).
+        self._stored_counters = None if state_dir is None else PersistentReceiveGuard(
+            state_dir, self.spec.meter_id or _UNKNOWN_METER,
+            flush_interval=counter_flush_interval, clock=clock)
+        self.guard: ReceiveCounterGuard | PersistentReceiveGuard = (
+            self._stored_counters or ReceiveCounterGuard())
         self._stop = threading.Event()
         self.ready = threading.Event()  # set once the line is open
         self.address: tuple[str, int] | None = None  # the bound address of a TCP server
@@ -299,6 +318,13 @@ class PushListener:
 
     def run(self, retry: bool = True) -> None:
         """Listen until :meth:`stop`. ``retry`` False: a line that fails raises TransportError."""
+        try:
+            self._listen(retry)
+        finally:
+            if self._stored_counters is not None:
+                self._stored_counters.close()
+
+    def _listen(self, retry: bool) -> None:
         delay = _RETRY_FIRST
         while not self._stop.is_set():
             try:
@@ -335,6 +361,8 @@ class PushListener:
                 for event in self._decoder(channel).feed(data):
                     self._handle(event)
             self._watchdog()
+            if self._stored_counters is not None:
+                self._stored_counters.maybe_flush()
 
     def _decoder(self, channel: object) -> PushDecoder:
         decoder = self._decoders.get(channel)
@@ -367,10 +395,13 @@ class PushListener:
 
     def _rejected(self, event: PushRejected) -> None:
         self._bad_in_a_row += 1
+        message = event.message
+        if event.code == "counter_out_of_step" and self._stored_counters is not None:
+            message += f" (the counters are stored in {self._stored_counters.path})"
         log.warning("push listener %s: telegram rejected (%s): %s", self.meter_id, event.code,
-                    event.message)
+                    message)
         if event.code in _IMMEDIATE_CODES or self._bad_in_a_row >= DECODE_ERRORS_BEFORE_PROBLEM:
-            self._problem(_HEALTH_CODE_OF_REJECTION.get(event.code, event.code), event.message)
+            self._problem(_HEALTH_CODE_OF_REJECTION.get(event.code, event.code), message)
 
     def _watchdog(self) -> None:
         interval = self.spec.expected_interval

@@ -83,6 +83,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="one JSON object per push (JSON Lines) instead of a table")
     parser.add_argument("--verbose", "-v", action="store_true",
                         help="log every telegram (keys never appear)")
+    parser.add_argument("--state-dir", metavar="DIR",
+                        help="keep the last accepted invocation counter of each meter in DIR "
+                        "(e.g. the agent's state dir), so telegrams recorded before a restart "
+                        "are still rejected as replays; one file per --meter-id, else 'unknown' (default: "
+                        "in memory only)")
     parser.add_argument("--capture", metavar="FILE",
                         help="append each telegram with time and direction, readable by "
                         "'dlms-edge decode -'")
@@ -173,7 +178,8 @@ def run(args: argparse.Namespace) -> int:
     done = threading.Event()
     printer = _Printer(args.json, args.count, done)
     tap = FrameTap(args.verbose, args.capture)
-    listener = PushListener(spec, printer.readings, printer.problem, tap=tap)
+    listener = PushListener(spec, printer.readings, printer.problem, tap=tap,
+                            state_dir=args.state_dir)
     print(f"listening: {spec.source.describe()}, format {spec.format} (Ctrl-C to stop)",
           file=sys.stderr, flush=True)
     watcher = threading.Thread(target=lambda: (done.wait(args.duration), listener.stop()),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import textwrap
@@ -235,3 +236,72 @@ def test_spec_from_the_configuration(tmp_path: Path) -> None:
     listener = PushListener(loaded.meters[0], lambda *a: None, lambda *a: None)
     assert repr(listener) == "<PushListener wienernetze mbus /dev/ttyUSB7 2400 8E1>"
     assert EK.reveal().hex() not in repr(mbus)
+
+
+def send_over_tcp(address: tuple[str, int], *pushes: bytes) -> None:
+    for push in pushes:  # a connection per push, as Push setup (TCP) does it
+        with socket.create_connection(address, timeout=WAIT) as connection:
+            connection.sendall(push)
+
+
+def listen_once(spec: PushSpec, state_dir: Path | None, *pushes: bytes,
+                until=lambda sink: False, **options) -> Sink:
+    sink = Sink()
+    listener = PushListener(spec, sink.on_readings, sink.on_problem, state_dir=state_dir,
+                            **options).start()
+    try:
+        assert listener.ready.wait(WAIT) and listener.address is not None
+        send_over_tcp(listener.address, *pushes)
+        assert sink.wait(lambda: until(sink))
+    finally:
+        assert listener.stop()
+    return sink
+
+
+def test_receive_counters_survive_a_restart_with_a_state_dir(meter, tmp_path: Path) -> None:
+    keys = CipherKeys(ek=EK)
+    old, newer, newest = (build_push("mbus", meter, keys, n, NOW) for n in (5, 6, 7))
+    spec = PushSpec("wienernetze", "mbus", TcpServerSource("127.0.0.1", 0), ek=EK)
+    first = listen_once(spec, tmp_path, old, newer, until=lambda s: len(s.readings) == 2,
+                        counter_flush_interval=3600.0)  # only the stop writes
+    assert first.problems == []
+    record = json.loads((tmp_path / "receive_counters" / "wienernetze.json").read_text())
+    assert [e["invocation_counter"] for e in record["counters"]] == [6]
+
+    # A new listener (the agent restarted) on the same state dir: the recorded telegram
+    # is a replay, a newer one is accepted.
+    second = listen_once(spec, tmp_path, old, newest,
+                         until=lambda s: s.readings and s.problems)
+    assert [code for _, code, _ in second.problems] == ["counter_out_of_step"]
+    assert "invocation counter 5 " in second.problems[0][2]
+    assert "last accepted 6" in second.problems[0][2]
+    assert "receive_counters/wienernetze.json" in second.problems[0][2]  # what to delete
+    assert len(second.readings) == 1  # the newest only
+    # Without a state dir the same restart forgets the counter: the gap this closes.
+    forgetful = listen_once(spec, None, old, until=lambda s: s.readings)
+    assert forgetful.problems == []
+
+
+def test_receive_counters_are_written_while_listening(meter, tmp_path: Path) -> None:
+    spec = PushSpec("p1", "mbus", TcpServerSource("127.0.0.1", 0), ek=EK)
+    path = tmp_path / "receive_counters" / "p1.json"
+
+    def on_disk() -> list[int]:
+        return [e["invocation_counter"] for e in json.loads(path.read_text())["counters"]]
+
+    sink = Sink()
+    listener = PushListener(spec, sink.on_readings, sink.on_problem, state_dir=tmp_path,
+                            counter_flush_interval=1.5).start()
+    try:
+        assert listener.ready.wait(WAIT) and listener.address is not None
+        pushes = [build_push("mbus", meter, CipherKeys(ek=EK), n, NOW) for n in (9, 10)]
+        send_over_tcp(listener.address, *pushes)
+        assert sink.wait(lambda: len(sink.readings) == 2)
+        assert on_disk() == [9]  # the first at once, the second within the interval: later
+        deadline = time.monotonic() + WAIT
+        while on_disk() != [10] and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert on_disk() == [10]  # written by the listening loop, no telegram and no stop
+        assert listener.ready.is_set() and sink.problems == []
+    finally:
+        assert listener.stop()

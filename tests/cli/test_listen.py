@@ -132,3 +132,20 @@ def test_listen_help_has_examples(capsys) -> None:
     with pytest.raises(SystemExit):
         main(["listen", "--help"])
     assert "dlms-edge listen --serial" in capsys.readouterr().out
+
+
+def test_listen_state_dir_rejects_a_replay_after_a_restart(pushes, capsys, tmp_path: Path) -> None:
+    """With --state-dir the last accepted frame counter outlives the process: a telegram
+    recorded before (counter 2) is refused by the next run, which exits 5."""
+
+    def listen(telegrams: list[bytes]) -> tuple[int, str]:
+        port = free_port()
+        send_when_listening(port, telegrams)
+        code = main(["listen", "--tcp-listen", f"127.0.0.1:{port}", "--format", "mbus", "--ek", EK_HEX,
+                     "--state-dir", str(tmp_path / "state"), "--meter-id", "t210d", "--json",
+                     "--count", str(len(telegrams)), "--duration", "10"])
+        return code, capsys.readouterr().err
+
+    assert listen(pushes)[0] == 0  # counters 1 and 2 accepted and kept
+    code, err = listen(pushes[1:])  # counter 2 again
+    assert code == 5 and "counter_out_of_step" in err
