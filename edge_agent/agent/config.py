@@ -48,6 +48,7 @@ from .config_model import (
     LoggingConfig,
     MeterConfig,
     PollGroup,
+    ProfileConfig,
     PushConfig,
     SecurityConfig,
     SerialSettings,
@@ -55,11 +56,11 @@ from .config_model import (
     TcpTransport,
     Transport,
 )
-from .config_schema import BUS, METER, POLL_GROUP, TOP
+from .config_schema import BUS, METER, POLL_GROUP, PROFILE, TOP
 
 __all__ = [
     "Addresses", "BusConfig", "BusTransport", "Config", "KeyRef", "LoggingConfig",
-    "MeterConfig", "PollGroup", "PushConfig", "SecurityConfig", "SerialSettings",
+    "MeterConfig", "PollGroup", "ProfileConfig", "PushConfig", "SecurityConfig", "SerialSettings",
     "SerialTransport", "TcpTransport", "Transport", "check_config", "load_config",
 ]
 
@@ -179,6 +180,20 @@ def _poll_groups(raw: list, path: list[Any], problems: _Problems) -> tuple[PollG
         groups[group["name"]] = PollGroup(group["name"], float(group["interval"]),
                                           "all" if objects == "all" else tuple(objects))
     return tuple(groups.values())
+
+
+def _profiles(raw: list, path: list[Any], problems: _Problems) -> tuple[ProfileConfig, ...]:
+    profiles: dict[str, ProfileConfig] = {}
+    for i, item in enumerate(raw):
+        profile = _check(PROFILE, item, path + [i], problems)
+        if profile is None:
+            continue
+        if profile["obis"] in profiles:
+            problems.add(path + [i, "obis"], f"profile {profile['obis']} is listed twice; "
+                                             "keep one")
+        profiles[profile["obis"]] = ProfileConfig(profile["obis"], float(profile["interval"]),
+                                                  float(profile["backfill"]))
+    return tuple(profiles.values())
 
 
 class _Builder:
@@ -316,7 +331,8 @@ class _Builder:
                           tuple(objects) if objects else None, raw.get("interval"),
                           raw.get("system_title"))
 
-    def meter(self, index: int, raw: dict, default_poll: tuple[PollGroup, ...]) -> MeterConfig:
+    def meter(self, index: int, raw: dict, default_poll: tuple[PollGroup, ...],
+              default_profiles: tuple[ProfileConfig, ...] = ()) -> MeterConfig:
         path: list[Any] = ["meters", index]
         transport = self.transport(raw.get("transport"), path + ["transport"])
         push = self.push(raw.get("push"), path + ["push"])
@@ -338,6 +354,13 @@ class _Builder:
             poll = _poll_groups(raw["poll"], path + ["poll"], self.problems)
         else:
             poll = default_poll if "transport" in raw else ()
+        if "profiles" in raw:
+            if "transport" not in raw:
+                self.problems.add(path + ["profiles"], "reading a load profile needs a "
+                                                       "transport (pushes carry no profile)")
+            profiles = _profiles(raw["profiles"], path + ["profiles"], self.problems)
+        else:
+            profiles = default_profiles if "transport" in raw else ()
         if "retries" in raw and link == "wrapper":
             self.problems.add(path + ["retries"], "applies to HDLC links only; the wrapper "
                                                   "runs over TCP, which retransmits itself: "
@@ -348,7 +371,7 @@ class _Builder:
             self.addresses(raw["addresses"], transport, label, path + ["addresses"]),
             self.security(raw["security"], path + ["security"], "transport" in raw), poll, push,
             float(raw["timeout"]), raw.get("retries", DEFAULT_RETRIES),
-            self.backoff(raw.get("backoff"), path + ["backoff"]))
+            self.backoff(raw.get("backoff"), path + ["backoff"]), profiles)
 
     def backoff(self, raw: dict | None, path: list[Any]) -> BackOffSettings | None:
         if raw is None:
@@ -422,6 +445,7 @@ def load_config(path: str | Path) -> Config:
     default_poll = (_poll_groups(_items(data, "poll"), ["poll"], problems) if "poll" in data
                     else tuple(PollGroup(g["name"], g["interval"], g["objects"])
                                for g in _DEFAULT_POLL))
+    default_profiles = _profiles(_items(data, "profiles"), ["profiles"], problems)
     meters = []
     seen_ids: dict[str, int] = {}
     for index, raw in enumerate(_items(data, "meters")):
@@ -434,7 +458,7 @@ def load_config(path: str | Path) -> Config:
         item = _check(METER, raw, ["meters", index], problems)
         if item is None:
             continue
-        meters.append(builder.meter(index, item, default_poll))
+        meters.append(builder.meter(index, item, default_poll, default_profiles))
     mqtt = builder.mqtt(top["mqtt"]) if top is not None else None
     if problems or top is None or mqtt is None:
         _raise(source, problems)

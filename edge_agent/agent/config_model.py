@@ -141,6 +141,24 @@ class PollGroup:
 
 
 @dataclass(frozen=True, slots=True)
+class ProfileConfig:
+    """A profile generic (load profile) whose new rows are published, one message a row.
+
+    ``interval``: seconds between looks for new rows; ``backfill``: how far back (seconds)
+    the first look starts when no row of this profile was published before.
+    """
+
+    obis: str
+    interval: float
+    backfill: float
+
+    @property
+    def name(self) -> str:
+        """Its key in the lane's schedule, beside the poll group names."""
+        return f"profile {self.obis}"
+
+
+@dataclass(frozen=True, slots=True)
 class PushConfig:
     format: Literal["hdlc", "mbus", "dsmr", "wrapper"]
     port: int | None
@@ -172,6 +190,7 @@ class MeterConfig:
     timeout: float
     retries: int = DEFAULT_RETRIES  # HDLC repetitions after a time-out
     backoff: BackOffSettings | None = None  # None: the agent's default
+    profiles: tuple[ProfileConfig, ...] = ()
 
     @property
     def label(self) -> str:

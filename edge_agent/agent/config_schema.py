@@ -1,7 +1,7 @@
 """voluptuous schema of the config file: one mapping schema per section.
 
-Lists of mappings (``meters``, ``buses``, ``poll``) are only type-checked here; the
-loader validates each item on its own so that every item reports its errors (voluptuous
+Lists of mappings (``meters``, ``buses``, ``poll``, ``profiles``) are only type-checked
+here; the loader validates each item on its own so that every item reports its errors (voluptuous
 stops at the first failing item of a list). Cross-field rules live in the loader.
 Every mapping rejects unknown keys, naming the allowed ones.
 """
@@ -26,7 +26,8 @@ _INLINE_KEY = (
     "({env: DLMS_EK})")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _SCALES = {
-    "seconds": ({"": 1, "s": 1, "m": 60, "min": 60, "h": 3600}, "10, 10s, 5m, 1h"),
+    "seconds": ({"": 1, "s": 1, "m": 60, "min": 60, "h": 3600, "d": 86400},
+                "10, 10s, 5m, 1h, 1d"),
     "bytes": ({"": 1, "b": 1, "k": 1 << 10, "kb": 1 << 10, "m": 1 << 20, "mb": 1 << 20,
                "g": 1 << 30, "gb": 1 << 30}, "65536, 512k, 64MB"),
     "messages": ({"": 1, "k": 1000}, "100000, 100k"),
@@ -206,6 +207,13 @@ POLL_GROUP = _strict({
     O("objects", default="all"): vol.Any("all", [_obis],
                                          msg="expected 'all' or a list of OBIS codes"),
 })
+# A load profile to publish (profile generic, Blue Book 4.3.6): new rows looked for every
+# interval (the usual capture period is 15 min); the first look reaches back by backfill.
+PROFILE = _strict({
+    R("obis"): _obis,
+    O("interval", default=900): _scaled("seconds", 1),
+    O("backfill", default=86400): _scaled("seconds", 0),
+})
 PUSH = _strict({
     R("format"): _enum("hdlc", "mbus", "dsmr", "wrapper"),
     O("port"): _int_range(1, 65535, "port"),
@@ -224,6 +232,7 @@ METER = _strict({
     O("addresses", default=dict): ADDRESSES,
     O("security", default=dict): SECURITY,
     O("poll"): list,
+    O("profiles"): list,
     O("push"): PUSH,
     O("timeout", default=5.0): _scaled("seconds", 0.1),
     # HDLC: frames repeated after a time-out before the meter counts as unreachable
@@ -272,5 +281,6 @@ TOP = _strict({
     }),
     O("buses", default=list): list,
     O("poll"): list,
+    O("profiles"): list,
     R("meters"): vol.All(list, vol.Length(min=1, msg="list at least one meter")),
 })

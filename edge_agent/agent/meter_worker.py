@@ -11,7 +11,9 @@ and on HLS meters an invocation counter or two). One poll:
    and the identity objects (serial 0.0.96.1.0.255, logical device name 0.0.42.0.0.255,
    firmware 1.0.0.2.0.255) for the ``info`` document;
 3. read the due groups' objects in one GET-with-list batch and hand the readings to the
-   :class:`Sink` (the agent), which publishes values, state, info and health.
+   :class:`Sink` (the agent), which publishes values, state, info and health;
+4. for each due load profile (config ``profiles:``, scheduled like a poll group), hand
+   the rows newer than the last published one to the sink (:mod:`.profiles`).
 
 When a reused association fails with a link error (the meter dropped the HDLC connection
 after its inactivity time-out, or closed the TCP stream), the worker associates again and
@@ -26,20 +28,24 @@ once, exclusively, and each meter's HDLC connection runs over it in turn.
 from __future__ import annotations
 
 import logging
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
 from edge_agent.agent.config_model import (
     BusTransport,
     MeterConfig,
     PollGroup,
+    ProfileConfig,
     SecurityConfig,
     SerialSettings,
     SerialTransport,
     TcpTransport,
 )
-from edge_agent.agent.scheduler import BackOff
+from edge_agent.agent.profiles import ProfileFeed, ProfileRow
+from edge_agent.agent.scheduler import BackOff, Group
 from edge_agent.client.client import MeterClient
 from edge_agent.client.connection import ConnectionSettings
 from edge_agent.client.link import Tap, _no_tap
@@ -73,6 +79,7 @@ if TYPE_CHECKING:
     from edge_agent.dlms.security.signing import PublicKeyOrCertificate
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 # The contract's health codes by error class; the first match decides, so subclasses
 # come before their bases (Pass3SigningRequired is an ExceptionResponseError).
@@ -133,6 +140,10 @@ class Sink(Protocol):
     def submit(self, meter_id: str, readings: list[Reading]) -> None: ...
 
     def problem(self, meter_id: str, code: str, message: str) -> None: ...
+
+    def profile_rows(self, meter_id: str, profile: str, rows: list[ProfileRow]) -> None:
+        """Queue ``rows`` (oldest first) of the profile ``profile``; returns once queued."""
+        ...
 
 
 # --- from the config to client settings -------------------------------------------------
@@ -277,7 +288,8 @@ class MeterWorker:
     """Polls one meter for the lane that owns it (all calls from that lane's thread)."""
 
     def __init__(self, meter: MeterConfig, *, state_dir: Path, sink: Sink,
-                 line: SharedLine | None = None, tap: Tap = _no_tap) -> None:
+                 line: SharedLine | None = None, tap: Tap = _no_tap,
+                 wall_clock: Callable[[], float] = time.time) -> None:
         self.meter = meter
         self.state_dir = state_dir
         self.sink = sink
@@ -286,8 +298,9 @@ class MeterWorker:
         self.where = f"meters[{meter.index}].security"
         self.connection = connection_settings(meter, None if line is None else line.serial)
         self.facts_key = facts_key(meter)
-        self.meter_id: str | None = meter.id or FactStore(state_dir).get_fact(
-            self.facts_key, "serial")
+        facts = FactStore(state_dir)
+        self.meter_id: str | None = meter.id or facts.get_fact(self.facts_key, "serial")
+        self.profiles = ProfileFeed(facts, self.facts_key, wall_clock)
         self._client: MeterClient | None = None
         self._view: list[ObjectListEntry] | None = None  # None: not read yet
         self._identity: MeterIdentity | None = None
@@ -298,8 +311,8 @@ class MeterWorker:
         return self.meter_id or self.meter.label
 
     @property
-    def groups(self) -> tuple[PollGroup, ...]:
-        return self.meter.poll
+    def groups(self) -> tuple[Group, ...]:
+        return self.meter.poll + self.meter.profiles
 
     @property
     def backoff(self) -> BackOff | None:
@@ -309,15 +322,32 @@ class MeterWorker:
 
     # --- one poll ---------------------------------------------------------------------
 
-    def poll(self, groups: tuple[PollGroup, ...]) -> bool:
-        """Read ``groups`` and hand the readings to the sink; True on success. Failures
-        go to the sink as a health code; nothing is raised."""
+    def poll(self, groups: tuple[Group, ...]) -> bool:
+        """Read the due poll groups and profiles of ``groups`` and hand the results to the
+        sink; True on success. Failures go to the sink as a health code; nothing is
+        raised."""
+        values = tuple(g for g in groups if isinstance(g, PollGroup))
+        if values:
+            ok, readings = self._transact(lambda client: self._read(client, values))
+            if not ok:
+                return False
+            if self.meter_id is not None and readings:
+                self.sink.submit(self.meter_id, readings)
+        for profile in (g for g in groups if isinstance(g, ProfileConfig)):
+            ok, _ = self._transact(lambda client, p=profile: self._collect(client, p))
+            if not ok:
+                return False
+        return True
+
+    def _transact(self, work: Callable[[MeterClient], T]) -> tuple[bool, T | None]:
+        """``work`` on the association (made first if there is none): (True, its result),
+        or (False, None) after reporting the failure to the sink."""
         for attempt in (1, 2):
             reused = self._client is not None
             try:
                 if self._client is None:
                     self._client = self._connect()
-                readings = self._read(self._client, groups)
+                return True, work(self._client)
             except DlmsError as error:
                 # A dead link cannot carry a release (RLRQ, DISC): waiting for their
                 # answers would cost time-outs; just close. Otherwise release politely.
@@ -327,18 +357,15 @@ class MeterWorker:
                              self.label, error, extra={"meter": self.label})
                     continue
                 self._report(health_code(error), str(error))
-                return False
+                return False, None
             except Exception as error:  # a bug: keep the agent alive, say so loudly
                 log.exception("meter %s: unexpected error", self.label,
                               extra={"meter": self.label})
                 self._drop(release=False)
                 self._report("unreachable", f"unexpected error {type(error).__name__}: "
                                             f"{error} (please report it)")
-                return False
-            if self.meter_id is not None:
-                self.sink.submit(self.meter_id, readings)
-            return True
-        return False
+                return False, None
+        return False, None
 
     def close(self) -> None:
         """Release the association (RLRQ, then DISC on HDLC)."""
@@ -375,17 +402,38 @@ class MeterWorker:
                  extra={"meter": self.label})
         return client
 
-    def _read(self, client: MeterClient, groups: tuple[PollGroup, ...]) -> list[Reading]:
+    def _prepare(self, client: MeterClient) -> None:
+        """The first time on an association: the object list and the identity."""
         if self._view is None:
             self._view = self._object_list(client)
         if self._identity is None:
             self._identify(client)
+
+    def _read(self, client: MeterClient, groups: tuple[PollGroup, ...]) -> list[Reading]:
+        self._prepare(client)
         codes, classes = self._codes(groups)
         if not codes:
             raise ServiceError(f"nothing to read for poll groups "
                                f"{', '.join(g.name for g in groups)}: the association's "
                                "object list has no such objects; check the client SAP")
         return client.read(codes, class_ids=classes)
+
+    def _collect(self, client: MeterClient, profile: ProfileConfig) -> int:
+        """Publish the new rows of ``profile``; how many went out."""
+        self._prepare(client)
+        code = Obis.parse(profile.obis)
+        if self._view and code not in {entry.logical_name for entry in self._view}:
+            if code not in self._missing_warned:
+                self._missing_warned.add(code)
+                log.warning("meter %s: profile %s is not in the association's object list; "
+                            "skipped (check the client SAP)", self.label, profile.obis,
+                            extra={"meter": self.label})
+            return 0
+        meter_id = self.meter_id
+        if meter_id is None:  # no id and no usable serial: logged when identified
+            return 0
+        return self.profiles.collect(
+            client, profile, lambda obis, rows: self.sink.profile_rows(meter_id, obis, rows))
 
     # --- first association: object list and identity --------------------------------------
 

@@ -7,7 +7,8 @@ TCP meter. Each lane runs in its own thread, so TCP meters and separate serial l
 are polled concurrently while the meters of one bus take turns.
 
 :class:`LaneSchedule` is the decision, free of threads and clocks: given the time, which
-meter goes next and which of its poll groups are due. Groups keep their phase (a 10 s
+meter goes next and which of its poll groups are due (a load profile to publish is
+scheduled like a group, by its ``interval``). Groups keep their phase (a 10 s
 group polls at t0, t0+10, t0+20 ... even when a poll takes 2 s) and slots missed while
 the lane was busy are skipped, not made up in a burst. Every group is due at start, so
 the first poll of a meter reads everything once and its ``info`` is complete at once.
@@ -36,8 +37,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from edge_agent.agent.config_model import PollGroup
-
 log = logging.getLogger(__name__)
 
 
@@ -63,6 +62,16 @@ class BackOff:
         return min(self.maximum, base * (1.0 - self.jitter + 2.0 * self.jitter * random()))
 
 
+class Group(Protocol):
+    """What the schedule needs of a poll group or a profile: a name and a period (s)."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def interval(self) -> float: ...
+
+
 class Target(Protocol):
     """One meter as a lane sees it (:class:`~edge_agent.agent.meter_worker.MeterWorker`)."""
 
@@ -70,9 +79,9 @@ class Target(Protocol):
     def label(self) -> str: ...
 
     @property
-    def groups(self) -> tuple[PollGroup, ...]: ...
+    def groups(self) -> tuple[Group, ...]: ...
 
-    def poll(self, groups: tuple[PollGroup, ...]) -> bool:
+    def poll(self, groups: tuple[Group, ...]) -> bool:
         """One transaction; True on success. Must not raise."""
         ...
 
@@ -94,7 +103,7 @@ class MeterSchedule:
     def runnable_at(self) -> float:
         return max(min(self.due.values()), self.retry_at)
 
-    def due_groups(self, now: float) -> tuple[PollGroup, ...]:
+    def due_groups(self, now: float) -> tuple[Group, ...]:
         return tuple(g for g in self.target.groups if self.due[g.name] <= now)
 
 
@@ -104,7 +113,7 @@ class Next:
 
     wait: float
     meter: MeterSchedule | None = None
-    groups: tuple[PollGroup, ...] = ()
+    groups: tuple[Group, ...] = ()
 
 
 @dataclass(slots=True)
@@ -132,7 +141,7 @@ class LaneSchedule:
                 return Next(0.0, meter, meter.due_groups(now))
         return Next(min(m.runnable_at() for m in self.meters) - now)
 
-    def done(self, meter: MeterSchedule, groups: tuple[PollGroup, ...], ok: bool,
+    def done(self, meter: MeterSchedule, groups: tuple[Group, ...], ok: bool,
              now: float) -> float | None:
         """Record the outcome of a poll; returns the back-off delay after a failure."""
         self.meters.remove(meter)

@@ -88,6 +88,27 @@ def test_defaults_and_shapes(tmp_path: Path) -> None:
     assert (push.push.serial.baud, push.push.serial.parity) == (2400, "E")
 
 
+def test_profiles_per_meter_and_default(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, """
+        profiles: [{obis: 1-0:99.1.0, interval: 5m, backfill: 2d}]
+        meters:
+          - transport: {tcp: "h:1"}
+          - transport: {tcp: "h:2"}
+            profiles: [{obis: 1.0.99.2.0.255}]
+          - transport: {tcp: "h:3"}
+            profiles: []
+          - id: p
+            push: {format: dsmr, port: 2000}
+    """))
+    default, own, none, push = config.meters
+    assert [(p.obis, p.interval, p.backfill, p.name) for p in default.profiles] == [
+        ("1.0.99.1.0.255", 300.0, 172800.0, "profile 1.0.99.1.0.255")]
+    # Defaults of an entry: every 15 minutes, a day back.
+    assert [(p.obis, p.interval, p.backfill) for p in own.profiles] == [
+        ("1.0.99.2.0.255", 900.0, 86400.0)]
+    assert none.profiles == () and push.profiles == ()
+
+
 def test_mqtt_password_env_resolves_lazily(tmp_path: Path, monkeypatch) -> None:
     config = load_config(write(tmp_path, """
         mqtt: {username: u, password_env: TEST_MQTT_PW}
@@ -156,6 +177,19 @@ BAD = [
                             "serial": {"device": "/dev/y"}}}, "meters[0].push", "exactly one"),
     ("push format", {"push": {"format": "sml", "port": 1}}, "meters[0].push.format", "mbus"),
     ("timeout", {"timeout": "0s"}, "meters[0].timeout", ">= 0.1"),
+    ("profile obis", {"profiles": [{"obis": "99.1.0"}]}, "meters[0].profiles[0].obis", "OBIS"),
+    ("profile obis missing", {"profiles": [{"interval": "15m"}]},
+     "meters[0].profiles[0].obis", "required"),
+    ("profile interval", {"profiles": [{"obis": "1.0.99.1.0.255", "interval": "often"}]},
+     "meters[0].profiles[0].interval", "1d"),
+    ("profile backfill", {"profiles": [{"obis": "1.0.99.1.0.255", "backfill": "2 weeks"}]},
+     "meters[0].profiles[0].backfill", "5m"),
+    ("profile typo", {"profiles": [{"obis": "1.0.99.1.0.255", "backfil": "1d"}]},
+     "meters[0].profiles[0].backfil", "did you mean 'backfill'"),
+    ("profile twice", {"profiles": [{"obis": "1.0.99.1.0.255"}, {"obis": "1-0:99.1.0"}]},
+     "meters[0].profiles[1].obis", "twice"),
+    ("profiles not a list", {"profiles": {"obis": "1.0.99.1.0.255"}}, "meters[0].profiles",
+     "list"),
 ]
 
 
@@ -205,6 +239,11 @@ BAD_FILES = [
     ("top typo", "meter: []" + ONE_METER, "meter", "did you mean 'meters'"),
     ("duplicate poll group", "poll: [{name: a, interval: 1}, {name: a, interval: 2}]"
      + ONE_METER, "poll[1].name", "duplicate"),
+    ("top profile", "profiles: [{obis: 1.0.99.1.0.255, interval: 0}]" + ONE_METER,
+     "profiles[0].interval", ">= 1"),
+    ("push-only profile", ("meters: [{id: a, push: {format: dsmr, port: 2000}, "
+                           "profiles: [{obis: 1.0.99.1.0.255}]}]"),
+     "meters[0].profiles", "needs a transport"),
 ]
 
 

@@ -1,0 +1,171 @@
+"""Publishing load-profile rows: each row once, in time order, what is new since last time.
+
+A :class:`ProfileFeed` belongs to one meter's worker. On the profile's schedule it reads
+the rows of the profile generic buffer (Blue Book 4.3.6) from just after the newest row
+published before up to now, and hands them to the sink, which queues one MQTT message
+per row (``dlms/<agent>/<meter>/profile/<obis>``, QoS 1, not retained). When nothing of
+the profile was published before, the first look reaches back by the profile's
+``backfill``.
+
+Where the previous look ended is kept in the meter's facts (``profiles_published``:
+profile OBIS -> ISO time of the newest row handed to the sink). Rows go to the sink one
+chunk at a time (one GET of the buffer, a calendar day), and the mark moves only after
+the sink has queued them: the queue is durable, so an agent that stops or loses the
+meter half-way through weeks of catching up resumes after the last queued chunk,
+losing nothing and sending nothing twice. (A crash between queueing a chunk and writing
+the mark sends that chunk again on the next start, as QoS 1 allows; subscribers that
+care deduplicate on ``(topic, ts)``.)
+
+A row becomes :class:`ProfileRow`: its time, the numeric columns by OBIS with their
+units, and the status column (an AMR profile status register, 0-x:96.10.x) if the
+profile captures one.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from edge_agent.agent.config_model import ProfileConfig
+from edge_agent.client.client import MeterClient
+from edge_agent.client.profile import ProfileColumn, ProfileLayout, ProfileReader
+from edge_agent.dlms.obis import Obis
+from edge_agent.state.facts import FactStore
+
+log = logging.getLogger(__name__)
+
+# The fact holding, per profile OBIS, the ISO time of the newest row handed to the sink.
+PUBLISHED_FACT = "profiles_published"
+# Value groups C.D of the status registers (0-x:96.10.x; DSMR 5 / IDIS "AMR profile
+# status", one octet per row) that profiles capture beside their values.
+STATUS_REGISTER = (96, 10)
+
+Number = int | float
+
+
+@dataclass(frozen=True, slots=True)
+class ProfileRow:
+    """One row of a load profile as the contract publishes it."""
+
+    ts: dt.datetime  # aware
+    values: Mapping[str, Number | None]  # OBIS leaf -> scaled value (None: no value)
+    units: Mapping[str, str | None]  # OBIS leaf -> unit symbol
+    status: int | None
+
+
+# Where the rows of one read go: (profile OBIS, rows oldest first).
+Publish = Callable[[str, list[ProfileRow]], None]
+
+
+@dataclass(frozen=True, slots=True)
+class RowShape:
+    """Which columns of a layout are the status and which the published values."""
+
+    status: ProfileColumn | None
+    values: tuple[ProfileColumn, ...]
+
+    @classmethod
+    def of(cls, layout: ProfileLayout) -> RowShape:
+        status = next((c for c in layout.columns if _is_status(c.capture.logical_name)), None)
+        values: dict[Obis, ProfileColumn] = {}
+        for column in layout.columns:
+            # A code captured twice (two attributes of one object) keeps its first
+            # column: the contract keys values by OBIS alone.
+            if column is not status:
+                values.setdefault(column.capture.logical_name, column)
+        return cls(status, tuple(values.values()))
+
+    def row(self, raw: Mapping[str, Any]) -> ProfileRow:
+        """``raw`` from :meth:`ProfileReader.rows` as a contract row. Non-numeric cells
+        are left out (the contract's values are numbers); null-data stays null."""
+        values = {c.capture.logical_name.dotted: raw[c.key] for c in self.values
+                  if _number_or_none(raw[c.key])}
+        status = raw[self.status.key] if self.status is not None else None
+        return ProfileRow(aware(raw["timestamp"]), values,
+                          {c.capture.logical_name.dotted: c.unit for c in self.values
+                           if c.capture.logical_name.dotted in values},
+                          status if isinstance(status, int) and not isinstance(status, bool)
+                          else None)
+
+
+def _is_status(code: Obis) -> bool:
+    return (code.c, code.d) == STATUS_REGISTER
+
+
+def _number_or_none(value: Any) -> bool:
+    return value is None or isinstance(value, Number) and not isinstance(value, bool)
+
+
+def aware(moment: dt.datetime) -> dt.datetime:
+    """A row time with an offset. A meter that sends no deviation ("not specified",
+    4.1.6.1) means its local time, which is the host's: the agent sits next to it."""
+    return moment if moment.tzinfo is not None else moment.astimezone()
+
+
+class ProfileFeed:
+    """The profiles of one meter: what was published, and reading what is new."""
+
+    def __init__(self, facts: FactStore, facts_key: str,
+                 wall_clock: Callable[[], float]) -> None:
+        self.facts = facts
+        self.facts_key = facts_key
+        self.wall_clock = wall_clock
+        self._readers: dict[str, tuple[ProfileReader, RowShape]] = {}
+
+    def last(self, obis: str) -> dt.datetime | None:
+        """The time of the newest row of ``obis`` handed to the sink, if any."""
+        text = self.facts.get_fact(self.facts_key, PUBLISHED_FACT, {}).get(obis)
+        try:
+            return dt.datetime.fromisoformat(text) if isinstance(text, str) else None
+        except ValueError:
+            log.warning("%s: facts %s of %s unreadable (%r); starting from the backfill",
+                        self.facts_key, PUBLISHED_FACT, obis, text)
+            return None
+
+    def _mark(self, obis: str, moment: dt.datetime) -> None:
+        marks = dict(self.facts.get_fact(self.facts_key, PUBLISHED_FACT, {}))
+        marks[obis] = moment.isoformat()
+        self.facts.set(self.facts_key, **{PUBLISHED_FACT: marks})
+
+    def _reader(self, client: MeterClient, obis: str) -> tuple[ProfileReader, RowShape]:
+        """One reader per association (its layout -- columns, scalers -- read once)."""
+        known = self._readers.get(obis)
+        if known is None or known[0].meter is not client:
+            reader = ProfileReader(client, Obis.parse(obis))
+            known = self._readers[obis] = (reader, RowShape.of(reader.layout()))
+        return known
+
+    def collect(self, client: MeterClient, profile: ProfileConfig, publish: Publish) -> int:
+        """Read the rows of ``profile`` newer than the last published one up to now and
+        ``publish`` them, one chunk at a time; returns how many rows went out. Meter
+        errors (DlmsError) propagate: rows published before them stay published."""
+        # Bounds in the host's zone: chunks are its calendar days, and rows without
+        # deviation compare in the same frame (ProfileReader's rule for aware bounds).
+        now = dt.datetime.fromtimestamp(self.wall_clock(), dt.UTC).astimezone()
+        last = self.last(profile.obis)
+        start = last if last is not None else now - dt.timedelta(seconds=profile.backfill)
+        if start >= now:
+            return 0
+        reader, shape = self._reader(client, profile.obis)
+        count = 0
+        for low, high in reader.chunks(start, now):
+            rows = sorted((shape.row(raw) for raw in reader.rows(low, high)),
+                          key=lambda row: row.ts)
+            if last is not None:  # the range is inclusive of the last row: not again
+                rows = [row for row in rows if row.ts > last]
+            if not rows:
+                continue
+            publish(profile.obis, rows)
+            last = rows[-1].ts
+            self._mark(profile.obis, last)
+            count += len(rows)
+        if count and last is not None:
+            log.info("%s: %d row(s) of profile %s published, up to %s", self.facts_key,
+                     count, profile.obis, last.isoformat())
+        return count
+
+
+__all__ = ["PUBLISHED_FACT", "ProfileFeed", "ProfileRow", "RowShape", "aware"]
