@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 import timeit
 
-from edge_agent.dlms.crc import crc16_x25, crc16_x25_table
+from edge_agent.dlms.encoding.crc import crc16_x25, crc16_x25_table
 
 # Sizes that matter: an HDLC header (HCS), a default 128-byte info field, a big frame.
 SIZES = (9, 128, 1024, 2048)

@@ -43,11 +43,11 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from edge_agent.dlms import axdr
+from edge_agent.dlms.encoding import axdr
 from edge_agent.dlms.apdu import GetResponseWithList, apdu_class, decode_apdu
-from edge_agent.dlms.apdu_common import expect_end, read_count
-from edge_agent.dlms.apdu_names import DataAccessResult
-from edge_agent.dlms.axdr import (
+from edge_agent.dlms.apdu.base import expect_end, read_count
+from edge_agent.dlms.apdu.results import DataAccessResult
+from edge_agent.dlms.encoding.axdr import (
     Array,
     CompactArray,
     DoubleLongUnsigned,
@@ -56,7 +56,7 @@ from edge_agent.dlms.axdr import (
     OctetString,
     Structure,
 )
-from edge_agent.dlms.hdlc_frame import FrameKind, FrameSplitter, HdlcAddress, HdlcFrame
+from edge_agent.dlms.link.hdlc.frame import FrameKind, FrameSplitter, HdlcAddress, HdlcFrame
 from edge_agent.dlms.secret import Secret
 from edge_agent.dlms.security.ciphering import protect, unprotect
 from edge_agent.dlms.security.control import CipherKeys, SecurityControl

@@ -19,7 +19,7 @@ only way anything reaches MQTT:
 * :meth:`Agent.profile_rows` -- load-profile rows, one message each (not retained).
 
 ``info`` lists every object a meter has delivered so far (name, unit, Home Assistant
-device and state class from :func:`edge_agent.dlms.obis.suggest`) and is published again
+device and state class from :func:`edge_agent.dlms.cosem.obis.suggest`) and is published again
 only when that list or the identity changes. Health and availability are published on
 change only (retained), ``since`` being the moment the state began. The messages of one
 submit go into the queue in one transaction and in contract order: info, health,
@@ -46,7 +46,7 @@ from edge_agent.agent.scheduler import BackOff, Lane
 from edge_agent.client.link import Tap, _no_tap
 from edge_agent.client.values import Reading
 from edge_agent.dlms.errors import ConfigError, CounterError
-from edge_agent.dlms.obis import suggest
+from edge_agent.dlms.cosem.obis import suggest
 from edge_agent.mqtt.discovery import discovery_messages
 from edge_agent.mqtt.payloads import (
     HEALTH_CODES,

@@ -50,7 +50,7 @@ from edge_agent.client.client import MeterClient
 from edge_agent.client.connection import ConnectionSettings
 from edge_agent.client.link import Tap, _no_tap
 from edge_agent.client.values import SCALED_CLASSES, VALUE_ATTRIBUTE, Reading
-from edge_agent.dlms.cosem import ObjectListEntry
+from edge_agent.dlms.cosem.interface_classes import ObjectListEntry
 from edge_agent.dlms.errors import (
     AssociationError,
     AuthenticationError,
@@ -67,8 +67,8 @@ from edge_agent.dlms.errors import (
     SignatureError,
     TransportError,
 )
-from edge_agent.dlms.obis import Obis
-from edge_agent.dlms.session import ClientSettings, Pass3SigningRequired
+from edge_agent.dlms.cosem.obis import Obis
+from edge_agent.dlms.association.client import ClientSettings, Pass3SigningRequired
 from edge_agent.mqtt.topics import check_id
 from edge_agent.state.facts import FactStore
 from edge_agent.transport.base import Transport, TransportBase

@@ -3,7 +3,7 @@
 A :class:`PushListener` owns one line: a serial port (the T-210D M-Bus customer interface
 at 2400 8E1, a P1 port at 115200 8N1, an HDLC line), a TCP port meters connect to (Push
 setup destination, IEC 62056-47 wrapper or HDLC), or a TCP connection to a serial-to-
-Ethernet converter. Bytes go to the sans-IO :class:`~edge_agent.dlms.push.PushDecoder`;
+Ethernet converter. Bytes go to the sans-IO :class:`~edge_agent.dlms.push.decoder.PushDecoder`;
 what comes out goes to two callbacks:
 
 * ``on_readings(meter_id, readings)`` for every telegram that deciphered and decoded;
@@ -39,8 +39,8 @@ from typing import Final, Protocol
 from edge_agent.agent.config_model import MeterConfig, SerialSettings
 from edge_agent.client.values import Reading, plain, usual_class
 from edge_agent.dlms.errors import ConfigError, TransportError
-from edge_agent.dlms.push import PushDecoder, PushEvent, PushMessage, PushRejected
-from edge_agent.dlms.push_body import PushObject, parse_object_list
+from edge_agent.dlms.push.decoder import PushDecoder, PushEvent, PushMessage, PushRejected
+from edge_agent.dlms.push.body import PushObject, parse_object_list
 from edge_agent.dlms.secret import Secret
 from edge_agent.dlms.security import ReceiveCounterGuard
 from edge_agent.state.receive_counters import DEFAULT_FLUSH_INTERVAL, PersistentReceiveGuard

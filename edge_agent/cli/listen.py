@@ -29,7 +29,7 @@ from edge_agent.dlms.errors import (
     NoResponseError,
     ReplayError,
 )
-from edge_agent.dlms.push_body import parse_object_list
+from edge_agent.dlms.push.body import parse_object_list
 from edge_agent.dlms.secret import Secret
 from edge_agent.keystore import KeyMaterial, KeysDir
 

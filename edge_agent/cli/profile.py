@@ -20,7 +20,7 @@ from edge_agent.cli.options import (
 from edge_agent.cli.progress import ProgressBar
 from edge_agent.client.profile import LOAD_PROFILE, ProfileLayout, ProfileReader
 from edge_agent.dlms.errors import ConfigError, DecodeError
-from edge_agent.dlms.obis import Obis
+from edge_agent.dlms.cosem.obis import Obis
 
 HELP = "read a load profile by time range; CSV, JSON or a table"
 EXAMPLES = """\

@@ -17,7 +17,7 @@ from edge_agent.cli.options import (
 )
 from edge_agent.client.values import SCALED_CLASSES, VALUE_ATTRIBUTE
 from edge_agent.dlms.errors import ConfigError, DecodeError, ServiceError
-from edge_agent.dlms.obis import Obis
+from edge_agent.dlms.cosem.obis import Obis
 
 HELP = "read values (registers, clock, any attribute) from a meter and print them"
 EXAMPLES = """\

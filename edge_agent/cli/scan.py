@@ -27,7 +27,7 @@ from edge_agent.client.scan import (
     describe_connection,
 )
 from edge_agent.client.values import SCALED_CLASSES
-from edge_agent.dlms import obis as obis_names
+from edge_agent.dlms.cosem import obis as obis_names
 from edge_agent.dlms.errors import ConfigError, NoResponseError
 
 HELP = "find how a meter answers (link, baud, addresses, clients), list its objects, write a config stub"

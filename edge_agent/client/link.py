@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import Protocol
 
 from edge_agent.dlms.errors import NoResponseError, ProtocolError, TransportError
-from edge_agent.dlms.hdlc_connection import (
+from edge_agent.dlms.link.hdlc.connection import (
     Connected,
     DataReceived,
     Disconnected,
@@ -21,8 +21,8 @@ from edge_agent.dlms.hdlc_connection import (
     Rejected,
     Role,
 )
-from edge_agent.dlms.hdlc_frame import HdlcAddress, HdlcParameters
-from edge_agent.dlms.wrapper import WrapperDecoder, WrapperFrame
+from edge_agent.dlms.link.hdlc.frame import HdlcAddress, HdlcParameters
+from edge_agent.dlms.link.wrapper import WrapperDecoder, WrapperFrame
 
 log = logging.getLogger(__name__)
 

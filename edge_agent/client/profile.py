@@ -31,18 +31,18 @@ from typing import Any
 
 from edge_agent.client.client import MeterClient
 from edge_agent.client.values import plain
-from edge_agent.dlms import obis as obis_names
-from edge_agent.dlms.apdu_names import DataAccessResult
-from edge_agent.dlms.cosem import (
+from edge_agent.dlms.cosem import obis as obis_names
+from edge_agent.dlms.apdu.results import DataAccessResult
+from edge_agent.dlms.cosem.interface_classes import (
     CaptureObject,
     parse_buffer,
     parse_capture_objects,
     range_descriptor,
 )
-from edge_agent.dlms.cosem_time import CosemDateTime
+from edge_agent.dlms.encoding.date_time import CosemDateTime
 from edge_agent.dlms.errors import ConfigError, DecodeError, ServiceError
-from edge_agent.dlms.obis import Obis
-from edge_agent.dlms.units import ScalerUnit
+from edge_agent.dlms.cosem.obis import Obis
+from edge_agent.dlms.cosem.units import ScalerUnit
 
 log = logging.getLogger(__name__)
 

@@ -2,7 +2,7 @@
 
 :class:`SecuritySetup` drives one Security setup object of a meter through a client with
 ``get``/``action`` (:class:`edge_agent.client.client.MeterClient`); the A-XDR codec of the
-attributes and method parameters is :mod:`edge_agent.dlms.security_setup`, shared with
+attributes and method parameters is :mod:`edge_agent.dlms.cosem.security_setup`, shared with
 the simulated meter. Blue Book (DLMS UA 1000-1) 4.4.7.
 """
 
@@ -14,13 +14,13 @@ from typing import Any, Protocol
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from edge_agent.dlms import axdr
-from edge_agent.dlms.apdu_common import OMITTED
+from edge_agent.dlms.encoding import axdr
+from edge_agent.dlms.apdu.base import OMITTED
 from edge_agent.dlms.errors import ProtocolError
-from edge_agent.dlms.obis import Obis
+from edge_agent.dlms.cosem.obis import Obis
 from edge_agent.dlms.secret import Secret
 from edge_agent.dlms.security import agreement, certificates
-from edge_agent.dlms.security_setup import (
+from edge_agent.dlms.cosem.security_setup import (
     CLASS_ID,
     SECURITY_SETUP,
     Attribute,

@@ -11,9 +11,9 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from edge_agent.dlms import obis as obis_names
-from edge_agent.dlms.axdr import BitString
-from edge_agent.dlms.cosem_time import (
+from edge_agent.dlms.cosem import obis as obis_names
+from edge_agent.dlms.encoding.axdr import BitString
+from edge_agent.dlms.encoding.date_time import (
     CosemDate,
     CosemDateTime,
     CosemTime,
@@ -21,8 +21,8 @@ from edge_agent.dlms.cosem_time import (
     looks_like_date_time,
 )
 from edge_agent.dlms.errors import DecodeError
-from edge_agent.dlms.obis import Obis
-from edge_agent.dlms.units import ScalerUnit
+from edge_agent.dlms.cosem.obis import Obis
+from edge_agent.dlms.cosem.units import ScalerUnit
 
 # Interface classes whose value attribute is scaled by attribute 3 (scaler_unit);
 # demand register (5) keeps it in attribute 4 and its value in 3 (current_average_value).

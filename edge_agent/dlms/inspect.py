@@ -28,32 +28,33 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from edge_agent.dlms import axdr, cosem
-from edge_agent.dlms.acse import decode_acse
+from edge_agent.dlms.encoding import axdr
+from edge_agent.dlms.cosem import interface_classes as cosem
+from edge_agent.dlms.apdu.acse import decode_acse
 from edge_agent.dlms.apdu import decode_apdu
-from edge_agent.dlms.apdu_common import (
+from edge_agent.dlms.apdu.base import (
     OMITTED,
     CosemAttributeDescriptor,
     CosemMethodDescriptor,
 )
-from edge_agent.dlms.apdu_names import StandardEnum
-from edge_agent.dlms.conformance import Conformance
-from edge_agent.dlms.cosem_time import CosemDate, CosemDateTime, CosemTime, looks_like_date_time
-from edge_agent.dlms.dsmr import START as DSMR_START
-from edge_agent.dlms.dsmr import DsmrTelegram
+from edge_agent.dlms.apdu.results import StandardEnum
+from edge_agent.dlms.apdu.conformance import Conformance
+from edge_agent.dlms.encoding.date_time import CosemDate, CosemDateTime, CosemTime, looks_like_date_time
+from edge_agent.dlms.push.dsmr import START as DSMR_START
+from edge_agent.dlms.push.dsmr import DsmrTelegram
 from edge_agent.dlms.errors import AuthenticationError, DecodeError, FrameError
-from edge_agent.dlms.hdlc_frame import FLAG, FrameKind, HdlcFrame, HdlcParameters, strip_llc
-from edge_agent.dlms.mbus import MbusStreamDecoder, TelegramAssembler
-from edge_agent.dlms.obis import Obis
-from edge_agent.dlms.obis import name as obis_name
-from edge_agent.dlms.push_body import PushItem, decode_body
+from edge_agent.dlms.link.hdlc.frame import FLAG, FrameKind, HdlcFrame, HdlcParameters, strip_llc
+from edge_agent.dlms.link.mbus import MbusStreamDecoder, TelegramAssembler
+from edge_agent.dlms.cosem.obis import Obis
+from edge_agent.dlms.cosem.obis import name as obis_name
+from edge_agent.dlms.push.body import PushItem, decode_body
 from edge_agent.dlms.secret import Secret
 from edge_agent.dlms.security.ciphering import CipheredApdu, decipher
 from edge_agent.dlms.security.control import CipherKeys
 from edge_agent.dlms.security.signing import GeneralSigning, PublicKeyOrCertificate, verify
 from edge_agent.dlms.security.tags import CIPHERED, GENERAL_SIGNING
-from edge_agent.dlms.units import float32_shortest
-from edge_agent.dlms.wrapper import WrapperFrame
+from edge_agent.dlms.cosem.units import float32_shortest
+from edge_agent.dlms.link.wrapper import WrapperFrame
 
 __all__ = ["CAPTURE_FORMAT", "CaptureLine", "DecodeKeys", "format_capture_line", "inspect",
            "parse_hex", "parse_line"]

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from edge_agent.dlms.acse import AARQ, AuthenticationValue, MechanismName
+from edge_agent.dlms.apdu.acse import AARQ, AuthenticationValue, MechanismName
 from edge_agent.dlms.errors import DlmsError
-from edge_agent.dlms.hdlc_frame import LLC_COMMAND, HdlcFrame
+from edge_agent.dlms.link.hdlc.frame import LLC_COMMAND, HdlcFrame
 from edge_agent.dlms.secret import Secret
-from edge_agent.dlms.wrapper import HEADER_LENGTH, WrapperFrame
+from edge_agent.dlms.link.wrapper import HEADER_LENGTH, WrapperFrame
 
 _HDLC_FLAG = 0x7E
 _MASK = 0x2A  # '*'

@@ -110,7 +110,7 @@ def render_value(value: object) -> object:
         return value.isoformat()
     if isinstance(value, (list, tuple)):
         return [render_value(item) for item in value]
-    if hasattr(value, "to_datetime"):  # COSEM date-time (edge_agent.dlms.cosem_time)
+    if hasattr(value, "to_datetime"):  # COSEM date-time (edge_agent.dlms.encoding.date_time)
         try:
             return _render_datetime(value.to_datetime())
         except DlmsError:

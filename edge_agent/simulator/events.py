@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from enum import IntEnum
 from functools import lru_cache
 
-from edge_agent.dlms.axdr import OctetString, Unsigned
+from edge_agent.dlms.encoding.axdr import OctetString, Unsigned
 
 from .loadprofile import CLOCK_CAPTURE, CaptureObject, Column, EntrySource, ProfileBuffer
 from .model import DAY_SECONDS, Meter

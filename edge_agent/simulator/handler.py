@@ -53,8 +53,8 @@ from edge_agent.dlms.apdu import (
     StateError,
     split_get_response,
 )
-from edge_agent.dlms.axdr import OctetString
-from edge_agent.dlms.conformance import Conformance
+from edge_agent.dlms.encoding.axdr import OctetString
+from edge_agent.dlms.apdu.conformance import Conformance
 from edge_agent.dlms.errors import EncodeError
 
 from .objects import AssociationContext, MethodRegistry, Refused, Request, ServiceState

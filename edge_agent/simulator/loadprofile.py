@@ -29,8 +29,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from edge_agent.dlms.apdu_names import ActionResult, DataAccessResult
-from edge_agent.dlms.axdr import (
+from edge_agent.dlms.apdu.results import ActionResult, DataAccessResult
+from edge_agent.dlms.encoding.axdr import (
     Array,
     DoubleLongUnsigned,
     Enum,
@@ -39,7 +39,7 @@ from edge_agent.dlms.axdr import (
     OctetString,
     Structure,
 )
-from edge_agent.dlms.cosem_time import CosemDateTime, date_time_from_octets
+from edge_agent.dlms.encoding.date_time import CosemDateTime, date_time_from_octets
 from edge_agent.dlms.errors import DecodeError
 
 from .model import SLOT_SECONDS, Meter

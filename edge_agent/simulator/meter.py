@@ -24,7 +24,7 @@ from typing import TextIO
 
 from edge_agent.dlms.errors import ConfigError
 from edge_agent.dlms.secret import Secret
-from edge_agent.dlms.server_session import (
+from edge_agent.dlms.association.server import (
     AssociationFacts,
     ClientAccess,
     CounterLog,

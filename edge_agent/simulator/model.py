@@ -33,7 +33,7 @@ from datetime import UTC, datetime, timedelta
 from enum import IntEnum
 from functools import lru_cache
 
-from edge_agent.dlms.cosem_time import ClockStatus, CosemDateTime
+from edge_agent.dlms.encoding.date_time import ClockStatus, CosemDateTime
 
 #: The meter was installed at 2015-01-01 00:00 local standard time (this date in UTC, less
 #: the standard offset); registers hold their initial values before it and the load

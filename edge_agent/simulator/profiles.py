@@ -36,8 +36,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from edge_agent.dlms.apdu_names import ActionResult, DataAccessResult
-from edge_agent.dlms.axdr import (
+from edge_agent.dlms.apdu.results import ActionResult, DataAccessResult
+from edge_agent.dlms.encoding.axdr import (
     Array,
     BitString,
     DoubleLongUnsigned,
@@ -49,11 +49,11 @@ from edge_agent.dlms.axdr import (
     Structure,
     Unsigned,
 )
-from edge_agent.dlms.conformance import Conformance
-from edge_agent.dlms.cosem_time import DAY_LAST, CosemDateTime
+from edge_agent.dlms.apdu.conformance import Conformance
+from edge_agent.dlms.encoding.date_time import DAY_LAST, CosemDateTime
 from edge_agent.dlms.errors import ConfigError
 from edge_agent.dlms.secret import Secret
-from edge_agent.dlms.units import NO_UNIT, ScalerUnit, unit_code
+from edge_agent.dlms.cosem.units import NO_UNIT, ScalerUnit, unit_code
 
 from . import events
 from .loadprofile import (

@@ -1,4 +1,4 @@
-"""What a simulated meter pushes, in the forms real meters use (see edge_agent.dlms.push).
+"""What a simulated meter pushes, in the forms real meters use (see edge_agent.dlms.push.decoder).
 
 * ``mbus``: the Austrian T-210D customer interface. A DataNotification whose body is
   date-time, (OBIS, value, scaler_unit) for eleven registers and the meter number, in
@@ -24,16 +24,16 @@ from datetime import UTC, datetime
 from typing import Any, Final
 
 from edge_agent.dlms.apdu import DataNotification
-from edge_agent.dlms.axdr import Array, OctetString, Structure
-from edge_agent.dlms.cosem_time import ClockStatus
-from edge_agent.dlms.dsmr import DsmrTelegram
+from edge_agent.dlms.encoding.axdr import Array, OctetString, Structure
+from edge_agent.dlms.encoding.date_time import ClockStatus
+from edge_agent.dlms.push.dsmr import DsmrTelegram
 from edge_agent.dlms.errors import ConfigError
-from edge_agent.dlms.hdlc_frame import LLC_RESPONSE, FrameKind, HdlcAddress, HdlcFrame
-from edge_agent.dlms.mbus import split_telegram
+from edge_agent.dlms.link.hdlc.frame import LLC_RESPONSE, FrameKind, HdlcAddress, HdlcFrame
+from edge_agent.dlms.link.mbus import split_telegram
 from edge_agent.dlms.security import CipherKeys, SecurityControl, protect
 from edge_agent.dlms.security.tags import Form
-from edge_agent.dlms.units import ScalerUnit
-from edge_agent.dlms.wrapper import WrapperFrame
+from edge_agent.dlms.cosem.units import ScalerUnit
+from edge_agent.dlms.link.wrapper import WrapperFrame
 from edge_agent.simulator.objects import Request
 from edge_agent.simulator.profiles import PUSH_SETUP, SimulatedMeter, ln
 
@@ -81,7 +81,7 @@ class _Reader:
 
 
 def _t210d_body(reader: _Reader) -> Structure:
-    """Austrian customer interface layout (see edge_agent.dlms.push_body)."""
+    """Austrian customer interface layout (see edge_agent.dlms.push.body)."""
     elements: list[Any] = [OctetString(reader.meter_time.encode())]
     for logical_name in T210D_PUSHED:
         elements += [OctetString(logical_name), reader.value(logical_name),

@@ -3,7 +3,7 @@
 :class:`MeterKeyState` is the mutable key state the simulator owns. :class:`SecuritySetupServer`
 serves attributes 2..6 and methods 1..8 on it (with the signature of
 :data:`edge_agent.simulator.objects.Method`; refusals are :class:`Refused` with the
-Action-Result a meter gives); the A-XDR codec is :mod:`edge_agent.dlms.security_setup`,
+Action-Result a meter gives); the A-XDR codec is :mod:`edge_agent.dlms.cosem.security_setup`,
 shared with the client. Every profile's meter has one (``SimulatedMeter.security_setup``);
 :func:`attach_security_setup` gives it the installation's keys and ties it to the association
 layer:
@@ -26,16 +26,16 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from edge_agent.dlms import axdr
-from edge_agent.dlms.apdu_names import ActionResult
+from edge_agent.dlms.encoding import axdr
+from edge_agent.dlms.apdu.results import ActionResult
 from edge_agent.dlms.errors import DecodeError, SecurityError
 from edge_agent.dlms.secret import Secret
 from edge_agent.dlms.security import agreement, certificates, keywrap
 from edge_agent.dlms.security.signing import PublicKeyOrCertificate
-from edge_agent.dlms.security_setup import (
+from edge_agent.dlms.cosem.security_setup import (
     Attribute as SetupAttribute,
 )
-from edge_agent.dlms.security_setup import (
+from edge_agent.dlms.cosem.security_setup import (
     ByEntity,
     CertificateEntity,
     CertificateIdentification,
@@ -53,7 +53,7 @@ from edge_agent.dlms.security_setup import (
     parse_identification,
     parse_key_data,
 )
-from edge_agent.dlms.server_session import ServerSettings
+from edge_agent.dlms.association.server import ServerSettings
 from edge_agent.keystore import KeyMaterial
 
 from .objects import Attribute, CosemObject, Refused, Request
@@ -163,7 +163,7 @@ def _client_system_title(request: Request) -> bytes:
     """The calling-AP-title of the current association (attribute 4, client_system_title).
 
     The association layer keeps it on its session object (``AssociationContext.session``,
-    a :class:`edge_agent.dlms.server_session.ServerSession` in the simulator); an
+    a :class:`edge_agent.dlms.association.server.ServerSession` in the simulator); an
     association without ciphering or HLS has none (empty octet-string).
     """
     session = getattr(request.association, "session", None)

@@ -18,15 +18,15 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from edge_agent.dlms.errors import DlmsError, TransportError
-from edge_agent.dlms.hdlc_connection import (
+from edge_agent.dlms.link.hdlc.connection import (
     Connected,
     DataReceived,
     Disconnected,
     HdlcConnection,
     Role,
 )
-from edge_agent.dlms.hdlc_frame import HdlcAddress, HdlcParameters
-from edge_agent.dlms.wrapper import WrapperDecoder, WrapperFrame
+from edge_agent.dlms.link.hdlc.frame import HdlcAddress, HdlcParameters
+from edge_agent.dlms.link.wrapper import WrapperDecoder, WrapperFrame
 
 log = logging.getLogger(__name__)
 

@@ -61,7 +61,7 @@ class PersistentReceiveGuard:
     """A :class:`ReceiveCounterGuard` for one meter whose marks are kept in ``state_dir``.
 
     Satisfies ``ReceiveCounterGuardLike``: pass it as ``guard=`` to
-    :class:`~edge_agent.dlms.push.PushDecoder`. Call :meth:`maybe_flush` now and then (it
+    :class:`~edge_agent.dlms.push.decoder.PushDecoder`. Call :meth:`maybe_flush` now and then (it
     writes only when a mark changed and ``flush_interval`` passed) and :meth:`close` at the
     end. Raises :class:`CounterError` at construction when the file is damaged.
     """

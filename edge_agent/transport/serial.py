@@ -16,7 +16,7 @@ import serial
 import serial.rs485
 
 from edge_agent.dlms.errors import NoResponseError, TransportError
-from edge_agent.dlms.iec62056_21 import SIGN_ON_BAUD, Identification, SignOn
+from edge_agent.dlms.link.iec62056_21 import SIGN_ON_BAUD, Identification, SignOn
 from edge_agent.transport.base import TransportBase
 
 __all__ = ["SerialTransport", "optical_sign_on"]

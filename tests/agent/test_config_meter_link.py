@@ -24,7 +24,7 @@ from edge_agent.agent.meter_worker import (
 from edge_agent.agent.scheduler import BackOff, LaneSchedule
 from edge_agent.client import client as client_module
 from edge_agent.dlms.errors import ConfigError
-from edge_agent.dlms.obis import Obis
+from edge_agent.dlms.cosem.obis import Obis
 
 BASE = {"id": "m", "transport": {"tcp": "10.0.0.1:4059"}, "link": "hdlc"}
 

@@ -14,7 +14,7 @@ import threading
 import pytest
 from daemon_harness import WAIT, Subscriber, make_agent, write_config
 
-from edge_agent.dlms.hdlc_frame import FrameSplitter, HdlcFrame
+from edge_agent.dlms.link.hdlc.frame import FrameSplitter, HdlcFrame
 from edge_agent.simulator.meter import SimulatedMeterStation, SimulatorOptions
 from edge_agent.simulator.server import MeterServer
 from edge_agent.transport.pty import PtyPair

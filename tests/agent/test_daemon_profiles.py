@@ -19,8 +19,8 @@ from edge_agent.agent.profiles import PUBLISHED_FACT, ProfileFeed, ProfileRow
 from edge_agent.client.client import MeterClient
 from edge_agent.client.connection import ConnectionSettings
 from edge_agent.dlms.errors import TransportError
-from edge_agent.dlms.obis import Obis
-from edge_agent.dlms.session import ClientSettings
+from edge_agent.dlms.cosem.obis import Obis
+from edge_agent.dlms.association.client import ClientSettings
 from edge_agent.simulator.meter import SimulatedMeterStation, SimulatorOptions
 from edge_agent.simulator.server import MeterServer
 from edge_agent.state.facts import FactStore

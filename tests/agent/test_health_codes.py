@@ -26,9 +26,9 @@ from edge_agent.dlms.errors import (
     TransportError,
     TruncatedError,
 )
-from edge_agent.dlms.push_body import parse_object_list
-from edge_agent.dlms.session import Pass3SigningRequired
-from edge_agent.dlms.wrapper import WrapperFrame
+from edge_agent.dlms.push.body import parse_object_list
+from edge_agent.dlms.association.client import Pass3SigningRequired
+from edge_agent.dlms.link.wrapper import WrapperFrame
 from edge_agent.mqtt.payloads import HEALTH_CODES, health_payload
 
 pytestmark = pytest.mark.timeout(20)

@@ -31,7 +31,7 @@ def test_the_daemon_starts_without_x509() -> None:
 
 @pytest.mark.parametrize("module", ["edge_agent.dlms.security", "edge_agent.keystore",
                                     "edge_agent.dlms.security.hls",
-                                    "edge_agent.dlms.security.pass3"])
+                                    "edge_agent.dlms.association.pass3"])
 def test_security_modules_load_cryptography_on_use(module: str) -> None:
     loaded = loaded_after(module)
     assert module in loaded

@@ -22,7 +22,7 @@ from edge_agent.agent.push import (
     TcpServerSource,
 )
 from edge_agent.client.values import Reading
-from edge_agent.dlms.push_body import parse_object_list
+from edge_agent.dlms.push.body import parse_object_list
 from edge_agent.dlms.secret import Secret
 from edge_agent.dlms.security import CipherKeys
 from edge_agent.simulator import profiles

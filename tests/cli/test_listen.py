@@ -13,7 +13,7 @@ import pytest
 
 from edge_agent.cli import main
 from edge_agent.dlms.inspect import parse_line
-from edge_agent.dlms.mbus import reassemble_telegrams
+from edge_agent.dlms.link.mbus import reassemble_telegrams
 from edge_agent.dlms.secret import Secret
 from edge_agent.dlms.security import CipherKeys
 from edge_agent.simulator import profiles

@@ -13,11 +13,11 @@ import pytest
 from edge_agent.cli import main
 from edge_agent.cli.progress import ProgressBar
 from edge_agent.client.profile import ProfileColumn, ProfileLayout, ProfileReader, day_chunks
-from edge_agent.dlms.cosem import CLOCK_TIME, CaptureObject
-from edge_agent.dlms.cosem_time import CosemDateTime
+from edge_agent.dlms.cosem.interface_classes import CLOCK_TIME, CaptureObject
+from edge_agent.dlms.encoding.date_time import CosemDateTime
 from edge_agent.dlms.errors import ConfigError, DecodeError
-from edge_agent.dlms.obis import Obis
-from edge_agent.dlms.units import ScalerUnit
+from edge_agent.dlms.cosem.obis import Obis
+from edge_agent.dlms.cosem.units import ScalerUnit
 from edge_agent.simulator.meter import SimulatedMeterStation, SimulatorOptions
 from edge_agent.simulator.server import MeterServer
 

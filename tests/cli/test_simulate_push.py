@@ -10,8 +10,8 @@ import time
 
 import pytest
 
-from edge_agent.dlms.push import PushDecoder, PushMessage
-from edge_agent.dlms.push_body import parse_object_list
+from edge_agent.dlms.push.decoder import PushDecoder, PushMessage
+from edge_agent.dlms.push.body import parse_object_list
 from edge_agent.dlms.secret import Secret
 
 EK = "000102030405060708090a0b0c0d0e0f"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from hypothesis import strategies as st
 
-from edge_agent.dlms import axdr
+from edge_agent.dlms.encoding import axdr
 from edge_agent.dlms.apdu import (
     OMITTED,
     ActionRequestNextPblock,
@@ -54,7 +54,7 @@ from edge_agent.dlms.apdu import (
     SetResponseWithList,
     StateError,
 )
-from edge_agent.dlms.conformance import Conformance
+from edge_agent.dlms.apdu.conformance import Conformance
 from edge_agent.dlms.secret import Secret
 
 u8 = st.integers(0, 0xFF)

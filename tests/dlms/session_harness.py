@@ -14,16 +14,16 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from edge_agent.dlms import apdu as x
-from edge_agent.dlms.events import SendApdu
+from edge_agent.dlms.association.events import SendApdu
 from edge_agent.dlms.secret import Secret
-from edge_agent.dlms.server_session import (
+from edge_agent.dlms.association.server import (
     AssociationFacts,
     ClientAccess,
     CounterLog,
     ServerSession,
     ServerSettings,
 )
-from edge_agent.dlms.session import ClientSession, ClientSettings
+from edge_agent.dlms.association.client import ClientSession, ClientSettings
 
 EK = Secret(bytes.fromhex("000102030405060708090a0b0c0d0e0f"), "EK")
 AK = Secret(bytes.fromhex("d0d1d2d3d4d5d6d7d8d9dadbdcdddedf"), "AK")

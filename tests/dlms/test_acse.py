@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from edge_agent.dlms.acse import (
+from edge_agent.dlms.apdu.acse import (
     AARE,
     AARQ,
     RLRE,
@@ -23,7 +23,7 @@ from edge_agent.dlms.acse import (
     decode_acse,
 )
 from edge_agent.dlms.apdu import InitiateRequest, InitiateResponse, decode_apdu
-from edge_agent.dlms.conformance import Conformance
+from edge_agent.dlms.apdu.conformance import Conformance
 from edge_agent.dlms.errors import AssociationError, DecodeError, DlmsError, TruncatedError
 from edge_agent.dlms.secret import Secret
 

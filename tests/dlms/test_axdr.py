@@ -10,8 +10,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from edge_agent.dlms import axdr
-from edge_agent.dlms.axdr import (
+from edge_agent.dlms.encoding import axdr
+from edge_agent.dlms.encoding.axdr import (
     DONT_CARE, Array, ArrayDescription, Bcd, BitString, CompactArray, CosemDate,
     CosemDateTime, CosemTime, DataType, DoubleLong, DoubleLongUnsigned, Enum, Float32, Float64,
     Integer, Long, Long64, Long64Unsigned, LongUnsigned, OctetString, Structure,

@@ -11,8 +11,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_axdr import SCALARS, same, values
 
-from edge_agent.dlms import axdr
-from edge_agent.dlms.axdr import (
+from edge_agent.dlms.encoding import axdr
+from edge_agent.dlms.encoding.axdr import (
     CompactArray,
     DataType,
     DoubleLongUnsigned,

@@ -8,8 +8,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from known_answers import VECTORS
 
-from edge_agent.dlms.ciphered_stream import GeneralGloCipheringSplitter
-from edge_agent.dlms.mbus import reassemble_telegrams
+from edge_agent.dlms.push.ciphered_stream import GeneralGloCipheringSplitter
+from edge_agent.dlms.link.mbus import reassemble_telegrams
 
 VECTOR = json.loads(
     (VECTORS / "mbus-push.json").read_text()

@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from edge_agent.dlms.apdu_common import SelectiveAccess
-from edge_agent.dlms.axdr import (
+from edge_agent.dlms.apdu.base import SelectiveAccess
+from edge_agent.dlms.encoding.axdr import (
     Array,
     CompactArray,
     DoubleLongUnsigned,
@@ -20,7 +20,7 @@ from edge_agent.dlms.axdr import (
     decode_all,
     encode,
 )
-from edge_agent.dlms.cosem import (
+from edge_agent.dlms.cosem.interface_classes import (
     CLOCK_TIME,
     INTERFACE_CLASSES,
     CaptureObject,
@@ -33,10 +33,10 @@ from edge_agent.dlms.cosem import (
     parse_scaler_unit,
     range_descriptor,
 )
-from edge_agent.dlms.cosem_time import CosemDateTime
+from edge_agent.dlms.encoding.date_time import CosemDateTime
 from edge_agent.dlms.errors import DecodeError, DlmsError
-from edge_agent.dlms.obis import Obis
-from edge_agent.dlms.units import ScalerUnit
+from edge_agent.dlms.cosem.obis import Obis
+from edge_agent.dlms.cosem.units import ScalerUnit
 
 
 @pytest.mark.parametrize(("class_id", "index", "name"), [

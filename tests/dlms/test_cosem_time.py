@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from edge_agent.dlms.cosem_time import (
+from edge_agent.dlms.encoding.date_time import (
     DAY_LAST, MONTH_DST_BEGIN, ClockStatus, CosemDate, CosemDateTime, CosemTime,
     date_time_from_octets, looks_like_date_time,
 )

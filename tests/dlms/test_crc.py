@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from edge_agent.dlms.crc import CRC16_X25_TABLE, crc16_x25, crc16_x25_table
+from edge_agent.dlms.encoding.crc import CRC16_X25_TABLE, crc16_x25, crc16_x25_table
 
 
 def test_check_value_of_the_catalogue() -> None:

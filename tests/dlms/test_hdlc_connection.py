@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from edge_agent.dlms.errors import NoResponseError, ProtocolError
-from edge_agent.dlms.hdlc import (
+from edge_agent.dlms.link.hdlc import (
     Connected,
     DataReceived,
     Disconnected,
@@ -274,7 +274,7 @@ def test_server_rejects_with_frmr_and_stays_rejecting(frame: HdlcFrame, bits: in
 
 
 def test_server_rejects_undefined_control_with_frmr() -> None:
-    from edge_agent.dlms.crc import crc16_x25
+    from edge_agent.dlms.encoding.crc import crc16_x25
 
     server = _connected_server()
     body = bytes.fromhex("a00a0002002121") + b"\x09"  # REJ is not in IEC 62056-46

@@ -7,9 +7,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 from known_answers import cases
 
-from edge_agent.dlms.crc import crc16_x25
+from edge_agent.dlms.encoding.crc import crc16_x25
 from edge_agent.dlms.errors import DlmsError, EncodeError, FrameError, TruncatedError
-from edge_agent.dlms.hdlc import (
+from edge_agent.dlms.link.hdlc import (
     FrameKind,
     FrameSplitter,
     HdlcAddress,

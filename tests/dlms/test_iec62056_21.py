@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from edge_agent.dlms.errors import DlmsError, EncodeError, FrameError, ProtocolError
-from edge_agent.dlms.iec62056_21 import (
+from edge_agent.dlms.link.iec62056_21 import (
     Identification,
     SignOn,
     option_select_message,

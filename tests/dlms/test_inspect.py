@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from known_answers import VECTORS
 
-from edge_agent.dlms.dsmr import DsmrTelegram
+from edge_agent.dlms.push.dsmr import DsmrTelegram
 from edge_agent.dlms.errors import (
     AuthenticationError,
     DecodeError,
@@ -22,16 +22,16 @@ from edge_agent.dlms.errors import (
     SignatureError,
     TruncatedError,
 )
-from edge_agent.dlms.hdlc_frame import LLC_COMMAND, FrameKind, HdlcAddress, HdlcFrame
+from edge_agent.dlms.link.hdlc.frame import LLC_COMMAND, FrameKind, HdlcAddress, HdlcFrame
 from edge_agent.dlms.inspect import DecodeKeys, format_capture_line, inspect, parse_hex, parse_line
-from edge_agent.dlms.mbus import reassemble_telegrams, split_telegram
+from edge_agent.dlms.link.mbus import reassemble_telegrams, split_telegram
 from edge_agent.dlms.secret import Secret
 from edge_agent.dlms.security.certificates import public_key_from_point
 from edge_agent.dlms.security.ciphering import protect
 from edge_agent.dlms.security.control import CipherKeys, SecurityControl
 from edge_agent.dlms.security.signing import sign
 from edge_agent.dlms.security.tags import Form
-from edge_agent.dlms.wrapper import WrapperFrame
+from edge_agent.dlms.link.wrapper import WrapperFrame
 
 SECURITY = {c["id"]: c for c in json.loads((VECTORS / "security.json").read_text())["cases"]}
 MBUS = json.loads((VECTORS / "mbus-push.json").read_text())["cases"][0]

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from known_answers import VECTORS
 
 from edge_agent.dlms.errors import DlmsError, EncodeError, FrameError, TruncatedError
-from edge_agent.dlms.mbus import (
+from edge_agent.dlms.link.mbus import (
     MbusLongFrame,
     MbusStreamDecoder,
     TelegramAssembler,

@@ -11,9 +11,9 @@ from hypothesis import strategies as st
 from known_answers import VECTORS
 
 from edge_agent.dlms.apdu import DataNotification, EventNotificationRequest
-from edge_agent.dlms.apdu_common import CosemAttributeDescriptor
-from edge_agent.dlms.apdu_gbt import split_into_gbt
-from edge_agent.dlms.axdr import (
+from edge_agent.dlms.apdu.base import CosemAttributeDescriptor
+from edge_agent.dlms.apdu.general_block_transfer import split_into_gbt
+from edge_agent.dlms.encoding.axdr import (
     DoubleLongUnsigned,
     Enum,
     Integer,
@@ -22,18 +22,18 @@ from edge_agent.dlms.axdr import (
     Structure,
     VisibleString,
 )
-from edge_agent.dlms.dsmr import DsmrTelegram, crc16_arc
+from edge_agent.dlms.push.dsmr import DsmrTelegram, crc16_arc
 from edge_agent.dlms.errors import AuthenticationError, DecodeError, DlmsError, ReplayError
-from edge_agent.dlms.hdlc_frame import LLC_RESPONSE, FrameKind, HdlcAddress, HdlcFrame
-from edge_agent.dlms.mbus import reassemble_telegrams, split_telegram
-from edge_agent.dlms.obis import Obis
-from edge_agent.dlms.push import PushDecoder, PushMessage, PushRejected
-from edge_agent.dlms.push_body import PushObject, decode_body, parse_object_list
+from edge_agent.dlms.link.hdlc.frame import LLC_RESPONSE, FrameKind, HdlcAddress, HdlcFrame
+from edge_agent.dlms.link.mbus import reassemble_telegrams, split_telegram
+from edge_agent.dlms.cosem.obis import Obis
+from edge_agent.dlms.push.decoder import PushDecoder, PushMessage, PushRejected
+from edge_agent.dlms.push.body import PushObject, decode_body, parse_object_list
 from edge_agent.dlms.secret import Secret
 from edge_agent.dlms.security import CipherKeys, ReceiveCounterGuard, SecurityControl, protect
 from edge_agent.dlms.security.tags import Form
-from edge_agent.dlms.units import ScalerUnit
-from edge_agent.dlms.wrapper import WrapperFrame
+from edge_agent.dlms.cosem.units import ScalerUnit
+from edge_agent.dlms.link.wrapper import WrapperFrame
 
 CASE = json.loads((VECTORS / "mbus-push.json").read_text())["cases"][0]
 FRAMES = bytes.fromhex(CASE["inputs"]["frames"])

@@ -10,7 +10,7 @@ from known_answers import cases
 from session_harness import AK, CLIENT_TITLE, CTOS, EK, ENERGY, METER_TITLE, STOC, make_link
 
 from edge_agent.dlms import apdu as x
-from edge_agent.dlms.acse import (
+from edge_agent.dlms.apdu.acse import (
     AARE,
     AARQ,
     RLRE,
@@ -18,20 +18,20 @@ from edge_agent.dlms.acse import (
     AuthenticationValue,
     MechanismName,
 )
-from edge_agent.dlms.conformance import Conformance
+from edge_agent.dlms.apdu.conformance import Conformance
 from edge_agent.dlms.errors import AssociationError, ConfigError, DlmsError, ExceptionResponseError
-from edge_agent.dlms.events import Associated, GetResult, Released
+from edge_agent.dlms.association.events import Associated, GetResult, Released
 from edge_agent.dlms.secret import Secret
 from edge_agent.dlms.security import CipherKeys, SecurityControl, protect, unprotect
 from edge_agent.dlms.security.certificates import public_key_from_point
-from edge_agent.dlms.server_session import (
+from edge_agent.dlms.association.server import (
     ClientAccess,
     CounterLog,
     ServerSession,
     ServerSettings,
     ServerState,
 )
-from edge_agent.dlms.session import ClientSettings, ClientState
+from edge_agent.dlms.association.client import ClientSettings, ClientState
 
 VECTORS = cases("security.json")
 

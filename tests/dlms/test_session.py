@@ -20,9 +20,9 @@ from session_harness import (
 )
 
 from edge_agent.dlms import apdu as x
-from edge_agent.dlms import axdr
-from edge_agent.dlms.acse import AARE, AcseServiceUser, AssociationResult
-from edge_agent.dlms.conformance import Conformance
+from edge_agent.dlms.encoding import axdr
+from edge_agent.dlms.apdu.acse import AARE, AcseServiceUser, AssociationResult
+from edge_agent.dlms.apdu.conformance import Conformance
 from edge_agent.dlms.errors import (
     AssociationError,
     AuthenticationError,
@@ -33,7 +33,7 @@ from edge_agent.dlms.errors import (
     SecurityError,
     SignatureError,
 )
-from edge_agent.dlms.events import (
+from edge_agent.dlms.association.events import (
     ActionResult,
     Associated,
     GetResult,
@@ -52,8 +52,8 @@ from edge_agent.dlms.security import (
     unprotect,
     verify,
 )
-from edge_agent.dlms.server_session import ClientAccess, ServerState
-from edge_agent.dlms.session import ClientSession, ClientSettings, ClientState, Pass3SigningRequired
+from edge_agent.dlms.association.server import ClientAccess, ServerState
+from edge_agent.dlms.association.client import ClientSession, ClientSettings, ClientState, Pass3SigningRequired
 
 VECTORS = cases("security.json")
 PASSWORD = Secret(b"12345678", "password")
@@ -446,7 +446,7 @@ def test_session_events_are_sendapdu_until_done() -> None:
 
 
 def _granting(bits: Conformance) -> ClientAccess:
-    from edge_agent.dlms.server_session import SERVER_CONFORMANCE
+    from edge_agent.dlms.association.server import SERVER_CONFORMANCE
 
     return ClientAccess(16, conformance=SERVER_CONFORMANCE | bits)
 

@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from edge_agent.dlms.errors import DlmsError, EncodeError, FrameError, TruncatedError
-from edge_agent.dlms.wrapper import WrapperDecoder, WrapperFrame
+from edge_agent.dlms.link.wrapper import WrapperDecoder, WrapperFrame
 
 # GET-Request-Normal of Register 1.0.1.8.0.255 attribute 2, client 16 to server 1.
 GET = bytes.fromhex("c001c100030100010800ff0200")

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from e2e_support import Simulator, dlms_edge
 
-from edge_agent.dlms.wrapper import WrapperDecoder
+from edge_agent.dlms.link.wrapper import WrapperDecoder
 from edge_agent.transport.pty import PtyPair
 
 pytestmark = pytest.mark.timeout(60)

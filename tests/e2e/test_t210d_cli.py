@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from e2e_support import T210D_MANAGEMENT, Simulator, counter_log, dlms_edge
 
-from edge_agent.dlms.wrapper import WrapperDecoder
+from edge_agent.dlms.link.wrapper import WrapperDecoder
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from edge_agent.dlms.cosem_time import CosemDateTime
+from edge_agent.dlms.encoding.date_time import CosemDateTime
 from edge_agent.dlms.errors import DecodeError, EncodeError
 from edge_agent.mqtt.payloads import (
     MeterInfo,

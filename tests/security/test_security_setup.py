@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from known_answers import VECTORS
 
 from edge_agent.client.security_setup import SecuritySetup
-from edge_agent.dlms import axdr
+from edge_agent.dlms.encoding import axdr
 from edge_agent.dlms.apdu import (
     OMITTED,
     ActionRequestNormal,
@@ -28,12 +28,12 @@ from edge_agent.dlms.apdu import (
     GetResponseNormal,
     decode_apdu,
 )
-from edge_agent.dlms.conformance import Conformance
+from edge_agent.dlms.apdu.conformance import Conformance
 from edge_agent.dlms.errors import DecodeError, ServiceError
-from edge_agent.dlms.obis import Obis
+from edge_agent.dlms.cosem.obis import Obis
 from edge_agent.dlms.secret import Secret
 from edge_agent.dlms.security import certificates
-from edge_agent.dlms.security_setup import (
+from edge_agent.dlms.cosem.security_setup import (
     ByEntity,
     BySerial,
     CertificateEntity,

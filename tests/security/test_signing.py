@@ -20,7 +20,7 @@ from edge_agent.dlms.security.ciphering import protect, unprotect
 from edge_agent.dlms.security.control import CipherKeys, SecurityControl
 from edge_agent.dlms.security.header import TransactionHeader
 from edge_agent.dlms.security.layers import peel
-from edge_agent.dlms.security.pass3 import build_signed_pass3
+from edge_agent.dlms.association.pass3 import build_signed_pass3
 from edge_agent.dlms.security.signing import GeneralSigning, der_to_raw, raw_to_der, sign, verify
 from edge_agent.dlms.security.tags import Form
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from edge_agent.dlms.conformance import CLIENT_DEFAULT, Conformance
+from edge_agent.dlms.apdu.conformance import CLIENT_DEFAULT, Conformance
 from edge_agent.simulator.objects import AssociationContext, Request
 from edge_agent.simulator.profiles import SERVER_CONFORMANCE, SimulatedMeter, build
 

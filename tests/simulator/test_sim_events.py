@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sim_support import START, make, request
 
-from edge_agent.dlms.axdr import DoubleLongUnsigned, LongUnsigned, OctetString, Unsigned
-from edge_agent.dlms.cosem_time import date_time_from_octets
+from edge_agent.dlms.encoding.axdr import DoubleLongUnsigned, LongUnsigned, OctetString, Unsigned
+from edge_agent.dlms.encoding.date_time import date_time_from_octets
 from edge_agent.dlms.errors import ConfigError
 from edge_agent.simulator.events import CAPACITY, EVENT_CODE_LN, EVENT_LOG_LN, EventCode
 from edge_agent.simulator.loadprofile import CLOCK_CAPTURE

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sim_support import NEGOTIATED, START, context, make, request
 
-from edge_agent.dlms import axdr
+from edge_agent.dlms.encoding import axdr
 from edge_agent.dlms.apdu import (
     OMITTED,
     ActionRequestNormal,
@@ -36,11 +36,11 @@ from edge_agent.dlms.apdu import (
     StateError,
     decode_apdu,
 )
-from edge_agent.dlms.apdu_get import raw_chunk_size
-from edge_agent.dlms.apdu_notification import DataNotification
-from edge_agent.dlms.axdr import DoubleLongUnsigned, Integer, LongUnsigned, OctetString
-from edge_agent.dlms.conformance import Conformance
-from edge_agent.dlms.cosem_time import date_time_from_octets
+from edge_agent.dlms.apdu.get import raw_chunk_size
+from edge_agent.dlms.apdu.notification import DataNotification
+from edge_agent.dlms.encoding.axdr import DoubleLongUnsigned, Integer, LongUnsigned, OctetString
+from edge_agent.dlms.apdu.conformance import Conformance
+from edge_agent.dlms.encoding.date_time import date_time_from_octets
 from edge_agent.simulator.handler import RequestHandler
 from edge_agent.simulator.loadprofile import CLOCK_CAPTURE
 from edge_agent.simulator.profiles import LOAD_PROFILE, ln

@@ -9,9 +9,9 @@ from itertools import pairwise
 import pytest
 from sim_support import START, make, request
 
-from edge_agent.dlms.apdu_names import DataAccessResult
-from edge_agent.dlms.axdr import Array, DoubleLongUnsigned, Integer, LongUnsigned, OctetString
-from edge_agent.dlms.cosem_time import CosemDateTime, date_time_from_octets
+from edge_agent.dlms.apdu.results import DataAccessResult
+from edge_agent.dlms.encoding.axdr import Array, DoubleLongUnsigned, Integer, LongUnsigned, OctetString
+from edge_agent.dlms.encoding.date_time import CosemDateTime, date_time_from_octets
 from edge_agent.simulator.loadprofile import (
     CLOCK_CAPTURE,
     STATUS_CLOCK_ADJUSTED,

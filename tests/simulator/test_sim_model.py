@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sim_support import START, FakeClock
 
-from edge_agent.dlms.cosem_time import ClockStatus
+from edge_agent.dlms.encoding.date_time import ClockStatus
 from edge_agent.simulator.model import (
     DAY_SECONDS,
     Channel,

@@ -25,10 +25,10 @@ from edge_agent.dlms.apdu import (
     decode_apdu,
 )
 from edge_agent.dlms.errors import ServiceError
-from edge_agent.dlms.obis import Obis
+from edge_agent.dlms.cosem.obis import Obis
 from edge_agent.dlms.secret import Secret
 from edge_agent.dlms.security import certificates
-from edge_agent.dlms.security_setup import (
+from edge_agent.dlms.cosem.security_setup import (
     SECURITY_SETUP,
     BySerial,
     CertificateEntity,
@@ -36,7 +36,7 @@ from edge_agent.dlms.security_setup import (
     KeyPair,
     serial_bytes,
 )
-from edge_agent.dlms.server_session import ClientAccess, ServerSettings
+from edge_agent.dlms.association.server import ClientAccess, ServerSettings
 from edge_agent.keystore import KeyMaterial
 from edge_agent.simulator.handler import RequestHandler
 from edge_agent.simulator.objects import AssociationContext

@@ -6,7 +6,7 @@ import os
 import threading
 import time
 
-from edge_agent.dlms.hdlc import DataReceived, HdlcAddress, HdlcConnection, Role, State
+from edge_agent.dlms.link.hdlc import DataReceived, HdlcAddress, HdlcConnection, Role, State
 from edge_agent.transport.pty import PtyPair, open_pty
 from edge_agent.transport.serial import SerialTransport
 

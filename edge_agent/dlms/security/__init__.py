@@ -21,7 +21,6 @@ from edge_agent.dlms.security.header import (
     WrappedKey,
 )
 from edge_agent.dlms.security.layers import Peeled, peel
-from edge_agent.dlms.security.pass3 import build_signed_pass3
 from edge_agent.dlms.security.replay import ReceiveCounterGuard
 from edge_agent.dlms.security.signing import GeneralSigning, sign, verify
 from edge_agent.dlms.security.tags import Form
@@ -40,7 +39,6 @@ __all__ = [
     "TransactionHeader",
     "Unprotected",
     "WrappedKey",
-    "build_signed_pass3",
     "decipher",
     "peel",
     "protect",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from edge_agent.dlms.axdr import decode_length, encode_length
+from edge_agent.dlms.encoding.axdr import decode_length, encode_length
 from edge_agent.dlms.errors import TruncatedError
 
 __all__ = ["decode_length", "encode_length", "octet_string", "take", "take_octet_string"]

@@ -1,0 +1,283 @@
+"""xDLMS APDUs: the one entry point, :func:`decode_apdu`, and the public names.
+
+Each APDU is a frozen dataclass in a module of its service (``apdu_get``, ``apdu_set``,
+``apdu_action``, ``apdu_notification``, ``apdu_error``, ``apdu_gbt``, ``apdu_initiate``)
+with ``encode() -> bytes`` and ``decode(buf) -> Self``. :func:`decode_apdu` dispatches on
+the tag (and the service CHOICE octet) through tables built from those classes.
+
+Ciphered and signed APDUs (glo-/ded-, general-*-ciphering, general-signing) are the
+security module's: this module refuses them with a message saying so.
+"""
+
+from __future__ import annotations
+
+from edge_agent.dlms.apdu.action import (
+    ACTION_REQUESTS,
+    ACTION_RESPONSES,
+    ActionRequest,
+    ActionRequestNextPblock,
+    ActionRequestNormal,
+    ActionRequestWithFirstPblock,
+    ActionRequestWithList,
+    ActionRequestWithListAndFirstPblock,
+    ActionRequestWithPblock,
+    ActionResponse,
+    ActionResponseNextPblock,
+    ActionResponseNormal,
+    ActionResponseWithList,
+    ActionResponseWithOptionalData,
+    ActionResponseWithPblock,
+    split_action_request,
+)
+from edge_agent.dlms.apdu.base import (
+    OMITTED,
+    Apdu,
+    Buffer,
+    CosemAttributeDescriptor,
+    CosemAttributeDescriptorWithSelection,
+    CosemMethodDescriptor,
+    Data,
+    DataBlockSA,
+    GetDataResult,
+    SelectiveAccess,
+    access_error,
+    invoke_id_and_priority,
+    invoke_id_of,
+    truncated,
+)
+from edge_agent.dlms.apdu.service_errors import ConfirmedServiceError, ExceptionResponse
+from edge_agent.dlms.apdu.general_block_transfer import GbtReassembler, GeneralBlockTransfer, split_into_gbt
+from edge_agent.dlms.apdu.get import (
+    GET_REQUESTS,
+    GET_RESPONSES,
+    BlockAssembler,
+    DataBlockG,
+    GetBlockReassembler,
+    GetRequest,
+    GetRequestNext,
+    GetRequestNormal,
+    GetRequestWithList,
+    GetResponse,
+    GetResponseNormal,
+    GetResponseWithDatablock,
+    GetResponseWithList,
+    split_get_response,
+)
+from edge_agent.dlms.apdu.initiate import InitiateRequest, InitiateResponse
+from edge_agent.dlms.apdu.results import (
+    ActionResult,
+    ConfirmedService,
+    DataAccessResult,
+    ExceptionServiceError,
+    ServiceErrorKind,
+    StateError,
+    explain_result,
+)
+from edge_agent.dlms.apdu.notification import DataNotification, EventNotificationRequest
+from edge_agent.dlms.apdu.set import (
+    SET_REQUESTS,
+    SET_RESPONSES,
+    SetRequest,
+    SetRequestNormal,
+    SetRequestWithDatablock,
+    SetRequestWithFirstDatablock,
+    SetRequestWithList,
+    SetRequestWithListAndFirstDatablock,
+    SetResponse,
+    SetResponseDatablock,
+    SetResponseLastDatablock,
+    SetResponseLastDatablockWithList,
+    SetResponseNormal,
+    SetResponseWithList,
+    split_set_request,
+)
+from edge_agent.dlms.errors import DecodeError
+
+# Services with a CHOICE octet after the tag: tag -> {choice: class}.
+_BY_CHOICE: dict[int, dict[int, type[Apdu]]] = {}
+for _family in (
+    GET_REQUESTS,
+    GET_RESPONSES,
+    SET_REQUESTS,
+    SET_RESPONSES,
+    ACTION_REQUESTS,
+    ACTION_RESPONSES,
+):
+    for _cls in _family:
+        _BY_CHOICE.setdefault(_cls.TAG, {})[_cls.CHOICE] = _cls  # type: ignore[index]
+
+# APDUs identified by their tag alone.
+_BY_TAG: dict[int, type[Apdu]] = {
+    cls.TAG: cls
+    for cls in (
+        DataNotification,
+        EventNotificationRequest,
+        ExceptionResponse,
+        ConfirmedServiceError,
+        GeneralBlockTransfer,
+        InitiateRequest,
+        InitiateResponse,
+    )
+}
+
+# Protected APDUs by name, for the refusal message (Green Book 9.5, xDLMS-APDU CHOICE):
+# service-specific glo- (global key) and ded- (dedicated key) forms, then the general ones.
+# Kept here rather than imported from the security package, which sits above this module.
+_CIPHERED_SERVICES = (
+    ("initiate-request", 0x21, 0x41),
+    ("read-request", 0x25, 0x45),
+    ("write-request", 0x26, 0x46),
+    ("initiate-response", 0x28, 0x48),
+    ("read-response", 0x2C, 0x4C),
+    ("write-response", 0x2D, 0x4D),
+    ("confirmed-service-error", 0x2E, 0x4E),
+    ("unconfirmed-write-request", 0x36, 0x56),
+    ("information-report-request", 0x38, 0x58),
+    ("get-request", 0xC8, 0xD0),
+    ("set-request", 0xC9, 0xD1),
+    ("event-notification-request", 0xCA, 0xD2),
+    ("action-request", 0xCB, 0xD3),
+    ("get-response", 0xCC, 0xD4),
+    ("set-response", 0xCD, 0xD5),
+    ("action-response", 0xCF, 0xD7),
+)
+PROTECTED_TAGS: dict[int, str] = {
+    **{glo: f"glo-{name}" for name, glo, _ in _CIPHERED_SERVICES},
+    **{ded: f"ded-{name}" for name, _, ded in _CIPHERED_SERVICES},
+    0xDB: "general-glo-ciphering",
+    0xDC: "general-ded-ciphering",
+    0xDD: "general-ciphering",
+    0xDF: "general-signing",
+}
+
+# ACSE PDUs share the first octet space; say so rather than "unknown".
+_ACSE_TAGS = {0x60: "AARQ", 0x61: "AARE", 0x62: "RLRQ", 0x63: "RLRE"}
+
+Xdlms = (
+    GetRequest
+    | GetResponse
+    | SetRequest
+    | SetResponse
+    | ActionRequest
+    | ActionResponse
+    | DataNotification
+    | EventNotificationRequest
+    | ExceptionResponse
+    | ConfirmedServiceError
+    | GeneralBlockTransfer
+    | InitiateRequest
+    | InitiateResponse
+)
+
+
+def apdu_class(buf: Buffer) -> type[Apdu]:
+    """The class that decodes ``buf``, chosen by its tag (and service CHOICE octet)."""
+    if not len(buf):
+        raise truncated("xDLMS APDU", 1, buf, 0)
+    tag = buf[0]
+    choices = _BY_CHOICE.get(tag)
+    if choices is not None:
+        if len(buf) < 2:
+            raise truncated(f"xDLMS APDU tag 0x{tag:02x}", 2, buf, 0)
+        cls = choices.get(buf[1])
+        if cls is None:
+            names = ", ".join(f"{choice} {c.NAME}" for choice, c in choices.items())
+            raise DecodeError(
+                f"xDLMS APDU tag 0x{tag:02x}: unknown choice {buf[1]} (expected {names})"
+            )
+        return cls
+    cls = _BY_TAG.get(tag)
+    if cls is not None:
+        return cls
+    if tag in PROTECTED_TAGS:
+        raise DecodeError(
+            f"xDLMS APDU tag 0x{tag:02x} is {PROTECTED_TAGS[tag]}: it is protected and must be "
+            "deciphered/verified by the security module first (give the keys)"
+        )
+    if tag in _ACSE_TAGS:
+        raise DecodeError(
+            f"tag 0x{tag:02x} is an ACSE {_ACSE_TAGS[tag]}: decode it with edge_agent.dlms.apdu.acse"
+        )
+    raise DecodeError(
+        f"unknown xDLMS APDU tag 0x{tag:02x} (not a service this LN client/server handles)"
+    )
+
+
+def decode_apdu(buf: Buffer) -> Xdlms:
+    """Decode one whole plain xDLMS APDU; ``DecodeError``/``TruncatedError`` on bad input."""
+    return apdu_class(buf).decode(buf)  # type: ignore[return-value]
+
+
+__all__ = [
+    "OMITTED",
+    "PROTECTED_TAGS",
+    "ActionRequest",
+    "ActionRequestNextPblock",
+    "ActionRequestNormal",
+    "ActionRequestWithFirstPblock",
+    "ActionRequestWithList",
+    "ActionRequestWithListAndFirstPblock",
+    "ActionRequestWithPblock",
+    "ActionResponse",
+    "ActionResponseNextPblock",
+    "ActionResponseNormal",
+    "ActionResponseWithList",
+    "ActionResponseWithOptionalData",
+    "ActionResponseWithPblock",
+    "ActionResult",
+    "Apdu",
+    "BlockAssembler",
+    "ConfirmedService",
+    "ConfirmedServiceError",
+    "CosemAttributeDescriptor",
+    "CosemAttributeDescriptorWithSelection",
+    "CosemMethodDescriptor",
+    "Data",
+    "DataAccessResult",
+    "DataBlockG",
+    "DataBlockSA",
+    "DataNotification",
+    "EventNotificationRequest",
+    "ExceptionResponse",
+    "ExceptionServiceError",
+    "GbtReassembler",
+    "GeneralBlockTransfer",
+    "GetBlockReassembler",
+    "GetDataResult",
+    "GetRequest",
+    "GetRequestNext",
+    "GetRequestNormal",
+    "GetRequestWithList",
+    "GetResponse",
+    "GetResponseNormal",
+    "GetResponseWithDatablock",
+    "GetResponseWithList",
+    "InitiateRequest",
+    "InitiateResponse",
+    "SelectiveAccess",
+    "ServiceErrorKind",
+    "SetRequest",
+    "SetRequestNormal",
+    "SetRequestWithDatablock",
+    "SetRequestWithFirstDatablock",
+    "SetRequestWithList",
+    "SetRequestWithListAndFirstDatablock",
+    "SetResponse",
+    "SetResponseDatablock",
+    "SetResponseLastDatablock",
+    "SetResponseLastDatablockWithList",
+    "SetResponseNormal",
+    "SetResponseWithList",
+    "StateError",
+    "Xdlms",
+    "access_error",
+    "apdu_class",
+    "decode_apdu",
+    "explain_result",
+    "invoke_id_and_priority",
+    "invoke_id_of",
+    "split_action_request",
+    "split_get_response",
+    "split_into_gbt",
+    "split_set_request",
+]
