@@ -35,7 +35,7 @@ from edge_agent.dlms.secret import Secret
 from edge_agent.mqtt.settings import MqttSettings, TlsSettings
 from edge_agent.state import default_state_dir
 
-from .config_model import (
+from edge_agent.agent.config_model import (
     DEFAULT_BACKOFF_INITIAL,
     DEFAULT_BACKOFF_MAXIMUM,
     DEFAULT_RETRIES,
@@ -56,7 +56,7 @@ from .config_model import (
     TcpTransport,
     Transport,
 )
-from .config_schema import BUS, METER, POLL_GROUP, PROFILE, TOP
+from edge_agent.agent.config_schema import BUS, METER, POLL_GROUP, PROFILE, TOP
 
 __all__ = [
     "Addresses", "BusConfig", "BusTransport", "Config", "KeyRef", "LoggingConfig",

@@ -44,7 +44,7 @@ from edge_agent.agent.config_model import (
     SerialTransport,
     TcpTransport,
 )
-from edge_agent.agent.profiles import ProfileFeed, ProfileRow
+from edge_agent.agent.load_profile_feed import ProfileFeed, ProfileRow
 from edge_agent.agent.scheduler import BackOff, Group
 from edge_agent.client.client import MeterClient
 from edge_agent.client.connection import ConnectionSettings

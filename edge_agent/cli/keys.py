@@ -23,7 +23,7 @@ from typing import Any
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from edge_agent.client.security_setup import CosemClient, SecuritySetup
+from edge_agent.client.security_setup_calls import CosemClient, SecuritySetup
 from edge_agent.dlms.errors import ConfigError, ProtocolError, SecurityError
 from edge_agent.dlms.secret import Secret
 from edge_agent.dlms.security import certificates

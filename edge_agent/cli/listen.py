@@ -10,7 +10,7 @@ import sys
 import threading
 from typing import Any
 
-from edge_agent.agent.push import (
+from edge_agent.agent.push_listener import (
     DEFAULT_INTERVALS,
     PushListener,
     PushSpec,

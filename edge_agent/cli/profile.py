@@ -18,7 +18,7 @@ from edge_agent.cli.options import (
     client_from_args,
 )
 from edge_agent.cli.progress import ProgressBar
-from edge_agent.client.profile import LOAD_PROFILE, ProfileLayout, ProfileReader
+from edge_agent.client.load_profile import LOAD_PROFILE, ProfileLayout, ProfileReader
 from edge_agent.dlms.errors import ConfigError, DecodeError
 from edge_agent.dlms.cosem.obis import Obis
 

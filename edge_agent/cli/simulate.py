@@ -15,7 +15,7 @@ from edge_agent.dlms.errors import ConfigError
 from edge_agent.dlms.secret import Secret
 from edge_agent.dlms.security import CipherKeys
 from edge_agent.simulator.meter import SimulatedMeterStation, SimulatorOptions
-from edge_agent.simulator.push import push_stream
+from edge_agent.simulator.push_telegrams import push_stream
 from edge_agent.simulator.server import MeterServer
 from edge_agent.transport.serial import SerialTransport
 from edge_agent.transport.tcp import TcpTransport

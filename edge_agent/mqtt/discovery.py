@@ -17,8 +17,8 @@ import re
 
 from edge_agent import __version__
 
-from .payloads import MeterInfo, ObjectInfo, to_json
-from .topics import Topics
+from edge_agent.mqtt.payloads import MeterInfo, ObjectInfo, to_json
+from edge_agent.mqtt.topics import Topics
 
 DEFAULT_PREFIX = "homeassistant"
 _NOT_ID = re.compile(r"[^a-zA-Z0-9_-]")

@@ -30,7 +30,7 @@ from decimal import Decimal
 
 from edge_agent.dlms.errors import DecodeError, DlmsError, EncodeError
 
-from .topics import obis_leaf
+from edge_agent.mqtt.topics import obis_leaf
 
 ONLINE = b"online"
 OFFLINE = b"offline"

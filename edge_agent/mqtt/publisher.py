@@ -42,10 +42,10 @@ from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 
 from edge_agent.dlms.errors import ConfigError
 
-from .payloads import OFFLINE, ONLINE
-from .queue import OfflineQueue
-from .settings import MqttSettings, TlsSettings
-from .topics import Topics, check_id
+from edge_agent.mqtt.payloads import OFFLINE, ONLINE
+from edge_agent.mqtt.queue import OfflineQueue
+from edge_agent.mqtt.settings import MqttSettings, TlsSettings
+from edge_agent.mqtt.topics import Topics, check_id
 
 if TYPE_CHECKING:
     import ssl

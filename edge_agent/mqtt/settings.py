@@ -8,7 +8,7 @@ from typing import Protocol
 
 from edge_agent.dlms.secret import Secret
 
-from .queue import DEFAULT_MAX_BYTES, DEFAULT_MAX_MESSAGES
+from edge_agent.mqtt.queue import DEFAULT_MAX_BYTES, DEFAULT_MAX_MESSAGES
 
 PROTOCOLS = ("3.1.1", "5")
 

@@ -57,8 +57,8 @@ from edge_agent.dlms.encoding.axdr import OctetString
 from edge_agent.dlms.apdu.conformance import Conformance
 from edge_agent.dlms.errors import EncodeError
 
-from .objects import AssociationContext, MethodRegistry, Refused, Request, ServiceState
-from .profiles import CURRENT_ASSOCIATION, SimulatedMeter
+from edge_agent.simulator.objects import AssociationContext, MethodRegistry, Refused, Request, ServiceState
+from edge_agent.simulator.meter_models import CURRENT_ASSOCIATION, SimulatedMeter
 
 __all__ = ["AssociationContext", "RequestHandler"]
 

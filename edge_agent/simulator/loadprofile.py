@@ -42,8 +42,8 @@ from edge_agent.dlms.encoding.axdr import (
 from edge_agent.dlms.encoding.date_time import CosemDateTime, date_time_from_octets
 from edge_agent.dlms.errors import DecodeError
 
-from .model import SLOT_SECONDS, Meter
-from .objects import Attribute, CosemObject, Refused, Request
+from edge_agent.simulator.model import SLOT_SECONDS, Meter
+from edge_agent.simulator.objects import Attribute, CosemObject, Refused, Request
 
 RANGE_DESCRIPTOR = 1
 ENTRY_DESCRIPTOR = 2

@@ -32,11 +32,11 @@ from edge_agent.dlms.association.server import (
     ServerSettings,
 )
 from edge_agent.keystore import KeyMaterial, KeysDir
-from edge_agent.simulator import profiles
+from edge_agent.simulator import meter_models
 from edge_agent.simulator.handler import RequestHandler
 from edge_agent.simulator.model import Meter
 from edge_agent.simulator.objects import AssociationContext
-from edge_agent.simulator.security_setup import attach_security_setup
+from edge_agent.simulator.security_setup_server import attach_security_setup
 from edge_agent.simulator.server import Station
 
 log = logging.getLogger(__name__)
@@ -109,7 +109,7 @@ class SimulatedMeterStation:
         self.clock = clock or (lambda: dt.datetime.now(dt.UTC))
         security, authentication, suite, signed = options.resolved()
         password = Secret(options.password.encode(), "LLS password") if options.password else None
-        self.model = profiles.build(
+        self.model = meter_models.build(
             options.profile, options.seed, self.clock, management_sap=options.management_sap, password=password
         )
         self.handler = RequestHandler(self.model)
@@ -122,13 +122,13 @@ class SimulatedMeterStation:
         self.settings = ServerSettings(
             system_title=self.model.system_title,
             clients={
-                16: ClientAccess(16, conformance=profiles.SERVER_CONFORMANCE),
+                16: ClientAccess(16, conformance=meter_models.SERVER_CONFORMANCE),
                 options.management_sap: ClientAccess(
                     options.management_sap,
                     security=security,
                     authentication=authentication,
                     password=management_password if authentication == "low" else None,
-                    conformance=profiles.SERVER_CONFORMANCE,
+                    conformance=meter_models.SERVER_CONFORMANCE,
                     require_signed_pass3=signed,
                 ),
             },

@@ -31,8 +31,8 @@ from edge_agent.dlms.security import CipherKeys
 from edge_agent.dlms.association.client import ClientSettings
 from edge_agent.keystore import DEFAULT_CLIENT_SYSTEM_TITLE
 from edge_agent.mqtt.payloads import MeterInfo
-from edge_agent.simulator import profiles
-from edge_agent.simulator.push import T210D_PUSHED, push_stream
+from edge_agent.simulator import meter_models
+from edge_agent.simulator.push_telegrams import T210D_PUSHED, push_stream
 from edge_agent.state.facts import FactStore
 from edge_agent.transport.pty import PtyPair
 
@@ -185,7 +185,7 @@ def test_push_meter_is_published_like_a_polled_one(tmp_path, mosquitto) -> None:
     try:
         (listener,) = agent.listeners
         assert listener.ready.wait(WAIT)
-        meter = profiles.build("t210d", 7, lambda: PUSHED_AT)
+        meter = meter_models.build("t210d", 7, lambda: PUSHED_AT)
         stream = push_stream("mbus", meter, CipherKeys(ek=Secret(ek, "EK")), 0.02,
                              clock=lambda: PUSHED_AT)
         fd = os.open(pair.path_a, os.O_RDWR | os.O_NOCTTY)

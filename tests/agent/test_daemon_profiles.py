@@ -15,7 +15,7 @@ import pytest
 from daemon_harness import Recorder, Subscriber, make_agent, wait_until, write_config
 
 from edge_agent.agent.config_model import ProfileConfig
-from edge_agent.agent.profiles import PUBLISHED_FACT, ProfileFeed, ProfileRow
+from edge_agent.agent.load_profile_feed import PUBLISHED_FACT, ProfileFeed, ProfileRow
 from edge_agent.client.client import MeterClient
 from edge_agent.client.connection import ConnectionSettings
 from edge_agent.dlms.errors import TransportError

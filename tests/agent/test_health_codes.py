@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 import pytest
 
 from edge_agent.agent.meter_worker import HEALTH_CODES_BY_ERROR, health_code
-from edge_agent.agent.push import PushListener, PushSpec, TcpServerSource
+from edge_agent.agent.push_listener import PushListener, PushSpec, TcpServerSource
 from edge_agent.dlms.errors import (
     AssociationError,
     AuthenticationError,

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from edge_agent.agent.config import load_config
-from edge_agent.agent.push import (
+from edge_agent.agent.push_listener import (
     PushListener,
     PushSpec,
     SerialSource,
@@ -25,8 +25,8 @@ from edge_agent.client.values import Reading
 from edge_agent.dlms.push.body import parse_object_list
 from edge_agent.dlms.secret import Secret
 from edge_agent.dlms.security import CipherKeys
-from edge_agent.simulator import profiles
-from edge_agent.simulator.push import T210D_PUSHED, build_push, push_stream
+from edge_agent.simulator import meter_models
+from edge_agent.simulator.push_telegrams import T210D_PUSHED, build_push, push_stream
 from edge_agent.transport.pty import PtyPair
 
 NOW = datetime(2026, 3, 2, 10, 30, tzinfo=UTC)
@@ -59,8 +59,8 @@ class Sink:
 
 
 @pytest.fixture
-def meter() -> profiles.SimulatedMeter:
-    return profiles.build("t210d", 7, lambda: NOW)
+def meter() -> meter_models.SimulatedMeter:
+    return meter_models.build("t210d", 7, lambda: NOW)
 
 
 @pytest.fixture

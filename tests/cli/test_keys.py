@@ -24,7 +24,7 @@ from edge_agent.dlms.security import certificates
 from edge_agent.dlms.cosem.security_setup import KeyPair
 from edge_agent.keystore import KeysDir
 from edge_agent.simulator.meter import SimulatedMeterStation, SimulatorOptions
-from edge_agent.simulator.security_setup import (
+from edge_agent.simulator.security_setup_server import (
     MeterKeyState,
     SecuritySetupServer,
 )

@@ -16,8 +16,8 @@ from edge_agent.dlms.inspect import parse_line
 from edge_agent.dlms.link.mbus import reassemble_telegrams
 from edge_agent.dlms.secret import Secret
 from edge_agent.dlms.security import CipherKeys
-from edge_agent.simulator import profiles
-from edge_agent.simulator.push import build_push
+from edge_agent.simulator import meter_models
+from edge_agent.simulator.push_telegrams import build_push
 
 NOW = datetime(2026, 3, 2, 10, 30, tzinfo=UTC)
 EK_HEX = "73dd8fdbecc7777382da96302fcd8379"
@@ -56,7 +56,7 @@ def send_when_listening(port: int, pushes: list[bytes]) -> threading.Thread:
 
 @pytest.fixture
 def pushes() -> list[bytes]:
-    meter = profiles.build("t210d", 3, lambda: NOW)
+    meter = meter_models.build("t210d", 3, lambda: NOW)
     return [build_push("mbus", meter, CipherKeys(ek=EK), n, NOW) for n in (1, 2)]
 
 

@@ -12,7 +12,7 @@ import pytest
 
 from edge_agent.cli import main
 from edge_agent.cli.progress import ProgressBar
-from edge_agent.client.profile import ProfileColumn, ProfileLayout, ProfileReader, day_chunks
+from edge_agent.client.load_profile import ProfileColumn, ProfileLayout, ProfileReader, day_chunks
 from edge_agent.dlms.cosem.interface_classes import CLOCK_TIME, CaptureObject
 from edge_agent.dlms.encoding.date_time import CosemDateTime
 from edge_agent.dlms.errors import ConfigError, DecodeError

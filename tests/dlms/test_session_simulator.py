@@ -20,7 +20,7 @@ from edge_agent.dlms.association.server import (
 from edge_agent.dlms.association.client import ClientSession, ClientSettings, Pass3SigningRequired
 
 simulator = pytest.importorskip("edge_agent.simulator.handler")
-profiles = pytest.importorskip("edge_agent.simulator.profiles")
+profiles = pytest.importorskip("edge_agent.simulator.meter_models")
 
 ENERGY = x.CosemAttributeDescriptor(3, bytes((1, 0, 1, 8, 0, 255)), 2)
 PROFILE = x.CosemAttributeDescriptor(7, bytes((1, 0, 99, 1, 0, 255)), 2)

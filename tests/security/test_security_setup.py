@@ -14,7 +14,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from known_answers import VECTORS
 
-from edge_agent.client.security_setup import SecuritySetup
+from edge_agent.client.security_setup_calls import SecuritySetup
 from edge_agent.dlms.encoding import axdr
 from edge_agent.dlms.apdu import (
     OMITTED,
@@ -50,7 +50,7 @@ from edge_agent.dlms.cosem.security_setup import (
     serial_bytes,
 )
 from edge_agent.simulator.objects import AssociationContext, ObjectView, Refused, Request
-from edge_agent.simulator.security_setup import MeterKeyState, SecuritySetupServer
+from edge_agent.simulator.security_setup_server import MeterKeyState, SecuritySetupServer
 
 METER_ST = bytes.fromhex("5341476770067a23")
 CLIENT_ST = bytes.fromhex("444c4d5300000001")

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 from edge_agent.dlms.apdu.conformance import CLIENT_DEFAULT, Conformance
 from edge_agent.simulator.objects import AssociationContext, Request
-from edge_agent.simulator.profiles import SERVER_CONFORMANCE, SimulatedMeter, build
+from edge_agent.simulator.meter_models import SERVER_CONFORMANCE, SimulatedMeter, build
 
 START = datetime(2025, 3, 10, 12, 7, 30, tzinfo=UTC)
 NEGOTIATED = CLIENT_DEFAULT & SERVER_CONFORMANCE

@@ -10,9 +10,9 @@ from sim_support import START, make, request
 from edge_agent.dlms.encoding.axdr import DoubleLongUnsigned, LongUnsigned, OctetString, Unsigned
 from edge_agent.dlms.encoding.date_time import date_time_from_octets
 from edge_agent.dlms.errors import ConfigError
-from edge_agent.simulator.events import CAPACITY, EVENT_CODE_LN, EVENT_LOG_LN, EventCode
+from edge_agent.simulator.event_log import CAPACITY, EVENT_CODE_LN, EVENT_LOG_LN, EventCode
 from edge_agent.simulator.loadprofile import CLOCK_CAPTURE
-from edge_agent.simulator.profiles import build, ln
+from edge_agent.simulator.meter_models import build, ln
 
 
 def log(sim, selector=None, parameters=None):

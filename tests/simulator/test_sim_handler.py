@@ -43,7 +43,7 @@ from edge_agent.dlms.apdu.conformance import Conformance
 from edge_agent.dlms.encoding.date_time import date_time_from_octets
 from edge_agent.simulator.handler import RequestHandler
 from edge_agent.simulator.loadprofile import CLOCK_CAPTURE
-from edge_agent.simulator.profiles import LOAD_PROFILE, ln
+from edge_agent.simulator.meter_models import LOAD_PROFILE, ln
 
 INVOKE = 0xC5  # invoke-id 5, confirmed, high priority
 ENERGY = CosemAttributeDescriptor(3, ln("1.0.1.8.0.255"), 2)

@@ -19,7 +19,7 @@ from edge_agent.simulator.loadprofile import (
     CaptureObject,
 )
 from edge_agent.simulator.objects import Refused
-from edge_agent.simulator.profiles import LOAD_PROFILE, LOAD_PROFILE_CAPACITY, ln
+from edge_agent.simulator.meter_models import LOAD_PROFILE, LOAD_PROFILE_CAPACITY, ln
 
 ENERGY = ("1.0.1.8.0.255", "1.0.2.8.0.255", "1.0.3.8.0.255", "1.0.4.8.0.255")
 

@@ -14,7 +14,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
 from sim_support import NEGOTIATED, START, make
 
-from edge_agent.client.security_setup import SecuritySetup
+from edge_agent.client.security_setup_calls import SecuritySetup
 from edge_agent.dlms.apdu import (
     OMITTED,
     ActionRequestNormal,
@@ -40,8 +40,8 @@ from edge_agent.dlms.association.server import ClientAccess, ServerSettings
 from edge_agent.keystore import KeyMaterial
 from edge_agent.simulator.handler import RequestHandler
 from edge_agent.simulator.objects import AssociationContext
-from edge_agent.simulator.profiles import SimulatedMeter
-from edge_agent.simulator.security_setup import SecuritySetupServer, attach_security_setup
+from edge_agent.simulator.meter_models import SimulatedMeter
+from edge_agent.simulator.security_setup_server import SecuritySetupServer, attach_security_setup
 
 CLIENT_ST = bytes.fromhex("444c4d5300000001")
 OTHER_ST = bytes.fromhex("444c4d5300000002")

@@ -11,8 +11,8 @@ Blue Book (DLMS UA 1000-1) 4.4.7. Attributes: 2 security_policy, 3 security_suit
                                                      8 remove_certificate(identification)
 
 Sans-IO: Data values (:mod:`edge_agent.dlms.encoding.axdr`) in and out. The client
-(:mod:`edge_agent.client.security_setup`) builds parameters and reads answers with it; the
-simulated meter (:mod:`edge_agent.simulator.security_setup`) the other way round. Parsers
+(:mod:`edge_agent.client.security_setup_calls`) builds parameters and reads answers with it; the
+simulated meter (:mod:`edge_agent.simulator.security_setup_server`) the other way round. Parsers
 raise :class:`DecodeError` naming the structure that is wrong.
 
 Encodings the Blue Book leaves to the implementer, as chosen here: ``serial_number`` is

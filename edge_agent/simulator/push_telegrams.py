@@ -35,7 +35,7 @@ from edge_agent.dlms.security.tags import Form
 from edge_agent.dlms.cosem.units import ScalerUnit
 from edge_agent.dlms.link.wrapper import WrapperFrame
 from edge_agent.simulator.objects import Request
-from edge_agent.simulator.profiles import PUSH_SETUP, SimulatedMeter, ln
+from edge_agent.simulator.meter_models import PUSH_SETUP, SimulatedMeter, ln
 
 __all__ = ["PUSH_FORMATS", "T210D_PUSHED", "build_push", "push_stream"]
 

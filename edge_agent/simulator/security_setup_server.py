@@ -56,10 +56,10 @@ from edge_agent.dlms.cosem.security_setup import (
 from edge_agent.dlms.association.server import ServerSettings
 from edge_agent.keystore import KeyMaterial
 
-from .objects import Attribute, CosemObject, Refused, Request
+from edge_agent.simulator.objects import Attribute, CosemObject, Refused, Request
 
 if TYPE_CHECKING:
-    from .profiles import SimulatedMeter
+    from edge_agent.simulator.meter_models import SimulatedMeter
 
 # key_id -> the MeterKeyState field it replaces
 _KEY_FIELDS = {

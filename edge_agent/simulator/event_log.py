@@ -16,9 +16,9 @@ from functools import lru_cache
 
 from edge_agent.dlms.encoding.axdr import OctetString, Unsigned
 
-from .loadprofile import CLOCK_CAPTURE, CaptureObject, Column, EntrySource, ProfileBuffer
-from .model import DAY_SECONDS, Meter
-from .objects import Attribute, CosemObject, Request
+from edge_agent.simulator.loadprofile import CLOCK_CAPTURE, CaptureObject, Column, EntrySource, ProfileBuffer
+from edge_agent.simulator.model import DAY_SECONDS, Meter
+from edge_agent.simulator.objects import Attribute, CosemObject, Request
 
 EVENT_LOG_LN = bytes((0, 0, 99, 98, 0, 255))
 EVENT_CODE_LN = bytes((0, 0, 96, 11, 0, 255))

@@ -31,7 +31,7 @@ from typing import Any
 
 from edge_agent.agent.config_model import ProfileConfig
 from edge_agent.client.client import MeterClient
-from edge_agent.client.profile import ProfileColumn, ProfileLayout, ProfileReader
+from edge_agent.client.load_profile import ProfileColumn, ProfileLayout, ProfileReader
 from edge_agent.dlms.cosem.obis import Obis
 from edge_agent.state.facts import FactStore
 

@@ -55,8 +55,8 @@ from edge_agent.dlms.errors import ConfigError
 from edge_agent.dlms.secret import Secret
 from edge_agent.dlms.cosem.units import NO_UNIT, ScalerUnit, unit_code
 
-from . import events
-from .loadprofile import (
+from edge_agent.simulator import event_log
+from edge_agent.simulator.loadprofile import (
     CLOCK_CAPTURE,
     CaptureObject,
     Column,
@@ -65,8 +65,8 @@ from .loadprofile import (
     amr_status,
     point_in_time,
 )
-from .model import SLOT_SECONDS, Channel, Meter, Tariff
-from .objects import (
+from edge_agent.simulator.model import SLOT_SECONDS, Channel, Meter, Tariff
+from edge_agent.simulator.objects import (
     AssociationContext,
     Attribute,
     CosemObject,
@@ -77,7 +77,7 @@ from .objects import (
     Rights,
     rights,
 )
-from .security_setup import MeterKeyState, SecuritySetupServer
+from edge_agent.simulator.security_setup_server import MeterKeyState, SecuritySetupServer
 
 
 def ln(obis: str) -> bytes:
@@ -216,7 +216,7 @@ class SimulatedMeter:
         self._add(_data(ln("0.0.96.10.1.255"), lambda r: Unsigned(amr_status(
             meter, meter.installed + (r.meter_now - meter.installed) // STEP * STEP))),
             management=rights(read=(2,)))
-        log, code = events.event_log_objects(meter)
+        log, code = event_log.event_log_objects(meter)
         self._add(log, management=rights(read=tuple(range(2, 9))))
         self._add(code, management=rights(read=(2,)))
         self._add(self._disconnect_control(),
