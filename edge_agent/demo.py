@@ -345,7 +345,7 @@ class Demo:
     def _start(self) -> None:
         from edge_agent.agent.config import load_config
         from edge_agent.agent.daemon import Agent
-        from edge_agent.agent.meter_worker import facts_key
+        from edge_agent.agent.meter_settings import facts_key
         from edge_agent.simulator.meter import SimulatedMeterStation, SimulatorOptions
         from edge_agent.simulator.server import MeterServer
         from edge_agent.state.facts import FactStore

@@ -39,7 +39,8 @@ from typing import Self
 
 from edge_agent import __version__
 from edge_agent.agent.config_model import BusTransport, Config
-from edge_agent.agent.meter_worker import MeterIdentity, MeterWorker, SharedLine
+from edge_agent.agent.meter_worker import MeterIdentity, MeterWorker
+from edge_agent.agent.serial_line import SharedLine
 from edge_agent.agent.load_profile_feed import ProfileRow
 from edge_agent.agent.push_listener import PushListener
 from edge_agent.agent.scheduler import BackOff, Lane

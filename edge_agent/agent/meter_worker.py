@@ -1,4 +1,4 @@
-"""What one poll of one meter does, and how the config becomes a meter client.
+"""What one poll of one meter does.
 
 A :class:`MeterWorker` owns the association with one meter and keeps it open between
 polls (an HDLC connection plus an application association costs several round trips,
@@ -21,8 +21,8 @@ retries once within the same poll. Any other failure is reported to the sink wit
 health code from :data:`HEALTH_CODES_BY_ERROR` and the poll returns False, so the lane
 backs off.
 
-Meters on one RS-485 bus share one serial port (:class:`SharedLine`): the port is opened
-once, exclusively, and each meter's HDLC connection runs over it in turn.
+The settings come from the config through :mod:`edge_agent.agent.meter_settings`; meters
+on one RS-485 bus share one serial port (:class:`edge_agent.agent.serial_line.SharedLine`).
 """
 
 from __future__ import annotations
@@ -32,22 +32,23 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol, TypeVar
+from typing import Protocol, TypeVar
 
 from edge_agent.agent.config_model import (
-    BusTransport,
     MeterConfig,
     PollGroup,
     ProfileConfig,
-    SecurityConfig,
-    SerialSettings,
-    SerialTransport,
-    TcpTransport,
 )
 from edge_agent.agent.load_profile_feed import ProfileFeed, ProfileRow
 from edge_agent.agent.scheduler import BackOff, Group
+from edge_agent.agent.serial_line import SharedLine
+from edge_agent.agent.meter_settings import (
+    client_settings,
+    connection_settings,
+    facts_key,
+    frame_counter,
+)
 from edge_agent.client.client import MeterClient
-from edge_agent.client.connection import ConnectionSettings
 from edge_agent.client.link import Tap, _no_tap
 from edge_agent.client.values import SCALED_CLASSES, VALUE_ATTRIBUTE, Reading
 from edge_agent.dlms.cosem.interface_classes import ObjectListEntry
@@ -68,15 +69,9 @@ from edge_agent.dlms.errors import (
     TransportError,
 )
 from edge_agent.dlms.cosem.obis import Obis
-from edge_agent.dlms.association.client import ClientSettings, Pass3SigningRequired
+from edge_agent.dlms.association.client import Pass3SigningRequired
 from edge_agent.mqtt.topics import check_id
 from edge_agent.state.facts import FactStore
-from edge_agent.transport.base import Transport, TransportBase
-
-if TYPE_CHECKING:
-    from cryptography.hazmat.primitives.asymmetric import ec
-
-    from edge_agent.dlms.security.signing import PublicKeyOrCertificate
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -147,138 +142,6 @@ class Sink(Protocol):
 
 
 # --- from the config to client settings -------------------------------------------------
-
-
-def _read_file(path: Path, what: str) -> bytes:
-    try:
-        return path.read_bytes()
-    except OSError as exc:
-        raise ConfigError(f"{what}: cannot read {path}: {exc.strerror}; check the path and "
-                          "that the agent's user may read it") from None
-
-
-def _signing_material(security: SecurityConfig, where: str
-                      ) -> tuple[ec.EllipticCurvePrivateKey | None, PublicKeyOrCertificate | None]:
-    """The client's signing key and the meter's certificate (either may be None)."""
-    # Imported here: certificates pull in cryptography and its x509 (about 13 MB
-    # resident), which only meters with a signing key or a meter certificate need.
-    from edge_agent.dlms.security.certificates import load_certificate, load_private_key
-
-    signing_key = server_key = None
-    if security.signing_key is not None:
-        signing_key = load_private_key(_read_file(security.signing_key,
-                                                  f"{where}.signing_key"))
-    if security.meter_certificate is not None:
-        try:
-            server_key = load_certificate(_read_file(security.meter_certificate,
-                                                     f"{where}.meter_certificate"))
-        except DecodeError as exc:
-            raise ConfigError(f"{where}.meter_certificate: {exc}") from None
-    return signing_key, server_key
-
-
-def client_settings(security: SecurityConfig, where: str) -> ClientSettings:
-    """Session settings for one association; reads the keys (Secrets) now."""
-    signing_key = server_key = None
-    if security.signing_key is not None or security.meter_certificate is not None:
-        signing_key, server_key = _signing_material(security, where)
-    return ClientSettings(
-        security=security.policy, suite=security.suite, authentication=security.auth,
-        password=None if security.password is None else security.password.resolve(),
-        system_title=security.system_title,
-        ek=None if security.ek is None else security.ek.resolve(),
-        ak=None if security.ak is None else security.ak.resolve(),
-        signing_key=signing_key, server_public_key=server_key,
-        association=bytes(Obis.parse(security.association)))
-
-
-def frame_counter(security: SecurityConfig) -> Obis | None:
-    """The meter's frame counter object to read before a first ciphered association."""
-    return None if security.frame_counter is None else Obis.parse(security.frame_counter)
-
-
-def connection_settings(meter: MeterConfig, bus_serial: SerialSettings | None = None
-                        ) -> ConnectionSettings:
-    """How to reach a polled meter; ``bus_serial`` for meters on a bus."""
-    transport = meter.transport
-    common = {"client_sap": meter.addresses.client, "server_logical": meter.addresses.logical,
-              "server_physical": meter.addresses.physical, "timeout": meter.timeout,
-              "retries": meter.retries}
-    if isinstance(transport, TcpTransport):
-        return ConnectionSettings(tcp=(transport.host, transport.port),
-                                  hdlc=meter.link == "hdlc", **common)
-    if isinstance(transport, SerialTransport):
-        serial = transport.serial
-    elif isinstance(transport, BusTransport) and bus_serial is not None:
-        serial = bus_serial
-    else:
-        raise ConfigError(f"meters[{meter.index}]: no transport to poll it with")
-    return ConnectionSettings(serial=serial.device, baud=serial.baud, parity=serial.parity,
-                              bytesize=serial.bytesize, stopbits=serial.stopbits,
-                              optical=serial.optical, rs485=serial.rs485, **common)
-
-
-def facts_key(meter: MeterConfig) -> str:
-    """Name of the meter's facts (learned classes, scalers, serial): its id, or where it is."""
-    if meter.id is not None:
-        return meter.id
-    transport = meter.transport
-    where = (f"{transport.host}-{transport.port}" if isinstance(transport, TcpTransport)
-             else transport.bus if isinstance(transport, BusTransport)
-             else Path(transport.serial.device).name if isinstance(transport, SerialTransport)
-             else f"meter-{meter.index}")
-    text = f"{where}-{meter.addresses.logical}-{meter.addresses.physical}"
-    return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in text)
-
-
-# --- a serial port shared by the meters of a bus -----------------------------------------
-
-
-class SharedLine(TransportBase):
-    """The serial port of an RS-485 bus, shared by its meters' HDLC links.
-
-    Opened on first use and reopened after it failed (adapter unplugged and back). Each
-    meter's MeterClient gets it as ``transport=`` and so never closes it; ``close()`` does
-    nothing either, so that no user can close the line under the others. :meth:`shutdown`
-    closes the port. The lane guarantees one user at a time.
-    """
-
-    def __init__(self, bus_id: str, serial: SerialSettings) -> None:
-        self.bus_id = bus_id
-        self.serial = serial
-        self._port: Transport | None = None
-
-    def _get(self) -> Transport:
-        if self._port is None:
-            from edge_agent.transport.serial import SerialTransport as SerialPort
-
-            s = self.serial
-            self._port = SerialPort(s.device, s.baud, s.parity, s.bytesize, s.stopbits,
-                                    rs485=s.rs485)
-            log.info("bus %s: opened %s at %d baud", self.bus_id, s.device, s.baud)
-        return self._port
-
-    def write(self, data: bytes) -> None:
-        try:
-            self._get().write(data)
-        except TransportError:
-            self.shutdown()
-            raise
-
-    def read(self, timeout: float) -> bytes:
-        try:
-            return self._get().read(timeout)
-        except TransportError:
-            self.shutdown()
-            raise
-
-    def close(self) -> None:
-        """A meter is done with the line; the line stays open for the others."""
-
-    def shutdown(self) -> None:
-        port, self._port = self._port, None
-        if port is not None:
-            port.close()
 
 
 # --- the worker ---------------------------------------------------------------------------
@@ -376,12 +239,8 @@ class MeterWorker:
 
     def _drop(self, release: bool = True) -> None:
         client, self._client = self._client, None
-        if client is None:
-            return
-        if not release:
-            client.associated = None  # close() then skips RLRQ
-            client.link = None  # ... and DISC, and only closes the transport
-        client.close()
+        if client is not None:
+            client.close(release=release)
 
     def _report(self, code: str, message: str) -> None:
         log.warning("meter %s: %s: %s", self.label, code, message,

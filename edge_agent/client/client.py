@@ -258,15 +258,20 @@ class MeterClient:
         )
         return event
 
-    def close(self) -> None:
-        """Release the association (RLRQ) and the link; errors on the way out are logged."""
-        if self.session is not None and self.associated is not None and self.link is not None:
+    def close(self, release: bool = True) -> None:
+        """Release the association (RLRQ) and the link (DISC on HDLC); errors on the way
+        out are logged. ``release=False`` after a failure that left the link unusable: no
+        RLRQ, no DISC (each would only wait out its time-out), only the transport closes."""
+        if (release and self.session is not None and self.associated is not None
+                and self.link is not None):
             try:
                 self._run(self.session.release())
             except Exception as error:  # noqa: BLE001 - closing must not hide the real outcome
                 log.debug("release not confirmed: %s", error)
         self.associated = None
         self.session = None
+        if not release:
+            self.link = None
         self._close_transport()
 
     # --- exchanges ----------------------------------------------------------------------------

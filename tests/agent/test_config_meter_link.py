@@ -15,12 +15,8 @@ from edge_agent.agent.config_model import (
     DEFAULT_FRAME_COUNTER,
     BackOffSettings,
 )
-from edge_agent.agent.meter_worker import (
-    MeterWorker,
-    client_settings,
-    connection_settings,
-    frame_counter,
-)
+from edge_agent.agent.meter_settings import client_settings, connection_settings, frame_counter
+from edge_agent.agent.meter_worker import MeterWorker
 from edge_agent.agent.scheduler import BackOff, LaneSchedule
 from edge_agent.client import client as client_module
 from edge_agent.dlms.errors import ConfigError
