@@ -18,6 +18,11 @@ only way anything reaches MQTT:
 * :meth:`Agent.identify` -- serial, maker, firmware, system title for ``info``;
 * :meth:`Agent.profile_rows` -- load-profile rows, one message each (not retained).
 
+A meter the broker still holds (a retained ``info`` under this agent) that the config no
+longer has is cleared from the broker (:mod:`edge_agent.mqtt.forget`), once every
+configured meter's id is known (a meter without ``id`` is named by its serial number,
+learned at its first association), so that a configured meter is never cleared.
+
 ``info`` lists every object a meter has delivered so far (name, unit, Home Assistant
 device and state class from :func:`edge_agent.dlms.cosem.obis.suggest`) and is published again
 only when that list or the identity changes. Health and availability are published on
@@ -39,16 +44,17 @@ from typing import Self
 
 from edge_agent import __version__
 from edge_agent.agent.config_model import BusTransport, Config
-from edge_agent.agent.meter_worker import MeterIdentity, MeterWorker
-from edge_agent.agent.serial_line import SharedLine
 from edge_agent.agent.load_profile_feed import ProfileRow
+from edge_agent.agent.meter_worker import MeterIdentity, MeterWorker
 from edge_agent.agent.push_listener import PushListener
 from edge_agent.agent.scheduler import BackOff, Lane
+from edge_agent.agent.serial_line import SharedLine
 from edge_agent.client.link import Tap, _no_tap
 from edge_agent.client.values import Reading
-from edge_agent.dlms.errors import ConfigError, CounterError
 from edge_agent.dlms.cosem.obis import suggest
+from edge_agent.dlms.errors import ConfigError, CounterError
 from edge_agent.mqtt.discovery import discovery_messages
+from edge_agent.mqtt.forget import forget_messages, meter_of_info_topic
 from edge_agent.mqtt.payloads import (
     HEALTH_CODES,
     MeterInfo,
@@ -102,6 +108,8 @@ class Agent:
             max_bytes=config.mqtt.queue_max_bytes))
         self._lock = threading.Lock()
         self._published: dict[str, _Published] = {}
+        self._stale_infos: dict[str, bytes] = {}  # retained info of meters not (yet) known
+        self.publisher.subscribe(f"{self.topics.base}/+/info", self._retained_info)
         self._stop = threading.Event()
         self.lines: dict[str, SharedLine] = {}
         self.lanes = self._lanes(backoff, clock, wall_clock, random, tap)
@@ -209,6 +217,7 @@ class Agent:
     def identify(self, meter_id: str, identity: MeterIdentity) -> None:
         with self._lock:
             self._meter(meter_id).identity = identity
+            self._forget_removed()
 
     def submit(self, meter_id: str, readings: list[Reading]) -> None:
         """Publish one poll's (or push's) readings of ``meter_id``."""
@@ -216,6 +225,7 @@ class Agent:
             return
         with self._lock:
             state = self._meter(meter_id)
+            self._forget_removed()
             for reading in readings:
                 device_class, state_class = suggest(reading.obis, reading.unit)
                 state.objects[reading.obis.dotted] = ObjectInfo(
@@ -262,6 +272,47 @@ class Agent:
             messages += self._availability(meter_id, state, False)
             if messages:
                 self.publisher.publish_many(messages)
+
+    # --- meters removed from the config --------------------------------------------------
+
+    def _retained_info(self, topic: str, payload: bytes) -> None:
+        """A (retained) ``info`` of this agent arrived from the broker (paho's thread)."""
+        meter = meter_of_info_topic(self.topics, topic)
+        if meter is None or not payload:
+            return  # an empty payload is a clearing, ours or a ``forget``'s
+        with self._lock:
+            self._stale_infos[meter] = payload
+            self._forget_removed()
+
+    def _configured_ids(self) -> tuple[set[str], int]:
+        """Ids of the configured meters known now, and how many are not named yet."""
+        ids = {m.id for m in self.config.meters if m.id is not None} | set(self._published)
+        unnamed = 0
+        for worker in (w for lane in self.lanes for w in lane.targets):
+            if worker.meter_id is None:
+                unnamed += 1
+            else:
+                ids.add(worker.meter_id)
+        unnamed += sum(1 for listener in self.listeners if not listener.named)
+        return ids, unnamed
+
+    def _forget_removed(self) -> None:
+        """Clear the retained topics of meters the broker holds but the config has not
+        (caller holds the lock)."""
+        if not self._stale_infos:
+            return
+        configured, unnamed = self._configured_ids()
+        for meter in configured & set(self._stale_infos):
+            del self._stale_infos[meter]
+        if not self._stale_infos or unnamed:
+            return  # an unnamed configured meter may be one of them: wait until it is named
+        discovery = self.config.mqtt.discovery_prefix if self.config.mqtt.discovery else None
+        for meter, info in self._stale_infos.items():
+            messages = forget_messages(self.topics, meter, info, discovery)
+            log.info("meter %s is not in the config any more: clearing its %d retained "
+                     "topic(s) from the broker", meter, len(messages), extra={"meter": meter})
+            self.publisher.publish_many(messages)
+        self._stale_infos.clear()
 
     # --- change detection ---------------------------------------------------------------
 

@@ -300,6 +300,11 @@ class PushListener:
     def meter_id(self) -> str:
         return self.spec.meter_id or self._seen_meter_id or _UNKNOWN_METER
 
+    @property
+    def named(self) -> bool:
+        """Whether the meter has an id yet: from the config, or from its pushes."""
+        return (self.spec.meter_id or self._seen_meter_id) is not None
+
     # --- lifecycle ------------------------------------------------------------------------
 
     def start(self) -> PushListener:

@@ -79,6 +79,16 @@ def tls_context(tls: TlsSettings) -> ssl.SSLContext:
     return context
 
 
+def authenticate(client: mqtt.Client, settings: MqttSettings) -> None:
+    """TLS and user/password of ``settings`` on a paho client (before it connects)."""
+    if settings.tls is not None:
+        client.tls_set_context(tls_context(settings.tls))
+    if settings.username is not None:
+        password = settings.password_secret()
+        client.username_pw_set(
+            settings.username, None if password is None else password.reveal().decode())
+
+
 class Publisher:
     """Publishes through ``queue`` to the broker of ``settings``; start with :meth:`start`.
 
@@ -106,6 +116,7 @@ class Publisher:
         self._inflight: dict[int, int] = {}  # paho mid -> queue row id; sender thread only
         self._last_sent = 0
         self._sender: threading.Thread | None = None
+        self._subscriptions: dict[str, Callable[[str, bytes], None]] = {}
         self.client_id = settings.client_id or client_id_for(agent)
         self._client = self._make_client()
 
@@ -116,17 +127,13 @@ class Publisher:
             CallbackAPIVersion.VERSION2, client_id=self.client_id,
             protocol=protocol, clean_session=True if protocol != mqtt.MQTTv5 else None)
         client.will_set(self.topics.status(), OFFLINE, qos=1, retain=True)
-        if s.tls is not None:
-            client.tls_set_context(tls_context(s.tls))
-        if s.username is not None:
-            password = s.password_secret()
-            client.username_pw_set(
-                s.username, None if password is None else password.reveal().decode())
+        authenticate(client, s)
         client.reconnect_delay_set(s.reconnect_min, s.reconnect_max)  # type: ignore[arg-type]
         client.max_inflight_messages_set(self.window)
         client.on_connect = self._handle_connect
         client.on_disconnect = self._handle_disconnect
         client.on_publish = self._handle_publish
+        client.on_message = self._handle_message
         return client
 
     # --- lifecycle ---------------------------------------------------------------------
@@ -172,6 +179,12 @@ class Publisher:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    def subscribe(self, topic_filter: str, handler: Callable[[str, bytes], None]) -> None:
+        """Hand messages matching ``topic_filter`` to ``handler(topic, payload)``, from
+        paho's network thread; subscribed again after every reconnect, so retained
+        messages arrive again too. Call before :meth:`start`."""
+        self._subscriptions[topic_filter] = handler
 
     # --- producers ---------------------------------------------------------------------
 
@@ -228,6 +241,8 @@ class Publisher:
             return
         self._last_connect_error = None
         client.publish(self.topics.status(), ONLINE, qos=1, retain=True)
+        for topic_filter in self._subscriptions:
+            client.subscribe(topic_filter, qos=1)
         self._connected = True
         log.info("connected to MQTT broker %s:%d as %s (%d queued)", self.settings.host,
                  self.settings.port, self.client_id, len(self.queue))
@@ -245,6 +260,15 @@ class Publisher:
                         self.settings.host, self.settings.port, reason)
         if self._on_connection_change is not None:
             self._on_connection_change(False)
+
+    def _handle_message(self, client: mqtt.Client, userdata: object,
+                        message: mqtt.MQTTMessage) -> None:
+        for topic_filter, handler in self._subscriptions.items():
+            if mqtt.topic_matches_sub(topic_filter, message.topic):
+                try:
+                    handler(message.topic, message.payload)
+                except Exception:  # noqa: BLE001 - one bad message must not stop paho's thread
+                    log.exception("handling a message on %s failed", message.topic)
 
     def _handle_publish(self, client: mqtt.Client, userdata: object, mid: int,
                         reason: mqtt.ReasonCode, properties: object) -> None:
