@@ -77,7 +77,7 @@ _AUTH_KEYS = {"none": (), "low": ("password",), "hls-gmac": ("ek", "ak"),
               "hls-ecdsa": ("ek", "ak")}
 _KEY_LENGTH = {0: 16, 1: 16, 2: 32}  # suite 2: AES-GCM-256
 # Point-to-point HDLC: the physical address most meters answer to (the T-210D trace in
-# ../shared/reference shows logical 1, physical 16). On a shared bus it must be given.
+# tests/vectors/t210d-pass3-general-signing.txt shows logical 1, physical 16). On a shared bus it must be given.
 _DEFAULT_PHYSICAL = 16
 
 

@@ -3,7 +3,7 @@
 * ``mbus``: the Austrian T-210D customer interface. A DataNotification whose body is
   date-time, (OBIS, value, scaler_unit) for eleven registers and the meter number, in
   general-glo-ciphering with SC 0x20 (encryption only), cut into two wired M-Bus long
-  frames (CI 0x00, 0x11) as ``shared/vectors/mbus-push.json`` shows.
+  frames (CI 0x00, 0x11) as ``tests/vectors/mbus-push.json`` shows.
 * ``dsmr``: the T-210D-r P1 port. A DSMR P1 text telegram (with CRC) in
   general-glo-ciphering: SC 0x30 when an AK is given, else 0x20.
 * ``hdlc``: an IDIS-style push: a DataNotification whose body holds the values of the
