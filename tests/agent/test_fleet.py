@@ -1,7 +1,7 @@
 """A fleet on one broker: several agents publish, consumers share the work through MQTT
-shared subscriptions (``$share/<group>/<filter>``, MQTT 5 4.8.2). Each message of the fleet reaches exactly one consumer of a
-group (compared with what a plain subscriber saw), and every agent's messages arrive; the
-agents need nothing but unique ids."""
+shared subscriptions (``$share/<group>/<filter>``, MQTT 5 4.8.2). Each message of the
+fleet reaches exactly one consumer of a group (compared with what a plain subscriber saw),
+and every agent's messages arrive; the agents need nothing but unique ids."""
 
 from __future__ import annotations
 
