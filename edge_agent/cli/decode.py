@@ -12,10 +12,12 @@ import argparse
 import json
 import os
 import sys
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, TextIO
 
-from edge_agent.dlms.errors import ConfigError, DlmsError
+from edge_agent.dlms import errors
+from edge_agent.dlms.errors import ConfigError, DecodeError, DlmsError
 from edge_agent.dlms.inspect import (
     CAPTURE_FORMAT,
     CaptureLine,
@@ -25,11 +27,9 @@ from edge_agent.dlms.inspect import (
     parse_line,
 )
 from edge_agent.dlms.secret import Secret
-from edge_agent.dlms.security import certificates
 from edge_agent.dlms.security.control import CipherKeys
 from edge_agent.keystore import KeyMaterial, KeysDir
 
-HELP = "decode a frame or APDU (HDLC, wrapper, M-Bus, ciphered, signed); decipher and verify with keys"
 EXAMPLES = f"""\
   dlms-edge decode 7ea0070321930f017e
   dlms-edge decode --json --ek 000102030405060708090a0b0c0d0e0f --ak d0d1d2d3d4d5d6d7d8d9dadbdcdddedf \\
@@ -79,6 +79,34 @@ def _file(path: str, what: str) -> bytes:
         raise ConfigError(f"cannot read {what} {path}: {error.strerror}") from None
 
 
+class _Signers(Mapping[bytes, Any]):
+    """Certificates by their subject's system title: the keys directory's, then the --cert
+    files (a later one wins). The files are read at once but parsed at the first look-up,
+    which only a general-signing APDU makes: decoding anything else loads no x509."""
+
+    def __init__(self, parsed: list[Any], files: list[bytes]) -> None:
+        self._parsed, self._files = parsed, files
+        self._by_title: dict[bytes, Any] | None = None
+
+    def _table(self) -> dict[bytes, Any]:
+        if self._by_title is None:
+            from edge_agent.dlms.security import certificates
+
+            loaded = [certificates.load_certificate(data) for data in self._files]
+            self._by_title = {certificates.system_title_from_certificate(certificate): certificate
+                              for certificate in self._parsed + loaded}
+        return self._by_title
+
+    def __getitem__(self, system_title: bytes) -> Any:
+        return self._table()[system_title]
+
+    def __iter__(self) -> Iterator[bytes]:
+        return iter(self._table())
+
+    def __len__(self) -> int:
+        return len(self._table())
+
+
 def build_keys(args: argparse.Namespace) -> tuple[DecodeKeys, KeyMaterial]:
     """Keys from flags, then the environment, then --keys-dir (the first one given wins)."""
     stored = KeysDir(args.keys_dir).load() if args.keys_dir else KeyMaterial()
@@ -88,15 +116,12 @@ def build_keys(args: argparse.Namespace) -> tuple[DecodeKeys, KeyMaterial]:
         kek=stored.kek,
     )
     system_title = Secret.from_hex(args.system_title, "--system-title", 8).reveal() if args.system_title else None
-    signers: dict[bytes, Any] = {}
-    for certificate in (stored.client_certificate, stored.meter_certificate):
-        if certificate is not None:
-            signers[certificates.system_title_from_certificate(certificate)] = certificate
-    for path in args.cert:
-        certificate = certificates.load_certificate(_file(path, "certificate"))
-        signers[certificates.system_title_from_certificate(certificate)] = certificate
+    parsed = [c for c in (stored.client_certificate, stored.meter_certificate) if c is not None]
+    signers = _Signers(parsed, [_file(path, "certificate") for path in args.cert])
     signer = None
     if args.public_key:
+        from edge_agent.dlms.security import certificates
+
         signer = certificates.public_key_from_point(parse_hex(args.public_key))
     return DecodeKeys(cipher, system_title, signer, signers), stored
 
@@ -160,6 +185,33 @@ def render_text(node: Any, out: TextIO, indent: int = 0) -> None:
 # --- run --------------------------------------------------------------------------------------
 
 
+# --- problems: what a capture lacked or held besides frames ----------------------------------
+
+
+def _problem_error(problem: dict[str, Any]) -> DlmsError:
+    """The error a problem of the tree stands for (its exit code): an APDU's own error
+    class by name, DecodeError for damaged and cut-off frames."""
+    kind = getattr(errors, str(problem.get("kind")), None)
+    cause = kind if isinstance(kind, type) and issubclass(kind, DlmsError) else DecodeError
+    return cause(str(problem["message"]))
+
+
+def report_problems(tree: dict[str, Any], prefix: str) -> DlmsError | None:
+    """Print skipped bytes and problems on stderr; the first problem's error, if any."""
+    for skipped in tree.get("skipped", []):
+        print(f"{prefix}warning: skipped {skipped['length']} byte(s) at offset "
+              f"{skipped['offset']}: not part of a frame", file=sys.stderr)
+    first: DlmsError | None = None
+    for problem in tree.get("problems", []):
+        print(f"{prefix}error: {problem['message']}", file=sys.stderr)
+        first = first or _problem_error(problem)
+    return first
+
+
+def _decoded_anything(tree: dict[str, Any]) -> bool:
+    return any(key in tree for key in ("apdu", "apdus", "frames"))
+
+
 def _stdin(keys: DecodeKeys, stored: KeyMaterial) -> int:
     from edge_agent.cli import exit_code_for
 
@@ -174,6 +226,9 @@ def _stdin(keys: DecodeKeys, stored: KeyMaterial) -> int:
                 record["timestamp"] = line.timestamp.isoformat(timespec="milliseconds").replace("+00:00", "Z")
                 record["direction"] = line.direction
             record.update(inspect(line.frame, _for_line(keys, stored, line)))
+            problem = report_problems(record, f"dlms-edge decode: line {number}: ")
+            if problem is not None:
+                status = status or exit_code_for(problem)
         except DlmsError as error:
             record["error"] = str(error)
             record["error_type"] = type(error).__name__
@@ -192,9 +247,17 @@ def run(args: argparse.Namespace) -> int:
     line = parse_line(" ".join(args.hex))
     if line is None:
         raise ConfigError("nothing to decode: give a frame or APDU as hex, or - for stdin")
+    from edge_agent.cli import exit_code_for
+
     tree = inspect(line.frame, _for_line(keys, stored, line))
+    if not _decoded_anything(tree) and tree.get("problems"):
+        # Nothing but problems: one error line per problem, the exit code of the first.
+        first, *rest = tree["problems"]
+        report_problems({"skipped": tree.get("skipped", []), "problems": rest}, "dlms-edge decode: ")
+        raise _problem_error(first)
     if args.json:
         print(json.dumps(tree, indent=2))
     else:
         render_text(tree, sys.stdout)
-    return 0
+    problem = report_problems(tree, "dlms-edge decode: ")
+    return exit_code_for(problem) if problem is not None else 0

@@ -1,13 +1,19 @@
 """Turn any captured frame or APDU into a JSON-able tree (what `dlms-edge decode` prints).
 
-Sans-IO: bytes and keys in, a tree of dicts/lists/str/int out. The outer format is
-recognised by its first octets (table :data:`_FORMATS`):
+Sans-IO: bytes and keys in, a tree of dicts/lists/str/int out. The framing is found by
+the push reassembler (:mod:`edge_agent.dlms.push.reassembly`), the one every push decoder
+uses, so ``decode`` and ``listen`` read a capture alike:
 
-    7E ...            HDLC frames (IEC 62056-46), one or more, segments reassembled
+    7E ...            HDLC frames (IEC 62056-46), one or more, segments reassembled, the
+                      LLC header stripped where present, general-block-transfer joined
     00 01 ...         TCP wrapper frames (IEC 62056-47)
     68 L L 68 ...     wired M-Bus long frames (EN 13757-2), a telegram over several frames
+    E6 E7 00 ...      an LLC header without a frame (as readers log), then the APDU
     anything else     an xDLMS/ACSE APDU: plain, ciphered (glo-, ded-, general-*),
                       general-signing (0xDF), or the DSMR P1 text a T-210D-r ciphers
+
+Garbage around frames is skipped and listed; damaged and cut-off frames are listed as
+problems, with what their clear part shows.
 
 Protection layers are removed when :class:`DecodeKeys` holds what they need (ciphering
 keys, the sender's system title, a signer's certificate or public key); without keys a
@@ -42,9 +48,21 @@ from edge_agent.dlms.apdu.conformance import Conformance
 from edge_agent.dlms.encoding.date_time import CosemDate, CosemDateTime, CosemTime, looks_like_date_time
 from edge_agent.dlms.push.dsmr import START as DSMR_START
 from edge_agent.dlms.push.dsmr import DsmrTelegram
-from edge_agent.dlms.errors import AuthenticationError, DecodeError, FrameError
-from edge_agent.dlms.link.hdlc.frame import FLAG, FrameKind, HdlcFrame, HdlcParameters, strip_llc
-from edge_agent.dlms.link.mbus import MbusStreamDecoder, TelegramAssembler
+from edge_agent.dlms.errors import AuthenticationError, DecodeError, DlmsError, FrameError
+from edge_agent.dlms.link.hdlc.frame import FrameKind, HdlcFrame, HdlcParameters
+from edge_agent.dlms.link.mbus import MbusLongFrame
+from edge_agent.dlms.push.notification_quirks import standard_data_notification
+from edge_agent.dlms.push.reassembly import (
+    ControlFrame,
+    Damaged,
+    Incomplete,
+    LinkFrame,
+    ReassemblyEvent,
+    Skipped,
+    Telegram,
+    reassemble,
+)
+from edge_agent.dlms.push.security_header import manufacturer_of, peek_security_header
 from edge_agent.dlms.cosem.obis import Obis
 from edge_agent.dlms.cosem.obis import name as obis_name
 from edge_agent.dlms.push.body import PushItem, decode_body
@@ -179,6 +197,14 @@ _MAX_NESTING = 6  # frame → APDU → ciphering → signing → ciphering → A
 def inspect(data: bytes | bytearray | memoryview, keys: DecodeKeys | None = None) -> Tree:
     """The tree of ``data`` (one or more frames, or one APDU).
 
+    The framing is found by :func:`~edge_agent.dlms.push.reassembly.reassemble`, which
+    every push decoder shares. Bytes that are no frame are listed under ``"skipped"``
+    (offset, length); damaged frames and what a capture lacks under ``"problems"`` (each
+    with a message naming what was seen: the ciphered APDU's system title, security
+    control and the keys it needs), and every complete telegram is decoded all the same.
+    One APDU alone raises its error as before; among several, an APDU that does not
+    decode becomes a problem so the others are still shown.
+
     ``"plaintext"`` (hex) is present when a ciphered APDU was deciphered: the content of the
     first (outermost) ciphered layer.
     """
@@ -186,47 +212,90 @@ def inspect(data: bytes | bytearray | memoryview, keys: DecodeKeys | None = None
     if not buf:
         raise DecodeError("empty input: expected a frame or an APDU")
     walk = _Walk(keys or DecodeKeys())
-    kind, decoder = next(((k, d) for k, test, d in _FORMATS if test(buf)), ("apdu", _apdu_format))
-    tree: Tree = {"format": kind, "length": len(buf)}
-    tree.update(decoder(buf, walk))
+    events = reassemble(buf)
+    telegrams = [e for e in events if isinstance(e, Telegram)]
+    skipped = [e for e in events if isinstance(e, Skipped)]
+    problems: list[Tree] = [_problem(e) for e in events if isinstance(e, Damaged | Incomplete)]
+    control = [e for e in events if isinstance(e, ControlFrame)]
+    if not telegrams and not problems and not control:
+        raise FrameError(
+            f"no frame in {len(buf)} bytes: " + "; ".join(e.message for e in skipped)
+            + " (expected HDLC 7e..7e, M-Bus 68 L L 68..16, wrapper 00 01.., or an APDU)")
+    tree: Tree = {"format": _format_of(telegrams, events), "length": len(buf)}
+    frames = [_frame_tree(frame) for event in events
+              for frame in (event.frames if isinstance(event, Telegram)
+                            else (event.frame,) if isinstance(event, ControlFrame) else ())]
+    if frames and not (len(telegrams) == 1 and telegrams[0].framing == "wrapper"):
+        tree["frames"] = frames
+    alone = len(telegrams) == 1 and not problems and not skipped
+    apdus: list[Tree] = []
+    for telegram in telegrams:
+        try:
+            node = _apdu(telegram.apdu, walk)
+        except DlmsError as error:
+            if alone:
+                raise
+            problems.append({"offset": telegram.offset, "kind": type(error).__name__,
+                             "message": f"{telegram.framing} telegram at offset "
+                             f"{telegram.offset}: {error}"})
+            continue
+        if telegram.notes:
+            node["notes"] = list(telegram.notes) + node.get("notes", [])
+        if telegram.framing == "wrapper":
+            wrapper = telegram.frames[0]
+            assert isinstance(wrapper, WrapperFrame)
+            tree.setdefault("frames", []).append({
+                "source_wport": wrapper.source_wport,
+                "destination_wport": wrapper.destination_wport,
+                "apdu": node,
+            })
+            continue
+        apdus.append(node)
+    tree.update(_apdus(apdus))
+    if skipped:
+        tree["skipped"] = [{"offset": e.offset, "length": e.length} for e in skipped]
+    if problems:
+        tree["problems"] = problems
     if walk.plaintexts:
         tree["plaintext"] = walk.plaintexts[0].hex()
     return tree
 
 
-def _apdu_format(buf: bytes, walk: _Walk) -> Tree:
-    return {"apdu": _apdu(buf, walk)}
+def _format_of(telegrams: list[Telegram], events: list[ReassemblyEvent]) -> str:
+    if telegrams:
+        return telegrams[0].framing
+    for event in events:
+        if isinstance(event, ControlFrame):
+            return "hdlc"
+        if isinstance(event, Damaged | Incomplete):
+            return event.framing.split()[0].lower().replace("-", "")
+    return "unknown"
 
 
-def _hdlc(buf: bytes, walk: _Walk) -> Tree:
-    frames: list[Tree] = []
-    apdus: list[Tree] = []
-    pending: bytearray | None = None
-    offset = 0
-    while offset < len(buf) - 1:
-        if buf[offset] == FLAG and buf[offset + 1] == FLAG:  # separate closing/opening flags
-            offset += 1
-            continue
-        frame, end = HdlcFrame.decode(buf, offset)
-        offset = end
-        frames.append(_hdlc_frame(frame))
-        if frame.kind in (FrameKind.I, FrameKind.UI) and frame.info:
-            if pending is None:
-                pending = bytearray(strip_llc(frame.info))
-            else:
-                pending += frame.info
-            if not frame.segmented:
-                apdus.append(_apdu(bytes(pending), walk))
-                pending = None
-    if offset != len(buf) - 1:
-        raise FrameError(f"{len(buf) - offset} bytes after the last HDLC frame are not a frame")
-    tree: Tree = {"frames": frames, **_apdus(apdus)}
-    if pending is not None:
-        tree["incomplete_apdu"] = {
-            "length": len(pending),
-            "note": "the last frame has the segmentation bit set: give all segments of the message",
+def _problem(event: Damaged | Incomplete) -> Tree:
+    node: Tree = {"offset": event.offset,
+                  "kind": "damaged" if isinstance(event, Damaged) else "incomplete",
+                  "message": event.message}
+    if isinstance(event, Incomplete) and event.missing_bytes is not None:
+        node["missing_bytes"] = event.missing_bytes
+    if event.seen is not None:
+        node["seen"] = event.seen.as_tree()
+    return node
+
+
+def _frame_tree(frame: LinkFrame) -> Tree:
+    if isinstance(frame, HdlcFrame):
+        return _hdlc_frame(frame)
+    if isinstance(frame, MbusLongFrame):
+        return {
+            "control": f"0x{frame.control:02X}",
+            "address": f"0x{frame.address:02X}",
+            "control_information": f"0x{frame.control_information:02X}",
+            "segment": frame.segment_number,
+            "final_segment": frame.final_segment,
+            "data_length": len(frame.data),
         }
-    return tree
+    return {"source_wport": frame.source_wport, "destination_wport": frame.destination_wport}
 
 
 def _hdlc_frame(frame: HdlcFrame) -> Tree:
@@ -250,56 +319,9 @@ def _hdlc_frame(frame: HdlcFrame) -> Tree:
     return node
 
 
-def _wrapper(buf: bytes, walk: _Walk) -> Tree:
-    frames: list[Tree] = []
-    offset = 0
-    while offset < len(buf):
-        frame, offset = WrapperFrame.decode(buf, offset)
-        frames.append({
-            "source_wport": frame.source_wport,
-            "destination_wport": frame.destination_wport,
-            "apdu": _apdu(frame.apdu, walk),
-        })
-    return {"frames": frames}
-
-
-def _mbus(buf: bytes, walk: _Walk) -> Tree:
-    decoder, assembler = MbusStreamDecoder(), TelegramAssembler()
-    frames: list[Tree] = []
-    apdus: list[Tree] = []
-    for frame in decoder.feed(buf):
-        frames.append({
-            "control": f"0x{frame.control:02X}",
-            "address": f"0x{frame.address:02X}",
-            "control_information": f"0x{frame.control_information:02X}",
-            "segment": frame.segment_number,
-            "final_segment": frame.final_segment,
-            "data_length": len(frame.data),
-        })
-        apdu = assembler.add(frame)
-        if apdu is not None:
-            apdus.append(_apdu(apdu, walk))
-    if not apdus:
-        detail = f": {decoder.last_error}" if decoder.last_error else ""
-        raise FrameError(
-            f"no complete M-Bus DLMS telegram in {len(buf)} bytes{detail} "
-            "(give every frame of the telegram in one hex string)"
-        )
-    if decoder.discarded:
-        raise FrameError(f"{decoder.discarded} bytes of the input are not part of an M-Bus long frame")
-    return {"frames": frames, **_apdus(apdus)}
-
-
 def _apdus(apdus: list[Tree]) -> Tree:
     """One APDU as "apdu", several as "apdus", none: nothing."""
     return {"apdu": apdus[0]} if len(apdus) == 1 else {"apdus": apdus} if apdus else {}
-
-
-_FORMATS: tuple[tuple[str, Callable[[bytes], bool], Callable[[bytes, _Walk], Tree]], ...] = (
-    ("hdlc", lambda b: b[0] == FLAG, _hdlc),
-    ("wrapper", lambda b: b[:2] == b"\x00\x01" and len(b) >= 8, _wrapper),
-    ("mbus", lambda b: len(b) >= 4 and b[0] == 0x68 and b[3] == 0x68, _mbus),
-)
 
 
 # --- APDUs ------------------------------------------------------------------------------------
@@ -327,8 +349,11 @@ def _apdu(buf: bytes, walk: _Walk) -> Tree:
 
 
 def _xdlms(buf: bytes) -> Tree:
+    buf, note = standard_data_notification(buf)
     apdu = decode_apdu(buf)
     node: Tree = {"type": apdu.NAME, "tag": f"0x{buf[0]:02X}"}
+    if note is not None:
+        node["notes"] = [note]
     if getattr(apdu, "invoke_id", None) is not None:
         node["invoke_id"] = apdu.invoke_id
     node.update(_fields(apdu))
@@ -361,9 +386,9 @@ def _acse(buf: bytes, walk: _Walk) -> Tree:
 
 def _system_title(title: bytes) -> Tree:
     node: Tree = {"hex": title.hex()}
-    maker = title[:3]
-    if len(title) == 8 and maker.isalpha() and maker.isupper():
-        node["manufacturer"] = maker.decode("ascii")  # FLAG id (Green Book 4.3.4)
+    maker = manufacturer_of(title)  # FLAG id (Green Book 4.3.4)
+    if maker is not None:
+        node["manufacturer"] = maker
     return node
 
 
@@ -396,8 +421,10 @@ def _ciphered(buf: bytes, walk: _Walk) -> Tree:
     node["keys_needed"] = ciphered.keys_needed()
     keys = walk.keys
     if not keys.can_decipher:
+        seen = peek_security_header(buf)
         node["deciphered"] = False
-        node["note"] = "give the keys (--ek, --ak; --system-title if not carried) to decipher"
+        node["note"] = (f"{seen.describe()} to decipher" if seen is not None else
+                        "give the keys (--ek, --ak; --system-title if not carried) to decipher")
         return node
     try:
         opened = decipher(ciphered, keys.cipher, keys.system_title)
@@ -581,7 +608,7 @@ def _tree(value: Any) -> Any:
     if isinstance(value, Secret):
         return f"<hidden: {len(value)} bytes>"
     if isinstance(value, Conformance):
-        return [m.name.lower().replace("_", "-") for m in Conformance if m and m in value]
+        return [(m.name or "").lower().replace("_", "-") for m in Conformance if m and m in value]
     if isinstance(value, StandardEnum):
         return value.standard_name
     if isinstance(value, CosemAttributeDescriptor | CosemMethodDescriptor):

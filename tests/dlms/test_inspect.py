@@ -181,10 +181,15 @@ def test_mbus_old_firmware_length_overflow() -> None:
     assert tree["plaintext"] == MBUS["expected"]["plaintext"]
 
 
-def test_mbus_single_frame_of_two_is_a_frame_error() -> None:
+def test_mbus_single_frame_of_two_names_the_missing_segment_and_the_sender() -> None:
     first_frame_end = 4 + 0xFA + 2
-    with pytest.raises(FrameError, match="no complete M-Bus"):
-        inspect(bytes.fromhex(MBUS["inputs"]["frames"])[:first_frame_end])
+    tree = inspect(bytes.fromhex(MBUS["inputs"]["frames"])[:first_frame_end])
+    (problem,) = tree["problems"]
+    assert problem["kind"] == "incomplete" and "segment 1" in problem["message"]
+    assert problem["seen"]["system_title"] == "5341475905a19dcb"
+    assert problem["seen"]["manufacturer"] == "SAG"
+    assert problem["seen"]["keys_needed"].startswith("--ek")
+    assert "apdu" not in tree
 
 
 P1_TELEGRAM = DsmrTelegram("SAG5SAG-METER", ("0-0:1.0.0(261125020304W)", "1-0:1.8.0(000123.456*kWh)",
@@ -241,14 +246,29 @@ def test_hdlc_segments_are_reassembled() -> None:
 def test_hdlc_last_segment_missing_is_reported() -> None:
     payload = LLC_COMMAND + GET_REQUEST
     tree = inspect(_iframe(payload[:7], True, 0))
-    assert tree["incomplete_apdu"]["length"] == 4 and "apdu" not in tree
+    (problem,) = tree["problems"]
+    assert "1 segment(s) with 4 bytes" in problem["message"] and "apdu" not in tree
+
+
+@pytest.mark.parametrize(("bad", "kind", "words"), [
+    ("7ea00a00020021039323d57e", "damaged", "FCS mismatch"),
+    ("0001001000010005c0", "incomplete", "13 bytes, 9 were received: 4 byte(s) missing"),
+    ("68fafa68", "incomplete", "256 bytes, 4 were received"),
+])
+def test_damaged_or_cut_frames_are_problems(bad: str, kind: str, words: str) -> None:
+    (problem,) = inspect(bytes.fromhex(bad))["problems"]
+    assert problem["kind"] == kind and words in problem["message"]
+
+
+def test_garbage_after_a_frame_is_skipped_and_reported() -> None:
+    tree = inspect(bytes.fromhex("7ea00a00020021039323d47eff"))
+    assert tree["frames"][0]["kind"] == "SNRM"
+    assert tree["skipped"] == [{"offset": 12, "length": 1}]
 
 
 @pytest.mark.parametrize("bad", [
-    "7ea00a00020021039323d57e",  # FCS altered
-    "7ea00a00020021039323d47eff",  # garbage after the frame
-    "0001001000010005c0",  # wrapper announcing more than present
-    "68fafa68",  # M-Bus header only
+    "7e7e",  # flags only
+    "68ffff00",  # an M-Bus start that is none
     "db08",  # ciphered APDU cut after its tag
     "ff00",  # no such APDU
     "",

@@ -7,8 +7,10 @@ Each telegram goes through four steps, one table entry per link format:
    interface, 2400 8E1), ``hdlc`` UI or I frames (IEC 62056-46; the LLC header stripped,
    segmented frames joined), ``wrapper`` (IEC 62056-47 over TCP), ``dsmr`` back-to-back
    general-glo-ciphering APDUs (T-210D-r P1 port, 115200 8N1);
-2. reassembly: M-Bus segments (EN 13757-3 CI 00..1F), HDLC segmentation, and
-   general-block-transfer (Green Book 9.3.10, as Landis+Gyr E450 pushes);
+2. reassembly, one :class:`~edge_agent.dlms.push.reassembly.Reassembler` for every link
+   framing: M-Bus segments (EN 13757-3 CI 00..1F), HDLC segmentation with or without the
+   LLC header, general-block-transfer (Green Book 9.3.10, as Landis+Gyr E450 pushes);
+   garbage is skipped, damaged and cut-off frames are reported;
 3. deciphering (Green Book 9.2.7.2): general-glo-ciphering with SC 0x20 (encryption only,
    no tag: a wrong EK shows only as plaintext that does not decode) or 0x30; the
    invocation counter must be above the last accepted one, else the telegram is dropped;
@@ -22,13 +24,13 @@ with a code the agent publishes as meter health (``wrong_key``, ``counter_out_of
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Final, Protocol
 
 from edge_agent.dlms.apdu import DataNotification, EventNotificationRequest, decode_apdu
-from edge_agent.dlms.apdu.general_block_transfer import GENERAL_BLOCK_TRANSFER, GbtReassembler, GeneralBlockTransfer
 from edge_agent.dlms.push.ciphered_stream import GeneralGloCipheringSplitter
 from edge_agent.dlms.push.dsmr import DsmrTelegram, looks_like_telegram
 from edge_agent.dlms.errors import (
@@ -36,25 +38,18 @@ from edge_agent.dlms.errors import (
     DecodeError,
     DlmsError,
     MissingKeyError,
-    ProtocolError,
     ReplayError,
     SecurityError,
 )
-from edge_agent.dlms.link.hdlc.frame import (
-    LLC_COMMAND,
-    LLC_RESPONSE,
-    FrameKind,
-    FrameSplitter,
-    HdlcFrame,
-)
-from edge_agent.dlms.link.mbus import MbusStreamDecoder, TelegramAssembler
 from edge_agent.dlms.cosem.obis import Obis
 from edge_agent.dlms.push.body import PushContent, PushItem, PushObject, decode_body
 from edge_agent.dlms.secret import Secret
 from edge_agent.dlms.security import CipherKeys, ReceiveCounterGuard, SecurityControl, unprotect
 from edge_agent.dlms.security.ciphering import ReceiveCounterGuardLike
 from edge_agent.dlms.security.tags import is_ciphered
-from edge_agent.dlms.link.wrapper import WrapperDecoder
+from edge_agent.dlms.push.notification_quirks import standard_data_notification
+from edge_agent.dlms.push.reassembly import ControlFrame, Reassembler, Skipped, Telegram
+from edge_agent.dlms.push.security_header import peek_security_header
 
 __all__ = [
     "FORMATS",
@@ -67,8 +62,9 @@ __all__ = [
     "problem_code",
 ]
 
+log = logging.getLogger(__name__)
+
 LAYOUT_DSMR: Final = "dsmr-p1"
-MAX_PUSH_SIZE: Final = 1 << 16  # a push larger than this is a stuck segmented sender
 LAYOUT_EVENT: Final = "event-notification"
 
 # Problem codes of the MQTT health contract (DESIGN.md, docs/mqtt-contract.md); the first
@@ -122,7 +118,7 @@ class PushRejected:
 PushEvent = PushMessage | PushRejected
 
 
-# --- step 1 and 2: framing and reassembly, one class per format --------------------------------
+# --- step 1 and 2: framing and reassembly ------------------------------------------------------
 
 
 class _Framer(Protocol):
@@ -130,76 +126,28 @@ class _Framer(Protocol):
         """(APDU, wire bytes) per complete telegram, or a rejection."""
 
 
-class _MbusFramer:
-    __slots__ = ("_assembler", "_decoder", "_wire")
+class _LinkFramer:
+    """HDLC, M-Bus and wrapper frames through the one :class:`Reassembler`: segments,
+    general-block-transfer, garbage and cut-off frames handled alike for every framing."""
 
-    def __init__(self) -> None:
-        self._decoder, self._assembler = MbusStreamDecoder(), TelegramAssembler()
-        self._wire: list[bytes] = []
+    __slots__ = ("_reassembler",)
 
-    def feed(self, data: bytes) -> list[tuple[bytes, bytes] | PushRejected]:
-        out: list[tuple[bytes, bytes] | PushRejected] = []
-        for frame in self._decoder.feed(data):
-            if frame.segment_number == 0:
-                self._wire = []
-            # The frame's bytes as sent: L & 0xFF reproduces the overflowed 68 01 01 68 too.
-            self._wire.append(frame.encode(allow_length_overflow=True))
-            try:
-                apdu = self._assembler.add(frame)
-            except DecodeError as error:
-                out.append(PushRejected(problem_code(error), error, b"".join(self._wire)))
-                self._wire = []
-                continue
-            if apdu is not None:
-                out.append((apdu, b"".join(self._wire)))
-                self._wire = []
-        return out
-
-
-class _HdlcFramer:
-    """UI frames (unacknowledged push) and I frames; segments joined per sender."""
-
-    __slots__ = ("_parts", "_splitter")
-
-    def __init__(self) -> None:
-        self._splitter = FrameSplitter()
-        self._parts: dict[object, list[HdlcFrame]] = {}
+    def __init__(self, framing: str) -> None:
+        self._reassembler = Reassembler((framing,))
 
     def feed(self, data: bytes) -> list[tuple[bytes, bytes] | PushRejected]:
         out: list[tuple[bytes, bytes] | PushRejected] = []
-        for frame in self._splitter.feed(data):
-            if not isinstance(frame, HdlcFrame) or frame.kind not in (FrameKind.UI, FrameKind.I):
-                continue  # an undefined control byte, or RR/SNRM/...: nothing pushed
-            parts = self._parts.setdefault(frame.source, [])
-            parts.append(frame)
-            if frame.segmented:
-                if sum(len(part.info) for part in parts) > MAX_PUSH_SIZE:
-                    del self._parts[frame.source]
-                    error = DecodeError(f"segmented HDLC push from {frame.source} exceeds "
-                                        f"{MAX_PUSH_SIZE} bytes without a last segment: dropped")
-                    out.append(PushRejected(problem_code(error), error, b""))
-                continue
-            del self._parts[frame.source]
-            info = b"".join(part.info for part in parts)
-            # IEC 62056-46 8.2: the first segment opens with the LLC header; some firmware
-            # omits it on UI pushes, so it is stripped only when present.
-            if info[:3] in (LLC_COMMAND, LLC_RESPONSE):
-                info = info[3:]
-            out.append((info, b"".join(part.encode() for part in parts)))
+        for event in self._reassembler.feed(data):
+            if isinstance(event, Telegram):
+                out.append((event.apdu, event.wire))
+            elif isinstance(event, Skipped):
+                log.debug("push stream: %s", event.message)
+            elif isinstance(event, ControlFrame):
+                continue  # link management (SNRM, RR, ...): nothing pushed
+            else:
+                error = DecodeError(event.message)
+                out.append(PushRejected(problem_code(error), error, b""))
         return out
-
-
-class _WrapperFramer:
-    __slots__ = ("_decoder",)
-
-    def __init__(self) -> None:
-        self._decoder = WrapperDecoder()
-
-    def feed(self, data: bytes) -> list[tuple[bytes, bytes] | PushRejected]:
-        try:
-            return [(frame.apdu, frame.encode()) for frame in self._decoder.feed(data)]
-        except DecodeError as error:  # TCP cannot resynchronise: the buffer was dropped
-            return [PushRejected(problem_code(error), error, bytes(data))]
 
 
 class _CipheredStreamFramer:
@@ -213,9 +161,9 @@ class _CipheredStreamFramer:
 
 
 FORMATS: Final[dict[str, Callable[[], _Framer]]] = {
-    "mbus": _MbusFramer,
-    "hdlc": _HdlcFramer,
-    "wrapper": _WrapperFramer,
+    "mbus": lambda: _LinkFramer("mbus"),
+    "hdlc": lambda: _LinkFramer("hdlc"),
+    "wrapper": lambda: _LinkFramer("wrapper"),
     "dsmr": _CipheredStreamFramer,
 }
 
@@ -230,7 +178,10 @@ def _envelope(plaintext: bytes) -> Envelope:
     """The plain push: the step where a wrong key (garbage plaintext) shows."""
     if looks_like_telegram(plaintext):
         return DsmrTelegram.decode(plaintext)
-    apdu = decode_apdu(plaintext)
+    standard, note = standard_data_notification(plaintext)
+    if note is not None:
+        log.info("push: %s", note)
+    apdu = decode_apdu(standard)
     if isinstance(apdu, DataNotification | EventNotificationRequest):
         return apdu
     raise DecodeError(
@@ -269,8 +220,7 @@ class PushDecoder:
     pushes; ``guard``: receive counters (pass a persisted one to survive restarts).
     """
 
-    __slots__ = ("_framer", "_gbt", "format", "guard", "keys", "meter_id", "objects",
-                 "system_title")
+    __slots__ = ("_framer", "format", "guard", "keys", "meter_id", "objects", "system_title")
 
     def __init__(
         self,
@@ -294,7 +244,6 @@ class PushDecoder:
         self.meter_id = meter_id
         self.objects = objects
         self.guard = guard if guard is not None else ReceiveCounterGuard()
-        self._gbt: GbtReassembler | None = None
 
     def feed(self, data: bytes) -> list[PushEvent]:
         events: list[PushEvent] = []
@@ -304,25 +253,24 @@ class PushDecoder:
                 continue
             apdu, wire = found
             try:
-                event = self._telegram(apdu, wire)
+                events.append(self._telegram(apdu, wire))
             except DlmsError as error:
-                event = PushRejected(problem_code(error), error, wire)
-            if event is not None:
-                events.append(event)
+                events.append(PushRejected(problem_code(error), error, wire))
         return events
 
-    def _telegram(self, apdu: bytes, wire: bytes) -> PushMessage | None:
+    def _telegram(self, apdu: bytes, wire: bytes) -> PushMessage:
         if not apdu:
             raise DecodeError("empty push telegram (a frame without an APDU)")
-        if apdu[0] == GENERAL_BLOCK_TRANSFER:
-            whole = self._block(apdu)
-            if whole is None:
-                return None
-            apdu = whole
         if not is_ciphered(apdu[0]):
             content = _content(_envelope(apdu), self.objects)
             return self._message(content, apdu, wire, None, None, None)
-        opened = unprotect(apdu, self.keys, self.system_title)
+        try:
+            opened = unprotect(apdu, self.keys, self.system_title)
+        except MissingKeyError as error:
+            seen = peek_security_header(apdu)
+            if seen is None:
+                raise
+            raise MissingKeyError(f"{seen.describe()}: {error}") from None
         sender, counter = opened.system_title, opened.invocation_counter
         # Checked before the plaintext is used, recorded only once it decoded: with
         # encryption only (no tag) a wrong key or a forged frame must not move the counter.
@@ -339,19 +287,6 @@ class PushDecoder:
         self.guard.accept(sender, opened.key_id, counter)
         return self._message(_content(envelope, self.objects), opened.plaintext, wire, sender,
                              counter, opened.sc)
-
-    def _block(self, apdu: bytes) -> bytes | None:
-        block = GeneralBlockTransfer.decode(apdu)
-        if self._gbt is None or block.block_number == 1:
-            self._gbt = GbtReassembler(first_block_number=block.block_number)
-        try:
-            whole = self._gbt.feed(block)
-        except ProtocolError as error:
-            self._gbt = None
-            raise DecodeError(f"pushed {error}; the notification is dropped") from None
-        if whole is not None:
-            self._gbt = None
-        return whole
 
     def _message(self, content: PushContent, plaintext: bytes, wire: bytes,
                  system_title: bytes | None, counter: int | None,
