@@ -33,12 +33,12 @@ from edge_agent.agent.config_model import ProfileConfig
 from edge_agent.client.client import MeterClient
 from edge_agent.client.load_profile import ProfileColumn, ProfileLayout, ProfileReader
 from edge_agent.dlms.cosem.obis import Obis
-from edge_agent.state.facts import FactStore
+from edge_agent.state.facts import PROFILES_PUBLISHED, FactStore
 
 log = logging.getLogger(__name__)
 
 # The fact holding, per profile OBIS, the ISO time of the newest row handed to the sink.
-PUBLISHED_FACT = "profiles_published"
+PUBLISHED_FACT = PROFILES_PUBLISHED
 # Value groups C.D of the status registers (0-x:96.10.x; DSMR 5 / IDIS "AMR profile
 # status", one octet per row) that profiles capture beside their values.
 STATUS_REGISTER = (96, 10)
@@ -128,7 +128,7 @@ class ProfileFeed:
     def _mark(self, obis: str, moment: dt.datetime) -> None:
         marks = dict(self.facts.get_fact(self.facts_key, PUBLISHED_FACT, {}))
         marks[obis] = moment.isoformat()
-        self.facts.set(self.facts_key, **{PUBLISHED_FACT: marks})
+        self.facts.set_fact(self.facts_key, PUBLISHED_FACT, marks)
 
     def _reader(self, client: MeterClient, obis: str) -> tuple[ProfileReader, RowShape]:
         """One reader per association (its layout -- columns, scalers -- read once)."""

@@ -71,7 +71,7 @@ from edge_agent.dlms.errors import (
 from edge_agent.dlms.cosem.obis import Obis
 from edge_agent.dlms.association.client import Pass3SigningRequired
 from edge_agent.mqtt.topics import check_id
-from edge_agent.state.facts import FactStore
+from edge_agent.state.facts import SERIAL, FactStore
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -162,7 +162,7 @@ class MeterWorker:
         self.connection = connection_settings(meter, None if line is None else line.serial)
         self.facts_key = facts_key(meter)
         facts = FactStore(state_dir)
-        self.meter_id: str | None = meter.id or facts.get_fact(self.facts_key, "serial")
+        self.meter_id: str | None = meter.id or facts.get_fact(self.facts_key, SERIAL)
         self.profiles = ProfileFeed(facts, self.facts_key, wall_clock)
         self._client: MeterClient | None = None
         self._view: list[ObjectListEntry] | None = None  # None: not read yet
@@ -340,7 +340,7 @@ class MeterWorker:
             log.error("meter %s has no id and its serial number cannot name it (%s); give "
                       "it an id in the config", self.meter.label, error)
             return None
-        FactStore(self.state_dir).set(self.facts_key, serial=meter_id)
+        FactStore(self.state_dir).set_fact(self.facts_key, SERIAL, meter_id)
         log.info("meter %s: serial number %s names it", self.meter.label, meter_id)
         return meter_id
 

@@ -1,6 +1,6 @@
 """Command-line options shared by the verbs that talk to a meter (read, profile, scan, keys).
 
-The flags are the public CLI contract of DESIGN.md. Keys may come from flags, from the
+The flags are the public CLI contract (README, "Command line"). Keys may come from flags, from the
 environment (DLMS_EK, DLMS_AK, DLMS_PASSWORD) or from a keys directory; the values are
 wrapped in :class:`Secret` at once and never printed.
 """
@@ -22,6 +22,7 @@ from edge_agent.dlms.inspect import format_capture_line
 from edge_agent.dlms.cosem.obis import Obis
 from edge_agent.dlms.redact import redact_frame
 from edge_agent.dlms.secret import Secret
+from edge_agent.dlms.system_title import SystemTitle
 from edge_agent.dlms.association.client import ClientSettings
 from edge_agent.keystore import DEFAULT_CLIENT_SYSTEM_TITLE, KeyMaterial, KeysDir
 
@@ -111,7 +112,7 @@ def client_settings_from_args(args: argparse.Namespace, keys: KeyMaterial | None
     password_text = args.password if args.password is not None else os.environ.get("DLMS_PASSWORD")
     password = Secret(password_text.encode(), "LLS password") if password_text is not None else keys.password
     if args.system_title:
-        system_title = Secret.from_hex(args.system_title, "system title", 8).reveal()
+        system_title = SystemTitle.from_hex(args.system_title)
     else:
         system_title = keys.client_system_title or DEFAULT_CLIENT_SYSTEM_TITLE
     return ClientSettings(

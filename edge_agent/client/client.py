@@ -33,13 +33,15 @@ from edge_agent.dlms import apdu as x
 from edge_agent.dlms.apdu.results import DataAccessResult
 from edge_agent.dlms.apdu.conformance import Conformance
 from edge_agent.dlms.cosem.interface_classes import ObjectListEntry, parse_object_list
-from edge_agent.dlms.errors import AssociationError, ConfigError, ServiceError
+from edge_agent.dlms.errors import AssociationError, AssociationRefusal, ConfigError, ServiceError
 from edge_agent.dlms.association.events import ActionResult, Associated, GetResult, SendApdu, SetResult
 from edge_agent.dlms.cosem.obis import Obis
 from edge_agent.dlms.association.client import ClientSession, ClientSettings, Pass3SigningRequired
+from edge_agent.dlms.association.settings import Authentication, Pass3Signing
 from edge_agent.dlms.cosem.units import ScalerUnit
 from edge_agent.state import default_state_dir
 from edge_agent.state.counters import InvocationCounterStore
+from edge_agent.state import facts
 from edge_agent.state.facts import FactStore
 from edge_agent.transport.base import Transport
 
@@ -53,7 +55,6 @@ FRAME_COUNTER = Obis(0, 0, 43, 1, 0, 255)
 PUBLIC_CLIENT_SAP = 16
 WITH_LIST_LIMIT = 32  # attributes per GET-Request-With-List: meters cap the list length
 _REQUEST_OVERHEAD = 40  # GET-Request-With-List header + glo-/general-ciphering header and tag
-PASS3_MODES = ("never", "always", "auto")
 _NO_SIGNING_KEY = (
     "--pass3-signing auto would sign it, but there is no client signing key: put client.key.pem"
     " (whose certificate the meter knows) in --keys-dir"
@@ -83,7 +84,7 @@ class MeterClient:
         *,
         meter_id: str,
         state_dir: str | os.PathLike[str] | None = None,
-        pass3_signing: str = "auto",
+        pass3_signing: Pass3Signing | str = Pass3Signing.AUTO,
         tap: Tap = _no_tap,
         clock: Callable[[], dt.datetime] = _utcnow,
         challenge: Callable[[int], bytes] = os.urandom,
@@ -94,12 +95,11 @@ class MeterClient:
         """``transport``: an open transport owned by the caller (the shared serial port of
         an RS-485 bus); the client runs its link over it and never closes it. Without it,
         the client opens one from ``connection`` for each association and closes it."""
-        if pass3_signing not in PASS3_MODES:
-            raise ConfigError(f"pass3_signing must be one of {', '.join(PASS3_MODES)}, got {pass3_signing!r}")
+        signing = Pass3Signing.parse(pass3_signing, "pass3_signing")
         self.connection = connection
         self.settings = settings
         self.meter_id = meter_id
-        self.pass3_signing = pass3_signing
+        self.pass3_signing = signing
         self.tap = tap
         self.clock = clock
         self._challenge = challenge
@@ -155,7 +155,7 @@ class MeterClient:
         return self.counters.next(self._counter_owner, self._counter_key)
 
     def _uses_invocation_counters(self) -> bool:
-        return self.settings.ciphered_context or self.settings.authentication == "hls-gmac"
+        return self.settings.ciphered_context or self.settings.authentication is Authentication.HLS_GMAC
 
     def synchronise_invocation_counter(self) -> int | None:
         """Read the meter's frame counter with the public client (no security) and continue
@@ -171,7 +171,7 @@ class MeterClient:
             ClientSettings(),
             meter_id=self.meter_id,
             state_dir=self._state_dir,
-            pass3_signing="never",
+            pass3_signing=Pass3Signing.NEVER,
             tap=self.tap,
             frame_counter=None,
             transport=self._external_transport,  # a bus meter answers on the same line
@@ -214,24 +214,26 @@ class MeterClient:
                 raise AssociationError(
                     f"{refusal}; our next invocation counter ({before}) was already above the meter's"
                     f" frame counter ({meter_counter}), so the counter is not the cause: check the EK,"
-                    " the AK and the client system title"
+                    " the AK and the client system title",
+                    refusal.reason,
                 ) from None
             return self._connect_signed_or_not()
 
     def _connect_signed_or_not(self) -> Associated:
-        signed = self.pass3_signing == "always" or (
-            self.pass3_signing == "auto" and self.facts.get_fact(self.meter_id, "pass3_signing_required", False)
+        signed = self.pass3_signing is Pass3Signing.ALWAYS or (
+            self.pass3_signing is Pass3Signing.AUTO
+            and self.facts.get_fact(self.meter_id, facts.PASS3_SIGNING_REQUIRED, False)
         )
-        if signed and self.pass3_signing == "auto" and self.settings.signing_key is None:
+        if signed and self.pass3_signing is Pass3Signing.AUTO and self.settings.signing_key is None:
             raise ConfigError(f"meter {self.meter_id} wants HLS pass 3 signed (learned before). {_NO_SIGNING_KEY}")
         try:
             self._open_link()
             try:
                 return self._associate(signed)
             except Pass3SigningRequired as refusal:
-                if self.pass3_signing != "auto":
-                    raise  # its message names ServiceNotAllowed and suggests --pass3-signing always
-                self.facts.set(self.meter_id, pass3_signing_required=True)
+                if self.pass3_signing is not Pass3Signing.AUTO:
+                    raise  # its message names ServiceNotAllowed and suggests pass3_signing: always
+                self.facts.set_fact(self.meter_id, facts.PASS3_SIGNING_REQUIRED, True)
                 if self.settings.signing_key is None:
                     raise ConfigError(f"{refusal}. {_NO_SIGNING_KEY}") from None
             log.info("meter %s refused unsigned pass 3; re-associating with general-signing", self.meter_id)
@@ -244,8 +246,8 @@ class MeterClient:
 
     def _associate(self, signed: bool) -> Associated:
         settings = self.settings
-        if settings.mechanism is not None and settings.authentication.startswith("hls"):
-            settings = replace(settings, pass3_signing="always" if signed else "never")
+        if settings.authentication.hls:
+            settings = replace(settings, pass3_signing=Pass3Signing.ALWAYS if signed else Pass3Signing.NEVER)
         self.session = ClientSession(settings, self._next_invocation_counter, self._challenge(16))
         event = self._run(self.session.associate())
         if not isinstance(event, Associated):
@@ -345,14 +347,14 @@ class MeterClient:
             return self._objects
         entries = parse_object_list(self.get(ASSOCIATION, 15, 2))
         self._objects = entries
-        self.facts.set(self.meter_id, classes={e.logical_name.dotted: e.class_id for e in entries})
+        self.facts.set_fact(self.meter_id, facts.CLASSES, {e.logical_name.dotted: e.class_id for e in entries})
         return entries
 
     def _classes(self) -> dict[str, int]:
-        return self.facts.get_fact(self.meter_id, "classes", {}) or {}
+        return self.facts.get_fact(self.meter_id, facts.CLASSES, {}) or {}
 
     def _scalers(self) -> dict[str, list[int]]:
-        return self.facts.get_fact(self.meter_id, "scalers", {}) or {}
+        return self.facts.get_fact(self.meter_id, facts.SCALERS, {}) or {}
 
     def read(self, codes: Iterable[Obis], *, class_ids: dict[Obis, int] | None = None) -> list[Reading]:
         """Read the value of each object, scaled with its unit.
@@ -412,7 +414,7 @@ class MeterClient:
                 raw[code] = value
         if learned:
             scalers = {**scalers, **learned}
-            self.facts.set(self.meter_id, scalers=scalers)
+            self.facts.set_fact(self.meter_id, facts.SCALERS, scalers)
         readings = []
         for code, value in raw.items():
             pair = scalers.get(code.dotted)
@@ -424,11 +426,13 @@ class MeterClient:
         return self.read([CLOCK], class_ids={CLOCK: 8})[0]
 
 
+_COUNTER_MAY_EXPLAIN = frozenset({AssociationRefusal.DECIPHERING_ERROR, AssociationRefusal.PASS3_NOT_ACCEPTED})
+
+
 def _counter_may_explain(refusal: AssociationError) -> bool:
     """A refusal that a too-low invocation counter causes: the meter could not decipher
     (Green Book 9.3.2: initiate-error deciphering-error) or did not accept pass 3."""
-    text = str(refusal)
-    return "deciphering-error" in text or "did not accept HLS pass 3" in text
+    return refusal.reason in _COUNTER_MAY_EXPLAIN
 
 
 def _result_name(result: DataAccessResult) -> str:

@@ -6,6 +6,8 @@ material: pass keys to nothing but the security module.
 
 from __future__ import annotations
 
+from enum import StrEnum
+
 
 class DlmsError(Exception):
     """Base of every error dlms-edge raises on purpose."""
@@ -49,8 +51,33 @@ class TransportError(DlmsError):
     """The byte transport failed (connection refused/reset, serial port missing)."""
 
 
+class AssociationRefusal(StrEnum):
+    """Why an association was refused, for code that decides what to try next (a retry,
+    a counter resynchronisation); the message says it for people."""
+
+    #: AARE rejected by the meter's ACSE (the diagnostic is in the message).
+    REJECTED = "rejected"
+    #: The meter could not decipher the glo-initiate-request of the AARQ (Green Book 9.3.2,
+    #: initiate-error deciphering-error): wrong keys, client system title or a too-low
+    #: invocation counter.
+    DECIPHERING_ERROR = "deciphering-error"
+    #: The AARE was accepted but its InitiateResponse is a ConfirmedServiceError.
+    XDLMS_CONTEXT_REFUSED = "xdlms-context-refused"
+    #: HLS pass 3 (reply_to_HLS_authentication) answered with an action-result other than
+    #: success (Green Book 9.2.7.4): wrong AK/EK, client system title or invocation counter.
+    PASS3_NOT_ACCEPTED = "pass3-not-accepted"
+
+
 class AssociationError(DlmsError):
-    """The meter refused the association (AARE result != accepted)."""
+    """The meter refused the association (AARE result != accepted, or HLS pass 3 failed).
+
+    ``reason`` is an :class:`AssociationRefusal` (``None`` when not known): code branches
+    on it, never on the message.
+    """
+
+    def __init__(self, message: str, reason: AssociationRefusal | None = None) -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 class ServiceError(DlmsError):

@@ -21,6 +21,20 @@ from edge_agent.dlms.errors import ConfigError
 from edge_agent.dlms.secret import Secret
 from edge_agent.state.counters import atomic_write, ensure_private_dir
 
+# --- the facts' names: every reader and writer uses these -------------------------------
+
+#: True once the meter refused an unsigned HLS pass 3: sign it from then on
+#: (``pass3_signing: auto``).
+PASS3_SIGNING_REQUIRED = "pass3_signing_required"
+#: Dotted OBIS -> interface class id, from the association's object list.
+CLASSES = "classes"
+#: Dotted OBIS -> ``[scaler, unit]`` of each scaled object read (Blue Book 4.3.2).
+SCALERS = "scalers"
+#: The meter's serial number, read once: the id of a meter configured without one.
+SERIAL = "serial"
+#: Profile OBIS -> capture time (ISO 8601) of the last load-profile row published.
+PROFILES_PUBLISHED = "profiles_published"
+
 # Name parts that mean key material: such facts are refused, whatever their value.
 _SECRET_WORDS = frozenset(
     {"key", "keys", "ek", "ak", "kek", "password", "passwd", "secret", "lls", "private"}
@@ -77,6 +91,10 @@ class FactStore:
 
     def get_fact(self, meter_id: str, name: str, default: Any = None) -> Any:
         return self.get(meter_id).get(name, default)
+
+    def set_fact(self, meter_id: str, name: str, value: Any) -> dict[str, Any]:
+        """``facts.set_fact(meter, PASS3_SIGNING_REQUIRED, True)``; returns the new full set."""
+        return self.set(meter_id, **{name: value})
 
     def set(self, meter_id: str, **facts: Any) -> dict[str, Any]:
         """Merge ``facts`` into the meter's facts; returns the new full set."""

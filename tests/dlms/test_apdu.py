@@ -336,7 +336,7 @@ def test_exception_response_to_error_suggests_signing() -> None:
     assert isinstance(error, ExceptionResponseError)
     assert error.state_error == "service-not-allowed"
     assert error.service_error == "operation-not-possible"
-    assert "--pass3-signing always" in str(error)
+    assert "pass3_signing: always" in str(error)
 
 
 def test_confirmed_service_error_names() -> None:

@@ -190,7 +190,7 @@ def test_unsigned_pass3_refused_by_t210d_quirk() -> None:
     with pytest.raises(Pass3SigningRequired) as info:
         link.associate()
     message = str(info.value)
-    assert "ServiceNotAllowed" in message and "--pass3-signing always" in message
+    assert "ServiceNotAllowed" in message and "pass3_signing: always" in message
     assert isinstance(info.value, ExceptionResponseError)
     assert info.value.reason == "service-not-allowed/operation-not-possible"
     assert link.wire[-1][1] == bytes.fromhex("d80101")  # in clear, as in the trace

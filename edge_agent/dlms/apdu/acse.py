@@ -18,7 +18,7 @@ from typing import Any, ClassVar, NamedTuple, Self
 
 from edge_agent.dlms.encoding import ber
 from edge_agent.dlms.apdu.results import StandardEnum, StrictEnum
-from edge_agent.dlms.errors import AssociationError, DecodeError
+from edge_agent.dlms.errors import AssociationError, AssociationRefusal, DecodeError
 from edge_agent.dlms.secret import Secret
 
 # Green Book 9.4.2.2: {joint-iso-ccitt(2) country(16) country-name(756) identified-organization(5)
@@ -97,14 +97,14 @@ class AcseServiceProvider(StandardEnum):
 # by name: IntEnum members of the two diagnostic enums compare equal by value.
 _DIAGNOSTIC_ADVICE: dict[str, str] = {
     "application-context-name-not-supported": "the meter wants the other context: with "
-    "ciphering (--security) or without it, LN or SN referencing",
+    "ciphering (security policy) or without it, LN or SN referencing",
     "calling-ap-title-not-recognized": "check the client system title",
     "authentication-mechanism-name-not-recognised": "this client address does not allow that "
-    "authentication; check --auth and --client",
+    "authentication; check the authentication and the client address",
     "authentication-mechanism-name-required": "this client address needs authentication; "
-    "set --auth",
+    "set the authentication",
     "authentication-failure": "wrong password (LLS) or wrong keys (HLS)",
-    "authentication-required": "this client address needs authentication; set --auth",
+    "authentication-required": "this client address needs authentication; set the authentication",
 }
 
 
@@ -435,7 +435,9 @@ class AARE(_AcsePdu):
     def raise_if_rejected(self) -> None:
         """``AssociationError`` with the readable diagnostic unless the result is accepted."""
         if not self.accepted:
-            raise AssociationError(f"the meter refused the association: {self.describe()}")
+            raise AssociationError(
+                f"the meter refused the association: {self.describe()}", AssociationRefusal.REJECTED
+            )
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,11 +23,11 @@ from edge_agent.dlms.errors import EncodeError, ExceptionResponseError, ServiceE
 EXCEPTION_RESPONSE = 0xD8
 CONFIRMED_SERVICE_ERROR = 0x0E
 
-# Hints for the refusals installers meet in the field (DESIGN.md, "The field fact").
+# Hints for the refusals installers meet in the field (the T-210D refuses an unsigned pass 3).
 _EXCEPTION_HINTS: dict[tuple[StateError, ExceptionServiceError], str] = {
     (StateError.SERVICE_NOT_ALLOWED, ExceptionServiceError.OPERATION_NOT_POSSIBLE): (
         "the meter does not allow this request in the current association; if this was HLS "
-        "pass 3, the meter may want it signed (--pass3-signing always)"
+        "pass 3, the meter may want it signed (pass3_signing: always)"
     ),
     (StateError.SERVICE_NOT_ALLOWED, ExceptionServiceError.DECIPHERING_ERROR): (
         "the meter could not decipher the request: wrong keys (EK/AK) or client system title"

@@ -39,6 +39,7 @@ from edge_agent.dlms.association.settings import (
     HLS_MECHANISMS,
     PLAIN_REFUSALS,
     ClientSettings,
+    Pass3Signing,
     hls_reply,
     spend_invocation_counter,
     verify_hls_reply,
@@ -46,6 +47,7 @@ from edge_agent.dlms.association.settings import (
 from edge_agent.dlms.apdu.conformance import Conformance
 from edge_agent.dlms.errors import (
     AssociationError,
+    AssociationRefusal,
     DlmsError,
     ExceptionResponseError,
     ProtocolError,
@@ -63,6 +65,7 @@ from edge_agent.dlms.association.events import (
     SetResult,
 )
 from edge_agent.dlms.secret import Secret
+from edge_agent.dlms.system_title import SystemTitle
 from edge_agent.dlms.security import CipherKeys, Form, ReceiveCounterGuard, peel, protect
 from edge_agent.dlms.security.hls import check_challenge
 from edge_agent.dlms.association.pass3 import build_signed_pass3
@@ -133,7 +136,7 @@ class ClientSession:
         self.state = ClientState.IDLE
         self._invoke_id = settings.first_invoke_id
         self._pending: _Pending | None = None
-        self.server_system_title: bytes | None = None
+        self.server_system_title: SystemTitle | None = None
         self.conformance: Conformance | None = None
         self.server_max_receive_pdu_size = 0
         self.negotiated_dlms_version = 0
@@ -311,11 +314,11 @@ class ClientSession:
             raise
         if not aare.accepted:
             self.state = ClientState.IDLE
-            detail = self._initiate_error(aare.user_information)
+            detail, reason = self._initiate_error(aare.user_information)
             message = f"the meter refused the association: {aare.describe()}" + (
                 f"; {detail}" if detail else ""
             )
-            raise AssociationError(message)
+            raise AssociationError(message, reason)
         mechanism = self.settings.mechanism
         try:
             self._take_aare(aare, mechanism)
@@ -331,12 +334,11 @@ class ClientSession:
     def _take_aare(self, aare: AARE, mechanism: MechanismName | None) -> None:
         needs_title = self._sc.protected or mechanism in HLS_MECHANISMS
         if needs_title:
-            title = aare.responding_ap_title
-            if title is None or len(title) != 8:
-                raise ProtocolError(
-                    "AARE without an 8-byte responding-AP-title: the meter system title is needed for ciphering/HLS"
-                )
-            self.server_system_title = title
+            self.server_system_title = SystemTitle(
+                aare.responding_ap_title or b"",
+                what="AARE responding-AP-title (the meter system title, needed for ciphering/HLS)",
+                error=ProtocolError,
+            )
         if aare.user_information is None:
             raise ProtocolError(
                 "accepted AARE without user-information: the InitiateResponse is missing"
@@ -344,7 +346,10 @@ class ClientSession:
         plain, _ = self._open(aare.user_information)
         response = x.decode_apdu(plain)
         if isinstance(response, x.ConfirmedServiceError):
-            raise AssociationError(f"the meter refused the xDLMS context: {response.describe()}")
+            raise AssociationError(
+                f"the meter refused the xDLMS context: {response.describe()}",
+                AssociationRefusal.XDLMS_CONTEXT_REFUSED,
+            )
         if not isinstance(response, x.InitiateResponse):
             raise ProtocolError(
                 f"AARE user-information holds {response.NAME}, expected an InitiateResponse"
@@ -361,15 +366,20 @@ class ClientSession:
                 aare.responding_authentication_value.value.reveal(), "meter challenge (StoC)"
             )
 
-    def _initiate_error(self, information: bytes | None) -> str:
+    def _initiate_error(self, information: bytes | None) -> tuple[str, AssociationRefusal]:
+        """The detail of a refused AARE's user-information and the refusal it tells."""
         if not information:
-            return ""
+            return "", AssociationRefusal.REJECTED
         try:
             plain, _ = self._open(information)
             response = x.decode_apdu(plain)
         except DlmsError as exc:  # the refusal itself is the news; say why its detail is unreadable
-            return f"user-information unreadable ({exc})"
-        return response.describe() if isinstance(response, x.ConfirmedServiceError) else ""
+            return f"user-information unreadable ({exc})", AssociationRefusal.REJECTED
+        if not isinstance(response, x.ConfirmedServiceError):
+            return "", AssociationRefusal.REJECTED
+        deciphering = response.error_name == AssociationRefusal.DECIPHERING_ERROR
+        reason = AssociationRefusal.DECIPHERING_ERROR if deciphering else AssociationRefusal.REJECTED
+        return response.describe(), reason
 
     def _pass3(self) -> bytes:
         """f(StoC) in ACTION 15/0.0.40.0.0.255/1 (Green Book 9.2.7.4); IC order of the trace."""
@@ -379,7 +389,7 @@ class ClientSession:
         method = s.hls_method
         self._pending = _Pending("pass3", invoke, method)
         plain = x.ActionRequestNormal(invoke, method, axdr.OctetString(reply)).encode()
-        if s.pass3_signing == "always":
+        if s.pass3_signing is Pass3Signing.ALWAYS:
             self.pass3_signed = True
             return build_signed_pass3(
                 plain,
@@ -404,18 +414,18 @@ class ClientSession:
             if refused and not self.pass3_signed:
                 raise Pass3SigningRequired(
                     "the meter refused HLS pass 3 with ExceptionResponse ServiceNotAllowed/OperationNotPossible: "
-                    "it wants pass 3 signed (general-signing); retry with --pass3-signing always "
+                    "it wants pass 3 signed (general-signing); retry with pass3_signing: always "
                     "(needs the client signing key whose certificate the meter knows)",
                     decoded.state_error.standard_name,
                     decoded.service_error.standard_name,
                 )
             if refused:
-                title = self.settings.system_title.hex().upper() if self.settings.system_title else "?"
+                title = self.settings.system_title.text if self.settings.system_title else "?"
                 raise SignatureError(
                     "the meter refused the signed HLS pass 3 (ServiceNotAllowed/OperationNotPossible): "
                     f"it does not accept the signature of client {title}. Is the client certificate "
                     "imported into the meter (dlms-edge keys meter-import-cert)? Does client.key.pem "
-                    "belong to that certificate, and is --system-title the one in it?"
+                    "belong to that certificate, and is the client system_title the one in it?"
                 )
             raise decoded.to_error()
         if isinstance(decoded, x.ConfirmedServiceError):
@@ -437,7 +447,8 @@ class ClientSession:
             self.abort()
             raise AssociationError(
                 f"the meter did not accept HLS pass 3 (action-result {response.result.standard_name}): "
-                "wrong AK/EK, client system title, or the meter wants another invocation counter"
+                "wrong AK/EK, client system title, or the meter wants another invocation counter",
+                AssociationRefusal.PASS3_NOT_ACCEPTED,
             )
         try:
             verify_hls_reply(

@@ -46,13 +46,13 @@ from edge_agent.dlms.association.settings import (
     CONTEXTS,
     HLS_MECHANISMS,
     HLS_METHOD,
-    MECHANISMS,
-    POLICIES,
+    Authentication,
     spend_invocation_counter,
 )
 from edge_agent.dlms.apdu.conformance import Conformance
-from edge_agent.dlms.errors import ConfigError, DlmsError, ReplayError, SecurityError
+from edge_agent.dlms.errors import ConfigError, DecodeError, DlmsError, ReplayError, SecurityError
 from edge_agent.dlms.secret import Secret
+from edge_agent.dlms.system_title import SystemTitle
 from edge_agent.dlms.security import (
     CipheredApdu,
     CipherKeys,
@@ -60,6 +60,7 @@ from edge_agent.dlms.security import (
     GeneralSigning,
     ReceiveCounterGuard,
     SecurityControl,
+    SecurityPolicy,
     protect,
     unprotect,
     verify,
@@ -113,27 +114,25 @@ class ClientAccess:
     """How one client SAP may associate (what the meter's Association LN object fixes)."""
 
     sap: int
-    security: str = "none"  # none | auth | enc | authenc
-    authentication: str = "none"  # none | low | hls-gmac | hls-ecdsa
+    security: SecurityPolicy = SecurityPolicy.NONE  # or its spelling, "authenc"
+    authentication: Authentication = Authentication.NONE  # or its spelling, "hls-gmac"
     password: Secret | None = None
     conformance: Conformance = SERVER_CONFORMANCE
     require_signed_pass3: bool = False
 
     def __post_init__(self) -> None:
-        if self.security not in POLICIES:
-            raise ConfigError(
-                f"client {self.sap}: security {self.security!r}, expected one of {', '.join(POLICIES)}"
-            )
-        if self.authentication not in MECHANISMS:
-            raise ConfigError(
-                f"client {self.sap}: authentication {self.authentication!r}, expected one of {', '.join(MECHANISMS)}"
-            )
-        if self.authentication == "low" and self.password is None:
+        policy = SecurityPolicy.parse(self.security, f"client {self.sap}: security")
+        object.__setattr__(self, "security", policy)
+        authentication = Authentication.parse(
+            self.authentication, f"client {self.sap}: authentication"
+        )
+        object.__setattr__(self, "authentication", authentication)
+        if authentication is Authentication.LOW and self.password is None:
             raise ConfigError(f"client {self.sap}: LLS needs a password")
 
     @property
     def mechanism(self) -> MechanismName | None:
-        return MECHANISMS[self.authentication]
+        return self.authentication.mechanism
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,8 +151,8 @@ class ServerSettings:
     max_receive_pdu_size: int = 1024
 
     def __post_init__(self) -> None:
-        if len(self.system_title) != 8:
-            raise ConfigError(f"meter system title must be 8 bytes, got {len(self.system_title)}")
+        title = SystemTitle(self.system_title, what="meter system title", error=ConfigError)
+        object.__setattr__(self, "system_title", title)
         SecurityControl(self.suite)
 
 
@@ -308,10 +307,10 @@ class ServerSession:
         if aarq.mechanism_name is not mechanism:
             return self._aare_refusal(AcseServiceUser.AUTHENTICATION_MECHANISM_NAME_NOT_RECOGNISED)
         if ciphered or mechanism in HLS_MECHANISMS:
-            title = aarq.calling_ap_title
-            if title is None or len(title) != 8:
+            try:
+                self.client_system_title = SystemTitle(aarq.calling_ap_title or b"")
+            except DecodeError:
                 return self._aare_refusal(AcseServiceUser.CALLING_AP_TITLE_NOT_RECOGNIZED)
-            self.client_system_title = title
         value = aarq.calling_authentication_value
         if mechanism is not None and value is None:
             return self._aare_refusal(AcseServiceUser.AUTHENTICATION_REQUIRED)

@@ -17,7 +17,9 @@ from edge_agent.dlms.apdu.acse import ApplicationContextName, MechanismName
 from edge_agent.dlms.apdu.conformance import CLIENT_DEFAULT, Conformance
 from edge_agent.dlms.errors import ConfigError, CounterError
 from edge_agent.dlms.secret import Secret
-from edge_agent.dlms.security import CipherKeys, Form, SecurityControl
+from edge_agent.dlms.system_title import SystemTitle
+from edge_agent.dlms.choice import Choice
+from edge_agent.dlms.security import CipherKeys, Form, SecurityControl, SecurityPolicy
 from edge_agent.dlms.security.hls import (
     ecdsa_response,
     gmac_response,
@@ -41,16 +43,47 @@ HLS_METHOD = x.CosemMethodDescriptor(
     ASSOCIATION_LN_CLASS, CURRENT_ASSOCIATION, REPLY_TO_HLS_AUTHENTICATION
 )
 
-#: CLI spelling of --auth -> mechanism name (Green Book 9.4.2.2.3).
-MECHANISMS: dict[str, MechanismName | None] = {
-    "none": None,
-    "low": MechanismName.LOW,
-    "hls-gmac": MechanismName.HIGH_GMAC,
-    "hls-ecdsa": MechanismName.HIGH_ECDSA,
+
+
+class Authentication(Choice):
+    """The authentication mechanism of an association (Green Book 9.2.7.4: no security,
+    LLS, HLS-5 GMAC, HLS-7 ECDSA); values are the configuration spelling."""
+
+    NONE = "none"
+    LOW = "low"
+    HLS_GMAC = "hls-gmac"
+    HLS_ECDSA = "hls-ecdsa"
+
+    @property
+    def mechanism(self) -> MechanismName | None:
+        """The mechanism name the AARQ carries (Green Book 9.4.2.2.3)."""
+        return MECHANISMS[self]
+
+    @property
+    def hls(self) -> bool:
+        return self in (Authentication.HLS_GMAC, Authentication.HLS_ECDSA)
+
+
+class Pass3Signing(Choice):
+    """Whether HLS pass 3 goes out in general-signing (the Sagemcom T-210D wants it).
+
+    The session takes NEVER or ALWAYS; AUTO (try unsigned, on the meter's refusal
+    re-associate signed and remember it per meter) is the blocking client's retry.
+    """
+
+    NEVER = "never"
+    ALWAYS = "always"
+    AUTO = "auto"
+
+
+#: Authentication -> mechanism name (Green Book 9.4.2.2.3).
+MECHANISMS: dict[Authentication, MechanismName | None] = {
+    Authentication.NONE: None,
+    Authentication.LOW: MechanismName.LOW,
+    Authentication.HLS_GMAC: MechanismName.HIGH_GMAC,
+    Authentication.HLS_ECDSA: MechanismName.HIGH_ECDSA,
 }
 HLS_MECHANISMS = frozenset({MechanismName.HIGH_GMAC, MechanismName.HIGH_ECDSA})
-POLICIES = ("none", "auth", "enc", "authenc")
-PASS3_SIGNING = ("never", "always")
 
 #: What ciphering adds around an APDU: tag, up to 3 length octets, SC, IC (4), GCM tag (12);
 #: general-glo-ciphering also carries the 8-byte system title with its length octet.
@@ -92,9 +125,10 @@ class ClientSettings:
     """What the client brings to an association. The link layer (client SAP, server
     address) is not here: the session only sees APDUs."""
 
-    security: str = "none"  # security policy: none | auth | enc | authenc
+    # The three choices also accept their spelling as a plain string ("authenc").
+    security: SecurityPolicy = SecurityPolicy.NONE
     suite: int = 0
-    authentication: str = "none"  # none | low | hls-gmac | hls-ecdsa
+    authentication: Authentication = Authentication.NONE
     password: Secret | None = None  # LLS
     system_title: bytes | None = None  # the client's, 8 bytes
     ek: Secret | None = None
@@ -102,7 +136,7 @@ class ClientSettings:
     dedicated_key: Secret | None = None  # fresh per association, from the caller's RNG
     signing_key: ec.EllipticCurvePrivateKey | None = None  # HLS-7, general-signing
     server_public_key: PublicKeyOrCertificate | None = None  # HLS-7 f(CtoS), signed answers
-    pass3_signing: str = "never"  # never | always ("auto" is the blocking client's retry)
+    pass3_signing: Pass3Signing = Pass3Signing.NEVER  # AUTO is the blocking client's retry
     conformance: Conformance = CLIENT_CONFORMANCE
     max_receive_pdu_size: int = 0xFFFF
     general_glo_ciphering: bool = False  # protect with 0xDB instead of service-specific glo-
@@ -118,19 +152,17 @@ class ClientSettings:
         return x.CosemMethodDescriptor(ASSOCIATION_LN_CLASS, self.association, REPLY_TO_HLS_AUTHENTICATION)
 
     def __post_init__(self) -> None:
-        if self.security not in POLICIES:
+        object.__setattr__(self, "security", SecurityPolicy.parse(self.security, "security policy"))
+        object.__setattr__(
+            self, "authentication", Authentication.parse(self.authentication, "authentication")
+        )
+        signing = Pass3Signing.parse(self.pass3_signing, "pass3_signing")
+        if signing is Pass3Signing.AUTO:
             raise ConfigError(
-                f"security policy {self.security!r}: expected one of {', '.join(POLICIES)}"
-            )
-        if self.authentication not in MECHANISMS:
-            raise ConfigError(
-                f"authentication {self.authentication!r}: expected one of {', '.join(MECHANISMS)}"
-            )
-        if self.pass3_signing not in PASS3_SIGNING:
-            raise ConfigError(
-                f"pass3_signing {self.pass3_signing!r}: the session takes never or always "
+                "pass3_signing 'auto': the session takes never or always "
                 "(auto retries with always after Pass3SigningRequired, one level up)"
             )
+        object.__setattr__(self, "pass3_signing", signing)
         sc = self.security_control  # validates the suite
         if not 0 <= self.first_invoke_id <= 15:
             raise ConfigError(f"first_invoke_id must be 0..15, got {self.first_invoke_id}")
@@ -140,33 +172,37 @@ class ClientSettings:
             )
         mechanism = self.mechanism
         if mechanism is MechanismName.LOW and self.password is None:
-            raise ConfigError("--auth low needs a password (--password or DLMS_PASSWORD)")
+            raise ConfigError("authentication low needs a password (LLS)")
         needs_title = sc.protected or mechanism in HLS_MECHANISMS
-        if needs_title and (self.system_title is None or len(self.system_title) != 8):
+        if needs_title and self.system_title is None:
             raise ConfigError(
-                "ciphering and HLS need the client system title: 8 bytes (--system-title, 16 hex digits)"
+                "ciphering and HLS need the client system title (system_title: 16 hex digits)"
             )
+        title = SystemTitle.optional(self.system_title, what="client system title", error=ConfigError)
+        object.__setattr__(self, "system_title", title)
         if (sc.protected or mechanism is MechanismName.HIGH_GMAC) and (
             self.ek is None or self.ak is None
         ):
             raise ConfigError(
-                f"security {self.security} with --auth {self.authentication} needs the EK and the AK (--ek/--ak or --keys-dir)"
+                f"security {self.security} with authentication {self.authentication} needs "
+                "the EK and the AK (ek, ak)"
             )
         if mechanism is MechanismName.HIGH_ECDSA and (
             self.signing_key is None or self.server_public_key is None
         ):
             raise ConfigError(
-                "--auth hls-ecdsa needs the client signing key and the meter's certificate or public key"
+                "authentication hls-ecdsa needs the client signing key (signing_key) and the "
+                "meter's certificate or public key"
             )
-        if self.pass3_signing == "always":
+        if self.pass3_signing is Pass3Signing.ALWAYS:
             if mechanism not in HLS_MECHANISMS:
                 raise ConfigError(
-                    "--pass3-signing always applies to HLS only (--auth hls-gmac or hls-ecdsa)"
+                    "pass3_signing: always applies to HLS only (authentication hls-gmac or hls-ecdsa)"
                 )
             if self.signing_key is None or self.suite == 0 or self.ek is None or self.ak is None:
                 raise ConfigError(
-                    "--pass3-signing always needs suite 1 or 2, the EK and AK, and the client signing key "
-                    "whose certificate the meter knows (--keys-dir)"
+                    "pass3_signing: always needs suite 1 or 2, the EK and AK, and the client "
+                    "signing key (signing_key) whose certificate the meter knows"
                 )
         if self.dedicated_key is not None and not sc.encryption:
             raise ConfigError(
@@ -179,7 +215,7 @@ class ClientSettings:
 
     @property
     def mechanism(self) -> MechanismName | None:
-        return MECHANISMS[self.authentication]
+        return self.authentication.mechanism
 
     @property
     def ciphered_context(self) -> bool:

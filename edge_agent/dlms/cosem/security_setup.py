@@ -35,6 +35,7 @@ from edge_agent.dlms.encoding import axdr
 from edge_agent.dlms.errors import DecodeError, EncodeError
 from edge_agent.dlms.cosem.obis import Obis
 from edge_agent.dlms.secret import Secret
+from edge_agent.dlms.system_title import SystemTitle
 from edge_agent.dlms.security import agreement, certificates, keywrap
 
 CLASS_ID = 64
@@ -165,19 +166,18 @@ class CertificateInfo:
                    certificate.issuer.public_bytes(), certificate.subject.public_bytes())
 
     @property
-    def system_title(self) -> bytes | None:
+    def system_title(self) -> SystemTitle | None:
         """The system title in the subject CN (Green Book 9.2.6), when it holds one."""
         text = _common_name(self.subject)
         try:
-            title = bytes.fromhex(text or "")
-        except ValueError:
+            return SystemTitle(bytes.fromhex(text or ""))
+        except (ValueError, DecodeError):
             return None
-        return title if len(title) == 8 else None
 
     def describe(self) -> str:
         title = self.system_title
         return (f"{self.entity.name.lower()} {self.type.name.lower().replace('_', '-')} certificate, "
-                f"serial {self.serial_number.hex()}" + (f", system title {title.hex().upper()}" if title else ""))
+                f"serial {self.serial_number.hex()}" + (f", system title {title.text}" if title else ""))
 
 
 _COMMON_NAME_OID = b"\x06\x03\x55\x04\x03"  # 2.5.4.3, DER

@@ -12,7 +12,12 @@ from edge_agent.dlms.security.ciphering import (
     protect,
     unprotect,
 )
-from edge_agent.dlms.security.control import CipherKeys, SecurityControl, suite_parameters
+from edge_agent.dlms.security.control import (
+    CipherKeys,
+    SecurityControl,
+    SecurityPolicy,
+    suite_parameters,
+)
 from edge_agent.dlms.security.header import (
     AgreedKey,
     GeneralCipheringHeader,
@@ -36,6 +41,7 @@ __all__ = [
     "Peeled",
     "ReceiveCounterGuard",
     "SecurityControl",
+    "SecurityPolicy",
     "TransactionHeader",
     "Unprotected",
     "WrappedKey",

@@ -30,6 +30,7 @@ from cryptography.hazmat.primitives.kdf.concatkdf import ConcatKDFHash
 
 from edge_agent.dlms.errors import ConfigError, SignatureError
 from edge_agent.dlms.secret import Secret
+from edge_agent.dlms.system_title import SystemTitle
 from edge_agent.dlms.security.certificates import public_key_from_point, public_key_to_point
 from edge_agent.dlms.security.control import suite_parameters
 from edge_agent.dlms.security.signing import ecdsa_sign, ecdsa_verify, suite_of_key
@@ -81,13 +82,12 @@ def other_info(
     supp_pub_info: bytes = b"",
     supp_priv_info: bytes = b"",
 ) -> bytes:
-    for title in (party_u_system_title, party_v_system_title):
-        if len(title) != 8:
-            raise ConfigError(f"system title must be 8 bytes, got {len(title)}")
+    party_u = SystemTitle(party_u_system_title, what="party U system title", error=ConfigError)
+    party_v = SystemTitle(party_v_system_title, what="party V system title", error=ConfigError)
     return (
         algorithm.algorithm_id
-        + party_u_system_title
-        + party_v_system_title
+        + party_u
+        + party_v
         + supp_pub_info
         + supp_priv_info
     )

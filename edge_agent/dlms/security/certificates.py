@@ -20,6 +20,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from edge_agent.dlms.errors import ConfigError, DecodeError, SignatureError
+from edge_agent.dlms.system_title import SystemTitle
 from edge_agent.dlms.security.control import SUITES, suite_parameters
 
 DIGITAL_SIGNATURE = "digital-signature"
@@ -69,29 +70,22 @@ def public_key_to_point(key: ec.EllipticCurvePublicKey, *, sec1_prefix: bool = F
 
 
 def common_name(system_title: bytes) -> str:
-    if len(system_title) != 8:
-        raise ConfigError(
-            f"system title must be 8 bytes (16 hex digits), got {len(system_title)} bytes"
-        )
-    return system_title.hex().upper()
+    return SystemTitle(system_title, error=ConfigError).text
 
 
-def system_title_from_name(name: x509.Name) -> bytes:
+def system_title_from_name(name: x509.Name) -> SystemTitle:
     attributes = name.get_attributes_for_oid(NameOID.COMMON_NAME)
     text = str(attributes[0].value) if attributes else ""
     try:
-        title = bytes.fromhex(text)
-    except ValueError:
-        title = b""
-    if len(title) != 8:
+        return SystemTitle(bytes.fromhex(text), error=SignatureError)
+    except (ValueError, SignatureError):
         raise SignatureError(
             f"certificate subject CN {text!r} is not a system title (16 hex digits, Green Book 9.2.6): "
             "not a DLMS end-entity certificate"
-        )
-    return title
+        ) from None
 
 
-def system_title_from_certificate(certificate: x509.Certificate) -> bytes:
+def system_title_from_certificate(certificate: x509.Certificate) -> SystemTitle:
     return system_title_from_name(certificate.subject)
 
 

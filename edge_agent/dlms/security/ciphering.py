@@ -31,6 +31,7 @@ from edge_agent.dlms.errors import (
     TruncatedError,
 )
 from edge_agent.dlms.secret import Secret
+from edge_agent.dlms.system_title import SystemTitle
 from edge_agent.dlms.security._length import decode_length, octet_string, take, take_octet_string
 from edge_agent.dlms.security.control import CipherKeys, SecurityControl
 from edge_agent.dlms.security.header import (
@@ -317,8 +318,7 @@ def protect(
     """
     if not plain_apdu:
         raise EncodeError("cannot protect an empty APDU")
-    if len(system_title) != 8:
-        raise EncodeError(f"system title must be 8 bytes, got {len(system_title)}")
+    system_title = SystemTitle(system_title, error=EncodeError)
     if not 0 <= invocation_counter <= MAX_INVOCATION_COUNTER:
         raise EncodeError(f"invocation counter {invocation_counter} outside 0..2**32-1")
     tag = ciphered_tag(plain_apdu[0], form)
@@ -360,10 +360,9 @@ def decipher(
     if sender is None:
         raise MissingKeyError(
             f"{what} does not carry the sender's system title, which the IV needs: give the peer's "
-            "system title (AARE responding-AP-title / AARQ calling-AP-title, CLI --system-title)"
+            "system title (AARE responding-AP-title / AARQ calling-AP-title, or the system_title setting)"
         )
-    if len(sender) != 8:
-        raise DecodeError(f"{what}: system title must be 8 bytes, got {len(sender)}")
+    sender = SystemTitle(sender, what=f"{what}: system title")
     keys.check_suite(apdu.sc.suite)
     key, key_id = _select_key(apdu.form, apdu.sc, keys, apdu.header, content_key, what)
     ak = _require_ak(apdu.sc, keys, what)

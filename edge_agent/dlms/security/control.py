@@ -18,6 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from edge_agent.dlms.choice import Choice
 from edge_agent.dlms.errors import ConfigError, DecodeError, MissingKeyError
 from edge_agent.dlms.secret import Secret
 
@@ -30,6 +31,24 @@ ENCRYPTION = 0x20
 KEY_SET_BROADCAST = 0x40
 COMPRESSION = 0x80
 _SUITE_MASK = 0x0F
+
+
+class SecurityPolicy(Choice):
+    """Which protection an association's APDUs carry: the A and E bits of the security
+    control byte (Green Book 9.2.7.2.2, Table 38). Values are the configuration spelling."""
+
+    NONE = "none"
+    AUTH = "auth"
+    ENC = "enc"
+    AUTHENC = "authenc"
+
+    @property
+    def authentication(self) -> bool:
+        return self in (SecurityPolicy.AUTH, SecurityPolicy.AUTHENC)
+
+    @property
+    def encryption(self) -> bool:
+        return self in (SecurityPolicy.ENC, SecurityPolicy.AUTHENC)
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,15 +141,10 @@ class SecurityControl:
         )
 
     @classmethod
-    def of(cls, suite: int, policy: str) -> SecurityControl:
-        """``SecurityControl.of(1, "authenc")``; policy none|auth|enc|authenc (CLI spelling)."""
-        try:
-            auth, enc = _POLICIES[policy]
-        except KeyError:
-            raise ConfigError(
-                f"security policy {policy!r}: expected one of {', '.join(_POLICIES)}"
-            ) from None
-        return cls(suite=suite, authentication=auth, encryption=enc)
+    def of(cls, suite: int, policy: SecurityPolicy | str) -> SecurityControl:
+        """``SecurityControl.of(1, SecurityPolicy.AUTHENC)`` (or its spelling ``"authenc"``)."""
+        chosen = SecurityPolicy.parse(policy, "security policy")
+        return cls(suite=suite, authentication=chosen.authentication, encryption=chosen.encryption)
 
     @property
     def byte(self) -> int:
@@ -176,14 +190,6 @@ class SecurityControl:
         return f"{ek} only (encryption-only frames have no tag, so no AK is needed)"
 
 
-_POLICIES = {
-    "none": (False, False),
-    "auth": (True, False),
-    "enc": (False, True),
-    "authenc": (True, True),
-}
-
-
 @dataclass(frozen=True, slots=True)
 class CipherKeys:
     """The symmetric keys of one association (Green Book 9.2.3.3: key types).
@@ -225,10 +231,3 @@ _KEY_NAMES = {
     "dedicated_ek": "dedicated key",
     "kek": "master key (KEK)",
 }
-
-
-def check_system_title(system_title: bytes, what: str = "system title") -> bytes:
-    """System titles are 8 bytes (Green Book 4.3.4); the GCM IV depends on it."""
-    if len(system_title) != 8:
-        raise ConfigError(f"{what} must be 8 bytes (16 hex digits), got {len(system_title)} bytes")
-    return bytes(system_title)

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 
 from edge_agent.dlms.errors import AuthenticationError, DecodeError, EncodeError, SignatureError
 from edge_agent.dlms.secret import Secret
+from edge_agent.dlms.system_title import SystemTitle
 from edge_agent.dlms.security.ciphering import LIKELY_CAUSES, MAX_INVOCATION_COUNTER, TAG_LENGTH
 from edge_agent.dlms.security.control import CipherKeys, SecurityControl
 from edge_agent.dlms.security.signing import ecdsa_sign, ecdsa_verify
@@ -80,8 +81,7 @@ def gmac_response(
     suite: int = 0,
 ) -> bytes:
     """f(challenge) with our own system title and IC (client: f(StoC); meter: f(CtoS))."""
-    if len(system_title) != 8:
-        raise EncodeError(f"system title must be 8 bytes, got {len(system_title)}")
+    system_title = SystemTitle(system_title, error=EncodeError)
     if not 0 <= invocation_counter <= MAX_INVOCATION_COUNTER:
         raise EncodeError(f"invocation counter {invocation_counter} outside 0..2**32-1")
     sc = SecurityControl(suite=suite, authentication=True)
@@ -125,10 +125,9 @@ def verify_gmac_response(
 
 
 def _ecdsa_data(signer_title: bytes, other_title: bytes, received: bytes, sent: bytes) -> bytes:
-    for title in (signer_title, other_title):
-        if len(title) != 8:
-            raise EncodeError(f"system title must be 8 bytes, got {len(title)}")
-    return bytes(signer_title) + bytes(other_title) + bytes(received) + bytes(sent)
+    signer = SystemTitle(signer_title, error=EncodeError)
+    other = SystemTitle(other_title, error=EncodeError)
+    return signer + other + bytes(received) + bytes(sent)
 
 
 def ecdsa_response(
