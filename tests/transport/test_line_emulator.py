@@ -102,7 +102,7 @@ def test_bit_flips_at_the_asked_rate_are_counted_and_repeat_with_the_seed(make_l
                                         seed=42)
         os.write(meter, payload)
         got = receive(client, len(payload), 5)
-        flipped = sum(bin(byte).count("1") for byte in got)
+        flipped = sum(byte.bit_count() for byte in got)
         assert flipped == line.stats.injected["bit_flips"]
         assert 80 <= flipped <= 250  # 16 000 bits at 1e-2
         seen.append(got)
