@@ -32,7 +32,7 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Final
 
 from edge_agent.dlms.encoding import axdr
 from edge_agent.dlms.cosem import interface_classes as cosem
@@ -57,7 +57,6 @@ from edge_agent.dlms.push.reassembly import (
     Damaged,
     Incomplete,
     LinkFrame,
-    ReassemblyEvent,
     Skipped,
     Telegram,
     reassemble,
@@ -221,7 +220,7 @@ def inspect(data: bytes | bytearray | memoryview, keys: DecodeKeys | None = None
         raise FrameError(
             f"no frame in {len(buf)} bytes: " + "; ".join(e.message for e in skipped)
             + " (expected HDLC 7e..7e, M-Bus 68 L L 68..16, wrapper 00 01.., or an APDU)")
-    tree: Tree = {"format": _format_of(telegrams, events), "length": len(buf)}
+    tree: Tree = {"format": _format_of(telegrams, buf), "length": len(buf)}
     frames = [_frame_tree(frame) for event in events
               for frame in (event.frames if isinstance(event, Telegram)
                             else (event.frame,) if isinstance(event, ControlFrame) else ())]
@@ -261,15 +260,13 @@ def inspect(data: bytes | bytearray | memoryview, keys: DecodeKeys | None = None
     return tree
 
 
-def _format_of(telegrams: list[Telegram], events: list[ReassemblyEvent]) -> str:
+_FIRST_BYTES: Final = {0x7E: "hdlc", 0x68: "mbus", 0x00: "wrapper"}
+
+
+def _format_of(telegrams: list[Telegram], buf: bytes) -> str:
     if telegrams:
         return telegrams[0].framing
-    for event in events:
-        if isinstance(event, ControlFrame):
-            return "hdlc"
-        if isinstance(event, Damaged | Incomplete):
-            return event.framing.split()[0].lower().replace("-", "")
-    return "unknown"
+    return _FIRST_BYTES.get(buf[0], "apdu")
 
 
 def _problem(event: Damaged | Incomplete) -> Tree:
@@ -394,8 +391,6 @@ def _system_title(title: bytes) -> Tree:
 
 def _ciphered(buf: bytes, walk: _Walk) -> Tree:
     ciphered, end = CipheredApdu.decode(buf)
-    if end != len(buf):
-        raise DecodeError(f"{ciphered.name}: {len(buf) - end} bytes after the ciphered content")
     sc = ciphered.sc
     node: Tree = {
         "type": ciphered.name,
@@ -419,6 +414,11 @@ def _ciphered(buf: bytes, walk: _Walk) -> Tree:
     if ciphered.auth_tag:
         node["authentication_tag"] = ciphered.auth_tag.hex()
     node["keys_needed"] = ciphered.keys_needed()
+    if end != len(buf):
+        # The ciphered content states its length, so what follows is not part of it
+        # (a logger's FCS and flag after an LLC-only dump): shown, not used.
+        node["notes"] = [f"{len(buf) - end} byte(s) after the ciphered content are not part "
+                         f"of it and were ignored: {buf[end:].hex()}"]
     keys = walk.keys
     if not keys.can_decipher:
         seen = peek_security_header(buf)
@@ -538,7 +538,9 @@ def _type_name(value: Any) -> str:
 def _octets(raw: bytes) -> Tree | str:
     """Octet strings: hex, plus what they evidently are (OBIS code, date-time, text)."""
     node: Tree = {"type": "octet-string", "value": bytes(raw).hex()}
-    if len(raw) == 6:
+    if len(raw) == 6 and _printable(raw):
+        node["text"] = _text(raw)  # six printable bytes are text (a serial), not an OBIS code
+    elif len(raw) == 6:
         code = Obis.from_bytes(raw)
         node["obis"] = code.dotted
         node["name"] = obis_name(code)

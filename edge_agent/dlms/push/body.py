@@ -1,7 +1,7 @@
 """What a pushed notification body says: OBIS codes, values, scalers and units.
 
-Meters fill the notification-body of a DataNotification (Green Book 9.5) in one of two
-ways, and :func:`decode_body` reads both:
+Meters fill the notification-body of a DataNotification (Green Book 9.5) in one of three
+ways, and :func:`decode_body` reads them all:
 
 * **OBIS triples** (Austrian customer interface, "Kundenschnittstelle", of the Sagemcom
   T-210D and its peers): one structure holding the date-time, then for every value its
@@ -12,6 +12,10 @@ ways, and :func:`decode_body` reads both:
   order, nothing else. The first is by convention the push setup's own logical name.
   Only the object list says what the values are, so it must be given (from the
   configuration, or read once from the meter).
+* **push object list sent along** (Landis+Gyr E450/E570, Iskraemeco AM550 on the Swiss and
+  Austrian customer interfaces): the same, but the list's first entry is the push setup's
+  own attribute 2, so the first value is the object list itself and the body describes
+  itself. The values come bare: no scaler_unit travels with them.
 
 Both give :class:`PushContent`: a tuple of :class:`PushItem` plus the time stamp and
 meter number the body carried.
@@ -202,8 +206,8 @@ def _by_object_list(elements: tuple[Any, ...] | list[Any],
     meter_number: str | None = None
     for obj, value in zip(objects, elements):
         scaled = _SCALED.get(obj.class_id)
-        if obj.class_id == _PUSH_SETUP_CLASS and obj.attribute == 1:
-            continue  # the push's identifier, not a measurement
+        if obj.class_id == _PUSH_SETUP_CLASS and obj.attribute in (1, 2):
+            continue  # the push's identifier or its object list, not a measurement
         if scaled is not None and obj.attribute == scaled[1]:
             continue  # consumed as a scaler above
         if obj.class_id == _CLOCK_CLASS and obj.attribute == 2 and timestamp is None:
@@ -215,6 +219,40 @@ def _by_object_list(elements: tuple[Any, ...] | list[Any],
     return PushContent(tuple(items), timestamp, meter_number, LAYOUT_PUSH_OBJECT_LIST)
 
 
+# --- layout (c): the push object list sent along, as its first value -------------------------
+
+
+def _capture_object(value: Any) -> PushObject | None:
+    """One capture_object_definition (Blue Book 4.4.8 class 40 attribute 2): structure
+    {class_id, logical_name, attribute_index, data_index}."""
+    if not (isinstance(value, Structure) and len(value) == 4):
+        return None
+    class_id, name, attribute, _data_index = value
+    if not (_is_number(class_id) and _is_number(attribute) and isinstance(name, bytes)
+            and len(name) == _OBIS_LENGTH):
+        return None
+    return PushObject(int(class_id), Obis.from_bytes(name), int(attribute))
+
+
+def _object_list_sent_along(elements: tuple[Any, ...]) -> tuple[PushObject, ...] | None:
+    """The push object list when the body's first value is that list itself.
+
+    A push setup whose list starts with its own attribute 2 (push_object_list) sends the
+    list with every push: Landis+Gyr E450/E570 and Iskraemeco AM550 on the Swiss and
+    Austrian customer interfaces do. The body is then self-describing.
+    """
+    if not elements or not isinstance(elements[0], Array) or len(elements[0]) != len(elements):
+        return None
+    objects = tuple(_capture_object(value) for value in elements[0])
+    if not objects or any(o is None for o in objects):
+        return None
+    first = objects[0]
+    assert first is not None
+    if first.class_id != _PUSH_SETUP_CLASS or first.attribute != 2:
+        return None
+    return tuple(o for o in objects if o is not None)
+
+
 def decode_body(body: Any, objects: tuple[PushObject, ...] | None = None) -> PushContent:
     """Items of a notification body; ``objects`` is the push object list when known.
 
@@ -222,6 +260,9 @@ def decode_body(body: Any, objects: tuple[PushObject, ...] | None = None) -> Pus
     is configured, so one configuration serves both firmware variants. Raises DecodeError when the body names no value and no object list was given.
     """
     elements = tuple(body) if isinstance(body, Structure | Array) else (body,)
+    described = _object_list_sent_along(elements)
+    if described is not None:
+        return _by_object_list(elements, described)
     content = _triples(elements)  # a body that names its values is read as it says
     if content.items:
         return content

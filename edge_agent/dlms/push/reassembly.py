@@ -88,6 +88,7 @@ _WRAPPER_VERSION: Final = b"\x00\x01"
 _LLC_HEADERS: Final = (LLC_COMMAND, LLC_RESPONSE)
 
 LinkFrame = HdlcFrame | MbusLongFrame | WrapperFrame
+_NAMES: Final = {HDLC: "HDLC", MBUS: "M-Bus", WRAPPER: "wrapper"}
 
 # Names of the APDUs a push or a log may hold, by tag (Green Book 9.5), for messages about
 # frames that cannot be decoded: what a damaged frame was carrying.
@@ -149,7 +150,8 @@ class Damaged:
 
     @property
     def message(self) -> str:
-        where = f"{self.framing.upper()} frame of {self.length} bytes at offset {self.offset}"
+        where = (f"{_NAMES.get(self.framing, self.framing)} frame of {self.length} bytes at "
+                 f"offset {self.offset}")
         parts = [f"{where} is damaged: {self.reason}"]
         if self.addresses:
             parts.append(f"addresses {self.addresses}")
@@ -267,7 +269,7 @@ class _NeedMore:
 
 @dataclass(frozen=True, slots=True)
 class _NotAFrame:
-    pass
+    reason: str | None = None  # why a frame start was not a frame, when it looked like one
 
 
 _Attempt = _Found | _NeedMore | Damaged | _NotAFrame
@@ -295,14 +297,14 @@ def _hdlc_damage(buf: bytes, start: int, error: FrameError) -> _Attempt:
     says (the bytes are a frame, some of them wrong); anything else is not a frame."""
     header = _hdlc_header(buf, start)
     if header is None or header.length < 7:
-        return _NotAFrame()
+        return _NotAFrame(str(error))
     close = start + 1 + header.length
     closed = close < len(buf) and buf[close] == FLAG
     if closed and "mismatch" not in str(error):
-        return _NotAFrame()
+        return _NotAFrame(str(error))
     if not closed:
         if not _hcs_ok(buf, start) or close >= len(buf):
-            return _NotAFrame()
+            return _NotAFrame(str(error))
         # The header checks out but the closing flag is not where the length says: bytes
         # were lost or added inside the frame (a logger's buffer, a wrong parity).
         error = FrameError(f"the frame declares {header.length + 2} bytes but has no closing "
@@ -398,7 +400,7 @@ class Reassembler:
     for a listener on one line; :func:`reassemble` picks them for a capture)."""
 
     __slots__ = ("_base", "_blocks", "_buffer", "_closing", "_framings", "_hdlc", "_mbus",
-                 "_skip", "frames_seen", "max_message_size")
+                 "_skip", "frames_seen", "last_rejection", "max_message_size")
 
     def __init__(self, framings: tuple[str, ...] = (HDLC,),
                  max_message_size: int = MAX_MESSAGE_SIZE) -> None:
@@ -415,6 +417,7 @@ class Reassembler:
         self._mbus: _Pending | None = None
         self._blocks: dict[str, _Pending] = {}
         self.frames_seen = 0  # frames found, damaged or cut short: the stream is framed
+        self.last_rejection: str | None = None  # why the first frame-like start was none
         self.max_message_size = max_message_size
 
     # --- public ---------------------------------------------------------------------------
@@ -483,6 +486,8 @@ class Reassembler:
                     break  # wait for the rest of the frame
                 elif attempt.header_ok:
                     attempt = self._truncated(buf, position, framing.name, attempt)
+            if isinstance(attempt, _NotAFrame) and attempt.reason and self.last_rejection is None:
+                self.last_rejection = f"offset {self._base + position}: {attempt.reason}"
             if isinstance(attempt, _NeedMore | _NotAFrame):
                 self._skipped(self._base + position, 1, buf[position : position + 1], events)
                 position += 1
@@ -533,7 +538,7 @@ class Reassembler:
             info = _strip_llc(header.info) if header is not None else b""
         elif framing == MBUS and len(buf) > start + 9:
             info = buf[start + 9 :]  # 68 L L 68 C A CI and the two TSAPs
-        return Incomplete(self._base + start, f"{framing.upper()} frame",
+        return Incomplete(self._base + start, f"{_NAMES[framing]} frame",
                           f"the frame declares {attempt.declared} bytes, {present} were received: "
                           f"{missing} byte(s) missing", missing, present,
                           _seen(info)[1] if info else None)
@@ -694,7 +699,12 @@ def reassemble(data: bytes, framings: tuple[str, ...] = AUTO) -> list[Reassembly
         return reassembler.feed(buf) + reassembler.finish()
     reassembler = Reassembler((HDLC, MBUS))
     events = reassembler.feed(buf) + reassembler.finish()
-    if reassembler.frames_seen or not buf or buf[0] in (FLAG, _MBUS_START):
+    if reassembler.frames_seen or not buf:
+        return events
+    if buf[0] in (FLAG, _MBUS_START):
+        if reassembler.last_rejection is not None:
+            events.append(Damaged(0, len(buf), HDLC if buf[0] == FLAG else MBUS,
+                                  f"no intact frame start; at {reassembler.last_rejection}"))
         return events
     framing = LLC if buf[:3] in _LLC_HEADERS else APDU
     notes = ("an LLC header without an HDLC frame around it (as readers log it)",) \
