@@ -75,3 +75,23 @@ class ProgressBar:
             self.stream.write("\n")
             self.stream.flush()
             self._open = False
+
+
+def _size(count: float) -> str:
+    for unit in ("B", "kB", "MB"):
+        if count < 1000 or unit == "MB":
+            return f"{count:.0f} {unit}" if unit == "B" else f"{count:.1f} {unit}"
+        count /= 1000
+    return f"{count:.1f} MB"
+
+
+def throughput(rows: int, wire_bytes: int, elapsed: float, done: int, total: int) -> str:
+    """``"192 rows, 9.9 kB, 1.2 kB/s, ETA 0:07"``: rows and bytes so far, the byte rate,
+    and the time left at that pace (from the share of requests done)."""
+    parts = [f"{rows} rows", _size(wire_bytes)]
+    if elapsed > 0 and wire_bytes:
+        parts.append(f"{_size(wire_bytes / elapsed)}/s")
+    if 0 < done < total and elapsed > 0:
+        left = int(elapsed * (total - done) / done)
+        parts.append(f"ETA {left // 60}:{left % 60:02d}")
+    return ", ".join(parts)

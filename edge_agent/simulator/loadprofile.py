@@ -24,6 +24,7 @@ type-unmatched.
 from __future__ import annotations
 
 import bisect
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -42,7 +43,7 @@ from edge_agent.dlms.encoding.axdr import (
 from edge_agent.dlms.encoding.date_time import CosemDateTime, date_time_from_octets
 from edge_agent.dlms.errors import DecodeError
 
-from edge_agent.simulator.model import SLOT_SECONDS, Meter
+from edge_agent.simulator.model import DAY_SECONDS, SLOT_SECONDS, SLOTS_PER_DAY, Meter
 from edge_agent.simulator.objects import Attribute, CosemObject, Refused, Request
 
 RANGE_DESCRIPTOR = 1
@@ -235,29 +236,32 @@ class ProfileBuffer:
 
 
 class _Boundaries(Sequence[datetime]):
-    """The capture times first, first + period, ..., last: a lazy, bisectable sequence."""
+    """Capture times ``origin + n * step`` for the slot numbers ``slots`` (ascending): a
+    lazy, bisectable sequence."""
 
-    __slots__ = ("count", "first", "step")
+    __slots__ = ("origin", "slots", "step")
 
-    def __init__(self, first: datetime, count: int, step: timedelta) -> None:
-        self.first, self.count, self.step = first, count, step
+    def __init__(self, origin: datetime, slots: Sequence[int], step: timedelta) -> None:
+        self.origin, self.slots, self.step = origin, slots, step
 
     def __len__(self) -> int:
-        return self.count
+        return len(self.slots)
 
     def __getitem__(self, index):  # type: ignore[override]
         if isinstance(index, slice):
-            return [self[i] for i in range(*index.indices(self.count))]
-        if index < 0:
-            index += self.count
-        if not 0 <= index < self.count:
-            raise IndexError(index)
-        return self.first + index * self.step
+            return [self[i] for i in range(*index.indices(len(self.slots)))]
+        return self.origin + self.slots[index] * self.step
 
 
 class LoadProfileSource(EntrySource):
     """Rows at the end of each capture period since the installation (or the last reset),
-    at most ``capacity`` of them (the oldest are overwritten first)."""
+    at most ``capacity`` of them (the oldest are overwritten first).
+
+    A meter without power captures nothing: a period boundary that falls into a power
+    failure of the household curve has no row (the gap a real meter's profile shows); the
+    row after the failure carries the power-down bit in its status (:func:`amr_status`)
+    and the event log has the failure (:mod:`.event_log`).
+    """
 
     def __init__(self, meter: Meter, capacity: int, period: int = SLOT_SECONDS) -> None:
         self.meter = meter
@@ -265,14 +269,40 @@ class LoadProfileSource(EntrySource):
         self.step = timedelta(seconds=period)
         self.cleared_at: datetime | None = None  # meter time of the last reset
 
+    def _powerless(self, low: int, high: int) -> set[int]:
+        """Slot numbers in [low, high] whose boundary falls into a power failure."""
+        meter, step = self.meter, self.step.total_seconds()
+        # Boundary n is at meter time installed + n * step, i.e. curve seconds
+        # n * step - clock_offset (the curve counts world time since the installation).
+        offset = meter.clock_offset.total_seconds()
+        skipped: set[int] = set()
+        first_day = int((low * step - offset) // DAY_SECONDS) - 1
+        last_day = int((high * step - offset) // DAY_SECONDS) + 1
+        for day in range(max(0, first_day), last_day + 1):
+            outage = meter.curve.outage(day)
+            if outage is None:
+                continue
+            begin = day * DAY_SECONDS + outage.start + offset
+            end = day * DAY_SECONDS + outage.end + offset
+            # Power off on [begin, end): boundaries n * step in that interval.
+            skipped.update(n for n in range(math.ceil(begin / step), math.ceil(end / step))
+                           if low <= n <= high)
+        return skipped
+
     def entries(self, request: Request) -> _Boundaries:
         installed = self.meter.installed
         newest = (request.meter_now - installed) // self.step
         oldest = 1  # the first period ends one step after the installation
         if self.cleared_at is not None:
             oldest = max(oldest, (self.cleared_at - installed) // self.step + 1)
-        count = max(0, min(self.capacity, newest - oldest + 1))
-        return _Boundaries(installed + (newest - count + 1) * self.step, count, self.step)
+        if newest < oldest:
+            return _Boundaries(installed, (), self.step)
+        # Look back a little further than the capacity: skipped slots make room for
+        # older ones.
+        low = max(oldest, newest - self.capacity - 4 * SLOTS_PER_DAY)
+        skipped = self._powerless(low, newest)
+        slots = [n for n in range(low, newest + 1) if n not in skipped]
+        return _Boundaries(installed, slots[-self.capacity:], self.step)
 
     def time_of(self, entry: datetime) -> datetime:
         return entry

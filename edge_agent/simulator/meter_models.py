@@ -91,7 +91,7 @@ SECURITY_SETUP = ln("0.0.43.0.0.255")
 LOAD_PROFILE = ln("1.0.99.1.0.255")
 DISCONNECT_CONTROL = ln("0.0.96.3.10.255")
 PUSH_SETUP = ln("0.0.25.9.0.255")
-LOAD_PROFILE_CAPACITY = 96 * 40  # 40 days of 15-minute rows
+LOAD_PROFILE_CAPACITY = 96 * 224  # 32 weeks of 15-minute rows: both EU DST changes always inside
 STEP = timedelta(seconds=SLOT_SECONDS)
 
 # Mechanism ids (Green Book 9.4.2.2.3) of the roles below.

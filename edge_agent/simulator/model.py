@@ -324,6 +324,10 @@ class Meter:
         self.recorded_events: list[RecordedEvent] = []
         #: The meter's frame counter (0.0.43.1.0.255); the security layer advances it.
         self.invocation_counter = 0
+        #: How its date-times look (4.1.6.1): "full" (deviation and clock status),
+        #: "local" (deviation not specified, status with the DST bit) or "bare" (neither:
+        #: local time only, as some meters send profile time stamps).
+        self.time_stamp_style = "full"
 
     # --- time ---------------------------------------------------------------------
 
@@ -368,10 +372,13 @@ class Meter:
         offset = self.utc_offset_minutes(when)
         local = when.astimezone(UTC) + timedelta(minutes=offset)
         status = ClockStatus.DAYLIGHT_SAVING_ACTIVE if offset != self.std_offset_minutes else 0
+        style = self.time_stamp_style
         # Blue Book 4.1.6.1: deviation = UTC - local time, in minutes.
         return CosemDateTime(local.year, local.month, local.day, local.isoweekday(),
                              local.hour, local.minute, local.second,
-                             local.microsecond // 10_000, -offset, int(status))
+                             local.microsecond // 10_000,
+                             -offset if style == "full" else None,
+                             None if style == "bare" else int(status))
 
     # --- energy -------------------------------------------------------------------
 

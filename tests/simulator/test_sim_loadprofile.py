@@ -44,13 +44,17 @@ def by_range(sim, start: datetime, end: datetime, columns=()) -> Array:
                            clock_value(end, sim), list(columns)))
 
 
-def test_the_buffer_holds_forty_days_of_quarter_hours_ending_now() -> None:
+def test_the_buffer_holds_32_weeks_of_quarter_hours_ending_now() -> None:
     sim, _ = make()
     rows = buffer(sim)
     assert len(rows) == LOAD_PROFILE_CAPACITY
     assert when(rows[-1]) == datetime(2025, 3, 10, 12, 0, tzinfo=UTC)
-    assert all(when(b) - when(a) == timedelta(minutes=15) for a, b in pairwise(rows))
-    assert when(rows[0]) <= START - timedelta(days=30)
+    assert when(rows[0]) <= START - timedelta(days=224)
+    # Both DST changes of 2024 (31 March, 27 October) are in the history.
+    assert when(rows[0]) < datetime(2024, 10, 27, 1, tzinfo=UTC)
+    steps = [when(b) - when(a) for a, b in pairwise(rows)]
+    assert all(step >= timedelta(minutes=15) and step % timedelta(minutes=15) == timedelta(0)
+               for step in steps)
     attributes = sim.objects[LOAD_PROFILE].attributes
     r = request(sim)
     assert attributes[7].get(r) == attributes[8].get(r) == LOAD_PROFILE_CAPACITY
@@ -192,3 +196,24 @@ def test_status_marks_power_failures_and_clock_adjustments() -> None:
     sim.meter.set_clock(sim.meter.now() + timedelta(seconds=30))
     clock.advance(minutes=15)
     assert buffer(sim)[-1][1] & STATUS_CLOCK_ADJUSTED
+
+
+def test_power_failures_leave_a_gap_with_the_power_down_bit_after_it() -> None:
+    """No power, no capture: a boundary inside a failure has no row, the row after the
+    gap has the power-down bit, and the event log has the failure at its time."""
+    sim, _ = make()
+    rows = buffer(sim)
+    curve = sim.meter.curve
+    gaps = [(a, b) for a, b in pairwise(rows) if when(b) - when(a) > timedelta(minutes=15)]
+    assert gaps
+    events = sim.objects[ln("0.0.99.98.0.255")].attributes[2].get(request(sim))
+    downs = {when(e) for e in events if e[1] == 1}
+    for before, after in gaps:
+        assert after[1] & STATUS_POWER_DOWN
+        day = int(curve.seconds(when(after)) // 86_400)
+        outage = curve.outage(day) or curve.outage(day - 1)
+        assert outage is not None and outage.duration >= 1
+        failed = curve.origin + timedelta(seconds=outage.day * 86_400 + outage.start)
+        assert when(before) <= failed < when(after)
+        if failed >= min(downs, default=failed):  # the event log keeps the last 100 events
+            assert failed in downs
