@@ -16,15 +16,12 @@ the outer general-glo-ciphering the next (1426 and 1427 in the trace).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
 
 from edge_agent.dlms.security.ciphering import protect
 from edge_agent.dlms.security.control import CipherKeys, SecurityControl
 from edge_agent.dlms.security.signing import sign
 from edge_agent.dlms.security.tags import Form
-
-if TYPE_CHECKING:
-    from cryptography.hazmat.primitives.asymmetric import ec
+from edge_agent.dlms.security import crypto
 
 
 def build_signed_pass3(
@@ -32,7 +29,7 @@ def build_signed_pass3(
     *,
     client_system_title: bytes,
     server_system_title: bytes,
-    signing_key: ec.EllipticCurvePrivateKey,
+    signing_key: crypto.ec.EllipticCurvePrivateKey,
     keys: CipherKeys,
     invocation_counter: int,
     suite: int = 1,

@@ -24,7 +24,6 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
-from cryptography.hazmat.primitives.asymmetric import ec
 
 from edge_agent.dlms import apdu as x
 from edge_agent.dlms.encoding import axdr
@@ -52,6 +51,7 @@ from edge_agent.dlms.association.settings import (
 from edge_agent.dlms.apdu.conformance import Conformance
 from edge_agent.dlms.errors import ConfigError, DecodeError, DlmsError, ReplayError, SecurityError
 from edge_agent.dlms.secret import Secret
+from edge_agent.dlms.security import crypto
 from edge_agent.dlms.system_title import SystemTitle
 from edge_agent.dlms.security import (
     CipheredApdu,
@@ -144,7 +144,7 @@ class ServerSettings:
     suite: int = 0
     ek: Secret | None = None
     ak: Secret | None = None
-    signing_key: ec.EllipticCurvePrivateKey | None = None  # HLS-7 f(CtoS)
+    signing_key: crypto.ec.EllipticCurvePrivateKey | None = None  # HLS-7 f(CtoS)
     #: client system title -> certificate or public key (imported certificates); may be a
     #: live dict the simulator updates when a certificate is imported.
     client_public_keys: Mapping[bytes, PublicKeyOrCertificate] = field(default_factory=dict)
@@ -504,7 +504,7 @@ class ServerSession:
         if signer is None or self.settings.signing_key is None:
             raise SecurityError("HLS-7 needs the client's certificate and the meter signing key")
         public_key = (
-            signer if isinstance(signer, ec.EllipticCurvePublicKey) else signer.public_key()
+            signer if isinstance(signer, crypto.ec.EllipticCurvePublicKey) else signer.public_key()
         )
         verify_ecdsa_response(
             f_stoc,

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from edge_agent.dlms import apdu as x
 from edge_agent.dlms.apdu.acse import ApplicationContextName, MechanismName
 from edge_agent.dlms.apdu.conformance import CLIENT_DEFAULT, Conformance
 from edge_agent.dlms.errors import ConfigError, CounterError
 from edge_agent.dlms.secret import Secret
+from edge_agent.dlms.security import crypto
 from edge_agent.dlms.system_title import SystemTitle
 from edge_agent.dlms.choice import Choice
 from edge_agent.dlms.security import CipherKeys, Form, SecurityControl, SecurityPolicy
@@ -27,10 +27,6 @@ from edge_agent.dlms.security.hls import (
     verify_gmac_response,
 )
 from edge_agent.dlms.security.signing import PublicKeyOrCertificate
-
-if TYPE_CHECKING:
-    # Only HLS-7 needs it at run time (below): loading cryptography costs ~6 MB resident.
-    from cryptography.hazmat.primitives.asymmetric import ec
 
 # --- facts shared with the server side ------------------------------------------------------
 
@@ -134,7 +130,7 @@ class ClientSettings:
     ek: Secret | None = None
     ak: Secret | None = None
     dedicated_key: Secret | None = None  # fresh per association, from the caller's RNG
-    signing_key: ec.EllipticCurvePrivateKey | None = None  # HLS-7, general-signing
+    signing_key: crypto.ec.EllipticCurvePrivateKey | None = None  # HLS-7, general-signing
     server_public_key: PublicKeyOrCertificate | None = None  # HLS-7 f(CtoS), signed answers
     pass3_signing: Pass3Signing = Pass3Signing.NEVER  # AUTO is the blocking client's retry
     conformance: Conformance = CLIENT_CONFORMANCE
@@ -271,10 +267,8 @@ def verify_hls_reply(
             suite=settings.suite,
         )
         return
-    from cryptography.hazmat.primitives.asymmetric import ec
-
     key = settings.server_public_key
-    public_key = key if isinstance(key, ec.EllipticCurvePublicKey) else key.public_key()  # type: ignore[union-attr]
+    public_key = key if isinstance(key, crypto.ec.EllipticCurvePublicKey) else key.public_key()  # type: ignore[union-attr]
     verify_ecdsa_response(
         f_ctos,
         public_key,  # type: ignore[arg-type]

@@ -27,14 +27,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from cryptography import x509
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec
 
 from edge_agent.dlms.encoding import axdr
 from edge_agent.dlms.errors import DecodeError, EncodeError
 from edge_agent.dlms.cosem.obis import Obis
 from edge_agent.dlms.secret import Secret
+from edge_agent.dlms.security import crypto
 from edge_agent.dlms.system_title import SystemTitle
 from edge_agent.dlms.security import agreement, certificates, keywrap
 
@@ -161,7 +159,7 @@ class CertificateInfo:
         )
 
     @classmethod
-    def of(cls, certificate: x509.Certificate, entity: CertificateEntity) -> CertificateInfo:
+    def of(cls, certificate: crypto.x509.Certificate, entity: CertificateEntity) -> CertificateInfo:
         return cls(entity, certificate_type(certificate), serial_bytes(certificate),
                    certificate.issuer.public_bytes(), certificate.subject.public_bytes())
 
@@ -193,15 +191,15 @@ def _common_name(name_der: bytes) -> str | None:
     return name_der[start : start + name_der[start - 1]].decode("ascii", "replace")
 
 
-def serial_bytes(certificate: x509.Certificate) -> bytes:
+def serial_bytes(certificate: crypto.x509.Certificate) -> bytes:
     serial = certificate.serial_number
     return serial.to_bytes(max(1, (serial.bit_length() + 7) // 8), "big")
 
 
-def certificate_type(certificate: x509.Certificate) -> CertificateType:
+def certificate_type(certificate: crypto.x509.Certificate) -> CertificateType:
     try:
-        usage = certificate.extensions.get_extension_for_class(x509.KeyUsage).value
-    except x509.ExtensionNotFound:
+        usage = certificate.extensions.get_extension_for_class(crypto.x509.KeyUsage).value
+    except crypto.x509.ExtensionNotFound:
         return CertificateType.OTHER
     if usage.digital_signature:
         return CertificateType.DIGITAL_SIGNATURE
@@ -290,8 +288,8 @@ AGREED_ALGORITHM = {
 }
 
 
-def derive_agreed_key(key_id: KeyId, own_ephemeral: ec.EllipticCurvePrivateKey,
-                      peer_ephemeral: ec.EllipticCurvePublicKey, *, client_system_title: bytes,
+def derive_agreed_key(key_id: KeyId, own_ephemeral: crypto.ec.EllipticCurvePrivateKey,
+                      peer_ephemeral: crypto.ec.EllipticCurvePublicKey, *, client_system_title: bytes,
                       server_system_title: bytes) -> Secret:
     """Ephemeral Unified Model C(2e, 0s): party U is the client, V the server (both sides)."""
     length = 16 if own_ephemeral.curve.key_size == 256 else 32
@@ -302,11 +300,11 @@ def derive_agreed_key(key_id: KeyId, own_ephemeral: ec.EllipticCurvePrivateKey,
     )
 
 
-def certificate_der(certificate: x509.Certificate) -> axdr.OctetString:
-    return axdr.OctetString(certificate.public_bytes(serialization.Encoding.DER))
+def certificate_der(certificate: crypto.x509.Certificate) -> axdr.OctetString:
+    return axdr.OctetString(certificate.public_bytes(crypto.serialization.Encoding.DER))
 
 
-def parse_certificate(value: Any, what: str) -> x509.Certificate:
+def parse_certificate(value: Any, what: str) -> crypto.x509.Certificate:
     return certificates.load_certificate(parse_octet_string(value, what))
 
 

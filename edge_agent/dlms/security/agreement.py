@@ -25,15 +25,15 @@ from __future__ import annotations
 
 import enum
 
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.hazmat.primitives.kdf.concatkdf import ConcatKDFHash
 
 from edge_agent.dlms.errors import ConfigError, SignatureError
 from edge_agent.dlms.secret import Secret
+from edge_agent.dlms.security import crypto
 from edge_agent.dlms.system_title import SystemTitle
 from edge_agent.dlms.security.certificates import public_key_from_point, public_key_to_point
 from edge_agent.dlms.security.control import suite_parameters
-from edge_agent.dlms.security.signing import ecdsa_sign, ecdsa_verify, suite_of_key
+from edge_agent.dlms.security.control import suite_of_key
+from edge_agent.dlms.security.signing import ecdsa_sign, ecdsa_verify
 
 _DLMS_ALGORITHM_ARC = bytes.fromhex(
     "608574050803"
@@ -64,7 +64,7 @@ class Scheme(enum.Enum):
 
 
 def shared_secret(
-    private_key: ec.EllipticCurvePrivateKey, peer_public_key: ec.EllipticCurvePublicKey
+    private_key: crypto.ec.EllipticCurvePrivateKey, peer_public_key: crypto.ec.EllipticCurvePublicKey
 ) -> Secret:
     """Z of ECC CDH (SP 800-56A 5.7.1.2); both keys on the same curve."""
     if private_key.curve.name != peer_public_key.curve.name:
@@ -72,7 +72,7 @@ def shared_secret(
             f"key agreement between a {private_key.curve.name} and a {peer_public_key.curve.name} key: "
             "both parties must use the curve of the security suite"
         )
-    return Secret(private_key.exchange(ec.ECDH(), peer_public_key), "shared secret Z")
+    return Secret(private_key.exchange(crypto.ec.ECDH(), peer_public_key), "shared secret Z")
 
 
 def other_info(
@@ -98,7 +98,7 @@ def kdf(z: Secret, info: bytes, *, suite: int, length: int) -> Secret:
     params = suite_parameters(suite)
     params.require_public_key_algorithms("key derivation")
     assert params.hash is not None
-    derived = ConcatKDFHash(algorithm=params.hash(), length=length, otherinfo=info).derive(
+    derived = crypto.concatkdf.ConcatKDFHash(algorithm=params.hash(), length=length, otherinfo=info).derive(
         z.reveal()
     )
     return Secret(derived, "derived key")
@@ -106,8 +106,8 @@ def kdf(z: Secret, info: bytes, *, suite: int, length: int) -> Secret:
 
 def agree(
     scheme: Scheme,
-    private_key: ec.EllipticCurvePrivateKey,
-    peer_public_key: ec.EllipticCurvePublicKey,
+    private_key: crypto.ec.EllipticCurvePrivateKey,
+    peer_public_key: crypto.ec.EllipticCurvePublicKey,
     *,
     algorithm: Algorithm,
     party_u_system_title: bytes,
@@ -137,7 +137,7 @@ def agree(
 
 
 def key_agreement_data(
-    key_id: int, ephemeral_key: ec.EllipticCurvePrivateKey, signing_key: ec.EllipticCurvePrivateKey
+    key_id: int, ephemeral_key: crypto.ec.EllipticCurvePrivateKey, signing_key: crypto.ec.EllipticCurvePrivateKey
 ) -> bytes:
     """key_data of Security setup key_agreement (Blue Book 4.4.7 method 3):
     ephemeral public key X‖Y ‖ ECDSA signature of key_id ‖ X‖Y with the signing key."""
@@ -146,8 +146,8 @@ def key_agreement_data(
 
 
 def verify_key_agreement_data(
-    key_id: int, key_data: bytes, signer_public_key: ec.EllipticCurvePublicKey
-) -> ec.EllipticCurvePublicKey:
+    key_id: int, key_data: bytes, signer_public_key: crypto.ec.EllipticCurvePublicKey
+) -> crypto.ec.EllipticCurvePublicKey:
     """Check the peer's signed ephemeral key and return it."""
     params = suite_of_key(signer_public_key)
     point_length = 2 * params.coordinate_length

@@ -14,14 +14,11 @@ from __future__ import annotations
 
 import datetime as dt
 
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from edge_agent.dlms.errors import ConfigError, DecodeError, SignatureError
+from edge_agent.dlms.security import crypto
 from edge_agent.dlms.system_title import SystemTitle
-from edge_agent.dlms.security.control import SUITES, suite_parameters
+from edge_agent.dlms.security.control import SUITES, suite_of_key, suite_parameters
 
 DIGITAL_SIGNATURE = "digital-signature"
 KEY_AGREEMENT = "key-agreement"
@@ -31,14 +28,14 @@ _USAGES = {
 }
 
 
-def generate_key_pair(suite: int = 1) -> ec.EllipticCurvePrivateKey:
+def generate_key_pair(suite: int = 1) -> crypto.ec.EllipticCurvePrivateKey:
     params = suite_parameters(suite)
     params.require_public_key_algorithms("a key pair")
     assert params.curve is not None
-    return ec.generate_private_key(params.curve())
+    return crypto.ec.generate_private_key(params.curve())
 
 
-def public_key_from_point(point: bytes, suite: int | None = None) -> ec.EllipticCurvePublicKey:
+def public_key_from_point(point: bytes, suite: int | None = None) -> crypto.ec.EllipticCurvePublicKey:
     """A public key from X‖Y (as DLMS carries it) or 04‖X‖Y (SEC 1 uncompressed)."""
     raw = bytes(point)
     if len(raw) in (65, 97) and raw[0] == 0x04:
@@ -56,15 +53,15 @@ def public_key_from_point(point: bytes, suite: int | None = None) -> ec.Elliptic
         )
     assert params.curve is not None
     try:
-        return ec.EllipticCurvePublicKey.from_encoded_point(params.curve(), b"\x04" + raw)
+        return crypto.ec.EllipticCurvePublicKey.from_encoded_point(params.curve(), b"\x04" + raw)
     except ValueError:
         raise DecodeError(f"public key is not a point on {params.curve.name}") from None
 
 
-def public_key_to_point(key: ec.EllipticCurvePublicKey, *, sec1_prefix: bool = False) -> bytes:
+def public_key_to_point(key: crypto.ec.EllipticCurvePublicKey, *, sec1_prefix: bool = False) -> bytes:
     """X‖Y (DLMS key agreement data), or 04‖X‖Y with ``sec1_prefix``."""
     encoded = key.public_bytes(
-        serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint
+        crypto.serialization.Encoding.X962, crypto.serialization.PublicFormat.UncompressedPoint
     )
     return encoded if sec1_prefix else encoded[1:]
 
@@ -73,8 +70,8 @@ def common_name(system_title: bytes) -> str:
     return SystemTitle(system_title, error=ConfigError).text
 
 
-def system_title_from_name(name: x509.Name) -> SystemTitle:
-    attributes = name.get_attributes_for_oid(NameOID.COMMON_NAME)
+def system_title_from_name(name: crypto.x509.Name) -> SystemTitle:
+    attributes = name.get_attributes_for_oid(crypto.oid.NameOID.COMMON_NAME)
     text = str(attributes[0].value) if attributes else ""
     try:
         return SystemTitle(bytes.fromhex(text), error=SignatureError)
@@ -85,33 +82,31 @@ def system_title_from_name(name: x509.Name) -> SystemTitle:
         ) from None
 
 
-def system_title_from_certificate(certificate: x509.Certificate) -> SystemTitle:
+def system_title_from_certificate(certificate: crypto.x509.Certificate) -> SystemTitle:
     return system_title_from_name(certificate.subject)
 
 
-def _subject(system_title: bytes, organization: str | None) -> x509.Name:
-    attributes = [x509.NameAttribute(NameOID.COMMON_NAME, common_name(system_title))]
+def _subject(system_title: bytes, organization: str | None) -> crypto.x509.Name:
+    attributes = [crypto.x509.NameAttribute(crypto.oid.NameOID.COMMON_NAME, common_name(system_title))]
     if organization:
-        attributes.append(x509.NameAttribute(NameOID.ORGANIZATION_NAME, organization))
-    return x509.Name(attributes)
+        attributes.append(crypto.x509.NameAttribute(crypto.oid.NameOID.ORGANIZATION_NAME, organization))
+    return crypto.x509.Name(attributes)
 
 
-def _hash_for(key: ec.EllipticCurvePrivateKey) -> hashes.HashAlgorithm:
-    from edge_agent.dlms.security.signing import suite_of_key
-
+def _hash_for(key: crypto.ec.EllipticCurvePrivateKey) -> crypto.hashes.HashAlgorithm:
     params = suite_of_key(key)
     assert params.hash is not None
     return params.hash()
 
 
-def _key_usage(usage: str) -> x509.KeyUsage:
+def _key_usage(usage: str) -> crypto.x509.KeyUsage:
     try:
         flags = _USAGES[usage]
     except KeyError:
         raise ConfigError(
             f"certificate usage {usage!r}: expected {DIGITAL_SIGNATURE} or {KEY_AGREEMENT}"
         ) from None
-    return x509.KeyUsage(
+    return crypto.x509.KeyUsage(
         content_commitment=False,
         key_encipherment=False,
         data_encipherment=False,
@@ -124,15 +119,15 @@ def _key_usage(usage: str) -> x509.KeyUsage:
 
 
 def build_csr(
-    private_key: ec.EllipticCurvePrivateKey,
+    private_key: crypto.ec.EllipticCurvePrivateKey,
     system_title: bytes,
     *,
     usage: str = DIGITAL_SIGNATURE,
     organization: str | None = None,
-) -> x509.CertificateSigningRequest:
+) -> crypto.x509.CertificateSigningRequest:
     """A PKCS #10 request for the certificate of ``system_title`` (to a CA or the meter)."""
     return (
-        x509.CertificateSigningRequestBuilder()
+        crypto.x509.CertificateSigningRequestBuilder()
         .subject_name(_subject(system_title, organization))
         .add_extension(_key_usage(usage), critical=True)
         .sign(private_key, _hash_for(private_key))
@@ -140,7 +135,7 @@ def build_csr(
 
 
 def self_signed_certificate(
-    private_key: ec.EllipticCurvePrivateKey,
+    private_key: crypto.ec.EllipticCurvePrivateKey,
     system_title: bytes,
     *,
     not_before: dt.datetime,
@@ -148,85 +143,85 @@ def self_signed_certificate(
     usage: str = DIGITAL_SIGNATURE,
     organization: str | None = None,
     serial_number: int | None = None,
-) -> x509.Certificate:
+) -> crypto.x509.Certificate:
     if not_after <= not_before:
         raise ConfigError("certificate validity: not_after must be later than not_before")
     name = _subject(system_title, organization)
     public_key = private_key.public_key()
     return (
-        x509.CertificateBuilder()
+        crypto.x509.CertificateBuilder()
         .subject_name(name)
         .issuer_name(name)
         .public_key(public_key)
-        .serial_number(serial_number if serial_number is not None else x509.random_serial_number())
+        .serial_number(serial_number if serial_number is not None else crypto.x509.random_serial_number())
         .not_valid_before(not_before)
         .not_valid_after(not_after)
         .add_extension(_key_usage(usage), critical=True)
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False)
+        .add_extension(crypto.x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(crypto.x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False)
         .sign(private_key, _hash_for(private_key))
     )
 
 
-def load_certificate(data: bytes) -> x509.Certificate:
+def load_certificate(data: bytes) -> crypto.x509.Certificate:
     """PEM or DER."""
     try:
         if data.lstrip().startswith(b"-----BEGIN"):
-            return x509.load_pem_x509_certificate(data)
-        return x509.load_der_x509_certificate(data)
+            return crypto.x509.load_pem_x509_certificate(data)
+        return crypto.x509.load_der_x509_certificate(data)
     except ValueError as exc:
         raise DecodeError(f"not an X.509 certificate (PEM or DER): {exc}") from None
 
 
-def load_csr(data: bytes) -> x509.CertificateSigningRequest:
+def load_csr(data: bytes) -> crypto.x509.CertificateSigningRequest:
     try:
         if data.lstrip().startswith(b"-----BEGIN"):
-            return x509.load_pem_x509_csr(data)
-        return x509.load_der_x509_csr(data)
+            return crypto.x509.load_pem_x509_csr(data)
+        return crypto.x509.load_der_x509_csr(data)
     except ValueError as exc:
         raise DecodeError(f"not a certificate signing request (PEM or DER): {exc}") from None
 
 
-def load_private_key(data: bytes, password: bytes | None = None) -> ec.EllipticCurvePrivateKey:
+def load_private_key(data: bytes, password: bytes | None = None) -> crypto.ec.EllipticCurvePrivateKey:
     try:
         if data.lstrip().startswith(b"-----BEGIN"):
-            key = serialization.load_pem_private_key(data, password)
+            key = crypto.serialization.load_pem_private_key(data, password)
         else:
-            key = serialization.load_der_private_key(data, password)
+            key = crypto.serialization.load_der_private_key(data, password)
     except (ValueError, TypeError):
         # The library's message may quote the input; say only what to do.
         raise ConfigError(
             "private key cannot be loaded: not a PEM/DER private key, or wrong/missing password"
         ) from None
-    if not isinstance(key, ec.EllipticCurvePrivateKey):
+    if not isinstance(key, crypto.ec.EllipticCurvePrivateKey):
         raise ConfigError("private key is not an elliptic-curve key (P-256 or P-384 expected)")
     return key
 
 
-def private_key_pem(key: ec.EllipticCurvePrivateKey, password: bytes | None = None) -> bytes:
+def private_key_pem(key: crypto.ec.EllipticCurvePrivateKey, password: bytes | None = None) -> bytes:
     encryption = (
-        serialization.BestAvailableEncryption(password)
+        crypto.serialization.BestAvailableEncryption(password)
         if password
-        else serialization.NoEncryption()
+        else crypto.serialization.NoEncryption()
     )
     return key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, encryption
+        crypto.serialization.Encoding.PEM, crypto.serialization.PrivateFormat.PKCS8, encryption
     )
 
 
-def public_key_pem(key: ec.EllipticCurvePublicKey) -> bytes:
+def public_key_pem(key: crypto.ec.EllipticCurvePublicKey) -> bytes:
     return key.public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        crypto.serialization.Encoding.PEM, crypto.serialization.PublicFormat.SubjectPublicKeyInfo
     )
 
 
-def certificate_pem(certificate: x509.Certificate) -> bytes:
-    return certificate.public_bytes(serialization.Encoding.PEM)
+def certificate_pem(certificate: crypto.x509.Certificate) -> bytes:
+    return certificate.public_bytes(crypto.serialization.Encoding.PEM)
 
 
-def certificate_der(certificate: x509.Certificate) -> bytes:
-    return certificate.public_bytes(serialization.Encoding.DER)
+def certificate_der(certificate: crypto.x509.Certificate) -> bytes:
+    return certificate.public_bytes(crypto.serialization.Encoding.DER)
 
 
-def csr_pem(csr: x509.CertificateSigningRequest) -> bytes:
-    return csr.public_bytes(serialization.Encoding.PEM)
+def csr_pem(csr: crypto.x509.CertificateSigningRequest) -> bytes:
+    return csr.public_bytes(crypto.serialization.Encoding.PEM)

@@ -31,6 +31,7 @@ from edge_agent.dlms.errors import (
     TruncatedError,
 )
 from edge_agent.dlms.secret import Secret
+from edge_agent.dlms.security import crypto
 from edge_agent.dlms.system_title import SystemTitle
 from edge_agent.dlms.security._length import decode_length, octet_string, take, take_octet_string
 from edge_agent.dlms.security.control import CipherKeys, SecurityControl
@@ -249,16 +250,12 @@ def _gcm_encrypt(
     key: Secret, iv: bytes, aad: bytes, plaintext: bytes, sc: SecurityControl
 ) -> tuple[bytes, bytes]:
     """Return (information, tag) for the three protection kinds."""
-    # Imported here, not at the top: loading cryptography's native module costs about
-    # 6 MB resident, which an agent whose meters all use security "none" never needs.
-    from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
-
     if not sc.authentication:
-        encryptor = Cipher(
-            algorithms.AES(key.reveal()), modes.CTR(iv + b"\x00\x00\x00\x02")
+        encryptor = crypto.Cipher(
+            crypto.algorithms.AES(key.reveal()), crypto.modes.CTR(iv + b"\x00\x00\x00\x02")
         ).encryptor()
         return encryptor.update(plaintext) + encryptor.finalize(), b""
-    encryptor = Cipher(algorithms.AES(key.reveal()), modes.GCM(iv)).encryptor()
+    encryptor = crypto.Cipher(crypto.algorithms.AES(key.reveal()), crypto.modes.GCM(iv)).encryptor()
     if sc.encryption:
         encryptor.authenticate_additional_data(aad)
         information = encryptor.update(plaintext) + encryptor.finalize()
@@ -271,17 +268,14 @@ def _gcm_encrypt(
 
 def _gcm_decrypt(key: Secret, iv: bytes, aad: bytes, apdu: CipheredApdu) -> bytes | None:
     """Plaintext, or None when the tag does not verify."""
-    from cryptography.exceptions import InvalidTag
-    from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
-
     sc = apdu.sc
     if not sc.authentication:
-        decryptor = Cipher(
-            algorithms.AES(key.reveal()), modes.CTR(iv + b"\x00\x00\x00\x02")
+        decryptor = crypto.Cipher(
+            crypto.algorithms.AES(key.reveal()), crypto.modes.CTR(iv + b"\x00\x00\x00\x02")
         ).decryptor()
         return decryptor.update(apdu.information) + decryptor.finalize()
     if not sc.encryption:
-        encryptor = Cipher(algorithms.AES(key.reveal()), modes.GCM(iv)).encryptor()
+        encryptor = crypto.Cipher(crypto.algorithms.AES(key.reveal()), crypto.modes.GCM(iv)).encryptor()
         encryptor.authenticate_additional_data(aad + apdu.information)
         encryptor.finalize()
         return (
@@ -289,14 +283,14 @@ def _gcm_decrypt(key: Secret, iv: bytes, aad: bytes, apdu: CipheredApdu) -> byte
             if hmac.compare_digest(encryptor.tag[:TAG_LENGTH], apdu.auth_tag)
             else None
         )
-    decryptor = Cipher(
-        algorithms.AES(key.reveal()), modes.GCM(iv, apdu.auth_tag, min_tag_length=TAG_LENGTH)
+    decryptor = crypto.Cipher(
+        crypto.algorithms.AES(key.reveal()), crypto.modes.GCM(iv, apdu.auth_tag, min_tag_length=TAG_LENGTH)
     ).decryptor()
     decryptor.authenticate_additional_data(aad)
     plaintext = decryptor.update(apdu.information)
     try:
         return plaintext + decryptor.finalize()
-    except InvalidTag:
+    except crypto.exceptions.InvalidTag:
         return None
 
 
@@ -311,7 +305,7 @@ def protect(
     header: GeneralCipheringHeader | None = None,
     content_key: Secret | None = None,
 ) -> bytes:
-    """Cipher ``plain_apdu`` as ``form``; ``system_title`` is the sender's (ours).
+    """crypto.Cipher ``plain_apdu`` as ``form``; ``system_title`` is the sender's (ours).
 
     ``header`` is required for general-ciphering; its originator system title must be
     ``system_title``. ``content_key`` is the key of an agreed-key general-ciphering.

@@ -16,15 +16,11 @@ Security suites, Green Book 9.2.3.7, Table 19:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from edge_agent.dlms.choice import Choice
-from edge_agent.dlms.errors import ConfigError, DecodeError, MissingKeyError
+from edge_agent.dlms.errors import ConfigError, DecodeError, MissingKeyError, SignatureError
 from edge_agent.dlms.secret import Secret
-
-if TYPE_CHECKING:
-    from cryptography.hazmat.primitives import hashes
-    from cryptography.hazmat.primitives.asymmetric import ec
+from edge_agent.dlms.security import crypto
 
 AUTHENTICATION = 0x10
 ENCRYPTION = 0x20
@@ -57,7 +53,7 @@ class SuiteParameters:
 
     The curve and hash are named (as ``cryptography`` names them) rather than held as
     classes, so that a process that never signs does not load the library's native
-    module (about 6 MB resident, issue 5); ``curve`` and ``hash`` resolve the names.
+    module (about 6 MB resident); ``curve`` and ``hash`` resolve the names.
     """
 
     suite: int
@@ -72,20 +68,16 @@ class SuiteParameters:
         return 2 * self.coordinate_length
 
     @property
-    def curve(self) -> type[ec.EllipticCurve] | None:
+    def curve(self) -> type[crypto.ec.EllipticCurve] | None:
         if self.curve_name is None:
             return None
-        from cryptography.hazmat.primitives.asymmetric import ec
-
-        return getattr(ec, self.curve_name.upper())  # secp256r1 -> ec.SECP256R1
+        return getattr(crypto.ec, self.curve_name.upper())  # secp256r1 -> crypto.ec.SECP256R1
 
     @property
-    def hash(self) -> type[hashes.HashAlgorithm] | None:
+    def hash(self) -> type[crypto.hashes.HashAlgorithm] | None:
         if self.hash_name is None:
             return None
-        from cryptography.hazmat.primitives import hashes
-
-        return getattr(hashes, self.hash_name.upper())  # sha256 -> hashes.SHA256
+        return getattr(crypto.hashes, self.hash_name.upper())  # sha256 -> crypto.hashes.SHA256
 
     def require_public_key_algorithms(self, what: str) -> None:
         if self.curve_name is None:
@@ -113,6 +105,23 @@ def suite_parameters(suite: int) -> SuiteParameters:
         raise DecodeError(
             f"security suite {suite} is not defined: expected 0, 1 or 2 (Green Book Table 19)"
         ) from None
+
+
+_BY_CURVE: dict[str, SuiteParameters] = {
+    params.curve_name: params for params in SUITES.values() if params.curve_name is not None
+}
+
+
+def suite_of_key(
+    key: crypto.ec.EllipticCurvePrivateKey | crypto.ec.EllipticCurvePublicKey,
+) -> SuiteParameters:
+    """Suite 1 for a P-256 key, suite 2 for P-384; other curves are refused."""
+    params = _BY_CURVE.get(key.curve.name)
+    if params is None:
+        raise SignatureError(
+            f"{key.curve.name} keys are not part of any DLMS security suite: use P-256 (suite 1) or P-384 (suite 2)"
+        )
+    return params
 
 
 @dataclass(frozen=True, slots=True)

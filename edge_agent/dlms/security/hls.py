@@ -19,17 +19,14 @@ from __future__ import annotations
 
 import hmac
 import struct
-from typing import TYPE_CHECKING
 
 from edge_agent.dlms.errors import AuthenticationError, DecodeError, EncodeError, SignatureError
 from edge_agent.dlms.secret import Secret
+from edge_agent.dlms.security import crypto
 from edge_agent.dlms.system_title import SystemTitle
 from edge_agent.dlms.security.ciphering import LIKELY_CAUSES, MAX_INVOCATION_COUNTER, TAG_LENGTH
 from edge_agent.dlms.security.control import CipherKeys, SecurityControl
 from edge_agent.dlms.security.signing import ecdsa_sign, ecdsa_verify
-
-if TYPE_CHECKING:
-    from cryptography.hazmat.primitives.asymmetric import ec
 
 MIN_CHALLENGE = 8
 MAX_CHALLENGE = 64
@@ -61,11 +58,8 @@ def _gmac(
     ek = keys.require("ek", "HLS-5 (GMAC) uses the global unicast encryption key")
     ak = keys.require("ak", "HLS-5 (GMAC) authenticates with the AK")
     keys.check_suite(sc.suite)
-    # Imported on use, as in ciphering: LLS and no-security meters never load cryptography.
-    from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
-
-    encryptor = Cipher(
-        algorithms.AES(ek.reveal()), modes.GCM(system_title + invocation_counter.to_bytes(4, "big"))
+    encryptor = crypto.Cipher(
+        crypto.algorithms.AES(ek.reveal()), crypto.modes.GCM(system_title + invocation_counter.to_bytes(4, "big"))
     ).encryptor()
     encryptor.authenticate_additional_data(sc.encode() + ak.reveal() + challenge)
     encryptor.finalize()
@@ -131,7 +125,7 @@ def _ecdsa_data(signer_title: bytes, other_title: bytes, received: bytes, sent: 
 
 
 def ecdsa_response(
-    signing_key: ec.EllipticCurvePrivateKey,
+    signing_key: crypto.ec.EllipticCurvePrivateKey,
     *,
     own_system_title: bytes,
     peer_system_title: bytes,
@@ -147,7 +141,7 @@ def ecdsa_response(
 
 def verify_ecdsa_response(
     response: bytes,
-    peer_public_key: ec.EllipticCurvePublicKey,
+    peer_public_key: crypto.ec.EllipticCurvePublicKey,
     *,
     own_system_title: bytes,
     peer_system_title: bytes,

@@ -5,10 +5,10 @@ the new key, with the default IV A6A6A6A6A6A6A6A6.
 
 from __future__ import annotations
 
-from cryptography.hazmat.primitives.keywrap import InvalidUnwrap, aes_key_unwrap, aes_key_wrap
 
 from edge_agent.dlms.errors import AuthenticationError, DecodeError, EncodeError
 from edge_agent.dlms.secret import Secret
+from edge_agent.dlms.security import crypto
 
 _KEK_LENGTHS = (16, 24, 32)
 
@@ -25,7 +25,7 @@ def wrap(kek: Secret, key: Secret) -> bytes:
         raise EncodeError(
             f"a wrapped key must be at least 16 bytes and a multiple of 8, got {len(key)}"
         )
-    return aes_key_wrap(_check_kek(kek), key.reveal())
+    return crypto.keywrap.aes_key_wrap(_check_kek(kek), key.reveal())
 
 
 def unwrap(kek: Secret, wrapped: bytes, name: str = "unwrapped key") -> Secret:
@@ -35,8 +35,8 @@ def unwrap(kek: Secret, wrapped: bytes, name: str = "unwrapped key") -> Secret:
             f"wrapped key must be at least 24 bytes and a multiple of 8, got {len(wrapped)}"
         )
     try:
-        return Secret(aes_key_unwrap(_check_kek(kek), bytes(wrapped)), name)
-    except InvalidUnwrap:
+        return Secret(crypto.keywrap.aes_key_unwrap(_check_kek(kek), bytes(wrapped)), name)
+    except crypto.keywrap.InvalidUnwrap:
         raise AuthenticationError(
             "AES key unwrap integrity check failed (RFC 3394 2.2.3): wrong master key (KEK) "
             "or damaged wrapped key"

@@ -17,36 +17,18 @@ each the size of the curve order (64 bytes for P-256, 96 for P-384), not DER.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Union
+from typing import Union
 
 from edge_agent.dlms.errors import DecodeError, EncodeError, SignatureError, TruncatedError
+from edge_agent.dlms.security import crypto
 from edge_agent.dlms.security._length import octet_string, take_octet_string
-from edge_agent.dlms.security.control import SUITES, SuiteParameters
+from edge_agent.dlms.security.control import SuiteParameters, suite_of_key
 from edge_agent.dlms.security.header import TransactionHeader
 from edge_agent.dlms.security.tags import GENERAL_SIGNING
 
-if TYPE_CHECKING:
-    from cryptography import x509
-    from cryptography.hazmat.primitives.asymmetric import ec
-
-# ``cryptography`` is imported by the functions that sign and verify: its native module
-# and x509 cost about 13 MB of resident memory, which an agent that reads meters without
-# signatures should not pay (issue 5). The codec (GeneralSigning) needs neither.
-PublicKeyOrCertificate = Union["ec.EllipticCurvePublicKey", "x509.Certificate"]
-
-_BY_CURVE: dict[str, SuiteParameters] = {
-    params.curve_name: params for params in SUITES.values() if params.curve_name is not None
-}
-
-
-def suite_of_key(key: ec.EllipticCurvePrivateKey | ec.EllipticCurvePublicKey) -> SuiteParameters:
-    """Suite 1 for a P-256 key, suite 2 for P-384; other curves are refused."""
-    params = _BY_CURVE.get(key.curve.name)
-    if params is None:
-        raise SignatureError(
-            f"{key.curve.name} keys are not part of any DLMS security suite: use P-256 (suite 1) or P-384 (suite 2)"
-        )
-    return params
+# ``cryptography`` is loaded (through ``crypto``) by the functions that sign and verify;
+# the codec (GeneralSigning) needs none of it.
+PublicKeyOrCertificate = Union["crypto.ec.EllipticCurvePublicKey", "crypto.x509.Certificate"]
 
 
 def raw_to_der(raw: bytes, params: SuiteParameters) -> bytes:
@@ -55,42 +37,33 @@ def raw_to_der(raw: bytes, params: SuiteParameters) -> bytes:
             f"signature is {len(raw)} bytes, suite {params.suite} signatures are r‖s of "
             f"{params.signature_length} bytes: wrong security suite or damaged signature"
         )
-    from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
-
     half = params.coordinate_length
-    return encode_dss_signature(
+    return crypto.dss.encode_dss_signature(
         int.from_bytes(raw[:half], "big"), int.from_bytes(raw[half:], "big")
     )
 
 
 def der_to_raw(der: bytes, params: SuiteParameters) -> bytes:
-    from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
-
-    r, s = decode_dss_signature(der)
+    r, s = crypto.dss.decode_dss_signature(der)
     half = params.coordinate_length
     return r.to_bytes(half, "big") + s.to_bytes(half, "big")
 
 
-def ecdsa_sign(private_key: ec.EllipticCurvePrivateKey, data: bytes) -> bytes:
+def ecdsa_sign(private_key: crypto.ec.EllipticCurvePrivateKey, data: bytes) -> bytes:
     """Raw r‖s ECDSA signature of ``data`` with the suite's hash."""
-    from cryptography.hazmat.primitives.asymmetric import ec
-
     params = suite_of_key(private_key)
     assert params.hash is not None
-    return der_to_raw(private_key.sign(data, ec.ECDSA(params.hash())), params)
+    return der_to_raw(private_key.sign(data, crypto.ec.ECDSA(params.hash())), params)
 
 
 def ecdsa_verify(
-    public_key: ec.EllipticCurvePublicKey, data: bytes, signature: bytes, what: str
+    public_key: crypto.ec.EllipticCurvePublicKey, data: bytes, signature: bytes, what: str
 ) -> None:
-    from cryptography.exceptions import InvalidSignature
-    from cryptography.hazmat.primitives.asymmetric import ec
-
     params = suite_of_key(public_key)
     assert params.hash is not None
     try:
-        public_key.verify(raw_to_der(signature, params), data, ec.ECDSA(params.hash()))
-    except InvalidSignature:
+        public_key.verify(raw_to_der(signature, params), data, crypto.ec.ECDSA(params.hash()))
+    except crypto.exceptions.InvalidSignature:
         raise SignatureError(
             f"{what}: ECDSA signature does not verify with the signer's public key: wrong or "
             "outdated certificate of the signer, or content altered on the way"
@@ -146,7 +119,7 @@ class GeneralSigning:
 def sign(
     content: bytes,
     *,
-    signing_key: ec.EllipticCurvePrivateKey,
+    signing_key: crypto.ec.EllipticCurvePrivateKey,
     originator_system_title: bytes,
     recipient_system_title: bytes = b"",
     transaction_id: bytes = b"",
@@ -172,10 +145,8 @@ def verify(signed: GeneralSigning, signer: PublicKeyOrCertificate) -> bytes:
 
     With a certificate, its subject system title must also be the originator's.
     """
-    from cryptography.hazmat.primitives.asymmetric import ec
-
     what = f"general-signing from {signed.originator_system_title.hex().upper() or 'unknown originator'}"
-    if isinstance(signer, ec.EllipticCurvePublicKey):
+    if isinstance(signer, crypto.ec.EllipticCurvePublicKey):
         public_key = signer
     else:
         public_key = _certified_key(signer, signed.originator_system_title, what)
@@ -186,15 +157,13 @@ def verify(signed: GeneralSigning, signer: PublicKeyOrCertificate) -> bytes:
 
 
 def _certified_key(
-    certificate: x509.Certificate, originator_system_title: bytes, what: str
-) -> ec.EllipticCurvePublicKey:
+    certificate: crypto.x509.Certificate, originator_system_title: bytes, what: str
+) -> crypto.ec.EllipticCurvePublicKey:
     """The certificate's key, once its subject is shown to be the originator."""
-    from cryptography import x509
-    from cryptography.hazmat.primitives.asymmetric import ec
 
     from edge_agent.dlms.security.certificates import system_title_from_certificate
 
-    if not isinstance(certificate, x509.Certificate):
+    if not isinstance(certificate, crypto.x509.Certificate):
         raise SignatureError(
             f"{what}: the signer given is a {type(certificate).__name__}, expected an "
             "elliptic-curve public key or an X.509 certificate: load the originator's key"
@@ -206,6 +175,6 @@ def _certified_key(
             "not to the originator: import the originator's certificate"
         )
     public_key = certificate.public_key()
-    if not isinstance(public_key, ec.EllipticCurvePublicKey):
+    if not isinstance(public_key, crypto.ec.EllipticCurvePublicKey):
         raise SignatureError(f"{what}: the certificate does not hold an elliptic-curve key")
     return public_key
