@@ -208,6 +208,41 @@ def report_problems(tree: dict[str, Any], prefix: str) -> DlmsError | None:
     return first
 
 
+_KEY_OPTIONS = {"ek": "--ek HEX", "ak": "--ak HEX"}
+
+
+def _locked(node: Any) -> list[dict[str, Any]]:
+    """Ciphered APDUs shown without being opened, and what damaged frames showed of them."""
+    found: list[dict[str, Any]] = []
+    if isinstance(node, dict):
+        if node.get("deciphered") is False:
+            found.append(node)
+        elif isinstance(node.get("seen"), dict):
+            found.append({"note": node["seen"]["keys_needed"], "keys": node["seen"]["keys"],
+                          **node["seen"]})
+        for value in node.values():
+            found += _locked(value)
+    elif isinstance(node, list):
+        for value in node:
+            found += _locked(value)
+    return found
+
+
+def hint_keys(tree: dict[str, Any], prefix: str) -> None:
+    """Name the options that would open each ciphered APDU (once per sender)."""
+    said: set[tuple[str, ...]] = set()
+    for node in _locked(tree):
+        keys = tuple(node.get("keys") or ("ek", "ak"))
+        title = node.get("system_title")
+        sender = title.get("hex") if isinstance(title, dict) else title
+        if (str(sender), *keys) in said:
+            continue
+        said.add((str(sender), *keys))
+        options = " and ".join(_KEY_OPTIONS[key] for key in keys if key in _KEY_OPTIONS)
+        print(f"{prefix}note: {node['note']}: give {options} (or DLMS_EK/DLMS_AK, --keys-dir) "
+              "to decipher it", file=sys.stderr)
+
+
 def _decoded_anything(tree: dict[str, Any]) -> bool:
     return any(key in tree for key in ("apdu", "apdus", "frames"))
 
@@ -254,10 +289,14 @@ def run(args: argparse.Namespace) -> int:
         # Nothing but problems: one error line per problem, the exit code of the first.
         first, *rest = tree["problems"]
         report_problems({"skipped": tree.get("skipped", []), "problems": rest}, "dlms-edge decode: ")
+        if not keys.can_decipher:
+            hint_keys(tree, "dlms-edge decode: ")
         raise _problem_error(first)
     if args.json:
         print(json.dumps(tree, indent=2))
     else:
         render_text(tree, sys.stdout)
     problem = report_problems(tree, "dlms-edge decode: ")
+    if not keys.can_decipher:
+        hint_keys(tree, "dlms-edge decode: ")
     return exit_code_for(problem) if problem is not None else 0

@@ -61,7 +61,8 @@ from edge_agent.dlms.push.reassembly import (
     Telegram,
     reassemble,
 )
-from edge_agent.dlms.push.security_header import manufacturer_of, peek_security_header
+from edge_agent.dlms.push.security_header import peek_security_header
+from edge_agent.dlms.system_title import SystemTitle
 from edge_agent.dlms.cosem.obis import Obis
 from edge_agent.dlms.cosem.obis import name as obis_name
 from edge_agent.dlms.push.body import PushItem, decode_body
@@ -383,7 +384,7 @@ def _acse(buf: bytes, walk: _Walk) -> Tree:
 
 def _system_title(title: bytes) -> Tree:
     node: Tree = {"hex": title.hex()}
-    maker = manufacturer_of(title)  # FLAG id (Green Book 4.3.4)
+    maker = SystemTitle(title).manufacturer if len(title) == 8 else None  # FLAG id (4.3.4)
     if maker is not None:
         node["manufacturer"] = maker
     return node
@@ -423,8 +424,9 @@ def _ciphered(buf: bytes, walk: _Walk) -> Tree:
     if not keys.can_decipher:
         seen = peek_security_header(buf)
         node["deciphered"] = False
-        node["note"] = (f"{seen.describe()} to decipher" if seen is not None else
-                        "give the keys (--ek, --ak; --system-title if not carried) to decipher")
+        node["keys"] = list(seen.keys) if seen is not None else ["ek", "ak"]
+        node["note"] = (seen.describe() if seen is not None else
+                        f"{ciphered.keys_needed()}, and the sender's system title")
         return node
     try:
         opened = decipher(ciphered, keys.cipher, keys.system_title)

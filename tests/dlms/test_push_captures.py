@@ -90,8 +90,10 @@ def test_capture_decodes_as_recorded(entry: dict[str, Any]) -> None:
     for node in apdus_of(tree):
         if node.get("deciphered") is False:  # refused without its key: says who and what
             title = node["system_title"]["hex"].upper()
-            assert title in node["note"] and "--ek" in node["note"]
+            assert title in node["note"] and "encryption key (EK)" in node["note"]
             assert node["security_control"]["byte"] in node["note"]
+            assert node["keys"] == (["ek", "ak"] if node["security_control"]["authentication"]
+                                    else ["ek"])
 
 
 @pytest.mark.parametrize("entry", [e for e in MANIFEST if "stated" in e],
@@ -127,7 +129,7 @@ def listener_outcomes(entry: dict[str, Any], piece: int) -> Counter[str]:
             assert isinstance(event, PushRejected)
             outcomes[f"rejected:{event.code}"] += 1
             if event.code == "wrong_key":  # no key given: the refusal names sender and key
-                assert "system title" in event.message and "--ek" in event.message
+                assert "system title" in event.message and "(EK)" in event.message
     return outcomes
 
 
@@ -168,6 +170,9 @@ def test_capture_through_dlms_edge_decode(entry: dict[str, Any], capsys: pytest.
             assert json.loads(out)["problems"]  # the rest is printed all the same
     for key in entry.get("keys", {}).values():
         assert key not in out + err
+    refused = [a for a in entry["expect"]["apdus"] if "security_control" in a]
+    for apdu in refused:  # the command names the options that would open it
+        assert f"system title {apdu['system_title'].upper()}" in err and "--ek HEX" in err
 
 
 def test_manifest_apdus_cover_every_kind_of_push() -> None:

@@ -265,6 +265,7 @@ class _NeedMore:
     declared: int  # the frame's full size as its header states it
     header_ok: bool  # the header's own check (HCS) passed, so this is a frame start
     broken: bool = False  # the bytes are all there but do not end the frame
+    damage: Damaged | None = None  # what to report when no next frame explains the break
 
 
 @dataclass(frozen=True, slots=True)
@@ -302,14 +303,17 @@ def _hdlc_damage(buf: bytes, start: int, error: FrameError) -> _Attempt:
     closed = close < len(buf) and buf[close] == FLAG
     if closed and "mismatch" not in str(error):
         return _NotAFrame(str(error))
+    carried, seen = _seen(_strip_llc(header.info)) if header.info else (None, None)
     if not closed:
         if not _hcs_ok(buf, start) or close >= len(buf):
             return _NotAFrame(str(error))
-        # The header checks out but the closing flag is not where the length says: bytes
-        # were lost or added inside the frame (a logger's buffer, a wrong parity).
-        error = FrameError(f"the frame declares {header.length + 2} bytes but has no closing "
-                           f"flag there (got {buf[close]:02x}): bytes lost or added inside it")
-    carried, seen = _seen(_strip_llc(header.info)) if header.info else (None, None)
+        # The header checks out but the closing flag is not where the length says: the
+        # frame was cut short by the next one (the scanner looks), or bytes were lost or
+        # added inside it (a logger's buffer, a wrong parity).
+        reason = (f"the frame declares {header.length + 2} bytes but has no closing flag "
+                  f"there (got {buf[close]:02x}): bytes lost or added inside it")
+        damage = Damaged(start, header.length + 2, HDLC, reason, header.addresses, carried, seen)
+        return _NeedMore(header.length + 2, True, broken=True, damage=damage)
     return Damaged(start, header.length + 2, HDLC, str(error), header.addresses, carried, seen)
 
 
@@ -481,7 +485,7 @@ class Reassembler:
                 if cut is not None:
                     attempt = cut
                 elif attempt.broken:
-                    attempt = _NotAFrame()
+                    attempt = attempt.damage or _NotAFrame()
                 elif not final:
                     break  # wait for the rest of the frame
                 elif attempt.header_ok:

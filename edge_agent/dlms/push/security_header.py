@@ -8,8 +8,10 @@ still names its sender and its protection in clear, before the ciphered content:
 
 :func:`peek_security_header` reads only those fields, from as many bytes as are there,
 so a user always learns which meter sent the frame (system title and the manufacturer's
-FLAG id, Green Book 4.3.4), its security control byte and which key it needs: ``--ek``
-for encryption only (SC 0x20: no tag), ``--ek`` and ``--ak`` when it is authenticated.
+FLAG id, Green Book 4.3.4), its security control byte and which keys it needs: the
+encryption key (EK) alone for encryption only (SC 0x20: no tag), EK and the
+authentication key (AK) when it is authenticated. :attr:`SecurityHeaderSeen.keys` names
+them as settings (``ek``, ``ak``); the command line turns them into its options.
 """
 
 from __future__ import annotations
@@ -17,22 +19,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Final
 
+from edge_agent.dlms.errors import DecodeError
 from edge_agent.dlms.security.control import SecurityControl
 from edge_agent.dlms.security.tags import CIPHERED, Form
+from edge_agent.dlms.system_title import LENGTH as SYSTEM_TITLE_LENGTH
+from edge_agent.dlms.system_title import SystemTitle
 
-__all__ = ["SecurityHeaderSeen", "manufacturer_of", "peek_security_header"]
+__all__ = ["SecurityHeaderSeen", "peek_security_header"]
 
-_SYSTEM_TITLE_LENGTH: Final = 8
-_FLAG_ID_LENGTH: Final = 3
 _IC_LENGTH: Final = 4
-
-
-def manufacturer_of(system_title: bytes) -> str | None:
-    """The FLAG manufacturer id (three upper-case letters) a system title starts with."""
-    maker = system_title[:_FLAG_ID_LENGTH]
-    if len(system_title) == _SYSTEM_TITLE_LENGTH and maker.isalpha() and maker.isupper():
-        return maker.decode("ascii")
-    return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,7 +40,7 @@ class SecurityHeaderSeen:
 
     tag: int
     name: str
-    system_title: bytes | None
+    system_title: SystemTitle | None
     security_control: int | None
     invocation_counter: int | None
     declared_length: int | None
@@ -53,7 +48,7 @@ class SecurityHeaderSeen:
 
     @property
     def manufacturer(self) -> str | None:
-        return manufacturer_of(self.system_title) if self.system_title else None
+        return self.system_title.manufacturer if self.system_title is not None else None
 
     @property
     def sc(self) -> SecurityControl | None:
@@ -61,26 +56,30 @@ class SecurityHeaderSeen:
             return None
         try:
             return SecurityControl.decode(self.security_control)
-        except ValueError:  # DecodeError: an undefined suite
+        except DecodeError:  # an undefined suite
             return None
 
-    def key_options(self) -> str:
-        """The command-line keys this APDU needs: '--ek', '--ek and --ak'."""
+    @property
+    def keys(self) -> tuple[str, ...]:
+        """The keys this APDU needs, as settings: ``("ek",)``, ``("ek", "ak")``."""
         sc = self.sc
         if sc is None:
-            return "--ek and --ak (the security control byte was not received)"
-        if not sc.protected:
-            return "no key"
-        if sc.authentication:
-            return "--ek and --ak" if sc.encryption else "--ak"
-        return "--ek (encryption only: no --ak needed)"
+            return ("ek", "ak")  # the security control byte was not received
+        return (("ek",) if sc.encryption else ()) + (("ak",) if sc.authentication else ())
+
+    def keys_needed(self) -> str:
+        sc = self.sc
+        if sc is None:
+            return "the encryption key (EK) and, if it is authenticated, the AK"
+        return sc.keys_needed()
 
     def sender(self) -> str:
         """'system title 4B464D1020029802 (manufacturer KFM)'."""
         if self.system_title is None:
-            return "no system title (a glo- APDU: the sender's comes from --system-title)"
+            return ("no system title (a glo- APDU: the sender's comes from the association or "
+                    "the system_title setting)")
         maker = self.manufacturer
-        text = f"system title {self.system_title.hex().upper()}"
+        text = f"system title {self.system_title.text}"
         return text + (f" (manufacturer {maker})" if maker else "")
 
     def describe(self) -> str:
@@ -92,9 +91,9 @@ class SecurityHeaderSeen:
                          else f"SC 0x{self.security_control:02X} (undefined suite)")
         if self.invocation_counter is not None:
             parts.append(f"invocation counter {self.invocation_counter}")
-        return ", ".join(parts) + f"; needs {self.key_options()}"
+        return ", ".join(parts) + f"; needs {self.keys_needed()}"
 
-    def as_tree(self) -> dict[str, str | int | None]:
+    def as_tree(self) -> dict[str, str | int | list[str] | None]:
         return {
             "type": self.name,
             "tag": f"0x{self.tag:02X}",
@@ -103,7 +102,8 @@ class SecurityHeaderSeen:
             "security_control": (f"0x{self.security_control:02X}"
                                  if self.security_control is not None else None),
             "invocation_counter": self.invocation_counter,
-            "keys_needed": self.key_options(),
+            "keys_needed": self.keys_needed(),
+            "keys": list(self.keys),
         }
 
 
@@ -131,14 +131,14 @@ def peek_security_header(apdu: bytes) -> SecurityHeaderSeen | None:
     tag = apdu[0]
     form, name = CIPHERED[tag]
     offset = 1
-    system_title: bytes | None = None
+    system_title: SystemTitle | None = None
     if form in (Form.GENERAL_GLO, Form.GENERAL_DED):
-        if len(apdu) < 2 or apdu[1] != _SYSTEM_TITLE_LENGTH:
+        if len(apdu) < 2 or apdu[1] != SYSTEM_TITLE_LENGTH:
             return None  # not a plausible general-glo-ciphering APDU
-        system_title = apdu[2 : 2 + _SYSTEM_TITLE_LENGTH]
-        offset = 2 + _SYSTEM_TITLE_LENGTH
-        if len(system_title) < _SYSTEM_TITLE_LENGTH:
+        offset = 2 + SYSTEM_TITLE_LENGTH
+        if len(apdu) < offset:
             return SecurityHeaderSeen(tag, name, None, None, None, None, 0)
+        system_title = SystemTitle(apdu[2:offset])
     elif form is Form.GENERAL:
         return SecurityHeaderSeen(tag, name, None, None, None, None, max(len(apdu) - 1, 0))
     declared, offset = _length(apdu, offset)
