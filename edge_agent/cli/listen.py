@@ -113,12 +113,26 @@ def _source(args: argparse.Namespace) -> Source:
     return TcpServerSource(*parse_host_port(args.tcp_listen, listening=True))
 
 
+def object_entries(text: str) -> list[str]:
+    """``--objects`` split on commas, keeping ``@SCALER,UNIT`` whole: a unit symbol never
+    starts with a digit, an entry (``[CLASS/]OBIS...``) always does."""
+    entries: list[str] = []
+    for token in text.split(","):
+        previous = entries[-1] if entries else ""
+        if "@" in previous and "," not in previous.partition("@")[2] \
+                and not token.strip()[:1].isdigit():
+            entries[-1] = f"{previous},{token}"
+        else:
+            entries.append(token)
+    return entries
+
+
 def spec_from_args(args: argparse.Namespace) -> PushSpec:
     stored = KeysDir(args.keys_dir).load() if args.keys_dir else KeyMaterial()
     system_title = (Secret.from_hex(args.system_title, "--system-title", 8).reveal()
                     if args.system_title else None)
     try:
-        objects = parse_object_list(args.objects.split(",")) if args.objects else None
+        objects = parse_object_list(object_entries(args.objects)) if args.objects else None
     except DecodeError as error:
         raise ConfigError(f"--objects: {error}") from None
     return PushSpec(args.meter_id, args.format, _source(args),
@@ -153,8 +167,10 @@ def _table(meter_id: str, readings: list[Reading]) -> str:
 class _Printer:
     """Prints pushes as they come; remembers the last problem for the exit status."""
 
-    def __init__(self, json_lines: bool, count: int | None, stop: threading.Event) -> None:
+    def __init__(self, json_lines: bool, count: int | None, stop: threading.Event,
+                 keys_given: bool = True) -> None:
         self.json_lines, self.count, self.stop = json_lines, count, stop
+        self.keys_given = keys_given
         self.printed = 0
         self.problems: list[tuple[str, str]] = []
 
@@ -166,6 +182,9 @@ class _Printer:
             self.stop.set()
 
     def problem(self, meter_id: str, code: str, message: str) -> None:
+        if code == "wrong_key" and not self.keys_given:
+            message += (" (give the meter's keys: --ek HEX, and --ak HEX when its frames are "
+                        "authenticated; or DLMS_EK/DLMS_AK, --keys-dir)")
         self.problems.append((code, message))
         print(f"dlms-edge listen: {meter_id}: {code}: {message}", file=sys.stderr, flush=True)
 
@@ -176,7 +195,7 @@ _FAILURE_OF_CODE = {"wrong_key": AuthenticationError, "counter_out_of_step": Rep
 def run(args: argparse.Namespace) -> int:
     spec = spec_from_args(args)
     done = threading.Event()
-    printer = _Printer(args.json, args.count, done)
+    printer = _Printer(args.json, args.count, done, keys_given=spec.ek is not None)
     tap = FrameTap(args.verbose, args.capture)
     listener = PushListener(spec, printer.readings, printer.problem, tap=tap,
                             state_dir=args.state_dir)
