@@ -29,28 +29,38 @@ from __future__ import annotations
 import dataclasses
 import enum
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Final
 
-from edge_agent.dlms.encoding import axdr
-from edge_agent.dlms.cosem import interface_classes as cosem
-from edge_agent.dlms.apdu.acse import decode_acse
 from edge_agent.dlms.apdu import decode_apdu
+from edge_agent.dlms.apdu.acse import decode_acse
 from edge_agent.dlms.apdu.base import (
     OMITTED,
     CosemAttributeDescriptor,
     CosemMethodDescriptor,
 )
-from edge_agent.dlms.apdu.results import StandardEnum
 from edge_agent.dlms.apdu.conformance import Conformance
-from edge_agent.dlms.encoding.date_time import CosemDate, CosemDateTime, CosemTime, looks_like_date_time
-from edge_agent.dlms.push.dsmr import START as DSMR_START
-from edge_agent.dlms.push.dsmr import DsmrTelegram
+from edge_agent.dlms.apdu.results import StandardEnum
+from edge_agent.dlms.cosem import interface_classes as cosem
+from edge_agent.dlms.cosem.obis import Obis
+from edge_agent.dlms.cosem.obis import name as obis_name
+from edge_agent.dlms.cosem.units import float32_shortest
+from edge_agent.dlms.encoding import axdr
+from edge_agent.dlms.encoding.date_time import (
+    CosemDate,
+    CosemDateTime,
+    CosemTime,
+    looks_like_date_time,
+)
 from edge_agent.dlms.errors import AuthenticationError, DecodeError, DlmsError, FrameError
 from edge_agent.dlms.link.hdlc.frame import FrameKind, HdlcFrame, HdlcParameters
 from edge_agent.dlms.link.mbus import MbusLongFrame
+from edge_agent.dlms.link.wrapper import WrapperFrame
+from edge_agent.dlms.push.body import PushItem, decode_body
+from edge_agent.dlms.push.dsmr import START as DSMR_START
+from edge_agent.dlms.push.dsmr import DsmrTelegram
 from edge_agent.dlms.push.notification_quirks import standard_data_notification
 from edge_agent.dlms.push.reassembly import (
     ControlFrame,
@@ -62,17 +72,12 @@ from edge_agent.dlms.push.reassembly import (
     reassemble,
 )
 from edge_agent.dlms.push.security_header import peek_security_header
-from edge_agent.dlms.system_title import SystemTitle
-from edge_agent.dlms.cosem.obis import Obis
-from edge_agent.dlms.cosem.obis import name as obis_name
-from edge_agent.dlms.push.body import PushItem, decode_body
 from edge_agent.dlms.secret import Secret
 from edge_agent.dlms.security.ciphering import CipheredApdu, decipher
 from edge_agent.dlms.security.control import CipherKeys
 from edge_agent.dlms.security.signing import GeneralSigning, PublicKeyOrCertificate, verify
 from edge_agent.dlms.security.tags import CIPHERED, GENERAL_SIGNING
-from edge_agent.dlms.cosem.units import float32_shortest
-from edge_agent.dlms.link.wrapper import WrapperFrame
+from edge_agent.dlms.system_title import SystemTitle
 
 __all__ = ["CAPTURE_FORMAT", "CaptureLine", "DecodeKeys", "format_capture_line", "inspect",
            "parse_hex", "parse_line"]
@@ -418,8 +423,9 @@ def _ciphered(buf: bytes, walk: _Walk) -> Tree:
     if end != len(buf):
         # The ciphered content states its length, so what follows is not part of it
         # (a logger's FCS and flag after an LLC-only dump): shown, not used.
-        node["notes"] = [f"{len(buf) - end} byte(s) after the ciphered content are not part "
-                         f"of it and were ignored: {buf[end:].hex()}"]
+        note = (f"{len(buf) - end} byte(s) after the ciphered content are not part of it and "
+                f"were ignored: {buf[end:].hex()}")
+        node["notes"] = [note]
     keys = walk.keys
     if not keys.can_decipher:
         seen = peek_security_header(buf)

@@ -14,7 +14,10 @@ from edge_agent.dlms.inspect import inspect
 from edge_agent.dlms.link.hdlc.frame import LLC_RESPONSE, FrameKind, HdlcAddress, HdlcFrame
 from edge_agent.dlms.link.mbus import split_telegram
 from edge_agent.dlms.push.decoder import PushDecoder, PushMessage, PushRejected
-from edge_agent.dlms.push.notification_quirks import TAGGED_DATE_TIME_NOTE, standard_data_notification
+from edge_agent.dlms.push.notification_quirks import (
+    TAGGED_DATE_TIME_NOTE,
+    standard_data_notification,
+)
 from edge_agent.dlms.push.reassembly import (
     Damaged,
     Incomplete,

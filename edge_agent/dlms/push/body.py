@@ -27,11 +27,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final
 
+from edge_agent.dlms.cosem.obis import Obis
+from edge_agent.dlms.cosem.units import ScalerUnit, unit_code, unit_symbol
 from edge_agent.dlms.encoding.axdr import Array, CosemDateTime, Structure
 from edge_agent.dlms.encoding.date_time import looks_like_date_time
 from edge_agent.dlms.errors import DecodeError
-from edge_agent.dlms.cosem.obis import Obis
-from edge_agent.dlms.cosem.units import ScalerUnit, unit_code, unit_symbol
 
 __all__ = [
     "LAYOUT_OBIS_TRIPLES",

@@ -31,8 +31,7 @@ from datetime import datetime
 from typing import Final, Protocol
 
 from edge_agent.dlms.apdu import DataNotification, EventNotificationRequest, decode_apdu
-from edge_agent.dlms.push.ciphered_stream import GeneralGloCipheringSplitter
-from edge_agent.dlms.push.dsmr import DsmrTelegram, looks_like_telegram
+from edge_agent.dlms.cosem.obis import Obis
 from edge_agent.dlms.errors import (
     AuthenticationError,
     DecodeError,
@@ -41,15 +40,16 @@ from edge_agent.dlms.errors import (
     ReplayError,
     SecurityError,
 )
-from edge_agent.dlms.cosem.obis import Obis
 from edge_agent.dlms.push.body import PushContent, PushItem, PushObject, decode_body
+from edge_agent.dlms.push.ciphered_stream import GeneralGloCipheringSplitter
+from edge_agent.dlms.push.dsmr import DsmrTelegram, looks_like_telegram
+from edge_agent.dlms.push.notification_quirks import standard_data_notification
+from edge_agent.dlms.push.reassembly import ControlFrame, Reassembler, Skipped, Telegram
+from edge_agent.dlms.push.security_header import peek_security_header
 from edge_agent.dlms.secret import Secret
 from edge_agent.dlms.security import CipherKeys, ReceiveCounterGuard, SecurityControl, unprotect
 from edge_agent.dlms.security.ciphering import ReceiveCounterGuardLike
 from edge_agent.dlms.security.tags import is_ciphered
-from edge_agent.dlms.push.notification_quirks import standard_data_notification
-from edge_agent.dlms.push.reassembly import ControlFrame, Reassembler, Skipped, Telegram
-from edge_agent.dlms.push.security_header import peek_security_header
 
 __all__ = [
     "FORMATS",

@@ -24,10 +24,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Final
 
-from edge_agent.dlms.errors import DecodeError
 from edge_agent.dlms.cosem.obis import Obis
-from edge_agent.dlms.push.body import PushItem
 from edge_agent.dlms.cosem.units import apply_scaler
+from edge_agent.dlms.errors import DecodeError
+from edge_agent.dlms.push.body import PushItem
 
 __all__ = ["DsmrTelegram", "crc16_arc", "looks_like_telegram"]
 
