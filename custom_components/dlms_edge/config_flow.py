@@ -1,4 +1,4 @@
-"""Config flow: one entry per meter, found from its retained `info` message."""
+"""Config flow: one entry per agent, found from its meters' retained `info` messages."""
 
 from __future__ import annotations
 
@@ -18,17 +18,21 @@ from homeassistant.helpers.selector import (
 from homeassistant.helpers.service_info.mqtt import MqttServiceInfo
 
 from .const import (
+    CONF_AGENT,
     CONF_EXCLUDED_OBJECTS,
     CONF_INFO,
     CONF_METER,
+    CONF_METERS,
+    CONF_NAME,
     CONF_OBJECTS,
     CONF_PREFIX,
     DEFAULT_PREFIX,
     DOMAIN,
     SCAN_SECONDS,
 )
-from .coordinator import DlmsEdgeConfigEntry, async_scan_meters, entry_data
+from .coordinator import DlmsEdgeConfigEntry, async_scan_agents, entry_data
 from .models import InvalidPayload, MeterInfo, parse_discovery, valid_prefix
+from .sensor import meter_descriptions
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -37,19 +41,33 @@ def _prefix_schema(default: str) -> vol.Schema:
     return vol.Schema({vol.Required(CONF_PREFIX, default=default): str})
 
 
-def _meter_label(info: MeterInfo) -> str:
-    return f"{info.title} ({info.unique_id}, agent {info.agent})"
+def _meters_text(infos: list[MeterInfo]) -> str:
+    return ", ".join(f"{info.title} ({info.unique_id})" for info in infos)
+
+
+def entity_counts(infos: list[MeterInfo]) -> tuple[int, int]:
+    """(entities, enabled by default) that setting up these meters creates.
+
+    Per meter its sensors and its problem sensor; once the agent's connectivity sensor.
+    """
+    total = enabled = 1
+    for info in infos:
+        descriptions = [description for _obj, description in meter_descriptions(info)]
+        total += len(descriptions) + 1
+        enabled += sum(d.entity_registry_enabled_default for d in descriptions) + 1
+    return total, enabled
 
 
 class DlmsEdgeConfigFlow(ConfigFlow, domain=DOMAIN):
-    """Add a meter: from MQTT discovery, or picked among those seen under a prefix."""
+    """Add an agent: from MQTT discovery, or picked among those seen under a prefix."""
 
-    VERSION = 1
+    VERSION = 2
 
     def __init__(self) -> None:
         self._prefix = DEFAULT_PREFIX
-        self._info: MeterInfo | None = None
-        self._found: dict[str, MeterInfo] = {}
+        self._agent = ""
+        self._infos: list[MeterInfo] = []
+        self._found: dict[str, dict[str, MeterInfo]] = {}
 
     @staticmethod
     @callback
@@ -57,45 +75,42 @@ class DlmsEdgeConfigFlow(ConfigFlow, domain=DOMAIN):
         return DlmsEdgeOptionsFlow()
 
     async def async_step_mqtt(self, discovery_info: MqttServiceInfo) -> ConfigFlowResult:
-        """A retained `dlms/<agent>/<meter>/info` arrived (manifest `mqtt` topic)."""
+        """A retained `dlms/<agent>/<meter>/info` arrived (manifest `mqtt` topic).
+
+        The flow is per agent: a configured agent adds its new meters by itself, and
+        an ignored one stays ignored, whichever meter is announced.
+        """
         try:
             prefix, info = parse_discovery(discovery_info.topic, discovery_info.payload)
         except InvalidPayload as err:
             _LOGGER.debug("Ignoring discovery on %s: %s", discovery_info.topic, err)
             return self.async_abort(reason="invalid_discovery_info")
-        await self.async_set_unique_id(info.unique_id)
-        entry = self.hass.config_entries.async_entry_for_domain_unique_id(DOMAIN, info.unique_id)
-        if entry is not None and entry.data[CONF_PREFIX] == prefix:
-            # The meter may have moved to another agent or meter id: follow it. The
-            # entry's update listener reloads it.
-            self._abort_if_unique_id_configured(
-                updates=entry_data(prefix, info), reload_on_update=False
-            )
+        await self.async_set_unique_id(info.agent)
         self._abort_if_unique_id_configured()
-        self._prefix, self._info = prefix, info
-        self.context["title_placeholders"] = {"name": info.title}
+        self._prefix, self._agent, self._infos = prefix, info.agent, [info]
+        self.context["title_placeholders"] = {"name": info.agent}
         return await self.async_step_discovery_confirm()
 
     async def async_step_discovery_confirm(
         self, user_input: dict[str, Any] | None = None
     ) -> ConfigFlowResult:
-        """Ask before adding a discovered meter."""
-        assert self._info is not None
+        """Ask before adding a discovered agent."""
         if user_input is not None:
-            return self._async_create_meter_entry(self._prefix, self._info)
+            return self._async_create_agent_entry()
         self._set_confirm_only()
+        entities, enabled = entity_counts(self._infos)
         return self.async_show_form(
             step_id="discovery_confirm",
             description_placeholders={
-                "name": self._info.title,
-                "serial": self._info.unique_id,
-                "agent": self._info.agent,
-                "objects": str(len(self._info.objects)),
+                "agent": self._agent,
+                "meters": _meters_text(self._infos),
+                "entities": str(entities),
+                "enabled": str(enabled),
             },
         )
 
     async def async_step_user(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
-        """Ask for the topic prefix, then list the meters seen under it."""
+        """Ask for the topic prefix, then list the agents seen under it."""
         if not await mqtt.async_wait_for_mqtt_client(self.hass):
             return self.async_abort(reason="mqtt_not_available")
         errors: dict[str, str] = {}
@@ -105,11 +120,11 @@ class DlmsEdgeConfigFlow(ConfigFlow, domain=DOMAIN):
             except InvalidPayload:
                 errors[CONF_PREFIX] = "invalid_prefix"
             else:
-                seen = await async_scan_meters(self.hass, self._prefix, SCAN_SECONDS)
+                seen = await async_scan_agents(self.hass, self._prefix, SCAN_SECONDS)
                 configured = self._async_current_ids(include_ignore=False)
-                self._found = {uid: info for uid, info in seen.items() if uid not in configured}
+                self._found = {a: m for a, m in seen.items() if a not in configured}
                 if self._found:
-                    return await self.async_step_pick_meter()
+                    return await self.async_step_pick_agent()
                 if seen:
                     return self.async_abort(reason="already_configured")
                 errors["base"] = "no_meters_found"
@@ -121,26 +136,27 @@ class DlmsEdgeConfigFlow(ConfigFlow, domain=DOMAIN):
             errors=errors,
         )
 
-    async def async_step_pick_meter(
+    async def async_step_pick_agent(
         self, user_input: dict[str, Any] | None = None
     ) -> ConfigFlowResult:
-        """Choose one of the meters found; choosing confirms."""
+        """Choose one of the agents found; choosing confirms."""
         if user_input is not None:
-            info = self._found[user_input[CONF_METER]]
-            # The scan itself may have started a discovery flow for this meter (the
+            self._agent = user_input[CONF_AGENT]
+            self._infos = sorted(self._found[self._agent].values(), key=lambda i: i.unique_id)
+            # The scan itself may have started a discovery flow for this agent (the
             # manifest subscribes to dlms/+/+/info); creating the entry aborts it.
-            await self.async_set_unique_id(info.unique_id, raise_on_progress=False)
+            await self.async_set_unique_id(self._agent, raise_on_progress=False)
             self._abort_if_unique_id_configured()
-            return self._async_create_meter_entry(self._prefix, info)
+            return self._async_create_agent_entry()
         options = [
-            SelectOptionDict(value=uid, label=_meter_label(info))
-            for uid, info in sorted(self._found.items())
+            SelectOptionDict(value=agent, label=f"{agent}: {_meters_text(list(meters.values()))}")
+            for agent, meters in sorted(self._found.items())
         ]
         return self.async_show_form(
-            step_id="pick_meter",
+            step_id="pick_agent",
             data_schema=vol.Schema(
                 {
-                    vol.Required(CONF_METER): SelectSelector(
+                    vol.Required(CONF_AGENT): SelectSelector(
                         SelectSelectorConfig(options=options, mode=SelectSelectorMode.LIST)
                     )
                 }
@@ -151,7 +167,7 @@ class DlmsEdgeConfigFlow(ConfigFlow, domain=DOMAIN):
     async def async_step_reconfigure(
         self, user_input: dict[str, Any] | None = None
     ) -> ConfigFlowResult:
-        """Change the topic prefix; the meter must be seen under the new one."""
+        """Change the topic prefix; the agent must be seen under the new one."""
         entry = self._get_reconfigure_entry()
         errors: dict[str, str] = {}
         if user_input is not None:
@@ -160,13 +176,13 @@ class DlmsEdgeConfigFlow(ConfigFlow, domain=DOMAIN):
             except InvalidPayload:
                 errors[CONF_PREFIX] = "invalid_prefix"
             else:
-                seen = await async_scan_meters(self.hass, prefix, SCAN_SECONDS)
-                if (info := seen.get(entry.unique_id or "")) is None:
-                    errors["base"] = "meter_not_found"
+                seen = await async_scan_agents(self.hass, prefix, SCAN_SECONDS)
+                if entry.data[CONF_AGENT] not in seen:
+                    errors["base"] = "agent_not_found"
                 else:
-                    # The update listener reloads the entry.
+                    # The entry's update listener reloads it on a new prefix.
                     self.hass.config_entries.async_update_entry(
-                        entry, data=entry_data(prefix, info)
+                        entry, data={**entry.data, CONF_PREFIX: prefix}
                     )
                     return self.async_abort(reason="reconfigure_successful")
         return self.async_show_form(
@@ -180,25 +196,59 @@ class DlmsEdgeConfigFlow(ConfigFlow, domain=DOMAIN):
         )
 
     @callback
-    def _async_create_meter_entry(self, prefix: str, info: MeterInfo) -> ConfigFlowResult:
+    def _async_create_agent_entry(self) -> ConfigFlowResult:
         return self.async_create_entry(
-            title=f"{info.title} {info.unique_id}", data=entry_data(prefix, info)
+            title=self._agent, data=entry_data(self._prefix, self._agent, self._infos)
         )
 
 
 class DlmsEdgeOptionsFlow(OptionsFlow):
-    """Choose which announced objects become entities."""
+    """Choose which announced objects of each meter become entities."""
+
+    def __init__(self) -> None:
+        self._key = ""
 
     async def async_step_init(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
-        info = MeterInfo.from_dict(self.config_entry.data[CONF_INFO])
+        meters: dict[str, Any] = self.config_entry.data[CONF_METERS]
+        if len(meters) == 1:
+            self._key = next(iter(meters))
+            return await self.async_step_objects()
+        if user_input is not None:
+            self._key = user_input[CONF_METER]
+            return await self.async_step_objects()
+        options = [
+            SelectOptionDict(value=key, label=f"{stored[CONF_NAME]} ({key})")
+            for key, stored in sorted(meters.items())
+        ]
+        return self.async_show_form(
+            step_id="init",
+            data_schema=vol.Schema(
+                {
+                    vol.Required(CONF_METER): SelectSelector(
+                        SelectSelectorConfig(options=options, mode=SelectSelectorMode.LIST)
+                    )
+                }
+            ),
+        )
+
+    async def async_step_objects(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        stored = self.config_entry.data[CONF_METERS][self._key]
+        info = MeterInfo.from_dict(stored[CONF_INFO])
         announced = [obj.obis for obj in info.objects]
-        excluded = set(self.config_entry.options.get(CONF_EXCLUDED_OBJECTS, ()))
+        all_excluded: dict[str, list[str]] = self.config_entry.options.get(
+            CONF_EXCLUDED_OBJECTS, {}
+        )
+        excluded = set(all_excluded.get(self._key, ()))
         if user_input is not None:
             selected = set(user_input[CONF_OBJECTS])
             # Keep exclusions of objects the meter does not announce right now.
             kept = {obis for obis in excluded if obis not in announced}
             hidden = {obis for obis in announced if obis not in selected}
-            return self.async_create_entry(data={CONF_EXCLUDED_OBJECTS: sorted(kept | hidden)})
+            return self.async_create_entry(
+                data={CONF_EXCLUDED_OBJECTS: {**all_excluded, self._key: sorted(kept | hidden)}}
+            )
         options = [
             SelectOptionDict(value=obj.obis, label=f"{obj.name or obj.obis} ({obj.obis})")
             for obj in info.objects
@@ -214,4 +264,8 @@ class DlmsEdgeOptionsFlow(OptionsFlow):
                 )
             }
         )
-        return self.async_show_form(step_id="init", data_schema=schema)
+        return self.async_show_form(
+            step_id="objects",
+            data_schema=schema,
+            description_placeholders={"meter": stored[CONF_NAME]},
+        )

@@ -6,15 +6,21 @@ from typing import Final
 
 DOMAIN: Final = "dlms_edge"
 
-# Config entry data: where the meter publishes, plus the last `info` seen, so that
-# entities exist at start-up before the broker has replayed the retained messages.
+# One config entry per agent (version 2). Its data: where the agent publishes, and per
+# meter (keyed by the meter's identity, see MeterInfo.unique_id) the last `info` seen and
+# the device name chosen when the meter first appeared, so that devices and entities
+# exist at start-up before the broker has replayed the retained messages.
 CONF_PREFIX: Final = "prefix"
 CONF_AGENT: Final = "agent"
-CONF_METER: Final = "meter"
+CONF_METERS: Final = "meters"
 CONF_INFO: Final = "info"
+CONF_NAME: Final = "name"
+# Version 1 (one entry per meter) stored the meter id and one info.
+CONF_METER: Final = "meter"
 
-# Options: OBIS codes the user chose not to expose. Storing the exclusions (not the
-# selection) lets objects that a firmware update adds appear without user action.
+# Options: per meter identity, the OBIS codes the user chose not to expose. Storing the
+# exclusions (not the selection) lets objects that a firmware update adds appear
+# without user action.
 CONF_EXCLUDED_OBJECTS: Final = "excluded_objects"
 # Options-flow field: the OBIS codes to expose.
 CONF_OBJECTS: Final = "objects"
@@ -24,6 +30,9 @@ DEFAULT_PREFIX: Final = "dlms"
 # How long the user and reconfigure steps listen for retained `info` messages. The
 # broker replays retained messages right after SUBACK, so a short window suffices.
 SCAN_SECONDS: Final = 2.0
+
+# An agent offline this long raises a repair issue (a restart takes seconds).
+AGENT_OFFLINE_ISSUE_SECONDS: Final = 15 * 60
 
 STATUS_ONLINE: Final = "online"
 STATUS_OFFLINE: Final = "offline"

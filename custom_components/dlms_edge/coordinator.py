@@ -1,8 +1,10 @@
-"""MQTT subscriptions of one meter and the latest state they carried.
+"""MQTT subscriptions of one agent and its meters, and the latest state they carried.
 
-The agent pushes; nothing is polled. One `DlmsEdgeMeter` per config entry subscribes to
-`<prefix>/<agent>/status` and `<prefix>/<agent>/<meter>/+`, keeps the latest value of each
-object, and calls back the entities that depend on what changed.
+The agent pushes; nothing is polled. One `DlmsEdgeAgent` per config entry subscribes to
+`<prefix>/<agent>/status` and `<prefix>/<agent>/+/+`, follows the meters the agent
+announces (a new `info` adds a meter, an empty retained `info` says it is gone), keeps
+the latest value of each object, and calls back the entities that depend on what
+changed. Home Assistant's own MQTT connection counts too: without it nothing is current.
 """
 
 from __future__ import annotations
@@ -10,99 +12,91 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from homeassistant.components import mqtt
 from homeassistant.config_entries import ConfigEntry
 from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
+from homeassistant.helpers.event import async_call_later
 
-from .const import CONF_AGENT, CONF_INFO, CONF_METER, CONF_PREFIX, STATUS_OFFLINE, STATUS_ONLINE
-from .issues import async_update_health_issue
+from .const import (
+    AGENT_OFFLINE_ISSUE_SECONDS,
+    CONF_AGENT,
+    CONF_INFO,
+    CONF_METERS,
+    CONF_NAME,
+    CONF_PREFIX,
+    STATUS_OFFLINE,
+    STATUS_ONLINE,
+)
+from .issues import (
+    async_delete_agent_offline_issue,
+    async_delete_meter_removed_issue,
+    async_raise_agent_offline_issue,
+    async_raise_meter_removed_issue,
+    async_update_health_issue,
+)
 from .models import (
     OBIS_PATTERN,
     Health,
     InvalidPayload,
     MeterInfo,
-    MeterObject,
+    MeterTopic,
     Reading,
     parse_discovery,
 )
 
 _LOGGER = logging.getLogger(__name__)
 
-type DlmsEdgeConfigEntry = ConfigEntry[DlmsEdgeMeter]
-type ReadingListener = Callable[[Reading], None]
+type DlmsEdgeConfigEntry = ConfigEntry[DlmsEdgeAgent]
+type ReadingListener = Callable[[Reading | None], None]
+type MeterListener = Callable[[DlmsEdgeMeter], None]
+type Payload = str | bytes | bytearray
 
 _STATUS_VALUES = {STATUS_ONLINE: True, STATUS_OFFLINE: False}
+# Messages of a meter whose `info` has not arrived yet (the broker replays retained
+# topics in no particular order): kept per meter id until it does, at most this many.
+_PENDING_PER_METER = 64
 
 
-def _parse_status(payload: str | bytes | bytearray) -> bool:
+def _parse_status(payload: Payload) -> bool:
     try:
         return _STATUS_VALUES[payload if isinstance(payload, str) else payload.decode()]
     except (KeyError, UnicodeDecodeError):
         raise InvalidPayload(f"expected 'online' or 'offline', got {payload!r:.40}") from None
 
 
-class DlmsEdgeMeter:
-    """Subscriptions and latest state of one meter (the config entry's runtime data)."""
+def meter_name(info: MeterInfo, taken: set[str]) -> str:
+    """Device name of a new meter: its title, with the meter id when another has it."""
+    return info.title if info.title not in taken else f"{info.title} {info.meter}"
 
-    def __init__(self, hass: HomeAssistant, entry: DlmsEdgeConfigEntry) -> None:
-        self.hass = hass
-        self.entry = entry
-        self.prefix: str = entry.data[CONF_PREFIX]
-        self.agent: str = entry.data[CONF_AGENT]
-        self.meter: str = entry.data[CONF_METER]
-        self.info = MeterInfo.from_dict(entry.data[CONF_INFO])
-        self.objects: dict[str, MeterObject] = {obj.obis: obj for obj in self.info.objects}
-        self.agent_online = False
+
+class DlmsEdgeMeter:
+    """Latest state of one meter of the agent."""
+
+    def __init__(self, agent: DlmsEdgeAgent, key: str, info: MeterInfo, name: str) -> None:
+        self.agent = agent
+        # Identity for devices and unique ids: the meter's unique_id when it first
+        # appeared, kept when a serial number arrives later (docs/home-assistant.md).
+        self.key = key
+        self.info = info
+        self.name = name
         self.meter_online = False
+        self.gone = False
         self.health: Health | None = None
         self.readings: dict[str, Reading] = {}
-        # topic -> reason of the last malformed message, until a valid one arrives.
-        self.malformed: dict[str, str] = {}
         self._reading_listeners: defaultdict[str, list[ReadingListener]] = defaultdict(list)
         self._status_listeners: list[CALLBACK_TYPE] = []
-        self._unsubscribe: list[CALLBACK_TYPE] = []
-        self._handlers: dict[str, Callable[[str, str | bytes | bytearray], None]] = {
-            "info": self._on_info,
-            "availability": self._on_availability,
-            "health": self._on_health,
-        }
 
     @property
     def base_topic(self) -> str:
-        return f"{self.prefix}/{self.agent}/{self.meter}"
+        return f"{self.agent.prefix}/{self.agent.agent}/{self.info.meter}"
 
     @property
     def available(self) -> bool:
-        """Values are current only while both the agent and the meter are online."""
-        return self.agent_online and self.meter_online
-
-    async def async_start(self) -> None:
-        """Subscribe; the broker replays the retained state right away.
-
-        Payloads arrive as bytes (`encoding=None`): decoding errors are then ours to
-        report, once per topic, instead of a warning per message from MQTT.
-        """
-        self._unsubscribe = [
-            await mqtt.async_subscribe(
-                self.hass,
-                f"{self.prefix}/{self.agent}/status",
-                self._on_agent_status,
-                qos=1,
-                encoding=None,
-            ),
-            # `+` matches one level: info, availability, health, state and each OBIS
-            # code, but not the non-retained `profile/<obis>` rows.
-            await mqtt.async_subscribe(
-                self.hass, f"{self.base_topic}/+", self._on_meter_message, qos=1, encoding=None
-            ),
-        ]
-
-    @callback
-    def async_stop(self) -> None:
-        while self._unsubscribe:
-            self._unsubscribe.pop()()
+        """Values are current only while HA's broker link, the agent and the meter are up."""
+        return self.agent.online and self.meter_online and not self.gone
 
     @callback
     def async_add_status_listener(self, listener: CALLBACK_TYPE) -> CALLBACK_TYPE:
@@ -112,13 +106,134 @@ class DlmsEdgeMeter:
 
     @callback
     def async_add_reading_listener(self, obis: str, listener: ReadingListener) -> CALLBACK_TYPE:
-        """Call `listener` with each new reading of `obis`; return the remover.
+        """Call `listener` with each new reading of `obis` (None: cleared); return the remover.
 
         A listener raises InvalidPayload when it cannot use the reading (a text for a
         numeric sensor); the message is then reported like any malformed payload.
         """
         self._reading_listeners[obis].append(listener)
         return lambda: self._reading_listeners[obis].remove(listener)
+
+    @callback
+    def notify_status(self) -> None:
+        for listener in list(self._status_listeners):
+            listener()
+
+    def handle(self, leaf: str, payload: Payload) -> None:
+        """A message on `<base_topic>/<leaf>` (not `info`); raise InvalidPayload."""
+        if leaf == "availability":
+            online = bool(payload) and _parse_status(payload)
+            if online != self.meter_online:
+                self.meter_online = online
+                self.agent.log_transition(f"Meter {self.name} of agent {self.agent.agent}", online)
+                self.notify_status()
+        elif leaf == "health":
+            health = Health.from_payload(payload) if payload else None
+            if health != self.health:
+                self.health = health
+                async_update_health_issue(self.agent.hass, self.agent.entry, self, health)
+                self.notify_status()
+        elif OBIS_PATTERN.match(leaf):
+            self._on_reading(leaf, payload)
+        # `state` repeats the per-object topics; other leaves are for newer
+        # integrations. Neither is an error.
+
+    def _on_reading(self, obis: str, payload: Payload) -> None:
+        if not payload:  # the agent cleared the value: nothing current to show
+            self.readings.pop(obis, None)
+            for listener in list(self._reading_listeners.get(obis, ())):
+                listener(None)
+            return
+        reading = Reading.from_payload(payload)
+        announced = next((obj for obj in self.info.objects if obj.obis == obis), None)
+        if announced and reading.unit and announced.unit and reading.unit != announced.unit:
+            # A scaler/unit change without a new info: showing it would mix units.
+            raise InvalidPayload(
+                f"unit {reading.unit!r} differs from {announced.unit!r} announced in info"
+            )
+        for listener in list(self._reading_listeners.get(obis, ())):
+            listener(reading)
+        self.readings[obis] = reading
+
+
+class DlmsEdgeAgent:
+    """Subscriptions and meters of one agent (the config entry's runtime data)."""
+
+    def __init__(self, hass: HomeAssistant, entry: DlmsEdgeConfigEntry) -> None:
+        self.hass = hass
+        self.entry = entry
+        self.prefix: str = entry.data[CONF_PREFIX]
+        self.agent: str = entry.data[CONF_AGENT]
+        self.meters: dict[str, DlmsEdgeMeter] = {
+            key: DlmsEdgeMeter(self, key, MeterInfo.from_dict(stored[CONF_INFO]), stored[CONF_NAME])
+            for key, stored in entry.data[CONF_METERS].items()
+        }
+        self.broker_connected = False
+        self.agent_online = False
+        # topic -> reason of the last malformed message, until a valid one arrives.
+        self.malformed: dict[str, str] = {}
+        self._pending: defaultdict[str, dict[str, Payload]] = defaultdict(dict)
+        self._meter_listeners: list[MeterListener] = []
+        self._status_listeners: list[CALLBACK_TYPE] = []
+        self._unsubscribe: list[CALLBACK_TYPE] = []
+        self._offline_timer: CALLBACK_TYPE | None = None
+        self._logged_down: set[str] = set()
+
+    @property
+    def status_topic(self) -> str:
+        return f"{self.prefix}/{self.agent}/status"
+
+    @property
+    def online(self) -> bool:
+        """The agent's status is known and online through a live broker connection."""
+        return self.broker_connected and self.agent_online
+
+    def meter_by_id(self, meter_id: str) -> DlmsEdgeMeter | None:
+        """The meter currently published under the topic level `meter_id`."""
+        return next(
+            (m for m in self.meters.values() if m.info.meter == meter_id and not m.gone), None
+        )
+
+    async def async_start(self) -> None:
+        """Subscribe; the broker replays the retained state right away.
+
+        Payloads arrive as bytes (`encoding=None`): decoding errors are then ours to
+        report, once per topic, instead of a warning per message from MQTT.
+        """
+        self.broker_connected = mqtt.is_connected(self.hass)
+        self._unsubscribe = [
+            mqtt.async_subscribe_connection_status(self.hass, self._on_connection),
+            await mqtt.async_subscribe(
+                self.hass, self.status_topic, self._on_agent_status, qos=1, encoding=None
+            ),
+            # `+/+` matches info, availability, health, state and each OBIS code of every
+            # meter, but not the non-retained `profile/<obis>` rows.
+            await mqtt.async_subscribe(
+                self.hass,
+                f"{self.prefix}/{self.agent}/+/+",
+                self._on_meter_message,
+                qos=1,
+                encoding=None,
+            ),
+        ]
+
+    @callback
+    def async_stop(self) -> None:
+        self._cancel_offline_timer()
+        while self._unsubscribe:
+            self._unsubscribe.pop()()
+
+    @callback
+    def async_add_meter_listener(self, listener: MeterListener) -> CALLBACK_TYPE:
+        """Call `listener` when a meter appears or announces new objects."""
+        self._meter_listeners.append(listener)
+        return lambda: self._meter_listeners.remove(listener)
+
+    @callback
+    def async_add_status_listener(self, listener: CALLBACK_TYPE) -> CALLBACK_TYPE:
+        """Call `listener` when the agent's availability changes."""
+        self._status_listeners.append(listener)
+        return lambda: self._status_listeners.remove(listener)
 
     @callback
     def report_malformed(self, topic: str, reason: str) -> None:
@@ -133,90 +248,188 @@ class DlmsEdgeMeter:
         self.malformed[topic] = reason
 
     @callback
+    def log_transition(self, what: str, up: bool) -> None:
+        """Log once when something goes down and once when it comes back."""
+        if not up and what not in self._logged_down:
+            self._logged_down.add(what)
+            _LOGGER.info("%s is offline; its entities are unavailable", what)
+        elif up and what in self._logged_down:
+            self._logged_down.discard(what)
+            _LOGGER.info("%s is back online", what)
+
+    @callback
     def _report_valid(self, topic: str) -> None:
         if self.malformed.pop(topic, None) is not None:
             _LOGGER.info("Valid messages again on %s", topic)
 
     @callback
-    def _notify_status(self) -> None:
+    def _notify_all(self) -> None:
         for listener in list(self._status_listeners):
             listener()
+        for meter in self.meters.values():
+            meter.notify_status()
+
+    @callback
+    def _on_connection(self, connected: bool) -> None:
+        """Home Assistant's MQTT connection went down or came back."""
+        if connected == self.broker_connected:
+            return
+        self.broker_connected = connected
+        self.log_transition("The MQTT connection of Home Assistant", connected)
+        if not connected:
+            # Nothing is known until the broker replays the retained state after the
+            # reconnect (Home Assistant subscribes again, the broker sends it all).
+            self._cancel_offline_timer()
+            self.agent_online = False
+            for meter in self.meters.values():
+                meter.meter_online = False
+        self._notify_all()
 
     @callback
     def _on_agent_status(self, msg: mqtt.ReceiveMessage) -> None:
         try:
-            online = _parse_status(msg.payload)
+            online = _parse_status(msg.payload) if msg.payload else False
         except InvalidPayload as err:
             self.report_malformed(msg.topic, str(err))
             return
         self._report_valid(msg.topic)
+        self._track_offline(online)
         if online != self.agent_online:
             self.agent_online = online
-            self._notify_status()
+            self.log_transition(f"Agent {self.agent}", online)
+            self._notify_all()
+
+    @callback
+    def _track_offline(self, online: bool) -> None:
+        """Raise a repair issue when the agent stays offline; drop it when it returns."""
+        if online:
+            self._cancel_offline_timer()
+            async_delete_agent_offline_issue(self.hass, self.entry)
+        elif self._offline_timer is None:
+            self._offline_timer = async_call_later(
+                self.hass, AGENT_OFFLINE_ISSUE_SECONDS, self._on_offline_too_long
+            )
+
+    @callback
+    def _on_offline_too_long(self, _now: Any) -> None:
+        self._offline_timer = None
+        if self.broker_connected and not self.agent_online:
+            async_raise_agent_offline_issue(self.hass, self.entry, AGENT_OFFLINE_ISSUE_SECONDS)
+
+    @callback
+    def _cancel_offline_timer(self) -> None:
+        if self._offline_timer is not None:
+            self._offline_timer()
+            self._offline_timer = None
 
     @callback
     def _on_meter_message(self, msg: mqtt.ReceiveMessage) -> None:
-        leaf = msg.topic.rpartition("/")[2]
-        handler = self._handlers.get(leaf)
-        if handler is None:
-            if not OBIS_PATTERN.match(leaf):
-                # `state` repeats the per-object topics; other leaves are for newer
-                # integrations. Neither is an error.
-                return
-            handler = self._on_reading
         try:
-            handler(leaf, msg.payload)
+            parts = MeterTopic.parse(msg.topic)
+        except InvalidPayload:
+            return
+        try:
+            if parts.leaf == "info":
+                self._on_info(parts.meter, msg.topic, msg.payload)
+            elif (meter := self.meter_by_id(parts.meter)) is not None:
+                meter.handle(parts.leaf, msg.payload)
+            elif msg.payload and len(pending := self._pending[parts.meter]) < _PENDING_PER_METER:
+                pending[parts.leaf] = msg.payload
         except InvalidPayload as err:
             self.report_malformed(msg.topic, str(err))
             return
         self._report_valid(msg.topic)
 
-    def _on_info(self, _leaf: str, payload: str | bytes | bytearray) -> None:
-        _prefix, info = parse_discovery(f"{self.base_topic}/info", payload)
-        if info.unique_id != self.info.unique_id:
-            raise InvalidPayload(
-                "it announces another meter than this config entry; reconfigure the entry "
-                "or give each meter its own id in the agent configuration"
-            )
-        if info != self.info:
-            # New firmware, objects or agent version: store it, the update listener
-            # reloads the entry so that devices and entities follow.
-            _LOGGER.debug("Meter %s announced new info; reloading", self.meter)
-            self.hass.config_entries.async_update_entry(
-                self.entry, data={**self.entry.data, CONF_INFO: info.as_dict()}
-            )
+    def _on_info(self, meter_id: str, topic: str, payload: Payload) -> None:
+        current = self.meter_by_id(meter_id)
+        if not payload:
+            # The agent cleared the meter's retained topics: it left the agent's config.
+            self._pending.pop(meter_id, None)
+            if current is not None:
+                self._meter_gone(current, "its retained info was cleared")
+            return
+        _prefix, info = parse_discovery(topic, payload)
+        if current is not None and not current.info.same_meter(info):
+            # Another physical meter under the same id: the old one is gone.
+            self._meter_gone(current, f"meter id {meter_id} now announces another meter")
+            current = None
+        if current is None:
+            current = next((m for m in self.meters.values() if m.info.same_meter(info)), None)
+        if current is None:
+            self._add_meter(info)
+            return
+        if current.gone:
+            current.gone = False
+            async_delete_meter_removed_issue(self.hass, self.entry, current.key)
+            _LOGGER.info("Meter %s of agent %s is announced again", current.name, self.agent)
+        if info != current.info:
+            # New firmware, serial, objects or meter id. Objects missing from this info
+            # keep their entities: one association may not see all of them.
+            _LOGGER.debug("Meter %s announced new info", current.name)
+            current.info = info
+            self._store_meters()
+        self._replay_pending(current)
+        for listener in list(self._meter_listeners):
+            listener(current)
+        current.notify_status()
 
-    def _on_availability(self, _leaf: str, payload: str | bytes | bytearray) -> None:
-        online = _parse_status(payload)
-        if online != self.meter_online:
-            self.meter_online = online
-            self._notify_status()
+    def _add_meter(self, info: MeterInfo) -> None:
+        taken = {meter.name for meter in self.meters.values()}
+        key = info.unique_id
+        if key in self.meters:  # a meter that left and came back with another identity
+            key = f"{key}_{info.meter}"
+        meter = DlmsEdgeMeter(self, key, info, meter_name(info, taken))
+        self.meters[key] = meter
+        self._store_meters()
+        _LOGGER.info("Agent %s announces meter %s", self.agent, meter.name)
+        self._replay_pending(meter)
+        for listener in list(self._meter_listeners):
+            listener(meter)
 
-    def _on_health(self, _leaf: str, payload: str | bytes | bytearray) -> None:
-        health = Health.from_payload(payload)
-        if health != self.health:
-            self.health = health
-            async_update_health_issue(self.hass, self.entry, health)
-            self._notify_status()
+    def _replay_pending(self, meter: DlmsEdgeMeter) -> None:
+        for leaf, payload in self._pending.pop(meter.info.meter, {}).items():
+            try:
+                meter.handle(leaf, payload)
+            except InvalidPayload as err:
+                self.report_malformed(f"{meter.base_topic}/{leaf}", str(err))
 
-    def _on_reading(self, obis: str, payload: str | bytes | bytearray) -> None:
-        reading = Reading.from_payload(payload)
-        announced = self.objects.get(obis)
-        if announced and reading.unit and announced.unit and reading.unit != announced.unit:
-            # A scaler/unit change without a new info: showing it would mix units.
-            raise InvalidPayload(
-                f"unit {reading.unit!r} differs from {announced.unit!r} announced in info"
-            )
-        for listener in list(self._reading_listeners.get(obis, ())):
-            listener(reading)
-        self.readings[obis] = reading
+    def _meter_gone(self, meter: DlmsEdgeMeter, why: str) -> None:
+        if meter.gone:
+            return
+        meter.gone = True
+        meter.meter_online = False
+        if meter.health is not None:
+            meter.health = None
+            async_update_health_issue(self.hass, self.entry, meter, None)
+        _LOGGER.info("Meter %s left agent %s (%s)", meter.name, self.agent, why)
+        async_raise_meter_removed_issue(self.hass, self.entry, meter.key, meter.name)
+        meter.notify_status()
+
+    @callback
+    def async_forget_meter(self, key: str) -> None:
+        """Drop a meter from the entry (its device was removed)."""
+        if self.meters.pop(key, None) is not None:
+            self._store_meters()
+        async_delete_meter_removed_issue(self.hass, self.entry, key)
+
+    def _store_meters(self) -> None:
+        self.hass.config_entries.async_update_entry(
+            self.entry, data={**self.entry.data, CONF_METERS: stored_meters(self.meters)}
+        )
 
 
-async def async_scan_meters(
+def stored_meters(meters: Mapping[str, DlmsEdgeMeter]) -> dict[str, dict[str, Any]]:
+    return {
+        key: {CONF_INFO: meter.info.as_dict(), CONF_NAME: meter.name}
+        for key, meter in meters.items()
+    }
+
+
+async def async_scan_agents(
     hass: HomeAssistant, prefix: str, seconds: float
-) -> dict[str, MeterInfo]:
-    """Listen `seconds` for retained `<prefix>/+/+/info`; return valid infos by unique id."""
-    found: dict[str, MeterInfo] = {}
+) -> dict[str, dict[str, MeterInfo]]:
+    """Listen `seconds` for retained `<prefix>/+/+/info`; return valid infos by agent."""
+    found: dict[str, dict[str, MeterInfo]] = defaultdict(dict)
 
     @callback
     def _on_info(msg: mqtt.ReceiveMessage) -> None:
@@ -225,7 +438,7 @@ async def async_scan_meters(
         except InvalidPayload as err:
             _LOGGER.debug("Skipping %s while scanning: %s", msg.topic, err)
             return
-        found[info.unique_id] = info
+        found[info.agent][info.unique_id] = info
 
     unsubscribe = await mqtt.async_subscribe(
         hass, f"{prefix}/+/+/info", _on_info, qos=1, encoding=None
@@ -234,14 +447,15 @@ async def async_scan_meters(
         await asyncio.sleep(seconds)
     finally:
         unsubscribe()
-    return found
+    return dict(found)
 
 
-def entry_data(prefix: str, info: MeterInfo) -> dict[str, object]:
-    """Config entry data for a meter seen under `prefix`."""
-    return {
-        CONF_PREFIX: prefix,
-        CONF_AGENT: info.agent,
-        CONF_METER: info.meter,
-        CONF_INFO: info.as_dict(),
-    }
+def entry_data(prefix: str, agent: str, infos: list[MeterInfo]) -> dict[str, Any]:
+    """Config entry data for an agent seen under `prefix` with these meters."""
+    names: set[str] = set()
+    meters: dict[str, dict[str, Any]] = {}
+    for info in infos:
+        name = meter_name(info, names)
+        names.add(name)
+        meters[info.unique_id] = {CONF_INFO: info.as_dict(), CONF_NAME: name}
+    return {CONF_PREFIX: prefix, CONF_AGENT: agent, CONF_METERS: meters}

@@ -9,7 +9,8 @@ from homeassistant.components.diagnostics import REDACTED, async_redact_data
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import device_registry as dr
 
-from .coordinator import DlmsEdgeConfigEntry
+from .const import CONF_EXCLUDED_OBJECTS, CONF_INFO, CONF_METERS, DOMAIN
+from .coordinator import DlmsEdgeConfigEntry, DlmsEdgeMeter
 
 # Identity of the meter (serial, system title, the meter id that defaults to the
 # serial, the title built from them) and anything that could hold key material.
@@ -36,30 +37,45 @@ TO_REDACT = {
 _IDENTIFYING_OBIS_PREFIXES = ("0.0.42.0.0.", "0.0.96.1.")
 
 
-def _readings(entry: DlmsEdgeConfigEntry) -> dict[str, Any]:
+def _meter_state(meter: DlmsEdgeMeter) -> dict[str, Any]:
     return {
-        obis: asdict(reading)
-        | ({"value": REDACTED} if obis.startswith(_IDENTIFYING_OBIS_PREFIXES) else {})
-        for obis, reading in entry.runtime_data.readings.items()
+        "meter_online": meter.meter_online,
+        "gone": meter.gone,
+        "health": asdict(meter.health) if meter.health else None,
+        "readings": {
+            obis: asdict(reading)
+            | ({"value": REDACTED} if obis.startswith(_IDENTIFYING_OBIS_PREFIXES) else {})
+            for obis, reading in meter.readings.items()
+        },
     }
 
 
 async def async_get_config_entry_diagnostics(
     hass: HomeAssistant, entry: DlmsEdgeConfigEntry
 ) -> dict[str, Any]:
-    meter = entry.runtime_data
+    agent = entry.runtime_data
     return {
         "entry": async_redact_data(
-            {"title": entry.title, "data": dict(entry.data), "options": dict(entry.options)},
+            {
+                # Meters and options are keyed by the meter's identity: listed instead.
+                # (without the device name, which may carry the meter id).
+                "data": dict(entry.data)
+                | {CONF_METERS: [stored[CONF_INFO] for stored in entry.data[CONF_METERS].values()]},
+                "options": {
+                    CONF_EXCLUDED_OBJECTS: list(
+                        entry.options.get(CONF_EXCLUDED_OBJECTS, {}).values()
+                    )
+                },
+            },
             TO_REDACT,
         ),
         "state": {
-            "agent_online": meter.agent_online,
-            "meter_online": meter.meter_online,
-            "health": asdict(meter.health) if meter.health else None,
-            "readings": _readings(entry),
+            "broker_connected": agent.broker_connected,
+            "agent_online": agent.agent_online,
+            # Meters are keyed by their identity: numbered instead.
+            "meters": [_meter_state(meter) for meter in agent.meters.values()],
             # Only the last topic level: the others carry the meter id.
-            "malformed_topics": sorted(topic.rpartition("/")[2] for topic in meter.malformed),
+            "malformed_topics": sorted(topic.rpartition("/")[2] for topic in agent.malformed),
         },
     }
 
@@ -75,7 +91,12 @@ async def async_get_device_diagnostics(
         "serial_number": device.serial_number,
         "identifiers": sorted(map(list, device.identifiers)),
     }
+    meter = next(
+        (m for key, m in entry.runtime_data.meters.items() if (DOMAIN, key) in device.identifiers),
+        None,
+    )
     return await async_get_config_entry_diagnostics(hass, entry) | {
         # Without manufacturer and model the device name is built from the meter id.
-        "device": async_redact_data(device_data, TO_REDACT | {"name"})
+        "device": async_redact_data(device_data, TO_REDACT | {"name"}),
+        "meter": _meter_state(meter) if meter else None,
     }

@@ -1,4 +1,4 @@
-"""Base entity: one device per meter, linked to the agent that reads it."""
+"""Base entities: a meter's entities on the meter device, the agent's on the agent device."""
 
 from __future__ import annotations
 
@@ -7,33 +7,24 @@ from homeassistant.helpers.device_registry import DeviceInfo
 from homeassistant.helpers.entity import Entity
 
 from .const import DOMAIN
-from .coordinator import DlmsEdgeMeter
-
-
-def agent_identifier(agent: str) -> str:
-    """Device identifier of an agent; ':' never occurs in a meter serial or system title."""
-    return f"agent:{agent}"
+from .coordinator import DlmsEdgeAgent, DlmsEdgeMeter
+from .devices import agent_identifier
 
 
 class DlmsEdgeEntity(Entity):
-    """An entity of one meter, updated by MQTT pushes."""
+    """An entity of one meter, updated by MQTT pushes.
+
+    The device exists before the entity (devices.py registers it with its link to the
+    agent); the entity names it by identifier only.
+    """
 
     _attr_has_entity_name = True
     _attr_should_poll = False
 
     def __init__(self, meter: DlmsEdgeMeter, key: str) -> None:
         self.meter = meter
-        info = meter.info
-        self._attr_unique_id = f"{info.unique_id}_{key}"
-        self._attr_device_info = DeviceInfo(
-            identifiers={(DOMAIN, info.unique_id)},
-            name=info.title,
-            manufacturer=info.manufacturer,
-            model=info.model,
-            serial_number=info.serial,
-            sw_version=info.firmware,
-            via_device=(DOMAIN, agent_identifier(info.agent)),
-        )
+        self._attr_unique_id = f"{meter.key}_{key}"
+        self._attr_device_info = DeviceInfo(identifiers={(DOMAIN, meter.key)})
 
     async def async_added_to_hass(self) -> None:
         await super().async_added_to_hass()
@@ -46,3 +37,23 @@ class DlmsEdgeEntity(Entity):
     @property
     def available(self) -> bool:
         return self.meter.available
+
+
+class DlmsEdgeAgentEntity(Entity):
+    """An entity of the agent itself."""
+
+    _attr_has_entity_name = True
+    _attr_should_poll = False
+
+    def __init__(self, agent: DlmsEdgeAgent, key: str) -> None:
+        self.agent = agent
+        self._attr_unique_id = f"{agent_identifier(agent.agent)}_{key}"
+        self._attr_device_info = DeviceInfo(identifiers={(DOMAIN, agent_identifier(agent.agent))})
+
+    async def async_added_to_hass(self) -> None:
+        await super().async_added_to_hass()
+        self.async_on_remove(self.agent.async_add_status_listener(self._handle_status))
+
+    @callback
+    def _handle_status(self) -> None:
+        self.async_write_ha_state()

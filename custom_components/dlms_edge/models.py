@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import voluptuous as vol
+from voluptuous.humanize import humanize_error
 
 # OBIS leaf form A.B.C.D.E.F, each group 0..255 (IEC 62056-61 clause 4).
 _OCTET = r"(?:25[0-5]|2[0-4]\d|1\d\d|\d{1,2})"
@@ -111,9 +112,10 @@ def _load_json_object(payload: str | bytes | bytearray) -> dict[str, Any]:
 
 def _validate(schema: vol.Schema, data: dict[str, Any]) -> dict[str, Any]:
     try:
-        return schema(data)
+        valid: dict[str, Any] = schema(data)
     except vol.Invalid as err:
-        raise InvalidPayload(vol.humanize.humanize_error(data, err)) from None
+        raise InvalidPayload(humanize_error(data, err)) from None
+    return valid
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,6 +156,19 @@ class MeterInfo:
         if self.manufacturer and self.model:
             return f"{self.manufacturer} {self.model}"
         return f"{self.manufacturer or 'Meter'} {self.meter}"
+
+    def same_meter(self, other: MeterInfo) -> bool:
+        """Whether `other` describes the same physical meter.
+
+        A serial number that appears later (a push meter announces it after its first
+        telegram) does not change the meter: the system title, when both carry one,
+        decides; otherwise the serial numbers do.
+        """
+        if self.system_title and other.system_title:
+            return self.system_title == other.system_title
+        if self.serial and other.serial:
+            return self.serial == other.serial
+        return False
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-compatible form stored in the config entry; `from_dict` reads it back."""

@@ -11,14 +11,15 @@ import json
 import logging
 from dataclasses import replace
 from datetime import datetime
+from typing import Any
 
 from homeassistant.components.sensor import (
-    DEVICE_CLASS_UNITS,
     SensorDeviceClass,
     SensorEntity,
     SensorEntityDescription,
     SensorStateClass,
 )
+from homeassistant.components.sensor.const import DEVICE_CLASS_STATE_CLASSES, DEVICE_CLASS_UNITS
 from homeassistant.const import (
     PERCENTAGE,
     EntityCategory,
@@ -36,12 +37,13 @@ from homeassistant.const import (
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers import entity_registry as er
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
+from homeassistant.helpers.typing import UNDEFINED
 from homeassistant.util import dt as dt_util
 
 from .const import CONF_EXCLUDED_OBJECTS
 from .coordinator import DlmsEdgeConfigEntry, DlmsEdgeMeter
 from .entity import DlmsEdgeEntity
-from .models import InvalidPayload, MeterObject, Reading
+from .models import InvalidPayload, MeterInfo, MeterObject, Reading
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -49,7 +51,8 @@ _LOGGER = logging.getLogger(__name__)
 PARALLEL_UPDATES = 0
 
 # Reactive energy got a device class after 2025.4 (the oldest release we support);
-# without it such sensors are still total_increasing and keep their `varh` unit.
+# without it such sensors are still total_increasing and keep their `varh` unit (Home
+# Assistant converts units only within a device class).
 _REACTIVE_ENERGY: SensorDeviceClass | None = getattr(SensorDeviceClass, "REACTIVE_ENERGY", None)
 
 # Blue Book unit symbols (DLMS UA 1000-1, table "Enumerated values for physical units")
@@ -91,7 +94,12 @@ _ENERGY = {
 _REACTIVE_ENERGY_KW = {
     "device_class": _REACTIVE_ENERGY,
     "state_class": SensorStateClass.TOTAL_INCREASING,
-}
+} | (
+    # Shown in kvarh beside kWh energy where Home Assistant can convert it.
+    {"suggested_unit_of_measurement": "kvarh", "suggested_display_precision": 3}
+    if _REACTIVE_ENERGY is not None
+    else {}
+)
 _APPARENT_ENERGY = {"state_class": SensorStateClass.TOTAL_INCREASING}
 _POWER = {
     "device_class": SensorDeviceClass.POWER,
@@ -113,7 +121,7 @@ _MEASURE = {"state_class": SensorStateClass.MEASUREMENT}
 # L1, L2, L3. D 7 = instantaneous value, D 8 = time integral 1 (the energy register).
 # Value (C, D) -> (translation key, description fields, variants allowed).
 _PHASE, _TARIFF = "phase", "tariff"
-_DESCRIPTIONS: dict[tuple[int, int], tuple[str, dict, frozenset[str]]] = {
+_DESCRIPTIONS: dict[tuple[int, int], tuple[str, dict[str, Any], frozenset[str]]] = {
     (1, 8): ("energy_import", _ENERGY, frozenset({_PHASE, _TARIFF})),
     (2, 8): ("energy_export", _ENERGY, frozenset({_PHASE, _TARIFF})),
     (3, 8): ("reactive_energy_import", _REACTIVE_ENERGY_KW, frozenset({_TARIFF})),
@@ -169,6 +177,7 @@ def describe_obis(obis: str) -> SensorEntityDescription | None:
     # F 255 = current value; other F values are historical (billing period) values.
     if a != 1 or f != 255:
         return None
+    phase: str | None
     if c == _NEUTRAL_CURRENT and (d, e) == (7, 0):
         c, phase = 11, "N"
     elif 1 <= c <= 80:
@@ -199,19 +208,62 @@ def describe_obis(obis: str) -> SensorEntityDescription | None:
     )
 
 
-def _generic_description(obj: MeterObject) -> SensorEntityDescription:
-    """A sensor typed by `info` alone, disabled until the user wants it."""
+# Abstract objects (value group A = 0) that meters commonly list, named by translation
+# (Blue Book 4.4 / 7.4): otherwise an object without a name in `info` would be called,
+# and get an entity id, after its OBIS code.
+_ABSTRACT_NAMES: dict[str, tuple[str, dict[str, str] | None]] = {
+    "0.0.1.0.0.255": ("clock", None),
+    "0.0.42.0.0.255": ("logical_device_name", None),
+    "0.0.96.14.0.255": ("current_tariff", None),
+    "0.0.96.3.10.255": ("disconnect_control", None),
+    "0.0.97.97.0.255": ("error_register", None),
+    "0.0.97.98.0.255": ("alarm_register", None),
+    "1.0.0.2.0.255": ("firmware_version", None),
+    **{f"0.0.96.1.{e}.255": ("device_id", {"index": str(e + 1)}) for e in range(10)},
+}
+
+
+def _valid_classes(
+    obj: MeterObject,
+) -> tuple[SensorDeviceClass | None, SensorStateClass | None]:
+    """Device and state class from `info`, kept only where Home Assistant allows them."""
     try:
         device_class = SensorDeviceClass(obj.device_class) if obj.device_class else None
     except ValueError:
+        _LOGGER.info(
+            "%s: device class %r is unknown to this Home Assistant; exposing it without one",
+            obj.obis,
+            obj.device_class,
+        )
         device_class = None
     try:
         state_class = SensorStateClass(obj.state_class) if obj.state_class else None
     except ValueError:
         state_class = None
+    allowed = DEVICE_CLASS_STATE_CLASSES.get(device_class) if device_class else None
+    if state_class is not None and allowed is not None and state_class not in allowed:
+        # An energy counter announced as `measurement` would break its statistics.
+        _LOGGER.info(
+            "%s: state class %s is not allowed with device class %s (allowed: %s); "
+            "exposing it without a state class",
+            obj.obis,
+            state_class,
+            device_class,
+            ", ".join(sorted(allowed)) or "none",
+        )
+        state_class = None
+    return device_class, state_class
+
+
+def _generic_description(obj: MeterObject) -> SensorEntityDescription:
+    """A sensor typed by `info` alone, disabled until the user wants it."""
+    device_class, state_class = _valid_classes(obj)
+    translation_key, placeholders = _ABSTRACT_NAMES.get(obj.obis, (None, None))
     return SensorEntityDescription(
         key=obj.obis,
-        name=obj.name or obj.obis,
+        translation_key=translation_key,
+        translation_placeholders=placeholders,
+        name=UNDEFINED if translation_key else obj.name or f"OBIS {obj.obis}",
         device_class=device_class,
         state_class=state_class,
         entity_category=EntityCategory.DIAGNOSTIC if state_class is None else None,
@@ -242,31 +294,60 @@ def build_description(obj: MeterObject) -> SensorEntityDescription:
     return replace(description, native_unit_of_measurement=unit)
 
 
+def meter_descriptions(
+    info: MeterInfo, excluded: set[str] | frozenset[str] = frozenset()
+) -> list[tuple[MeterObject, SensorEntityDescription]]:
+    """The sensors an info gives, in order: what the confirm step counts and setup adds."""
+    return [(obj, build_description(obj)) for obj in info.objects if obj.obis not in excluded]
+
+
+def excluded_objects(entry: DlmsEdgeConfigEntry, key: str) -> set[str]:
+    return set(entry.options.get(CONF_EXCLUDED_OBJECTS, {}).get(key, ()))
+
+
 async def async_setup_entry(
     hass: HomeAssistant,
     entry: DlmsEdgeConfigEntry,
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
-    """One sensor per announced object the user did not exclude."""
-    meter = entry.runtime_data
-    excluded = set(entry.options.get(CONF_EXCLUDED_OBJECTS, ()))
-    entities = [
-        DlmsEdgeSensor(meter, obj, build_description(obj))
-        for obj in meter.info.objects
-        if obj.obis not in excluded
-    ]
-    _async_remove_stale_sensors(hass, entry, {entity.unique_id for entity in entities})
-    async_add_entities(entities)
+    """One sensor per announced object the user did not exclude, as meters appear."""
+    agent = entry.runtime_data
+    added: set[str] = set()
+
+    @callback
+    def _add_meter(meter: DlmsEdgeMeter) -> None:
+        new = [
+            DlmsEdgeSensor(meter, obj, description)
+            for obj, description in meter_descriptions(
+                meter.info, excluded_objects(entry, meter.key)
+            )
+            if f"{meter.key}_{obj.obis}" not in added
+        ]
+        added.update(f"{meter.key}_{sensor.obis}" for sensor in new)
+        if new:
+            async_add_entities(new)
+
+    _async_remove_excluded_sensors(hass, entry)
+    for meter in agent.meters.values():
+        _add_meter(meter)
+    entry.async_on_unload(agent.async_add_meter_listener(_add_meter))
 
 
 @callback
-def _async_remove_stale_sensors(
-    hass: HomeAssistant, entry: DlmsEdgeConfigEntry, keep: set[str | None]
-) -> None:
-    """Drop registry entries of objects the meter no longer announces or the user hid."""
+def _async_remove_excluded_sensors(hass: HomeAssistant, entry: DlmsEdgeConfigEntry) -> None:
+    """Drop registry entries of objects the user chose to hide (options).
+
+    Objects merely missing from the latest `info` keep theirs: one association view
+    may lack an object for a while, and the user's names and ids must survive that.
+    """
     registry = er.async_get(hass)
+    hidden = {
+        f"{key}_{obis}"
+        for key, objects in entry.options.get(CONF_EXCLUDED_OBJECTS, {}).items()
+        for obis in objects
+    }
     for registry_entry in er.async_entries_for_config_entry(registry, entry.entry_id):
-        if registry_entry.domain == "sensor" and registry_entry.unique_id not in keep:
+        if registry_entry.domain == "sensor" and registry_entry.unique_id in hidden:
             registry.async_remove(registry_entry.entity_id)
 
 
@@ -278,8 +359,7 @@ class DlmsEdgeSensor(DlmsEdgeEntity, SensorEntity):
     ) -> None:
         super().__init__(meter, obj.obis)
         self.entity_description = description
-        self._obis = obj.obis
-        self._topic = f"{meter.base_topic}/{obj.obis}"
+        self.obis = obj.obis
         self._has_value = False
         # Home Assistant refuses text for sensors with a unit, state class or
         # numeric device class; such readings are reported as malformed instead.
@@ -291,23 +371,25 @@ class DlmsEdgeSensor(DlmsEdgeEntity, SensorEntity):
 
     async def async_added_to_hass(self) -> None:
         await super().async_added_to_hass()
-        self.async_on_remove(
-            self.meter.async_add_reading_listener(self._obis, self._handle_reading)
-        )
+        self.async_on_remove(self.meter.async_add_reading_listener(self.obis, self._handle_reading))
         # Retained values may have arrived before the entity was added.
-        if (reading := self.meter.readings.get(self._obis)) is not None:
+        if (reading := self.meter.readings.get(self.obis)) is not None:
             try:
                 self._attr_native_value = self._convert(reading)
             except InvalidPayload as err:
-                self.meter.report_malformed(self._topic, str(err))
+                self.meter.agent.report_malformed(f"{self.meter.base_topic}/{self.obis}", str(err))
             else:
                 self._has_value = True
 
     @callback
-    def _handle_reading(self, reading: Reading) -> None:
-        # InvalidPayload propagates to the meter, which logs it once and keeps state.
-        self._attr_native_value = self._convert(reading)
-        self._has_value = True
+    def _handle_reading(self, reading: Reading | None) -> None:
+        # InvalidPayload propagates to the agent, which logs it once and keeps state.
+        if reading is None:  # cleared by the agent
+            self._attr_native_value = None
+            self._has_value = False
+        else:
+            self._attr_native_value = self._convert(reading)
+            self._has_value = True
         self.async_write_ha_state()
 
     def _convert(self, reading: Reading) -> float | int | str | datetime | None:

@@ -7,11 +7,10 @@ from typing import Any
 
 from homeassistant.components.diagnostics import REDACTED
 from homeassistant.core import HomeAssistant
-from homeassistant.helpers import device_registry as dr
-from payloads import BASE, METER, SERIAL, SYSTEM_TITLE, health_payload, value_payload
+from payloads import AGENT, BASE, METER, SERIAL, SYSTEM_TITLE, health_payload, value_payload
 from pytest_homeassistant_custom_component.common import MockConfigEntry
+from registry import device_of
 
-from custom_components.dlms_edge.const import DOMAIN
 from custom_components.dlms_edge.diagnostics import (
     async_get_config_entry_diagnostics,
     async_get_device_diagnostics,
@@ -34,16 +33,19 @@ async def test_entry_diagnostics_redacted(
     for secret in (SERIAL, SYSTEM_TITLE, METER):
         assert secret not in text
     data = diagnostics["entry"]["data"]
-    assert data["meter"] == REDACTED
-    assert data["info"]["serial"] == REDACTED
-    assert data["info"]["system_title"] == REDACTED
-    assert data["info"]["model"] == "T-210D"
-    assert diagnostics["entry"]["title"] == REDACTED
+    assert data["agent"] == AGENT
+    [info] = data["meters"]
+    assert info["meter"] == REDACTED
+    assert info["serial"] == REDACTED
+    assert info["system_title"] == REDACTED
+    assert info["model"] == "T-210D"
     state = diagnostics["state"]
-    assert state["agent_online"] and state["meter_online"]
-    assert state["readings"]["1.0.1.8.0.255"]["value"] == 1234
-    assert state["readings"]["0.0.96.1.0.255"]["value"] == REDACTED
-    assert state["health"]["code"] == "wrong_key"
+    assert state["agent_online"] and state["broker_connected"]
+    [meter] = state["meters"]
+    assert meter["meter_online"] and not meter["gone"]
+    assert meter["readings"]["1.0.1.8.0.255"]["value"] == 1234
+    assert meter["readings"]["0.0.96.1.0.255"]["value"] == REDACTED
+    assert meter["health"]["code"] == "wrong_key"
     assert state["malformed_topics"] == ["1.0.1.7.0.255"]
 
 
@@ -51,7 +53,7 @@ async def test_device_diagnostics_redacted(
     hass: HomeAssistant, loaded_entry: MockConfigEntry, fire: Any
 ) -> None:
     await _populate(fire)
-    device = dr.async_get(hass).async_get_device(identifiers={(DOMAIN, SERIAL)})
+    device = device_of(hass, loaded_entry, SERIAL)
     diagnostics = await async_get_device_diagnostics(hass, loaded_entry, device)
     text = json.dumps(diagnostics)
     for secret in (SERIAL, SYSTEM_TITLE, METER):
@@ -59,6 +61,7 @@ async def test_device_diagnostics_redacted(
     assert diagnostics["device"]["model"] == "T-210D"
     assert diagnostics["device"]["serial_number"] == REDACTED
     assert diagnostics["device"]["identifiers"] == REDACTED
+    assert diagnostics["meter"]["readings"]["1.0.1.8.0.255"]["value"] == 1234
 
 
 async def test_key_like_fields_redacted(hass: HomeAssistant) -> None:

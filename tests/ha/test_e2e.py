@@ -183,10 +183,10 @@ def test_meter_values_reach_home_assistant(
     assert not NETWORKED & set(config["components"]), config["components"]
 
     _add_mqtt(api, broker_port)
-    entry_id, serial = _add_meter(api, chain)
+    entry_id = _add_agent(api, chain)
     sensors = wait_for(
         "numeric sensor states",
-        lambda: _sensor_states(api, entry_id, serial),
+        lambda: _sensor_states(api, entry_id),
         SENSORS_TIMEOUT,
         chain,
         interval=1.0,
@@ -219,13 +219,18 @@ def _add_mqtt(api: HomeAssistantApi, broker_port: int) -> None:
     """Settings → Add integration → MQTT: broker and port; connects before it creates."""
     flow = api.start_flow("mqtt")
     assert (flow["type"], flow["step_id"]) == ("form", "broker"), flow
-    result = api.flow_step(flow["flow_id"], {"broker": HOST, "port": broker_port})
+    user_input: dict[str, Any] = {"broker": HOST, "port": broker_port}
+    # Newer releases group the remaining broker options in a section; the UI sends its
+    # untouched toggles: no client certificate, no broker certificate check (plain TCP).
+    if "other_settings" in {field["name"] for field in flow["data_schema"]}:
+        user_input["other_settings"] = {"set_client_cert": False, "set_ca_cert": "off"}
+    result = api.flow_step(flow["flow_id"], user_input)
     assert result["type"] == "create_entry", result
     wait_for("the MQTT entry to load", lambda: _entry_loaded(api, "mqtt"), START_TIMEOUT)
 
 
-def _add_meter(api: HomeAssistantApi, chain: tuple[Service, ...]) -> tuple[str, str]:
-    """Add integration → DLMS Edge: prefix, then the agent's meter. (entry id, serial)."""
+def _add_agent(api: HomeAssistantApi, chain: tuple[Service, ...]) -> str:
+    """Add integration → DLMS Edge: prefix, then the agent (with its meter). Entry id."""
     flow = api.start_flow("dlms_edge")
     assert (flow["type"], flow["step_id"]) == ("form", "user"), flow
 
@@ -241,15 +246,16 @@ def _add_meter(api: HomeAssistantApi, chain: tuple[Service, ...]) -> tuple[str, 
     picker = wait_for(
         "the meter to be offered", meters_listed, METER_SEEN_TIMEOUT, chain, interval=0.0
     )
-    assert (picker["type"], picker["step_id"]) == ("form", "pick_meter"), picker
+    assert (picker["type"], picker["step_id"]) == ("form", "pick_agent"), picker
     (field,) = picker["data_schema"]
     options = field["selector"]["select"]["options"]
-    ours = [option for option in options if f"agent {AGENT_ID}" in option["label"]]
+    ours = [option for option in options if option["value"] == AGENT_ID]
     assert len(ours) == 1, options
-    result = api.flow_step(flow["flow_id"], {field["name"]: ours[0]["value"]})
+    result = api.flow_step(flow["flow_id"], {field["name"]: AGENT_ID})
     assert result["type"] == "create_entry", result
-    wait_for("the meter entry to load", lambda: _entry_loaded(api, "dlms_edge"), START_TIMEOUT)
-    return result["result"]["entry_id"], ours[0]["value"]
+    assert result["title"] == AGENT_ID, result
+    wait_for("the agent entry to load", lambda: _entry_loaded(api, "dlms_edge"), START_TIMEOUT)
+    return result["result"]["entry_id"]
 
 
 def _entry_loaded(api: HomeAssistantApi, domain: str) -> bool | None:
@@ -261,19 +267,20 @@ def _entry_loaded(api: HomeAssistantApi, domain: str) -> bool | None:
     return [entry["state"] for entry in entries] == ["loaded"] or None
 
 
-def _sensor_states(
-    api: HomeAssistantApi, entry_id: str, serial: str
-) -> dict[str, dict[str, Any]] | None:
-    """The expected sensors' states by OBIS, once all are numeric; else None."""
-    by_unique_id = {
-        entry["unique_id"]: entry["entity_id"]
+def _sensor_states(api: HomeAssistantApi, entry_id: str) -> dict[str, dict[str, Any]] | None:
+    """The expected sensors' states by OBIS, once all are numeric; else None.
+
+    Unique ids are `<meter identity>_<obis>`; the agent has this one meter.
+    """
+    by_obis = {
+        entry["unique_id"].rpartition("_")[2]: entry["entity_id"]
         for entry in api.entity_registry()
         if entry["config_entry_id"] == entry_id and entry["entity_id"].startswith("sensor.")
     }
     states = api.states()
     found = {}
     for obis in EXPECTED:
-        entity_id = by_unique_id.get(f"{serial}_{obis}")
+        entity_id = by_obis.get(obis)
         state = states.get(entity_id) if entity_id else None
         if state is None or not _is_number(state["state"]):
             return None

@@ -199,6 +199,9 @@ def test_translations_complete_and_consistent() -> None:
 
 
 def test_every_reachable_translation_key_exists() -> None:
+    from custom_components.dlms_edge.models import MeterObject
+    from custom_components.dlms_edge.sensor import _ABSTRACT_NAMES, build_description
+
     names = load("strings.json")["entity"]["sensor"]
     reachable = {}
     for c in range(256):
@@ -206,14 +209,20 @@ def test_every_reachable_translation_key_exists() -> None:
             for e in range(10):
                 if (description := describe_obis(f"1.0.{c}.{d}.{e}.255")) is not None:
                     reachable[description.translation_key] = description.translation_placeholders
+    for obis in _ABSTRACT_NAMES:
+        description = build_description(MeterObject(obis, None, 1, None, None, None))
+        reachable[description.translation_key] = description.translation_placeholders
     assert set(reachable) == set(names)
     for key, placeholders in reachable.items():
         assert _placeholders(names[key]["name"]) == set(placeholders or ()), key
 
 
 def test_every_health_code_has_an_issue_text() -> None:
+    from custom_components.dlms_edge.issues import AGENT_OFFLINE, METER_REMOVED
+
     issues = load("strings.json")["issues"]
-    assert set(issues) == HEALTH_CODES | {HEALTH_CODE_OTHER}
+    assert set(issues) == HEALTH_CODES | {HEALTH_CODE_OTHER, AGENT_OFFLINE, METER_REMOVED}
+    assert "confirm" in issues[METER_REMOVED]["fix_flow"]["step"]
 
 
 def test_manifest_and_hacs() -> None:
@@ -238,8 +247,11 @@ def test_flow_texts_exist_for_every_step_error_and_abort() -> None:
     """pytest-homeassistant-custom-component does not check flow translations; we do."""
     source = (INTEGRATION / "config_flow.py").read_text()
     config = load("strings.json")["config"]
-    for step in re.findall(r'step_id="(\w+)"', source):
-        assert step in config["step"] or step == "init", step
+    flow_source, options_source = source.split("class DlmsEdgeOptionsFlow", 1)
+    for step in re.findall(r'step_id="(\w+)"', flow_source):
+        assert step in config["step"], step
+    for step in re.findall(r'step_id="(\w+)"', options_source):
+        assert step in load("strings.json")["options"]["step"], step
     for reason in re.findall(r'reason="(\w+)"', source):
         assert reason in config["abort"], reason
     for error in re.findall(r'errors\[[^]]+\] = "(\w+)"', source):
@@ -294,4 +306,4 @@ def test_generic_description_from_info() -> None:
     assert gas.native_unit_of_measurement == "m³"
     assert not gas.entity_registry_enabled_default
     odd = build_description(MeterObject("0.0.96.50.0.255", None, 1, None, "nonsense", "weird"))
-    assert (odd.name, odd.device_class, odd.state_class) == ("0.0.96.50.0.255", None, None)
+    assert (odd.name, odd.device_class, odd.state_class) == ("OBIS 0.0.96.50.0.255", None, None)

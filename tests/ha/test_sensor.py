@@ -13,13 +13,14 @@ from homeassistant.const import (
     STATE_UNAVAILABLE,
 )
 from homeassistant.core import HomeAssistant
-from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers import entity_registry as er
 from payloads import AGENT, BASE, INFO, PREFIX, SERIAL, info_payload, value_payload
 from pytest_homeassistant_custom_component.common import MockConfigEntry
+from registry import device_of
 
 from custom_components.dlms_edge.const import DOMAIN
 
+HAS_REACTIVE_ENERGY = hasattr(SensorDeviceClass, "REACTIVE_ENERGY")
 ENERGY_IMPORT = "sensor.sagemcom_t_210d_energy_import"
 POWER_IMPORT = "sensor.sagemcom_t_210d_power_import"
 
@@ -63,14 +64,17 @@ def entity_id(hass: HomeAssistant, obis: str) -> str:
             "energy",
             "total_increasing",
         ),
+        # Where Home Assistant has the reactive_energy class it converts to kvarh.
         (
             "1.0.3.8.0.255",
             42,
             "varh",
             "sensor.sagemcom_t_210d_reactive_energy_import",
-            "42",
-            "varh",
-            None,
+            *(
+                ("0.042", "kvarh", "reactive_energy")
+                if HAS_REACTIVE_ENERGY
+                else ("42", "varh", None)
+            ),
             "total_increasing",
         ),
         ("1.0.1.7.0.255", 1520, "W", POWER_IMPORT, "1520", "W", "power", "measurement"),
@@ -172,9 +176,8 @@ async def test_energy_sensors_fit_the_energy_dashboard(
 
 
 async def test_device_and_via_agent(hass: HomeAssistant, loaded_entry: MockConfigEntry) -> None:
-    registry = dr.async_get(hass)
-    meter = registry.async_get_device(identifiers={(DOMAIN, SERIAL)})
-    agent = registry.async_get_device(identifiers={(DOMAIN, f"agent:{AGENT}")})
+    meter = device_of(hass, loaded_entry, SERIAL)
+    agent = device_of(hass, loaded_entry, f"agent:{AGENT}")
     assert meter is not None and agent is not None
     assert (meter.manufacturer, meter.model, meter.serial_number, meter.sw_version) == (
         "Sagemcom",
@@ -340,7 +343,7 @@ async def test_new_info_adds_sensors_and_updates_device(
     await fire(f"{BASE}/info", info_payload(objects=objects, firmware="1.2.4"))
     await hass.async_block_till_done()
     assert er.async_get(hass).async_get_entity_id("sensor", DOMAIN, f"{SERIAL}_1.0.52.7.0.255")
-    device = dr.async_get(hass).async_get_device(identifiers={(DOMAIN, SERIAL)})
+    device = device_of(hass, loaded_entry, SERIAL)
     assert device.sw_version == "1.2.4"
     # The same info again (retained replay after the reload) does not reload again.
     entry = hass.config_entries.async_get_entry(loaded_entry.entry_id)
@@ -349,9 +352,36 @@ async def test_new_info_adds_sensors_and_updates_device(
     assert entry.data is data_before
 
 
-async def test_info_of_another_meter_is_refused(
+async def test_info_with_energy_as_measurement_drops_the_state_class(
     hass: HomeAssistant, loaded_entry: MockConfigEntry, fire: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
-    await fire(f"{BASE}/info", info_payload(serial="OTHER", system_title=None))
-    assert loaded_entry.data["info"]["serial"] == SERIAL
-    assert "announces another meter" in caplog.text
+    """A generic object whose classes Home Assistant refuses together: class kept, pair not."""
+    gas = {
+        "obis": "7.0.3.0.0.255",
+        "name": "Gas volume",
+        "class_id": 4,
+        "unit": "kWh",
+        "device_class": "energy",
+        "state_class": "measurement",
+    }
+    caplog.set_level(logging.INFO, logger="custom_components.dlms_edge")
+    await fire(f"{BASE}/info", info_payload(objects=[*INFO["objects"], gas]))
+    entry = er.async_get(hass).async_get(entity_id(hass, "7.0.3.0.0.255"))
+    assert entry.original_device_class == SensorDeviceClass.ENERGY
+    assert (entry.capabilities or {}).get(ATTR_STATE_CLASS) is None
+    assert "state class measurement is not allowed with device class energy" in caplog.text
+
+
+async def test_unnamed_abstract_objects_get_names(
+    hass: HomeAssistant, loaded_entry: MockConfigEntry, fire: Any
+) -> None:
+    """Disabled diagnostic sensors are named, not called after their OBIS code."""
+    unnamed = [
+        {"obis": "0.0.96.1.1.255", "class_id": 1},
+        {"obis": "0.0.42.0.0.255", "class_id": 1},
+        {"obis": "0.0.96.50.0.255", "class_id": 1},
+    ]
+    await fire(f"{BASE}/info", info_payload(objects=[*INFO["objects"], *unnamed]))
+    assert entity_id(hass, "0.0.96.1.1.255") == "sensor.sagemcom_t_210d_device_id_2"
+    assert entity_id(hass, "0.0.42.0.0.255") == "sensor.sagemcom_t_210d_logical_device_name"
+    assert entity_id(hass, "0.0.96.50.0.255") == "sensor.sagemcom_t_210d_obis_0_0_96_50_0_255"
