@@ -8,6 +8,7 @@ raw bytes with :meth:`Secret.reveal` only where a cipher needs them.
 from __future__ import annotations
 
 import hmac
+from typing import NoReturn
 
 
 class Secret:
@@ -54,5 +55,5 @@ class Secret:
     def __hash__(self) -> int:
         return hash((Secret, len(self._value)))
 
-    def __reduce__(self):
+    def __reduce__(self) -> NoReturn:
         raise TypeError("Secret values are not picklable")

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import IntEnum
-from typing import Any, ClassVar, NamedTuple, Self
+from typing import Any, ClassVar, NamedTuple, Self, TypeVar
 
 from edge_agent.dlms.encoding import ber
 from edge_agent.dlms.apdu.results import StandardEnum, StrictEnum
@@ -48,9 +48,10 @@ class MechanismName(StrictEnum):
     HIGH_ECDSA = 7  # HLS-7, suite 1/2
 
 
-def _oid_table(
-    enum: type[StrictEnum], arc: int
-) -> tuple[dict[IntEnum, bytes], dict[bytes, IntEnum]]:
+_Named = TypeVar("_Named", bound=StrictEnum)
+
+
+def _oid_table(enum: type[_Named], arc: int) -> tuple[dict[_Named, bytes], dict[bytes, _Named]]:
     encoded = {member: ber.encode_oid((*_DLMS_UA, arc, int(member))) for member in enum}
     return encoded, {value: member for member, value in encoded.items()}
 
@@ -155,8 +156,10 @@ def _explicit(inner_tag: int, codec: _Codec) -> _Codec:
     return _Codec(lambda value: ber.tlv(inner_tag, codec.encode(value)), decode)
 
 
-def _lookup_oid(table: dict[bytes, IntEnum], kind: str) -> Callable[[Any, int, int, str], IntEnum]:
-    def decode(buf: Any, start: int, stop: int, what: str) -> IntEnum:
+def _lookup_oid(
+    table: dict[bytes, _Named], kind: str
+) -> Callable[[Any, int, int, str], _Named]:
+    def decode(buf: Any, start: int, stop: int, what: str) -> _Named:
         raw = bytes(buf[start:stop])
         try:
             return table[raw]
@@ -231,7 +234,10 @@ def _decode_diagnostic(buf: Any, start: int, stop: int, what: str) -> IntEnum:
             f"{what}: expected acse-service-user [1] (0xa1) or acse-service-provider [2] (0xa2), "
             f"got 0x{tag:02x}"
         )
-    return _explicit(ber.INTEGER, _integer(enum)).decode(buf, value_start, value_stop, what)
+    diagnostic: IntEnum = _explicit(ber.INTEGER, _integer(enum)).decode(
+        buf, value_start, value_stop, what
+    )
+    return diagnostic
 
 
 def _encode_diagnostic(value: IntEnum) -> bytes:
@@ -317,7 +323,7 @@ class _AcsePdu:
 
     @classmethod
     def _build(cls, values: dict[str, Any]) -> Self:
-        return cls(**values)  # type: ignore[call-arg]
+        return cls(**values)
 
     @classmethod
     def _by_tag(cls) -> dict[int, tuple[int, _Component]]:
@@ -493,6 +499,7 @@ def decode_acse(buf: bytes | memoryview) -> AcsePdu:
         raise DecodeError(
             f"ACSE PDU: tag 0x{buf[0]:02x} is none of AARQ 0x60, AARE 0x61, RLRQ 0x62, RLRE 0x63"
         )
+    # ACSE_PDUS holds exactly the classes of AcsePdu; its value type is their common base.
     return pdu.decode(buf)  # type: ignore[return-value]
 
 

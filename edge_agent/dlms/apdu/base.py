@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass
-from typing import Any, ClassVar, Self
+from typing import TYPE_CHECKING, Any, ClassVar, Self
 
 from edge_agent.dlms.encoding import axdr
 from edge_agent.dlms.apdu.results import ActionResult, DataAccessResult, StandardEnum, explain_result
@@ -25,13 +25,13 @@ _I8 = struct.Struct(">b")
 _DESCRIPTOR = struct.Struct(">H6sb")  # class-id, instance-id (OBIS), attribute/method-id
 
 
-class _Omitted:
+class Omitted:
     """An OPTIONAL Data component that is absent (``None`` is the Data null-data)."""
 
     __slots__ = ()
-    _instance: ClassVar[_Omitted | None] = None
+    _instance: ClassVar[Omitted | None] = None
 
-    def __new__(cls) -> Self:
+    def __new__(cls) -> Omitted:
         if cls._instance is None:
             cls._instance = object.__new__(cls)
         return cls._instance
@@ -43,7 +43,7 @@ class _Omitted:
         return "OMITTED"
 
 
-OMITTED = _Omitted()
+OMITTED = Omitted()
 
 
 # --- primitive readers -------------------------------------------------------------------
@@ -504,6 +504,13 @@ class Apdu:
         self._encode_body(out)
         return bytes(out)
 
+    def _encode_body(self, out: bytearray) -> None:
+        raise NotImplementedError(f"{type(self).__name__} does not define its body")
+
+    @classmethod
+    def _read_body(cls, buf: Buffer, offset: int) -> tuple[Self, int]:
+        raise NotImplementedError(f"{cls.__name__} does not define its body")
+
     @classmethod
     def decode(cls, buf: Buffer) -> Self:
         """Decode exactly one APDU of this type from ``buf``."""
@@ -520,9 +527,22 @@ class Apdu:
         expect_end(buf, end, cls.NAME)
         return apdu
 
+    # --- Invoke-Id (Green Book 9.5) ------------------------------------------------------------
+    # The APDUs of the confirmed services carry an ``invoke_id_and_priority`` field; those
+    # without one (ExceptionResponse, ConfirmedServiceError, the Initiate APDUs,
+    # general-block-transfer) answer None here.
+
     @property
-    def invoke_id(self) -> int:
-        return invoke_id_of(self.invoke_id_and_priority)
+    def invoke_id(self) -> int | None:
+        """The 4-bit Invoke-Id, or None for an APDU that carries none."""
+        octet: int | None = getattr(self, "invoke_id_and_priority", None)
+        return None if octet is None else invoke_id_of(octet)
+
+    def answers(self, request_invoke_id_and_priority: int) -> bool:
+        """Whether this response carries the Invoke-Id of the request sent with
+        ``request_invoke_id_and_priority`` (priority and service-class bits aside)."""
+        own = self.invoke_id
+        return own is not None and own == invoke_id_of(request_invoke_id_and_priority)
 
 
 class BlockNumberApdu(Apdu):
@@ -533,6 +553,10 @@ class BlockNumberApdu(Apdu):
     __slots__ = ()
     invoke_id_and_priority: int
     block_number: int
+
+    if TYPE_CHECKING:  # the subclasses are dataclasses of exactly these two fields
+
+        def __init__(self, invoke_id_and_priority: int, block_number: int) -> None: ...
 
     def _encode_body(self, out: bytearray) -> None:
         out.append(self.invoke_id_and_priority)

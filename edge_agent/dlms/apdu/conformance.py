@@ -66,7 +66,9 @@ class Conformance(IntFlag):
         return CONFORMANCE_TAG + b"\x04\x00" + int(self).to_bytes(3, "big")
 
     @classmethod
-    def decode(cls, buf: bytes | memoryview, offset: int = 0) -> tuple[Conformance, int]:
+    def decode(
+        cls, buf: bytes | bytearray | memoryview, offset: int = 0
+    ) -> tuple[Conformance, int]:
         """Read the BER conformance block at ``offset``; return it and the offset after it."""
         end = offset + ENCODED_LENGTH
         if len(buf) < end:

@@ -43,10 +43,6 @@ class GeneralBlockTransfer(Apdu):
     block_number_ack: int
     block_data: bytes
 
-    @property
-    def invoke_id(self) -> None:
-        return None
-
     def _encode_body(self, out: bytearray) -> None:
         if not 0 <= self.window <= _WINDOW:
             raise EncodeError(f"general-block-transfer window must be 0..63, got {self.window}")

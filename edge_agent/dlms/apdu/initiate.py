@@ -73,10 +73,6 @@ class InitiateRequest(Apdu):
     response_allowed: bool = True
     proposed_quality_of_service: int | None = None
 
-    @property
-    def invoke_id(self) -> None:
-        return None
-
     def _encode_body(self, out: bytearray) -> None:
         if self.dedicated_key is None:
             out.append(0)
@@ -119,10 +115,6 @@ class InitiateResponse(Apdu):
     negotiated_dlms_version_number: int = DLMS_VERSION
     vaa_name: int = VAA_NAME_LN
     negotiated_quality_of_service: int | None = None
-
-    @property
-    def invoke_id(self) -> None:
-        return None
 
     def _encode_body(self, out: bytearray) -> None:
         _put_qos(out, self.negotiated_quality_of_service)

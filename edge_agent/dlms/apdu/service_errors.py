@@ -60,10 +60,6 @@ class ExceptionResponse(Apdu):
                 f"and only with it (service-error {self.service_error.standard_name})"
             )
 
-    @property
-    def invoke_id(self) -> None:  # carries none: it answers whatever the meter could not parse
-        return None
-
     def describe(self) -> str:
         text = f"{self.state_error.standard_name}/{self.service_error.standard_name}"
         if self.invocation_counter is not None:
@@ -106,10 +102,6 @@ class ConfirmedServiceError(Apdu):
     service: ConfirmedService
     error_kind: ServiceErrorKind
     error_value: int
-
-    @property
-    def invoke_id(self) -> None:
-        return None
 
     @property
     def error_name(self) -> str:

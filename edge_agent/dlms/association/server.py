@@ -26,6 +26,7 @@ from typing import Any
 
 
 from edge_agent.dlms import apdu as x
+from edge_agent.dlms.apdu.base import Omitted
 from edge_agent.dlms.encoding import axdr
 from edge_agent.dlms.apdu.acse import (
     AARE,
@@ -45,6 +46,7 @@ from edge_agent.dlms.association.settings import (
     CONTEXTS,
     HLS_MECHANISMS,
     HLS_METHOD,
+    required,
     Authentication,
     spend_invocation_counter,
 )
@@ -72,7 +74,7 @@ from edge_agent.dlms.security.hls import (
     verify_ecdsa_response,
     verify_gmac_response,
 )
-from edge_agent.dlms.security.signing import PublicKeyOrCertificate
+from edge_agent.dlms.security.signing import PublicKeyOrCertificate, public_key_of
 from edge_agent.dlms.security.tags import CIPHERED, GENERAL_SIGNING, is_ciphered
 
 #: What the simulated meter grants at most (Green Book 9.4.6.1); intersected with the proposal.
@@ -312,15 +314,17 @@ class ServerSession:
             except DecodeError:
                 return self._aare_refusal(AcseServiceUser.CALLING_AP_TITLE_NOT_RECOGNIZED)
         value = aarq.calling_authentication_value
-        if mechanism is not None and value is None:
+        if mechanism is None:
+            return self._initiate(aarq, access)
+        if value is None:
             return self._aare_refusal(AcseServiceUser.AUTHENTICATION_REQUIRED)
         if mechanism is MechanismName.LOW:
             try:
-                check_password(access.password, value.value.reveal())  # type: ignore[arg-type, union-attr]
+                check_password(required(access.password, "the LLS password"), value.value.reveal())
             except SecurityError:
                 return self._aare_refusal(AcseServiceUser.AUTHENTICATION_FAILURE)
         if mechanism in HLS_MECHANISMS:
-            self._ctos = value.value.reveal()  # type: ignore[union-attr]
+            self._ctos = value.value.reveal()
             if not 8 <= len(self._ctos) <= 64:
                 return self._aare_refusal(AcseServiceUser.AUTHENTICATION_FAILURE)
         return self._initiate(aarq, access)
@@ -443,7 +447,8 @@ class ServerSession:
         if not isinstance(request, x.ActionRequestNormal) or request.descriptor != HLS_METHOD:
             return NOT_ALLOWED.encode()  # only reply_to_HLS_authentication before pass 4
         parameter = request.method_invocation_parameters
-        result, returned = x.ActionResult.READ_WRITE_DENIED, x.OMITTED
+        result = x.ActionResult.READ_WRITE_DENIED
+        returned: axdr.OctetString | Omitted = x.OMITTED
         if isinstance(parameter, bytes):
             try:
                 returned = axdr.OctetString(self.reply_to_hls_authentication(bytes(parameter)))
@@ -503,12 +508,9 @@ class ServerSession:
         signer = self.settings.client_public_keys.get(client)
         if signer is None or self.settings.signing_key is None:
             raise SecurityError("HLS-7 needs the client's certificate and the meter signing key")
-        public_key = (
-            signer if isinstance(signer, crypto.ec.EllipticCurvePublicKey) else signer.public_key()
-        )
         verify_ecdsa_response(
             f_stoc,
-            public_key,  # type: ignore[arg-type]
+            public_key_of(signer, "HLS-7 pass 3"),
             own_system_title=self.settings.system_title,
             peer_system_title=client,
             challenge_sent=self._stoc,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 from edge_agent.dlms import apdu as x
 from edge_agent.dlms.apdu.acse import ApplicationContextName, MechanismName
@@ -26,7 +27,7 @@ from edge_agent.dlms.security.hls import (
     verify_ecdsa_response,
     verify_gmac_response,
 )
-from edge_agent.dlms.security.signing import PublicKeyOrCertificate
+from edge_agent.dlms.security.signing import PublicKeyOrCertificate, public_key_of
 
 # --- facts shared with the server side ------------------------------------------------------
 
@@ -102,6 +103,17 @@ CONTEXTS = {
 # Plain APDUs a meter may send inside a ciphered association: it sends them when it could
 # not decipher or refuses before deciphering (trace: plain ExceptionResponse to pass 3).
 PLAIN_REFUSALS = (x.ExceptionResponse, x.ConfirmedServiceError)
+
+
+_Setting = TypeVar("_Setting")
+
+
+def required(value: _Setting | None, what: str) -> _Setting:
+    """A setting that :class:`ClientSettings` validation guarantees on this path; the
+    ConfigError is for callers that bypassed it."""
+    if value is None:
+        raise ConfigError(f"{what} is needed here but was not given")
+    return value
 
 
 def spend_invocation_counter(source: Callable[[], int]) -> int:
@@ -237,14 +249,14 @@ def hls_reply(
         return gmac_response(
             stoc,
             keys=settings.keys,
-            system_title=settings.system_title,  # type: ignore[arg-type]
+            system_title=required(settings.system_title, "the client system title"),
             invocation_counter=spend_invocation_counter(next_invocation_counter),
             suite=settings.suite,
         )
     return ecdsa_response(
-        settings.signing_key,  # type: ignore[arg-type]
-        own_system_title=settings.system_title,  # type: ignore[arg-type]
-        peer_system_title=server_system_title,  # type: ignore[arg-type]
+        required(settings.signing_key, "the client signing key"),
+        own_system_title=required(settings.system_title, "the client system title"),
+        peer_system_title=required(server_system_title, "the meter system title"),
         challenge_received=stoc,
         challenge_sent=ctos,
     )
@@ -263,17 +275,18 @@ def verify_hls_reply(
             f_ctos,
             ctos,
             keys=settings.keys,
-            system_title=server_system_title,  # type: ignore[arg-type]
+            system_title=required(server_system_title, "the meter system title"),
             suite=settings.suite,
         )
         return
-    key = settings.server_public_key
-    public_key = key if isinstance(key, crypto.ec.EllipticCurvePublicKey) else key.public_key()  # type: ignore[union-attr]
+    signer = settings.server_public_key
+    if signer is None:  # (required() would widen the key-or-certificate union to object)
+        raise ConfigError("the meter's certificate or public key is needed here but was not given")
     verify_ecdsa_response(
         f_ctos,
-        public_key,  # type: ignore[arg-type]
-        own_system_title=settings.system_title,  # type: ignore[arg-type]
-        peer_system_title=server_system_title,  # type: ignore[arg-type]
+        public_key_of(signer, "HLS-7 pass 4"),
+        own_system_title=required(settings.system_title, "the client system title"),
+        peer_system_title=required(server_system_title, "the meter system title"),
         challenge_sent=ctos,
         challenge_received=stoc,
     )

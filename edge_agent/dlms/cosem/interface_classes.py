@@ -169,13 +169,13 @@ def interface_class(class_id: int) -> InterfaceClass:
 # --- value checks shared by the parsers -----------------------------------------------------
 
 
-def _structure(value: Any, size: int, what: str) -> tuple:
+def _structure(value: Any, size: int, what: str) -> tuple[Any, ...]:
     if not isinstance(value, tuple) or len(value) != size:
         raise DecodeError(f"{what} must be a structure of {size} elements, got {value!r}")
     return value
 
 
-def _sequence(value: Any, what: str) -> Sequence:
+def _sequence(value: Any, what: str) -> Sequence[Any]:
     if isinstance(value, CompactArray):
         return value.values
     if not isinstance(value, list | tuple):

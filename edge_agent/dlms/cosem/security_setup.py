@@ -110,13 +110,13 @@ def _member(kind: type[enum.IntEnum], value: Any, what: str) -> Any:
         raise DecodeError(f"{what}: {value!r} is not one of {allowed}") from None
 
 
-def _structure(value: Any, size: int, what: str) -> tuple:
+def _structure(value: Any, size: int, what: str) -> tuple[Any, ...]:
     if not isinstance(value, tuple) or len(value) != size:
         raise DecodeError(f"{what}: a structure of {size} elements expected, got {value!r:.80}")
     return value
 
 
-def _array(value: Any, what: str) -> list:
+def _array(value: Any, what: str) -> list[Any]:
     if not isinstance(value, list):
         raise DecodeError(f"{what}: an array expected, got {type(value).__name__}")
     return value

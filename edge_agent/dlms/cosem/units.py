@@ -196,7 +196,8 @@ def apply_scaler(raw: Any, scaler: int) -> int | float:
     if isinstance(raw, bool) or not isinstance(raw, int | float):
         raise DecodeError(f"a scaler applies to numbers; got {type(raw).__name__} {raw!r}")
     if isinstance(raw, int):
-        return int(raw) * 10**scaler if scaler >= 0 else int(raw) / 10**-scaler
+        power: int = 10 ** abs(scaler)  # int ** int is typed Any: the sign decides int or float
+        return int(raw) * power if scaler >= 0 else int(raw) / power
     value = float32_shortest(raw) if isinstance(raw, Float32) else float(raw)
     if scaler == 0:
         return value

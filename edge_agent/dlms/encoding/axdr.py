@@ -74,7 +74,7 @@ for _tag, (_format, _make) in FIXED_FORMATS.items():
     _struct = struct.Struct(">" + _format)
     _FIXED[_tag] = (_struct.unpack_from, _make, _struct.size)
 # Names for messages, from the standard's spelling ("double-long-unsigned").
-_NAMES = {tag: tag.name.lower().replace("_", "-") for tag in DataType}
+_NAMES: dict[int, str] = {tag: tag.name.lower().replace("_", "-") for tag in DataType}
 # One function per tag, called with the content offset (the loops inline _FIXED first).
 _DECODERS: list[_Decoder | None] = [None] * 256
 
@@ -86,7 +86,9 @@ def _fixed_truncated(tag: int, buf: Buffer, off: int) -> TruncatedError:
 
 
 def _fixed_decoder(tag: int) -> _Decoder:
-    unpack, make, size = _FIXED[tag]  # type: ignore[misc]
+    spec = _FIXED[tag]
+    assert spec is not None, "only the tags of FIXED_FORMATS have a fixed decoder"
+    unpack, make, size = spec
 
     def decode_fixed(buf: Buffer, off: int, depth: int) -> tuple[Any, int]:
         try:
@@ -228,7 +230,7 @@ def _untagged_decoder(description: TypeDescription) -> _Decoder:
 
 
 def _decode_fixed_rows(contents: memoryview, start: int, description: TypeDescription,
-                       row: struct.Struct, makers: list[Callable]) -> tuple[Any, ...]:
+                       row: struct.Struct, makers: list[Callable[[Any], Any]]) -> tuple[Any, ...]:
     if len(contents) % row.size:
         raise TruncatedError(
             f"compact-array contents at offset {start}: {len(contents)} octets are not a whole "
@@ -407,11 +409,11 @@ def decode_get_data_results(buf: Buffer, offset: int, count: int,
         if results is not None:
             return results, offset + layout.size
     results, end = _decode_results(buf, offset, count, failure)
-    layout = _layout_of(buf, offset, count, failure) if count else None
-    if layout is not None:
+    learned = _layout_of(buf, offset, count, failure) if count else None
+    if learned is not None:
         if len(_LAYOUTS) >= _LAYOUT_KEYS:
             _LAYOUTS.clear()  # a bound, not a policy: polls repeat a handful of layouts
-        _LAYOUTS[key] = (layout, *layouts[:_LAYOUTS_PER_KEY - 1])
+        _LAYOUTS[key] = (learned, *layouts[:_LAYOUTS_PER_KEY - 1])
     return results, end
 
 
@@ -514,7 +516,7 @@ def _encode_bit_string(out: bytearray, value: Any, depth: int) -> None:
     out += value.data
 
 
-def _cosem_time_encoder(cls: type, name: str) -> _Encoder:
+def _cosem_time_encoder(cls: type[CosemDateTime | CosemDate | CosemTime], name: str) -> _Encoder:
     def encode_cosem_time(out: bytearray, value: Any, depth: int) -> None:
         if not isinstance(value, cls):
             raise EncodeError(f"{name} needs a {cls.__name__}, got {type(value).__name__}")

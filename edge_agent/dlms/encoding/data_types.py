@@ -193,7 +193,7 @@ class Utf8String(str):
         return f"Utf8String({str(self)!r})"
 
 
-class Structure(tuple):
+class Structure(tuple[Any, ...]):
     """structure: an ordered sequence of Data of any types."""
     __slots__ = ()
     TAG = DataType.STRUCTURE
@@ -202,7 +202,7 @@ class Structure(tuple):
         return f"Structure({tuple(self)!r})"
 
 
-class Array(list):
+class Array(list[Any]):
     """array: a sequence of Data (the standard wants one type for all elements)."""
     __slots__ = ()
     TAG = DataType.ARRAY
@@ -264,7 +264,7 @@ class DontCare:
     TAG = DataType.DONT_CARE
     _instance: DontCare | None = None
 
-    def __new__(cls) -> Self:
+    def __new__(cls) -> DontCare:
         if cls._instance is None:
             cls._instance = object.__new__(cls)
         return cls._instance
@@ -314,7 +314,7 @@ class CompactArray:
     TAG = DataType.COMPACT_ARRAY
 
     @classmethod
-    def from_values(cls, values: list | tuple,
+    def from_values(cls, values: list[Any] | tuple[Any, ...],
                     description: TypeDescription | None = None) -> CompactArray:
         if description is None:
             if not values:
@@ -456,7 +456,9 @@ FIXED_FORMATS: dict[int, tuple[str, Callable[[Any], Any]]] = {
     DataType.FLOAT64: ("d", Float64),
 }
 
-def row_format(description: TypeDescription) -> tuple[struct.Struct, list[Callable]] | None:
+def row_format(
+    description: TypeDescription,
+) -> tuple[struct.Struct, list[Callable[[Any], Any]]] | None:
     """One struct format for a whole element when every field is fixed-width, else None.
 
     Profile rows sent as compact-array (4.1.5) are typically a structure of
@@ -466,6 +468,7 @@ def row_format(description: TypeDescription) -> tuple[struct.Struct, list[Callab
                else (description,))
     if not members or not all(m in FIXED_FORMATS for m in members):
         return None
+    # Each member is a plain DataType here (checked just above), not a nested description.
     formats = [FIXED_FORMATS[m] for m in members]  # type: ignore[index]
     return struct.Struct(">" + "".join(f for f, _ in formats)), [m for _, m in formats]
 

@@ -58,12 +58,13 @@ class ClockStatus(IntFlag):
 
 # Allowed values per field: (name, low, high, extra allowed values). Out-of-range values
 # are rejected both ways so that decode and encode are exact inverses.
-_FIELDS_DATE = (
+_Fields = tuple[tuple[str, int, int, tuple[int, ...]], ...]
+_FIELDS_DATE: _Fields = (
     ("month", 1, 12, (MONTH_DST_END, MONTH_DST_BEGIN)),
     ("day", 1, 31, (DAY_SECOND_LAST, DAY_LAST)),
     ("weekday", 1, 7, ()),
 )
-_FIELDS_TIME = (
+_FIELDS_TIME: _Fields = (
     ("hour", 0, 23, ()),
     ("minute", 0, 59, ()),
     ("second", 0, 59, ()),
@@ -75,7 +76,7 @@ _TIME = struct.Struct(">BBBB")
 _DATE_TIME = struct.Struct(">HBBBBBBBhB")
 
 
-def _check(get: Callable[[str], int | None], fields: tuple, error: type[Exception],
+def _check(get: Callable[[str], int | None], fields: _Fields, error: type[Exception],
            what: str) -> None:
     for name, low, high, extra in fields:
         value = get(name)
@@ -97,7 +98,7 @@ def _raw(value: int | None, not_specified: int) -> int:
     return not_specified if value is None else value
 
 
-def _need(view: bytes | memoryview, offset: int, size: int, what: str) -> None:
+def _need(view: bytes | bytearray | memoryview, offset: int, size: int, what: str) -> None:
     if offset < 0 or len(view) - offset < size:
         raise TruncatedError(
             f"COSEM {what}: expected {size} octets at offset {offset}, "
@@ -120,7 +121,7 @@ class CosemDate:
         _check(partial(getattr, self), _FIELDS_DATE, EncodeError, "date")
 
     @classmethod
-    def decode(cls, data: bytes | memoryview, offset: int = 0) -> CosemDate:
+    def decode(cls, data: bytes | bytearray | memoryview, offset: int = 0) -> CosemDate:
         _need(data, offset, 5, "date")
         year, month, day, weekday = _DATE.unpack_from(data, offset)
         try:
@@ -163,7 +164,7 @@ class CosemTime:
         _check(partial(getattr, self), _FIELDS_TIME, EncodeError, "time")
 
     @classmethod
-    def decode(cls, data: bytes | memoryview, offset: int = 0) -> CosemTime:
+    def decode(cls, data: bytes | bytearray | memoryview, offset: int = 0) -> CosemTime:
         _need(data, offset, 4, "time")
         try:
             return cls(*(_opt(v, 0xFF) for v in _TIME.unpack_from(data, offset)))
@@ -240,7 +241,7 @@ class CosemDateTime:
             for value, not_specified in zip(fields.values(), _DT_NOT_SPECIFIED))))
 
     @classmethod
-    def decode(cls, data: bytes | memoryview, offset: int = 0) -> CosemDateTime:
+    def decode(cls, data: bytes | bytearray | memoryview, offset: int = 0) -> CosemDateTime:
         """Decode the 12 octets at ``offset`` (the content of a tag-25 value)."""
         try:
             (_, month, day, weekday, hour, minute, second, hundredths, deviation,
@@ -287,7 +288,7 @@ class CosemDateTime:
     def __hash__(self) -> int:
         return hash(self._octets)
 
-    def __reduce__(self) -> tuple:
+    def __reduce__(self) -> tuple[Callable[[bytes], CosemDateTime], tuple[bytes]]:
         return (CosemDateTime.decode, (self._octets,))
 
     def __repr__(self) -> str:
@@ -332,7 +333,8 @@ class CosemDateTime:
         Raises DecodeError when a field needed for one point in time is not specified
         or is a recurring pattern (DST begin/end, last day of month).
         """
-        if None in (self.year, self.month, self.day, self.hour, self.minute):
+        year, month, day, hour, minute = self.year, self.month, self.day, self.hour, self.minute
+        if year is None or month is None or day is None or hour is None or minute is None:
             raise DecodeError(
                 f"{self} has unspecified date or time fields; it is a pattern, "
                 "not one point in time")
@@ -341,7 +343,7 @@ class CosemDateTime:
             minutes = self.deviation if deviation_is_utc_offset else -self.deviation
             tz = timezone(timedelta(minutes=minutes))
         try:
-            return datetime(self.year, self.month, self.day, self.hour, self.minute,
+            return datetime(year, month, day, hour, minute,
                             self.second or 0, (self.hundredths or 0) * 10_000, tzinfo=tz)
         except ValueError as exc:
             raise DecodeError(f"{self} is not a valid date-time: {exc}") from None

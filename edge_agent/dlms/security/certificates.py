@@ -93,7 +93,7 @@ def _subject(system_title: bytes, organization: str | None) -> crypto.x509.Name:
     return crypto.x509.Name(attributes)
 
 
-def _hash_for(key: crypto.ec.EllipticCurvePrivateKey) -> crypto.hashes.HashAlgorithm:
+def _hash_for(key: crypto.ec.EllipticCurvePrivateKey) -> crypto.hashes.SHA256 | crypto.hashes.SHA384:
     params = suite_of_key(key)
     assert params.hash is not None
     return params.hash()

@@ -71,13 +71,17 @@ class SuiteParameters:
     def curve(self) -> type[crypto.ec.EllipticCurve] | None:
         if self.curve_name is None:
             return None
-        return getattr(crypto.ec, self.curve_name.upper())  # secp256r1 -> crypto.ec.SECP256R1
+        curve: type[crypto.ec.EllipticCurve] = getattr(crypto.ec, self.curve_name.upper())
+        return curve  # secp256r1 -> crypto.ec.SECP256R1
 
     @property
-    def hash(self) -> type[crypto.hashes.HashAlgorithm] | None:
+    def hash(self) -> type[crypto.hashes.SHA256 | crypto.hashes.SHA384] | None:
         if self.hash_name is None:
             return None
-        return getattr(crypto.hashes, self.hash_name.upper())  # sha256 -> crypto.hashes.SHA256
+        hash_class: type[crypto.hashes.SHA256 | crypto.hashes.SHA384] = getattr(
+            crypto.hashes, self.hash_name.upper()
+        )
+        return hash_class  # sha256 -> crypto.hashes.SHA256
 
     def require_public_key_algorithms(self, what: str) -> None:
         if self.curve_name is None:
@@ -227,7 +231,7 @@ class CipherKeys:
                 )
 
     def require(self, field: str, why: str) -> Secret:
-        key = getattr(self, field)
+        key: Secret | None = getattr(self, field)
         if key is None:
             raise MissingKeyError(f"{_KEY_NAMES[field]} missing: {why}")
         return key

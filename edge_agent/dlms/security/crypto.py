@@ -17,14 +17,19 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-if TYPE_CHECKING:  # noqa: F401 below: used as attributes of this module, ``crypto.ec``
-    from cryptography import exceptions, x509  # noqa: F401
-    from cryptography.hazmat.primitives import hashes, keywrap, serialization  # noqa: F401
-    from cryptography.hazmat.primitives.asymmetric import ec  # noqa: F401
-    from cryptography.hazmat.primitives.asymmetric import utils as dss  # noqa: F401
-    from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes  # noqa: F401
-    from cryptography.hazmat.primitives.kdf import concatkdf  # noqa: F401
-    from cryptography.x509 import oid  # noqa: F401
+if TYPE_CHECKING:  # "x as x": re-exported for the type checker, used as ``crypto.ec``
+    from cryptography import exceptions as exceptions
+    from cryptography import x509 as x509
+    from cryptography.hazmat.primitives import hashes as hashes
+    from cryptography.hazmat.primitives import keywrap as keywrap
+    from cryptography.hazmat.primitives import serialization as serialization
+    from cryptography.hazmat.primitives.asymmetric import ec as ec
+    from cryptography.hazmat.primitives.asymmetric import utils as dss
+    from cryptography.hazmat.primitives.ciphers import Cipher as Cipher
+    from cryptography.hazmat.primitives.ciphers import algorithms as algorithms
+    from cryptography.hazmat.primitives.ciphers import modes as modes
+    from cryptography.hazmat.primitives.kdf import concatkdf as concatkdf
+    from cryptography.x509 import oid as oid
 
 #: Name here -> (module to import, attribute of it or None for the module itself).
 _SOURCES: dict[str, tuple[str, str | None]] = {
@@ -42,7 +47,20 @@ _SOURCES: dict[str, tuple[str, str | None]] = {
     "concatkdf": ("cryptography.hazmat.primitives.kdf.concatkdf", None),
 }
 
-__all__ = sorted(_SOURCES)
+__all__ = [  # what ``crypto.`` offers; the table above says where each comes from
+    "Cipher",
+    "algorithms",
+    "concatkdf",
+    "dss",
+    "ec",
+    "exceptions",
+    "hashes",
+    "keywrap",
+    "modes",
+    "oid",
+    "serialization",
+    "x509",
+]
 
 
 def __getattr__(name: str) -> Any:

@@ -99,6 +99,8 @@ def verify_gmac_response(
         raise DecodeError(
             f"HLS-5 response of {len(response)} bytes: SC (1) ‖ IC (4) ‖ GMAC (12) = 17 expected"
         )
+    sc_byte: int
+    invocation_counter: int
     sc_byte, invocation_counter = _SC_IC.unpack_from(response, 0)
     sc = SecurityControl.decode(sc_byte)
     if not sc.authentication or sc.encryption or sc.broadcast or sc.compression:

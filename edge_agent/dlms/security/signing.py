@@ -156,6 +156,14 @@ def verify(signed: GeneralSigning, signer: PublicKeyOrCertificate) -> bytes:
     return signed.content
 
 
+def public_key_of(signer: PublicKeyOrCertificate, what: str) -> crypto.ec.EllipticCurvePublicKey:
+    """The elliptic-curve key of ``signer`` (a key, or a certificate holding one)."""
+    key = signer if isinstance(signer, crypto.ec.EllipticCurvePublicKey) else signer.public_key()
+    if not isinstance(key, crypto.ec.EllipticCurvePublicKey):
+        raise SignatureError(f"{what}: the certificate does not hold an elliptic-curve key")
+    return key
+
+
 def _certified_key(
     certificate: crypto.x509.Certificate, originator_system_title: bytes, what: str
 ) -> crypto.ec.EllipticCurvePublicKey:
