@@ -192,7 +192,8 @@ def _profiles(raw: list, path: list[Any], problems: _Problems) -> tuple[ProfileC
             problems.add(path + [i, "obis"], f"profile {profile['obis']} is listed twice; "
                                              "keep one")
         profiles[profile["obis"]] = ProfileConfig(profile["obis"], float(profile["interval"]),
-                                                  float(profile["backfill"]))
+                                                  None if profile["backfill"] is None
+                                                  else float(profile["backfill"]))
     return tuple(profiles.values())
 
 

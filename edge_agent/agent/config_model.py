@@ -145,12 +145,13 @@ class ProfileConfig:
     """A profile generic (load profile) whose new rows are published, one message a row.
 
     ``interval``: seconds between looks for new rows; ``backfill``: how far back (seconds)
-    the first look starts when no row of this profile was published before.
+    rows are read after an outage, and by the first look; None: as far as the meter keeps
+    rows (entries × capture period, Blue Book 4.3.6 attributes 4 and 8).
     """
 
     obis: str
     interval: float
-    backfill: float
+    backfill: float | None = None
 
     @property
     def name(self) -> str:

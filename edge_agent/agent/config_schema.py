@@ -159,6 +159,12 @@ def _strict(mapping: dict) -> vol.Schema:
     return vol.Schema({**mapping, vol.Extra: unknown})
 
 
+def _none_or(validate: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """None stays None (the default applies later); anything else must pass ``validate``
+    (whose message then names the fix)."""
+    return lambda value: None if value is None else validate(value)
+
+
 def _enum(*choices: str) -> vol.Any:
     return vol.In(choices, msg="expected one of: " + ", ".join(choices))
 
@@ -208,11 +214,12 @@ POLL_GROUP = _strict({
                                          msg="expected 'all' or a list of OBIS codes"),
 })
 # A load profile to publish (profile generic, Blue Book 4.3.6): new rows looked for every
-# interval (the usual capture period is 15 min); the first look reaches back by backfill.
+# interval (the usual capture period is 15 min); after an outage, and the first time, the
+# agent reads back by backfill (default: what the meter keeps, entries x capture period).
 PROFILE = _strict({
     R("obis"): _obis,
     O("interval", default=900): _scaled("seconds", 1),
-    O("backfill", default=86400): _scaled("seconds", 0),
+    O("backfill", default=None): _none_or(_scaled("seconds", 0)),
 })
 PUSH = _strict({
     R("format"): _enum("hdlc", "mbus", "dsmr", "wrapper"),

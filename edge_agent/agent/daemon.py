@@ -33,6 +33,7 @@ availability, values, state.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import random as random_module
 import threading
@@ -245,7 +246,10 @@ class Agent:
     def profile_rows(self, meter_id: str, profile: str, rows: list[ProfileRow]) -> None:
         """Queue the rows (oldest first) of ``meter_id``'s profile ``profile`` in one
         transaction, one message per row; once this returns they are in the durable
-        queue. Rows that came through mean the meter is fine: health ok, online."""
+        queue. Rows that came through mean the meter is fine: health ok, online.
+
+        The time of the newest row is stored in the queue in the same transaction
+        (:meth:`profile_mark`): a restart resumes after exactly what was queued."""
         if not rows:
             return
         with self._lock:
@@ -255,7 +259,12 @@ class Agent:
             topic = self.topics.profile(meter_id, profile)
             messages += [(topic, profile_row_payload(row.ts, row.values, row.units,
                                                      row.status), 1, False) for row in rows]
-            self.publisher.publish_many(messages)
+            self.publisher.publish_many(messages, {f"profile:{topic}": rows[-1].ts.isoformat()})
+
+    def profile_mark(self, meter_id: str, profile: str) -> dt.datetime | None:
+        """The time of the newest row of the profile ever queued (None: never)."""
+        text = self.publisher.queue.mark(f"profile:{self.topics.profile(meter_id, profile)}")
+        return None if text is None else dt.datetime.fromisoformat(text)
 
     def problem(self, meter_id: str, code: str, message: str) -> None:
         """``meter_id`` has a problem: health ``code`` and availability offline.

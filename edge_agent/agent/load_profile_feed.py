@@ -5,16 +5,19 @@ the rows of the profile generic buffer (Blue Book 4.3.6) from just after the new
 published before up to now, and hands them to the sink, which queues one MQTT message
 per row (``dlms/<agent>/<meter>/profile/<obis>``, QoS 1, not retained). When nothing of
 the profile was published before, the first look reaches back by the profile's
-``backfill``.
+``backfill``, by default as far as the meter keeps rows (entries × capture period).
 
-Where the previous look ended is kept in the meter's facts (``profiles_published``:
-profile OBIS -> ISO time of the newest row handed to the sink). Rows go to the sink one
-chunk at a time (one GET of the buffer, a calendar day), and the mark moves only after
-the sink has queued them: the queue is durable, so an agent that stops or loses the
-meter half-way through weeks of catching up resumes after the last queued chunk,
-losing nothing and sending nothing twice. (A crash between queueing a chunk and writing
-the mark sends that chunk again on the next start, as QoS 1 allows; subscribers that
-care deduplicate on ``(topic, ts)``.)
+Exactly once: rows go to the sink one chunk at a time (one GET of the buffer, a calendar
+day), and the sink stores the time of the chunk's newest row in the durable queue in the
+same SQLite transaction as the rows (:meth:`edge_agent.mqtt.queue.OfflineQueue.append_many`
+marks). After any outage -- agent killed, broker away, meter or line down -- the next look
+starts after that time: nothing lost, nothing queued twice. The meter's facts keep a copy
+(``profiles_published``: profile OBIS -> ISO time), written after the queue, for tools that
+read the state dir; when the two differ the queue wins.
+
+Catching up never starves live polling: with ``max_chunks=1`` (what the worker asks) one
+look reads one chunk and says whether more is left; the schedule keeps the profile due,
+so the lane serves the other meters and the due poll groups between two chunks.
 
 A row becomes :class:`ProfileRow`: its time, the numeric columns by OBIS with their
 units, and the status column (an AMR profile status register, 0-x:96.10.x) if the
@@ -31,7 +34,12 @@ from typing import Any
 
 from edge_agent.agent.config_model import ProfileConfig
 from edge_agent.client.client import MeterClient
-from edge_agent.client.load_profile import ProfileColumn, ProfileLayout, ProfileReader
+from edge_agent.client.load_profile import (
+    ProfileColumn,
+    ProfileLayout,
+    ProfileReader,
+    host_zone,
+)
 from edge_agent.dlms.cosem.obis import Obis
 from edge_agent.state.facts import PROFILES_PUBLISHED, FactStore
 
@@ -134,38 +142,74 @@ class ProfileFeed:
         """One reader per association (its layout -- columns, scalers -- read once)."""
         known = self._readers.get(obis)
         if known is None or known[0].meter is not client:
-            reader = ProfileReader(client, Obis.parse(obis))
+            reader = ProfileReader(client, Obis.parse(obis), zone=host_zone())
             known = self._readers[obis] = (reader, RowShape.of(reader.layout()))
         return known
 
-    def collect(self, client: MeterClient, profile: ProfileConfig, publish: Publish) -> int:
+    def collect(self, client: MeterClient, profile: ProfileConfig, publish: Publish,
+                queued: Callable[[str], dt.datetime | None] | None = None,
+                max_chunks: int | None = None) -> tuple[int, bool]:
         """Read the rows of ``profile`` newer than the last published one up to now and
-        ``publish`` them, one chunk at a time; returns how many rows went out. Meter
-        errors (DlmsError) propagate: rows published before them stay published."""
-        # Bounds in the host's zone: chunks are its calendar days, and rows without
-        # deviation compare in the same frame (ProfileReader's rule for aware bounds).
-        now = dt.datetime.fromtimestamp(self.wall_clock(), dt.UTC).astimezone()
+        ``publish`` them, one chunk at a time, at most ``max_chunks`` chunks (None: all);
+        returns how many rows went out and whether rows are left for another turn.
+
+        ``queued(obis)``: the time of the newest row the durable queue holds a note of
+        (written in the same transaction as the rows): it wins over the facts' mark, which
+        is written after the queue and may lag by one chunk after a crash. Meter errors
+        (DlmsError) propagate: rows published before them stay published."""
+        now = dt.datetime.fromtimestamp(self.wall_clock(), dt.UTC)
         last = self.last(profile.obis)
-        start = last if last is not None else now - dt.timedelta(seconds=profile.backfill)
-        if start >= now:
-            return 0
+        in_queue = queued(profile.obis) if queued is not None else None
+        if in_queue is not None and (last is None or in_queue > last):
+            last = in_queue
         reader, shape = self._reader(client, profile.obis)
-        count = 0
-        for low, high in reader.chunks(start, now):
+        depth = self.depth(profile, reader)
+        oldest = now - depth
+        start = oldest if last is None or last < oldest else last
+        if last is not None and last < oldest:
+            log.warning("%s: profile %s was last published up to %s, before the backfill "
+                        "depth (%s); rows before %s are not read", self.facts_key,
+                        profile.obis, last.isoformat(), depth, oldest.isoformat())
+        if start >= now:
+            return 0, False
+        chunks = reader.chunks(start, now)
+        count = sent = 0
+        for low, high in chunks:
+            # A chunk without new rows (the rest of a day already sent, a meter without
+            # power) does not count: the next turn would ask for it again.
+            if max_chunks is not None and sent >= max_chunks:
+                return count, True
             rows = sorted((shape.row(raw) for raw in reader.rows(low, high)),
                           key=lambda row: row.ts)
+            self._log_report(reader, profile.obis)
             if last is not None:  # the range is inclusive of the last row: not again
                 rows = [row for row in rows if row.ts > last]
             if not rows:
                 continue
             publish(profile.obis, rows)
+            sent += 1
             last = rows[-1].ts
             self._mark(profile.obis, last)
             count += len(rows)
-        if count and last is not None:
             log.info("%s: %d row(s) of profile %s published, up to %s", self.facts_key,
-                     count, profile.obis, last.isoformat())
-        return count
+                     len(rows), profile.obis, last.isoformat())
+        return count, False
+
+    @staticmethod
+    def depth(profile: ProfileConfig, reader: ProfileReader) -> dt.timedelta:
+        """How far back to read: the configured ``backfill``, else what the meter keeps
+        (entries × capture period), else a day."""
+        if profile.backfill is not None:
+            return dt.timedelta(seconds=profile.backfill)
+        return reader.layout().depth or dt.timedelta(days=1)
+
+    def _log_report(self, reader: ProfileReader, obis: str) -> None:
+        report = reader.report
+        if report is None:
+            return
+        for line in report.lines():
+            log.warning("%s: profile %s: %s", self.facts_key, obis, line,
+                        extra={"meter": self.facts_key, "report": report.as_json()})
 
 
 __all__ = ["PUBLISHED_FACT", "ProfileFeed", "ProfileRow", "RowShape", "aware"]

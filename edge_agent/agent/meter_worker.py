@@ -27,6 +27,7 @@ on one RS-485 bus share one serial port (:class:`edge_agent.agent.serial_line.Sh
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import time
 from collections.abc import Callable
@@ -140,6 +141,10 @@ class Sink(Protocol):
         """Queue ``rows`` (oldest first) of the profile ``profile``; returns once queued."""
         ...
 
+    def profile_mark(self, meter_id: str, profile: str) -> dt.datetime | None:
+        """The time of the newest row of ``profile`` queued, kept with the rows."""
+        ...
+
 
 # --- from the config to client settings -------------------------------------------------
 
@@ -168,6 +173,7 @@ class MeterWorker:
         self._view: list[ObjectListEntry] | None = None  # None: not read yet
         self._identity: MeterIdentity | None = None
         self._missing_warned: set[Obis] = set()
+        self._behind: set[str] = set()  # profiles with rows left to catch up
 
     @property
     def label(self) -> str:
@@ -196,10 +202,22 @@ class MeterWorker:
                 return False
             if self.meter_id is not None and readings:
                 self.sink.submit(self.meter_id, readings)
+        # One chunk of profile rows per lane turn (the values above go first): a profile
+        # still catching up stays due (:meth:`pending`), so long backfills never starve
+        # the live poll groups or the other meters of the lane.
+        chunk_read = False
         for profile in (g for g in groups if isinstance(g, ProfileConfig)):
-            ok, _ = self._transact(lambda client, p=profile: self._collect(client, p))
+            if chunk_read:
+                self._behind.add(profile.name)
+                continue
+            ok, result = self._transact(lambda client, p=profile: self._collect(client, p))
             if not ok:
                 return False
+            chunk_read = True
+            if result is not None and result[1]:
+                self._behind.add(profile.name)
+            else:
+                self._behind.discard(profile.name)
         return True
 
     def _transact(self, work: Callable[[MeterClient], T]) -> tuple[bool, T | None]:
@@ -277,8 +295,14 @@ class MeterWorker:
                                "object list has no such objects; check the client SAP")
         return client.read(codes, class_ids=classes)
 
-    def _collect(self, client: MeterClient, profile: ProfileConfig) -> int:
-        """Publish the new rows of ``profile``; how many went out."""
+    def pending(self, group: Group) -> bool:
+        """Whether ``group`` is a profile with rows left to catch up (the schedule keeps
+        it due)."""
+        return group.name in self._behind
+
+    def _collect(self, client: MeterClient, profile: ProfileConfig) -> tuple[int, bool]:
+        """Publish the next chunk of new rows of ``profile``: (how many went out, whether
+        more are left)."""
         self._prepare(client)
         code = Obis.parse(profile.obis)
         if self._view and code not in {entry.logical_name for entry in self._view}:
@@ -287,12 +311,13 @@ class MeterWorker:
                 log.warning("meter %s: profile %s is not in the association's object list; "
                             "skipped (check the client SAP)", self.label, profile.obis,
                             extra={"meter": self.label})
-            return 0
+            return 0, False
         meter_id = self.meter_id
         if meter_id is None:  # no id and no usable serial: logged when identified
-            return 0
+            return 0, False
         return self.profiles.collect(
-            client, profile, lambda obis, rows: self.sink.profile_rows(meter_id, obis, rows))
+            client, profile, lambda obis, rows: self.sink.profile_rows(meter_id, obis, rows),
+            lambda obis: self.sink.profile_mark(meter_id, obis), max_chunks=1)
 
     # --- first association: object list and identity --------------------------------------
 

@@ -153,7 +153,12 @@ class LaneSchedule:
             return delay  # the groups stay due: the retry reads them
         meter.failures = 0
         meter.retry_at = -math.inf
+        # A target may have work left in a group (MeterWorker: a profile catching up, one
+        # chunk per turn); such a group stays due and is served again after the others.
+        pending = getattr(meter.target, "pending", None)
         for group in groups:
+            if pending is not None and pending(group):
+                continue
             due = meter.due[group.name]
             # Keep the phase; skip slots that passed while busy (the first slot at or
             # after now, never this one again).

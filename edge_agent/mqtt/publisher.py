@@ -34,7 +34,7 @@ import logging
 import queue as stdlib_queue
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Self
 
 import paho.mqtt.client as mqtt
@@ -195,12 +195,14 @@ class Publisher:
         self._wake.set()
         return row
 
-    def publish_many(self, messages: Iterable[tuple[str, bytes, int, bool]]) -> list[int]:
-        """Queue ``(topic, payload, qos, retain)`` tuples in one transaction."""
+    def publish_many(self, messages: Iterable[tuple[str, bytes, int, bool]],
+                     marks: Mapping[str, str] | None = None) -> list[int]:
+        """Queue ``(topic, payload, qos, retain)`` tuples in one transaction, with the
+        queue's ``marks`` (:meth:`OfflineQueue.append_many`)."""
         batch = list(messages)
         for message in batch:
             _check_qos(message[2])
-        rows = self.queue.append_many(batch)
+        rows = self.queue.append_many(batch, marks)
         self._wake.set()
         return rows
 

@@ -24,6 +24,11 @@ does the oldest of them go. Drops are logged at WARNING: at once for the first d
 then at most one line per ``DROP_LOG_INTERVAL`` seconds with the count since the last
 line, and a final line from :meth:`close`.
 
+Marks: a producer may store small ``key -> value`` notes in the same transaction as its
+messages (``append_many(..., marks=...)``), such as the time of the newest load-profile row
+queued: the note and the messages are committed together or not at all, so after a crash
+the producer resumes exactly after what was queued (no gap, no duplicate).
+
 Thread safety: one connection guarded by a lock; producers append from any thread while
 the publisher thread peeks and deletes.
 """
@@ -34,7 +39,7 @@ import logging
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -57,6 +62,10 @@ CREATE TABLE IF NOT EXISTS message (
     size    INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS message_topic ON message (topic, retain, id);
+CREATE TABLE IF NOT EXISTS mark (
+    key     TEXT    PRIMARY KEY,
+    value   TEXT    NOT NULL
+);
 """
 
 # Rows that may be dropped first: all but the newest retained row of each topic.
@@ -117,8 +126,10 @@ class OfflineQueue:
         """Store one message; return its id (increasing)."""
         return self.append_many(((topic, payload, qos, retain),))[0]
 
-    def append_many(self, messages: Iterable[tuple[str, bytes, int, bool]]) -> list[int]:
-        """Store several messages in one transaction (one poll's values)."""
+    def append_many(self, messages: Iterable[tuple[str, bytes, int, bool]],
+                    marks: Mapping[str, str] | None = None) -> list[int]:
+        """Store several messages in one transaction (one poll's values), with ``marks``
+        (module docstring) in the same transaction."""
         rows = [(topic, bytes(payload), qos, int(retain), len(topic) + len(payload))
                 for topic, payload, qos, retain in messages]
         ids = []
@@ -130,6 +141,9 @@ class OfflineQueue:
                     cursor.execute("INSERT INTO message (topic, payload, qos, retain, size) "
                                    "VALUES (?, ?, ?, ?, ?)", row)
                     ids.append(cursor.lastrowid)
+                for key, value in (marks or {}).items():
+                    cursor.execute("INSERT OR REPLACE INTO mark (key, value) VALUES (?, ?)",
+                                   (key, value))
                 self._count += len(rows)
                 self._bytes += sum(row[4] for row in rows)
                 if self._count > self.max_messages or self._bytes > self.max_bytes:
@@ -141,6 +155,12 @@ class OfflineQueue:
                     "SELECT COUNT(*), COALESCE(SUM(size), 0) FROM message").fetchone()
                 raise
         return ids
+
+    def mark(self, key: str) -> str | None:
+        """The value stored under ``key`` with :meth:`append_many`, if any."""
+        with self._lock:
+            row = self._db.execute("SELECT value FROM mark WHERE key = ?", (key,)).fetchone()
+        return None if row is None else row[0]
 
     # --- the publisher -----------------------------------------------------------------
 

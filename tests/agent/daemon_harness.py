@@ -92,11 +92,11 @@ class Recorder:
         self._lock = threading.Lock()
         publish_many = agent.publisher.publish_many
 
-        def recording(messages):
+        def recording(messages, marks=None):
             batch = list(messages)
             with self._lock:
                 self.queued += [(topic, payload) for topic, payload, _, _ in batch]
-            return publish_many(batch)
+            return publish_many(batch, marks)
 
         agent.publisher.publish_many = recording
 

@@ -103,9 +103,9 @@ def test_profiles_per_meter_and_default(tmp_path: Path) -> None:
     default, own, none, push = config.meters
     assert [(p.obis, p.interval, p.backfill, p.name) for p in default.profiles] == [
         ("1.0.99.1.0.255", 300.0, 172800.0, "profile 1.0.99.1.0.255")]
-    # Defaults of an entry: every 15 minutes, a day back.
+    # Defaults of an entry: every 15 minutes, back as far as the meter keeps rows (None).
     assert [(p.obis, p.interval, p.backfill) for p in own.profiles] == [
-        ("1.0.99.2.0.255", 900.0, 86400.0)]
+        ("1.0.99.2.0.255", 900.0, None)]
     assert none.profiles == () and push.profiles == ()
 
 

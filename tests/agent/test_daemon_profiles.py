@@ -8,8 +8,13 @@ same state dir and the clock 30 minutes on publishes exactly the two rows captur
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import json
+import signal
+import subprocess
+import sys
 import threading
+import time
 
 import pytest
 from daemon_harness import Recorder, Subscriber, make_agent, wait_until, write_config
@@ -19,6 +24,8 @@ from edge_agent.agent.load_profile_feed import PUBLISHED_FACT, ProfileFeed, Prof
 from edge_agent.client.client import MeterClient
 from edge_agent.client.connection import ConnectionSettings
 from edge_agent.dlms.errors import TransportError
+from edge_agent.mqtt.publisher import DEFAULT_WINDOW
+from edge_agent.mqtt.queue import OfflineQueue
 from edge_agent.dlms.cosem.obis import Obis
 from edge_agent.dlms.association.client import ClientSettings
 from edge_agent.simulator.meter import SimulatedMeterStation, SimulatorOptions
@@ -202,10 +209,221 @@ def test_catching_up_resumes_after_the_last_queued_chunk(tmp_path, meter, clock)
             feed.collect(client, profile, publish_then_fail)
         ((*_, last),) = published
         assert feed.last(PROFILE) == last.ts
-        assert feed.collect(client, profile, lambda obis, rows: published.append(rows)) > 0
+        count, more = feed.collect(client, profile, lambda obis, rows: published.append(rows))
+        assert count > 0 and not more
     times = [row.ts for rows in published for row in rows]
     # 2 days back from 12:07:30: 12:15 two days ago up to 12:00 today, each once, in order.
     first = START.replace(minute=15, second=0) - dt.timedelta(days=2)
     assert times == [first + i * STEP for i in range(192)]
     assert all(isinstance(r.status, int) and set(r.units) == set(COLUMNS)
                for rows in published for r in rows)
+
+
+# --- outages: every missing row once, in order -------------------------------------------
+
+
+def stamps_on(watcher: Subscriber) -> list[dt.datetime]:
+    return [ts(json.loads(m.payload)["ts"]) for m in watcher.on(TOPIC)]
+
+
+def consecutive(stamps: list[dt.datetime], station) -> bool:
+    """Each capture time of the meter between the first and the last, once, in order (the
+    simulator captures nothing while it has no power: those gaps are the meter's)."""
+    meter = station.model.meter
+    expected, moment = [], stamps[0]
+    while moment <= stamps[-1]:
+        seconds = meter.curve.seconds(meter.to_world(moment))
+        outage = meter.curve.outage(int(seconds // 86_400))
+        within = seconds % 86_400
+        if outage is None or not outage.start <= within < outage.end:
+            expected.append(moment)
+        moment += STEP
+    return stamps == expected
+
+
+def test_agent_stopped_for_six_simulated_hours_publishes_every_missing_row_once(
+        tmp_path, mosquitto, meter, clock) -> None:
+    station, port = meter
+    config = write_config(tmp_path, mosquitto, f"""\
+        - id: kitchen
+          transport: {{tcp: "127.0.0.1:{port}"}}
+          poll: []
+          profiles: [{{obis: {PROFILE}, interval: 1h, backfill: 1d}}]
+        """)
+    watcher = Subscriber(mosquitto.host, mosquitto.port, [TOPIC])
+    try:
+        run_once(config, clock, watcher, 96)
+        clock.advance(dt.timedelta(hours=6))  # the agent is down; the meter goes on
+        queued = run_once(config, clock, watcher, 96 + 24)
+        assert len(queued) == 24
+        stamps = stamps_on(watcher)
+        assert len(stamps) == 120 and consecutive(stamps, station)
+        assert stamps[-1] == dt.datetime(2026, 3, 10, 18, 0, tzinfo=dt.UTC)
+    finally:
+        watcher.close()
+
+
+def test_broker_down_for_six_simulated_hours_loses_and_repeats_nothing(
+        tmp_path, mosquitto_factory, meter, clock) -> None:
+    """The agent keeps reading the meter while the broker is away; the rows wait in the
+    durable queue and reach a persistent subscriber once each, in order."""
+    station, port = meter
+    broker = mosquitto_factory(persistence=True)
+    config = write_config(tmp_path, broker, f"""\
+        - id: kitchen
+          transport: {{tcp: "127.0.0.1:{port}"}}
+          poll: []
+          profiles: [{{obis: {PROFILE}, interval: 1s, backfill: 1d}}]
+        """)
+    recorder = Subscriber(broker.host, broker.port, [TOPIC], client_id="recorder",
+                          session=True)
+    agent = make_agent(config, wall_clock=clock.posix)
+    queued = Recorder(agent)
+    agent.start()
+    try:
+        assert recorder.wait_count(TOPIC, 96)
+        broker.stop()
+        assert wait_until(lambda: not agent.publisher.connected)
+        clock.advance(dt.timedelta(hours=6))
+        assert wait_until(lambda: len(queued.on(TOPIC)) == 96 + 24)
+        broker.start()
+        assert wait_until(lambda: agent.publisher.connected)
+        assert recorder.wait_for(lambda ms: sum(not m.dup for m in ms) >= 120)
+    finally:
+        assert agent.stop(timeout=5.0)
+    time.sleep(0.3)
+    recorder.close()
+    # A broker restart may re-send to the recorder, flagged DUP, what it had not recorded
+    # as acknowledged (MQTT 3.1.1 4.3.2); every DUP-clear message is one queued row.
+    fresh = [m for m in recorder.messages if not m.dup]
+    assert [m.payload for m in fresh] == queued.on(TOPIC)
+    stamps = [ts(json.loads(m.payload)["ts"]) for m in fresh]
+    assert len(stamps) == 120 and consecutive(stamps, station)
+
+
+def test_catching_up_weeks_leaves_room_for_live_polls(tmp_path, mosquitto, meter,
+                                                      clock) -> None:
+    """Three weeks of backfill go one chunk (a day) per lane turn: the live values of a
+    one-second poll group are queued between the chunks, not after all of them. The
+    lane's clock moves half a second per look, as if each chunk took that long on the
+    line."""
+    station, port = meter
+    ticks = itertools.count()
+    config = write_config(tmp_path, mosquitto, f"""\
+        - id: kitchen
+          transport: {{tcp: "127.0.0.1:{port}"}}
+          poll: [{{name: fast, interval: 1, objects: [{ENERGY}]}}]
+          profiles: [{{obis: {PROFILE}, interval: 1h, backfill: 21d}}]
+        """)
+    agent = make_agent(config, wall_clock=clock.posix, clock=lambda: next(ticks) * 0.5)
+    recorder = Recorder(agent)
+    agent.start()
+    try:
+        assert wait_until(lambda: len(recorder.on(TOPIC)) >= 21 * 96 - 100, 60.0)
+    finally:
+        assert agent.stop(timeout=5.0)
+    with recorder._lock:
+        order = [topic for topic, _ in recorder.queued]
+    last_row = max(i for i, topic in enumerate(order) if topic == TOPIC)
+    first_row = order.index(TOPIC)
+    values = [i for i, topic in enumerate(order) if topic == f"dlms/pi/kitchen/{ENERGY}"]
+    assert values[0] < first_row  # the values first, then the first chunk
+    assert sum(first_row < i < last_row for i in values) >= 10  # and between chunks
+
+
+def test_default_backfill_is_what_the_meter_keeps(tmp_path, meter, clock) -> None:
+    """Without ``backfill`` the first look reaches back entries × capture period: the
+    simulated meter's 32 weeks."""
+    _, port = meter
+    feed = ProfileFeed(FactStore(tmp_path / "state"), "kitchen", clock.posix)
+    client = MeterClient(ConnectionSettings(tcp=("127.0.0.1", port)), ClientSettings(),
+                         meter_id="kitchen", state_dir=tmp_path / "client")
+    first: list[ProfileRow] = []
+    with client:
+        count, more = feed.collect(client, ProfileConfig(PROFILE, 900.0),
+                                   lambda obis, rows: first.extend(rows), max_chunks=1)
+    assert more and count == len(first) > 0
+    assert START - dt.timedelta(days=224) <= first[0].ts < START - dt.timedelta(days=223)
+
+
+@pytest.mark.timeout(180)
+def test_kill_9_mid_backfill_resumes_without_gap_or_duplicate(tmp_path, mosquitto) -> None:
+    """`dlms-edge run` killed with SIGKILL while catching up 20 days, then started again:
+    every row of the meter arrives, in order; a row appears twice only if it was in
+    flight to the broker at the kill (QoS 1 re-sends it), never because it was read and
+    queued twice."""
+    station = SimulatedMeterStation(SimulatorOptions(seed=7))
+    server = MeterServer([station.station], idle_timeout=120.0)
+    _, port = server.start_tcp("127.0.0.1", 0)
+    config = write_config(tmp_path, mosquitto, f"""\
+        - id: kitchen
+          transport: {{tcp: "127.0.0.1:{port}"}}
+          poll: []
+          profiles: [{{obis: {PROFILE}, interval: 1h, backfill: 20d}}]
+        """)
+    watcher = Subscriber(mosquitto.host, mosquitto.port, [TOPIC])
+    command = [sys.executable, "-m", "edge_agent", "run", "--config", str(config)]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        assert watcher.wait_count(TOPIC, 300, 60.0), process.stderr.read1()
+        process.send_signal(signal.SIGKILL)
+        process.wait(timeout=10)
+        killed_at = len(watcher.on(TOPIC))
+        assert killed_at < 20 * 96 - 96, "the backfill ended before the kill"
+        process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        now = dt.datetime.now(dt.UTC)
+        newest = now.replace(minute=now.minute // 15 * 15, second=0, microsecond=0)
+        assert watcher.wait_for(
+            lambda ms: ms and ts(json.loads(ms[-1].payload)["ts"]) >= newest, 60.0)
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=15) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        server.stop()
+        watcher.close()
+    stamps = stamps_on(watcher)
+    distinct = list(dict.fromkeys(stamps))
+    assert distinct == sorted(distinct) and consecutive(distinct, station)
+    assert distinct[0] <= newest - dt.timedelta(days=20) + STEP
+    repeats = len(stamps) - len(distinct)
+    assert repeats <= DEFAULT_WINDOW  # at most what was in flight at the kill
+    assert all(s in stamps[:killed_at] for s in stamps[killed_at:][:repeats])
+
+
+def test_a_crash_between_queue_and_facts_sends_nothing_twice(tmp_path, meter, clock) -> None:
+    """The queue notes the newest row in the transaction that queues the rows; a crash
+    before the facts' copy is written (here: the write fails) costs nothing: the next
+    look starts after what the queue holds."""
+    _, port = meter
+    queue = OfflineQueue(tmp_path / "queue.sqlite3")
+    feed = ProfileFeed(FactStore(tmp_path / "state"), "kitchen", clock.posix)
+    profile = ProfileConfig(PROFILE, 900.0, 2 * 86400.0)
+
+    def publish(obis: str, rows: list[ProfileRow]) -> None:
+        queue.append_many([(TOPIC, r.ts.isoformat().encode(), 1, False) for r in rows],
+                          {obis: rows[-1].ts.isoformat()})
+
+    def queued(obis: str) -> dt.datetime | None:
+        text = queue.mark(obis)
+        return None if text is None else ts(text)
+
+    def crash(obis: str, moment: dt.datetime) -> None:
+        raise OSError("test: the process died before the facts were written")
+
+    client = MeterClient(ConnectionSettings(tcp=("127.0.0.1", port)), ClientSettings(),
+                         meter_id="kitchen", state_dir=tmp_path / "client")
+    with client:
+        feed._mark, mark = crash, feed._mark
+        with pytest.raises(OSError):
+            feed.collect(client, profile, publish, queued, max_chunks=1)
+        feed._mark = mark
+        assert feed.last(PROFILE) is None  # the facts know nothing of the first chunk
+        more = True
+        while more:
+            _, more = feed.collect(client, profile, publish, queued, max_chunks=1)
+    stamps = [ts(m.payload.decode()) for m in queue.peek(1000)]
+    first = START.replace(minute=15, second=0) - dt.timedelta(days=2)
+    assert stamps == [first + i * STEP for i in range(192)]
+    queue.close()
