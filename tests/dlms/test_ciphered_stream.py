@@ -9,13 +9,18 @@ from hypothesis import strategies as st
 from known_answers import VECTORS
 
 from edge_agent.dlms.push.ciphered_stream import GeneralGloCipheringSplitter
-from edge_agent.dlms.link.mbus import reassemble_telegrams
+from edge_agent.dlms.push.reassembly import Telegram, reassemble
 
 VECTOR = json.loads(
     (VECTORS / "mbus-push.json").read_text()
 )["cases"][0]
+
+
+def mbus_apdus(data: bytes) -> list[bytes]:
+    """The APDUs of the M-Bus telegrams in ``data``, through the one push reassembler."""
+    return [e.apdu for e in reassemble(data, ("mbus",)) if isinstance(e, Telegram)]
 # A real T-210D general-glo-ciphering APDU (81 f8 length form) from the M-Bus vector.
-REAL = reassemble_telegrams(bytes.fromhex(VECTOR["inputs"]["frames"]))[0]
+REAL = mbus_apdus(bytes.fromhex(VECTOR["inputs"]["frames"]))[0]
 
 
 def glo(system_title: bytes, body: bytes, security_control: int = 0x30) -> bytes:

@@ -13,6 +13,8 @@ from known_answers import VECTORS
 from edge_agent.dlms.apdu import DataNotification, EventNotificationRequest
 from edge_agent.dlms.apdu.base import CosemAttributeDescriptor
 from edge_agent.dlms.apdu.general_block_transfer import split_into_gbt
+from edge_agent.dlms.cosem.obis import Obis
+from edge_agent.dlms.cosem.units import ScalerUnit
 from edge_agent.dlms.encoding.axdr import (
     DoubleLongUnsigned,
     Enum,
@@ -22,18 +24,17 @@ from edge_agent.dlms.encoding.axdr import (
     Structure,
     VisibleString,
 )
-from edge_agent.dlms.push.dsmr import DsmrTelegram, crc16_arc
 from edge_agent.dlms.errors import AuthenticationError, DecodeError, DlmsError, ReplayError
 from edge_agent.dlms.link.hdlc.frame import LLC_RESPONSE, FrameKind, HdlcAddress, HdlcFrame
-from edge_agent.dlms.link.mbus import reassemble_telegrams, split_telegram
-from edge_agent.dlms.cosem.obis import Obis
-from edge_agent.dlms.push.decoder import PushDecoder, PushMessage, PushRejected
+from edge_agent.dlms.link.mbus import split_telegram
+from edge_agent.dlms.link.wrapper import WrapperFrame
 from edge_agent.dlms.push.body import PushObject, decode_body, parse_object_list
+from edge_agent.dlms.push.decoder import PushDecoder, PushMessage, PushRejected
+from edge_agent.dlms.push.dsmr import DsmrTelegram, crc16_arc
+from edge_agent.dlms.push.reassembly import Telegram, reassemble
 from edge_agent.dlms.secret import Secret
 from edge_agent.dlms.security import CipherKeys, ReceiveCounterGuard, SecurityControl, protect
 from edge_agent.dlms.security.tags import Form
-from edge_agent.dlms.cosem.units import ScalerUnit
-from edge_agent.dlms.link.wrapper import WrapperFrame
 
 CASE = json.loads((VECTORS / "mbus-push.json").read_text())["cases"][0]
 FRAMES = bytes.fromhex(CASE["inputs"]["frames"])
@@ -67,6 +68,11 @@ T210D_R_TELEGRAM = (
     "1-0:4.7.0(000000166*var)\r\n"
     "!7EF9\r\n"
 ).encode("ascii")
+
+
+def mbus_apdus(data: bytes) -> list[bytes]:
+    """The APDUs of the M-Bus telegrams in ``data``, through the one push reassembler."""
+    return [e.apdu for e in reassemble(data, ("mbus",)) if isinstance(e, Telegram)]
 
 
 def values(message: PushMessage) -> dict[str, object]:
@@ -109,7 +115,7 @@ def test_mbus_vector_fed_byte_by_byte() -> None:
 
 
 def test_mbus_overflowed_first_frame_length() -> None:
-    (apdu,) = reassemble_telegrams(FRAMES)
+    (apdu,) = mbus_apdus(FRAMES)
     frames = split_telegram(apdu, first_segment_size=252)
     wire = frames[0].encode(allow_length_overflow=True) + b"".join(f.encode() for f in frames[1:])
     assert wire[:4] == bytes.fromhex("68010168")
@@ -150,7 +156,7 @@ def test_missing_ek_names_the_key() -> None:
 
 
 def test_a_lost_segment_is_reported_and_the_next_telegram_decodes() -> None:
-    (apdu,) = reassemble_telegrams(FRAMES)
+    (apdu,) = mbus_apdus(FRAMES)
     _first, second = split_telegram(apdu)
     decoder = PushDecoder("mbus", ek=EK)
     rejected = only_rejection(decoder.feed(second.encode()))

@@ -13,6 +13,10 @@ The T-210D customer interface (2400 8E1) splits one general-glo-ciphering
 DataNotification over two frames: CI 0x00 then 0x11. Older firmware put 254 APDU bytes in
 the first frame, so L = 257 overflowed to ``68 01 01 68``; the frame end is then found
 from the stop byte and checksum one 256-byte step further.
+
+This module is the frame codec and the sender's split. The receiving side (a stream cut
+into frames, segments joined, garbage and lost segments reported) is the one push
+reassembler, :mod:`edge_agent.dlms.push.reassembly`, that serves every framing alike.
 """
 
 from __future__ import annotations
@@ -24,9 +28,6 @@ from edge_agent.dlms.errors import EncodeError, FrameError, TruncatedError
 
 __all__ = [
     "MbusLongFrame",
-    "MbusStreamDecoder",
-    "TelegramAssembler",
-    "reassemble_telegrams",
     "split_telegram",
 ]
 
@@ -39,7 +40,6 @@ _MIN_LENGTH: Final = 3  # C, A, CI
 _LENGTH_CANDIDATES: Final = 2
 _CI_FINAL: Final = 0x10
 _CI_SEQUENCE_MASK: Final = 0x0F
-_CI_DLMS_MAX: Final = 0x1F
 _TSAP_LENGTH: Final = 2
 # T-210D customer interface: C = SND_UD (0x53), A = broadcast 0xFF, STSAP 01, DTSAP 67.
 T210D_CONTROL: Final = 0x53
@@ -106,83 +106,6 @@ class MbusLongFrame:
         )
 
 
-class MbusStreamDecoder:
-    """Cut a serial byte stream into long frames, skipping garbage and damaged frames."""
-
-    __slots__ = ("_buffer", "discarded", "last_error")
-
-    def __init__(self) -> None:
-        self._buffer = b""
-        self.discarded = 0
-        self.last_error: FrameError | None = None
-
-    def feed(self, data: bytes) -> list[MbusLongFrame]:
-        buffer = self._buffer + bytes(data)
-        frames: list[MbusLongFrame] = []
-        position = 0
-        while (found := buffer.find(_START, position)) >= 0:
-            self.discarded += found - position
-            position = found
-            try:
-                frame, position = MbusLongFrame.decode(buffer, position)
-            except TruncatedError:
-                break
-            except FrameError as error:
-                self.last_error = error
-                self.discarded += 1
-                position += 1
-                continue
-            frames.append(frame)
-        else:
-            self.discarded += len(buffer) - position
-            position = len(buffer)
-        self._buffer = buffer[position:]
-        return frames
-
-
-class TelegramAssembler:
-    """Join the DLMS segments of consecutive frames into one APDU (EN 13757-3 CI 00..1F)."""
-
-    __slots__ = ("_next_segment", "_parts", "tsaps")
-
-    def __init__(self) -> None:
-        self._parts: list[bytes] = []
-        self._next_segment = 0
-        self.tsaps: tuple[int, int] | None = None  # (source, destination) of the last segment
-
-    def add(self, frame: MbusLongFrame) -> bytes | None:
-        """Add a frame; returns the APDU when its last segment arrived.
-
-        Raises FrameError (and forgets the partial telegram) when a segment is missing, so
-        the next telegram starts clean.
-        """
-        if frame.control_information > _CI_DLMS_MAX:
-            raise FrameError(
-                f"M-Bus CI {frame.control_information:#04x} is not a DLMS segment (00..1F):"
-                " this meter pushes another M-Bus application layer"
-            )
-        if len(frame.data) < _TSAP_LENGTH:
-            raise FrameError("M-Bus DLMS segment is shorter than its two TSAP bytes")
-        segment = frame.segment_number
-        if segment == 0:
-            self._parts = []
-        elif segment != self._next_segment or not self._parts:
-            expected = self._next_segment
-            self._parts, self._next_segment = [], 0
-            raise FrameError(
-                f"M-Bus segment {segment} arrived while segment {expected} was expected:"
-                " a frame was lost, the telegram is dropped"
-            )
-        self.tsaps = (frame.data[0], frame.data[1])
-        self._parts.append(frame.data[_TSAP_LENGTH:])
-        if frame.final_segment:
-            apdu = b"".join(self._parts)
-            self._parts, self._next_segment = [], 0
-            return apdu
-        self._next_segment = segment + 1
-        return None
-
-
 def split_telegram(
     apdu: bytes,
     first_segment_size: int = 245,
@@ -211,16 +134,3 @@ def split_telegram(
         )
         for number, piece in enumerate(pieces)
     ]
-
-
-def reassemble_telegrams(data: bytes) -> list[bytes]:
-    """All APDUs in a capture of M-Bus frames (e.g. both frames of a telegram as one hex).
-
-    Raises FrameError if the bytes hold no complete telegram.
-    """
-    decoder, assembler = MbusStreamDecoder(), TelegramAssembler()
-    apdus = [apdu for frame in decoder.feed(data) if (apdu := assembler.add(frame)) is not None]
-    if not apdus:
-        detail = f": {decoder.last_error}" if decoder.last_error else ""
-        raise FrameError(f"no complete M-Bus DLMS telegram in {len(data)} bytes{detail}")
-    return apdus
