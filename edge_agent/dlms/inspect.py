@@ -396,7 +396,14 @@ def _system_title(title: bytes) -> Tree:
 
 
 def _ciphered(buf: bytes, walk: _Walk) -> Tree:
-    ciphered, end = CipheredApdu.decode(buf)
+    try:
+        ciphered, end = CipheredApdu.decode(buf)
+    except DecodeError as error:
+        seen = peek_security_header(buf)
+        if seen is None or seen.security_control is None:
+            raise
+        # Cut short or malformed, but its clear header still says who sent it and how.
+        raise type(error)(f"{error}; it is {seen.describe()}") from None
     sc = ciphered.sc
     node: Tree = {
         "type": ciphered.name,

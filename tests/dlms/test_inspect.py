@@ -395,3 +395,10 @@ def test_signed_then_ciphered_round_trip_with_own_keys() -> None:
     assert tree["plaintext"] == signed.encode().hex()
     assert tree["apdu"]["content"]["signature_status"] == "valid"
     assert tree["apdu"]["content"]["content"]["type"] == "get-request-normal"
+
+
+def test_a_ciphered_apdu_cut_short_still_names_its_sender() -> None:
+    cut = bytes.fromhex("db084b464d102002c8f58201f82000000001aabbcc")
+    with pytest.raises(DecodeError, match=r"504 bytes expected.*system title 4B464D102002C8F5 "
+                                          r"\(manufacturer KFM\), SC 0x20"):
+        inspect(cut)
