@@ -23,6 +23,7 @@ from edge_agent.dlms.apdu.base import (
     encode_get_data_result,
     encode_optional_access,
     encode_sequence,
+    invoke_id_of,
     put_octet_string,
     put_u32,
     raw_chunk_size,
@@ -290,10 +291,10 @@ class GetBlockReassembler:
 
     def feed(self, response: GetResponseWithDatablock) -> GetRequestNext | None:
         """Take one block; return the GET-Request-Next to send, or None after the last block."""
-        if (response.invoke_id_and_priority ^ self.invoke_id_and_priority) & 0x0F:
+        if not response.answers(self.invoke_id_and_priority):
             raise ProtocolError(
                 f"GET block transfer: response carries invoke-id {response.invoke_id}, "
-                f"expected {self.invoke_id_and_priority & 0x0F}"
+                f"expected {invoke_id_of(self.invoke_id_and_priority)}"
             )
         block = response.result
         if isinstance(block.result, DataAccessResult):

@@ -22,7 +22,14 @@ tag, replayed counter) are raised as :mod:`edge_agent.dlms.errors` exceptions in
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+
+from edge_agent.dlms.apdu.base import Data
+from edge_agent.dlms.apdu.conformance import Conformance
+from edge_agent.dlms.apdu.notification import DataNotification, EventNotificationRequest
+from edge_agent.dlms.apdu.results import ActionResult as ActionResultCode
+from edge_agent.dlms.apdu.results import DataAccessResult
+from edge_agent.dlms.association.settings import Authentication
+from edge_agent.dlms.system_title import SystemTitle
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,11 +44,11 @@ class SendApdu:
 class Associated:
     """The application association is established (after pass 4 for HLS)."""
 
-    conformance: Any
+    conformance: Conformance
     server_max_receive_pdu_size: int
     negotiated_dlms_version: int
-    server_system_title: bytes | None
-    authentication: str
+    server_system_title: SystemTitle | None
+    authentication: Authentication
     pass3_signed: bool
 
 
@@ -62,11 +69,11 @@ class GetResult:
     """
 
     invoke_id: int
-    values: tuple[Any, ...]
+    values: tuple[Data | DataAccessResult, ...]
     blocks: int = 0
 
     @property
-    def value(self) -> Any:
+    def value(self) -> Data | DataAccessResult:
         """The single value of a GET-Request-Normal."""
         return self.values[0]
 
@@ -76,7 +83,7 @@ class SetResult:
     """The answer to one SET: one ``DataAccessResult`` per attribute (``success`` or why not)."""
 
     invoke_id: int
-    results: tuple[Any, ...]
+    results: tuple[DataAccessResult, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,8 +94,8 @@ class ActionResult:
     """
 
     invoke_id: int
-    result: Any
-    return_data: Any = None
+    result: ActionResultCode
+    return_data: Data | DataAccessResult | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,5 +106,9 @@ class Notification:
     came protected (and passed the tag and replay checks).
     """
 
-    apdu: Any
+    apdu: DataNotification | EventNotificationRequest
     ciphered: bool
+
+
+#: Everything :meth:`ClientSession.receive_apdu` returns.
+ClientEvent = SendApdu | Associated | Released | GetResult | SetResult | ActionResult | Notification
