@@ -58,6 +58,10 @@ _STATUS_VALUES = {STATUS_ONLINE: True, STATUS_OFFLINE: False}
 # Messages of a meter whose `info` has not arrived yet (the broker replays retained
 # topics in no particular order): kept per meter id until it does, at most this many.
 _PENDING_PER_METER = 64
+# Device ID 2 (Blue Book 4.4.4, 0.0.96.1.1.255): where meters such as the T-210D name
+# their type when the agent's info has no model.
+MODEL_OBIS = "0.0.96.1.1.255"
+_MODEL_MAX_LENGTH = 32
 
 
 def _parse_status(payload: Payload) -> bool:
@@ -86,12 +90,18 @@ class DlmsEdgeMeter:
         self.gone = False
         self.health: Health | None = None
         self.readings: dict[str, Reading] = {}
+        # The type the meter reports in Device ID 2, for a device model the info lacks.
+        self.reported_model: str | None = None
         self._reading_listeners: defaultdict[str, list[ReadingListener]] = defaultdict(list)
         self._status_listeners: list[CALLBACK_TYPE] = []
 
     @property
     def base_topic(self) -> str:
         return f"{self.agent.prefix}/{self.agent.agent}/{self.info.meter}"
+
+    @property
+    def model(self) -> str | None:
+        return self.info.model or self.reported_model
 
     @property
     def available(self) -> bool:
@@ -154,6 +164,17 @@ class DlmsEdgeMeter:
         for listener in list(self._reading_listeners.get(obis, ())):
             listener(reading)
         self.readings[obis] = reading
+        if obis == MODEL_OBIS and self._take_model(reading.value):
+            self.agent.meter_changed(self)
+
+    def _take_model(self, value: object) -> bool:
+        """Remember a printable Device ID 2 as the model; True when it changed."""
+        if not isinstance(value, str) or not 0 < len(value) <= _MODEL_MAX_LENGTH:
+            return False
+        if not value.isprintable() or value == self.reported_model:
+            return False
+        self.reported_model = value
+        return not self.info.model
 
 
 class DlmsEdgeAgent:
@@ -372,6 +393,12 @@ class DlmsEdgeAgent:
         for listener in list(self._meter_listeners):
             listener(current)
         current.notify_status()
+
+    @callback
+    def meter_changed(self, meter: DlmsEdgeMeter) -> None:
+        """Let devices and platforms follow a change of the meter."""
+        for listener in list(self._meter_listeners):
+            listener(meter)
 
     def _add_meter(self, info: MeterInfo) -> None:
         taken = {meter.name for meter in self.meters.values()}

@@ -86,7 +86,7 @@ def async_register_meter_device(
         identifiers={(DOMAIN, meter.key)},
         name=meter.name,
         manufacturer=info.manufacturer,
-        model=info.model,
+        model=meter.model,
         serial_number=info.serial,
         sw_version=info.firmware,
     )

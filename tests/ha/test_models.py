@@ -307,3 +307,108 @@ def test_generic_description_from_info() -> None:
     assert not gas.entity_registry_enabled_default
     odd = build_description(MeterObject("0.0.96.50.0.255", None, 1, None, "nonsense", "weird"))
     assert (odd.name, odd.device_class, odd.state_class) == ("OBIS 0.0.96.50.0.255", None, None)
+
+
+def test_brand_images_for_hacs() -> None:
+    """HACS and Home Assistant 2026.x read brand images from the integration folder."""
+    from PIL import Image
+
+    for name, size in (
+        ("icon.png", 256),
+        ("icon@2x.png", 512),
+        ("dark_icon.png", 256),
+        ("dark_icon@2x.png", 512),
+    ):
+        with Image.open(INTEGRATION / "brand" / name) as image:
+            assert (image.format, image.size, image.mode) == ("PNG", (size, size), "RGBA"), name
+
+
+def test_icons_name_translated_entities() -> None:
+    icons = load("icons.json")["entity"]
+    names = load("strings.json")["entity"]
+    for platform, keys in icons.items():
+        for key, icon in keys.items():
+            assert key in names[platform], (platform, key)
+            assert icon["default"].startswith("mdi:"), key
+
+
+def test_quality_scale_lists_every_rule_with_a_status() -> None:
+    import yaml
+
+    rules = yaml.safe_load((INTEGRATION / "quality_scale.yaml").read_text())["rules"]
+    expected = {
+        # bronze
+        "action-setup",
+        "appropriate-polling",
+        "brands",
+        "common-modules",
+        "config-flow-test-coverage",
+        "config-flow",
+        "dependency-transparency",
+        "docs-actions",
+        "docs-high-level-description",
+        "docs-installation-instructions",
+        "docs-removal-instructions",
+        "entity-event-setup",
+        "entity-unique-id",
+        "has-entity-name",
+        "runtime-data",
+        "test-before-configure",
+        "test-before-setup",
+        "unique-config-entry",
+        # silver
+        "action-exceptions",
+        "config-entry-unloading",
+        "docs-configuration-parameters",
+        "docs-installation-parameters",
+        "entity-unavailable",
+        "integration-owner",
+        "log-when-unavailable",
+        "parallel-updates",
+        "reauthentication-flow",
+        "test-coverage",
+        # gold
+        "devices",
+        "diagnostics",
+        "discovery-update-info",
+        "discovery",
+        "docs-data-update",
+        "docs-examples",
+        "docs-known-limitations",
+        "docs-supported-devices",
+        "docs-supported-functions",
+        "docs-troubleshooting",
+        "docs-use-cases",
+        "dynamic-devices",
+        "entity-category",
+        "entity-device-class",
+        "entity-disabled-by-default",
+        "entity-translations",
+        "exception-translations",
+        "icon-translations",
+        "reconfiguration-flow",
+        "repair-issues",
+        "stale-devices",
+        # platinum
+        "async-dependency",
+        "inject-websession",
+        "strict-typing",
+    }
+    assert set(rules) == expected
+    for rule, status in rules.items():
+        if isinstance(status, dict):
+            assert status["status"] in ("exempt", "todo"), rule
+            assert status["comment"], rule
+        else:
+            assert status == "done", rule
+
+
+def test_license_matches_pyproject() -> None:
+    import tomllib
+
+    root = INTEGRATION.parents[1]
+    project = tomllib.loads((root / "pyproject.toml").read_text())["project"]
+    assert project["license"] == "Apache-2.0"
+    text = (root / "LICENSE").read_text()
+    assert "Apache License" in text and "Version 2.0, January 2004" in text
+    assert "END OF TERMS AND CONDITIONS" in text

@@ -385,3 +385,19 @@ async def test_unnamed_abstract_objects_get_names(
     assert entity_id(hass, "0.0.96.1.1.255") == "sensor.sagemcom_t_210d_device_id_2"
     assert entity_id(hass, "0.0.42.0.0.255") == "sensor.sagemcom_t_210d_logical_device_name"
     assert entity_id(hass, "0.0.96.50.0.255") == "sensor.sagemcom_t_210d_obis_0_0_96_50_0_255"
+
+
+async def test_model_from_device_id_2_when_info_has_none(
+    hass: HomeAssistant, loaded_entry: MockConfigEntry, fire: Any
+) -> None:
+    """The T-210D names its type in Device ID 2; the device shows it as model."""
+    device_id_2 = {"obis": "0.0.96.1.1.255", "name": None, "class_id": 1}
+    await fire(f"{BASE}/info", info_payload(model=None, objects=[*INFO["objects"], device_id_2]))
+    assert device_of(hass, loaded_entry, SERIAL).model is None
+    await fire(f"{BASE}/0.0.96.1.1.255", value_payload("T-210D"))
+    assert device_of(hass, loaded_entry, SERIAL).model == "T-210D"
+    await fire(f"{BASE}/0.0.96.1.1.255", value_payload("\x01\x02 binary"))
+    assert device_of(hass, loaded_entry, SERIAL).model == "T-210D"
+    # A model in the info wins.
+    await fire(f"{BASE}/info", info_payload(model="T-210D-r"))
+    assert device_of(hass, loaded_entry, SERIAL).model == "T-210D-r"
