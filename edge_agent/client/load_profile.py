@@ -362,10 +362,13 @@ class _Placer:
     def _local(self, wall: dt.datetime, status: int | None) -> dt.datetime:
         first = wall.replace(tzinfo=self.zone, fold=0)
         second = wall.replace(tzinfo=self.zone, fold=1)
+        back = first.astimezone(dt.UTC).astimezone(self.zone).replace(tzinfo=None)
+        if back != wall:
+            # The hour the clocks skip (spring): no such local time. Taken as the
+            # standard time a meter that has not switched yet means, and reported.
+            self.findings.skipped_hour.append(first)
+            return first
         if first.utcoffset() == second.utcoffset():
-            back = first.astimezone(dt.UTC).astimezone(self.zone).replace(tzinfo=None)
-            if back != wall:  # the hour the clocks skip (spring): no such local time
-                self.findings.skipped_hour.append(first)
             return first
         # The repeated hour (autumn): the DST bit says which pass, else the order.
         if status is not None and not status & ClockStatus.INVALID_CLOCK_STATUS:
