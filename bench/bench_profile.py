@@ -3,11 +3,11 @@ minimum, wall time.
 
     .venv/bin/python bench/bench_profile.py [--days N] [--baud B] [--chunk-hours H]
 
-The simulated meter serves HDLC (IEC 62056-46) on one end of a pty pair, the client reads
-on the other; between them a relay paces each direction at ``baud`` / 10 bytes per
-second (8N1 or 8E1 framing is 10 or 11 bits a byte; 10 is the usual figure), so the
-client sees the timing of a real line: a byte arrives no sooner than the line could have
-carried it. The client reads the profile the way ``dlms-edge profile`` does (a GET with a
+The simulated meter serves HDLC (IEC 62056-46) on one end of an emulated line (a pty pair
+paced at ``baud`` / 10 bytes per second each way,
+:class:`edge_agent.transport.line_emulator.EmulatedLine`; 8N1 framing is 10 bits a byte),
+the client reads on the other, so it sees the timing of a real line: a byte arrives no
+sooner than the line could have carried it. ``--latency`` adds the meter's turnaround. The client reads the profile the way ``dlms-edge profile`` does (a GET with a
 range descriptor per day, answers in GET datablocks and HDLC segments) and the relay
 counts every byte both ways.
 
@@ -20,8 +20,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import os
-import select
 import sys
 import tempfile
 import threading
@@ -37,54 +35,10 @@ from edge_agent.client.load_profile import ProfileReader  # noqa: E402
 from edge_agent.dlms.association.client import ClientSettings  # noqa: E402
 from edge_agent.simulator.meter import SimulatedMeterStation, SimulatorOptions  # noqa: E402
 from edge_agent.simulator.server import MeterServer  # noqa: E402
-from edge_agent.transport.pty import open_pty  # noqa: E402
+from edge_agent.transport.line_emulator import EmulatedLine  # noqa: E402
 
 BITS_PER_BYTE = 10  # start bit, 8 data bits, stop bit
 NOW = dt.datetime(2026, 11, 25, 12, 0, tzinfo=dt.UTC)
-
-
-class PacedLine:
-    """Two linked ptys whose relay carries at most ``baud / 10`` bytes a second each way."""
-
-    def __init__(self, baud: int) -> None:
-        self.seconds_per_byte = BITS_PER_BYTE / baud
-        self._a, self._b = open_pty(), open_pty()
-        self.path_a, self.path_b = self._a.path, self._b.path
-        self.bytes = 0
-        self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._threads = [threading.Thread(target=self._relay, args=(src, dst), daemon=True)
-                         for src, dst in ((self._a.master_fd, self._b.master_fd),
-                                          (self._b.master_fd, self._a.master_fd))]
-        for thread in self._threads:
-            thread.start()
-
-    def _relay(self, source: int, target: int) -> None:
-        free_at = time.monotonic()  # when the line is idle again in this direction
-        while not self._stop.is_set():
-            readable, _, _ = select.select([source], [], [], 0.1)
-            if not readable:
-                continue
-            try:
-                data = os.read(source, 64)  # small pieces: the pacing stays fine-grained
-            except OSError:
-                continue
-            free_at = max(free_at, time.monotonic()) + len(data) * self.seconds_per_byte
-            delay = free_at - time.monotonic()
-            if delay > 0:
-                time.sleep(delay)
-            view = memoryview(data)
-            while view:
-                view = view[os.write(target, view):]
-            with self._lock:
-                self.bytes += len(data)
-
-    def close(self) -> None:
-        self._stop.set()
-        for thread in self._threads:
-            thread.join(timeout=2)
-        self._a.close()
-        self._b.close()
 
 
 def main() -> None:
@@ -92,6 +46,8 @@ def main() -> None:
     parser.add_argument("--days", type=int, default=30)
     parser.add_argument("--baud", type=int, default=9600)
     parser.add_argument("--chunk-hours", type=float, default=24.0)
+    parser.add_argument("--latency", type=float, default=0.0,
+                        help="the meter's turnaround: seconds before each answer")
     parser.add_argument("--quick", action="store_true", help="two days (a smoke run)")
     args = parser.parse_args()
     if args.quick:
@@ -100,7 +56,11 @@ def main() -> None:
     station = SimulatedMeterStation(SimulatorOptions(profile="generic", seed=7),
                                     clock=lambda: NOW)
     server = MeterServer([station.station])
-    line = PacedLine(args.baud)
+    line = EmulatedLine(args.baud, bits=BITS_PER_BYTE, latency=args.latency)
+
+    def on_wire() -> int:
+        return line.stats.bytes_to_client + line.stats.bytes_to_meter
+
     serving = threading.Thread(target=server.serve_serial, args=(line.path_a, args.baud),
                                daemon=True)
     serving.start()
@@ -114,7 +74,7 @@ def main() -> None:
         try:
             with client:
                 connected = time.monotonic()
-                at_connect = line.bytes
+                at_connect = on_wire()
                 reader = ProfileReader(client, chunk=dt.timedelta(hours=args.chunk_hours),
                                        zone=zone)
                 rows = list(reader.rows(start, end))
@@ -123,13 +83,13 @@ def main() -> None:
             server.stop()
             serving.join(timeout=2)  # the server lets go of the pty before it closes
             line.close()
-    wire = line.bytes
+    wire = on_wire()
     profile_bytes = wire - at_connect
     minimum = wire * BITS_PER_BYTE / args.baud
     wall = finished - began
     print(f"profile {args.days} days at {args.baud} baud ({BITS_PER_BYTE} bits a byte), "
-          f"chunks of {args.chunk_hours:g} h, report: {reader.report.as_json()['missing']} "
-          "missing row(s)")
+          f"chunks of {args.chunk_hours:g} h, meter turnaround {args.latency:g} s, report: "
+          f"{reader.report.missing} missing row(s)")
     print(f"  rows                 {len(rows):>10}")
     print(f"  bytes on the wire    {wire:>10}   (association {at_connect}, profile "
           f"{profile_bytes}, {profile_bytes / max(len(rows), 1):.1f} a row)")

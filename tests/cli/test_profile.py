@@ -360,3 +360,60 @@ def test_progress_bar_redraws_in_place_on_a_terminal_and_writes_lines_elsewhere(
 def test_throughput_says_rows_bytes_rate_and_time_left():
     assert throughput(96, 4100, 2.0, 1, 3) == "96 rows, 4.1 kB, 2.0 kB/s, ETA 0:04"
     assert throughput(0, 0, 0.0, 0, 3) == "0 rows, 0 B"
+
+
+def test_progress_shows_rows_bytes_and_rate_on_a_terminal(meter_address, tmp_path):
+    """stderr on a terminal (a pty here): the bar with rows, bytes and rate; the data on
+    stdout stays clean."""
+    import os
+    import subprocess
+    import sys
+
+    from edge_agent.transport.pty import open_pty
+
+    terminal = open_pty()
+    try:
+        process = subprocess.run(
+            [sys.executable, "-m", "edge_agent", "profile", "--tcp", meter_address,
+             "--state-dir", str(tmp_path), "--from", "2026-11-20T00:00Z",
+             "--to", "2026-11-23T00:00Z", "--format", "csv"],
+            stdout=subprocess.PIPE, stderr=terminal.slave_fd, timeout=60, check=False)
+        os.set_blocking(terminal.master_fd, False)
+        shown = b""
+        try:
+            while chunk := os.read(terminal.master_fd, 65536):
+                shown += chunk
+        except (BlockingIOError, OSError):
+            pass
+    finally:
+        terminal.close()
+    assert process.returncode == 0
+    text = shown.decode()
+    assert "\x1b[K" in text and "3/3" in text  # redrawn in place, three days
+    assert "288 rows" in text and "kB" in text and "/s" in text
+    assert process.stdout.decode().splitlines()[0] == ",".join(HEADER)
+
+
+def test_small_pdus_bring_the_day_in_blocks_with_the_same_rows(meter_address, tmp_path,
+                                                                capsys):
+    station = SimulatedMeterStation(SimulatorOptions(profile="generic", seed=7,
+                                                     max_receive_pdu_size=128),
+                                    clock=lambda: NOW)
+    sent: list[bytes] = []
+    small = MeterServer([station.station],
+                        tap=lambda direction, data: sent.append(data) if direction == "tx" else None)
+    host, port = small.start_tcp("127.0.0.1", 0)
+    try:
+        code, out, err = profile(capsys, f"{host}:{port}", tmp_path, "--from",
+                                 "2026-11-20T00:00Z", "--to", "2026-11-21T00:00Z",
+                                 "--format", "csv")
+    finally:
+        small.stop()
+    assert code == 0, err
+    # GET-Response-With-Datablock (0xC4 0x02) in the wrapper frames the meter sent.
+    blocks = [data for data in sent if data[8:10] == b"\xc4\x02"]
+    assert len(table(out)) == 96 and all(len(data) <= 8 + 128 for data in sent)
+    code, expected, _ = profile(capsys, meter_address, tmp_path, "--from", "2026-11-20T00:00Z",
+                                "--to", "2026-11-21T00:00Z", "--format", "csv")
+    assert out == expected
+    assert len(blocks) > 30  # a day (~5 kB) in answers of at most 128 bytes
