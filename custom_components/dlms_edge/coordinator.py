@@ -27,6 +27,7 @@ from .const import (
     CONF_METERS,
     CONF_NAME,
     CONF_PREFIX,
+    DOMAIN,
     STATUS_OFFLINE,
     STATUS_ONLINE,
 )
@@ -62,6 +63,10 @@ _PENDING_PER_METER = 64
 # their type when the agent's info has no model.
 MODEL_OBIS = "0.0.96.1.1.255"
 _MODEL_MAX_LENGTH = 32
+# The broker replays every retained `info` right after subscribing. A stored meter whose
+# info has not come this long after the agent was seen online was cleared while Home
+# Assistant was not listening (docs/mqtt-contract.md, a meter that leaves the config).
+ABSENT_METER_SECONDS = 120
 
 
 def _parse_status(payload: Payload) -> bool:
@@ -198,6 +203,10 @@ class DlmsEdgeAgent:
         self._status_listeners: list[CALLBACK_TYPE] = []
         self._unsubscribe: list[CALLBACK_TYPE] = []
         self._offline_timer: CALLBACK_TYPE | None = None
+        self._absence_timer: CALLBACK_TYPE | None = None
+        # Meters whose info arrived since the (re)subscription.
+        self._announced: set[str] = set()
+        self._refused: set[str] = set()
         self._logged_down: set[str] = set()
 
     @property
@@ -241,6 +250,7 @@ class DlmsEdgeAgent:
     @callback
     def async_stop(self) -> None:
         self._cancel_offline_timer()
+        self._cancel_absence_timer()
         while self._unsubscribe:
             self._unsubscribe.pop()()
 
@@ -301,6 +311,8 @@ class DlmsEdgeAgent:
             # Nothing is known until the broker replays the retained state after the
             # reconnect (Home Assistant subscribes again, the broker sends it all).
             self._cancel_offline_timer()
+            self._cancel_absence_timer()
+            self._announced.clear()
             self.agent_online = False
             for meter in self.meters.values():
                 meter.meter_online = False
@@ -315,6 +327,10 @@ class DlmsEdgeAgent:
             return
         self._report_valid(msg.topic)
         self._track_offline(online)
+        if online and self.broker_connected and self._absence_timer is None:
+            self._absence_timer = async_call_later(
+                self.hass, ABSENT_METER_SECONDS, self._on_absence_check
+            )
         if online != self.agent_online:
             self.agent_online = online
             self.log_transition(f"Agent {self.agent}", online)
@@ -336,6 +352,21 @@ class DlmsEdgeAgent:
         self._offline_timer = None
         if self.broker_connected and not self.agent_online:
             async_raise_agent_offline_issue(self.hass, self.entry, AGENT_OFFLINE_ISSUE_SECONDS)
+
+    @callback
+    def _on_absence_check(self, _now: Any) -> None:
+        self._absence_timer = None
+        if not self.online:
+            return
+        for meter in list(self.meters.values()):
+            if meter.key not in self._announced:
+                self._meter_gone(meter, "its retained info is gone")
+
+    @callback
+    def _cancel_absence_timer(self) -> None:
+        if self._absence_timer is not None:
+            self._absence_timer()
+            self._absence_timer = None
 
     @callback
     def _cancel_offline_timer(self) -> None:
@@ -379,6 +410,7 @@ class DlmsEdgeAgent:
         if current is None:
             self._add_meter(info)
             return
+        self._announced.add(current.key)
         if current.gone:
             current.gone = False
             async_delete_meter_removed_issue(self.hass, self.entry, current.key)
@@ -401,12 +433,37 @@ class DlmsEdgeAgent:
             listener(meter)
 
     def _add_meter(self, info: MeterInfo) -> None:
+        owner = next(
+            (
+                entry
+                for entry in self.hass.config_entries.async_entries(DOMAIN)
+                if entry.entry_id != self.entry.entry_id
+                and info.unique_id in entry.data.get(CONF_METERS, {})
+            ),
+            None,
+        )
+        if owner is not None:
+            # Unique ids are the meter's identity: one entry may show it at a time.
+            if info.unique_id not in self._refused:
+                self._refused.add(info.unique_id)
+                _LOGGER.warning(
+                    "Agent %s announces meter %s, which agent %s already shows; run "
+                    "`dlms-edge forget %s` on agent %s (or delete that meter there) to "
+                    "show it here",
+                    self.agent,
+                    info.title,
+                    owner.title,
+                    info.meter,
+                    owner.title,
+                )
+            return
         taken = {meter.name for meter in self.meters.values()}
         key = info.unique_id
         if key in self.meters:  # a meter that left and came back with another identity
             key = f"{key}_{info.meter}"
         meter = DlmsEdgeMeter(self, key, info, meter_name(info, taken))
         self.meters[key] = meter
+        self._announced.add(key)
         self._store_meters()
         _LOGGER.info("Agent %s announces meter %s", self.agent, meter.name)
         self._replay_pending(meter)

@@ -176,22 +176,15 @@ CONNECTIVITY = "binary_sensor.pi_kitchen_agent_status"
 
 
 def kaifa(**changes: Any) -> str:
-    return (
-        info_payload(
-            meter="KFM1", serial="KFM1", system_title=None, manufacturer="Kaifa", model="MA309"
-        )
-        if not changes
-        else info_payload(
-            **{
-                "meter": "KFM1",
-                "serial": "KFM1",
-                "system_title": None,
-                "manufacturer": "Kaifa",
-                "model": "MA309",
-                **changes,
-            }
-        )
-    )
+    """The info of a Kaifa MA309 with meter id KFM1 on the same agent."""
+    kaifa_ma309 = {
+        "meter": "KFM1",
+        "serial": "KFM1",
+        "system_title": None,
+        "manufacturer": "Kaifa",
+        "model": "MA309",
+    }
+    return info_payload(**(kaifa_ma309 | changes))
 
 
 async def test_meters_are_devices_of_one_agent_entry(
@@ -445,3 +438,57 @@ async def test_agent_offline_logged_once_and_repaired_after_a_while(
     assert ir.async_get(hass).async_get_issue(DOMAIN, issue_id) is None
     assert hass.states.get(CONNECTIVITY).state == STATE_ON
     assert caplog.text.count(f"Agent {AGENT} is back online") == 1
+
+
+async def test_meter_cleared_while_home_assistant_was_away(
+    hass: HomeAssistant, mqtt_broker: Any, config_entry: MockConfigEntry, fire: Any
+) -> None:
+    """No empty info to see: a stored meter whose info the broker no longer replays."""
+    from custom_components.dlms_edge.coordinator import ABSENT_METER_SECONDS
+
+    config_entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(config_entry.entry_id)
+    await hass.async_block_till_done()
+    # The replay after subscribing: the agent's status and another meter, not ours.
+    await fire(f"{PREFIX}/{AGENT}/status", "online", retain=True)
+    await fire(f"{KFM1}/info", kaifa(), retain=True)
+    issue_id = meter_removed_issue_id(config_entry, SERIAL)
+    async_fire_time_changed(hass, dt_util.utcnow() + timedelta(seconds=ABSENT_METER_SECONDS - 5))
+    await hass.async_block_till_done()
+    assert ir.async_get(hass).async_get_issue(DOMAIN, issue_id) is None
+    async_fire_time_changed(hass, dt_util.utcnow() + timedelta(seconds=ABSENT_METER_SECONDS + 1))
+    await hass.async_block_till_done()
+    assert ir.async_get(hass).async_get_issue(DOMAIN, issue_id) is not None
+    assert (
+        ir.async_get(hass).async_get_issue(DOMAIN, meter_removed_issue_id(config_entry, "KFM1"))
+        is None
+    )
+    # It was only late: its info closes the issue.
+    await fire(f"{BASE}/info", info_payload())
+    assert ir.async_get(hass).async_get_issue(DOMAIN, issue_id) is None
+
+
+async def test_meter_shown_by_another_agent_is_not_duplicated(
+    hass: HomeAssistant, loaded_entry: MockConfigEntry, fire: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    from custom_components.dlms_edge.coordinator import entry_data
+    from custom_components.dlms_edge.models import MeterInfo
+
+    cellar_info = MeterInfo.from_payload(kaifa(agent="pi-cellar"))
+    cellar = MockConfigEntry(
+        domain=DOMAIN,
+        version=2,
+        unique_id="pi-cellar",
+        title="pi-cellar",
+        data=entry_data(PREFIX, "pi-cellar", [cellar_info]),
+    )
+    cellar.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(cellar.entry_id)
+    await hass.async_block_till_done()
+    # The meter moved to pi-kitchen while pi-cellar still publishes it.
+    await fire(f"{KFM1}/info", kaifa())
+    await fire(f"{KFM1}/info", kaifa(firmware="2"))
+    assert "KFM1" not in loaded_entry.data["meters"]
+    assert device_of(hass, loaded_entry, "KFM1") is None
+    assert caplog.text.count("which agent pi-cellar already shows") == 1
+    assert "does not generate unique IDs" not in caplog.text
