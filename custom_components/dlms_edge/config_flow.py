@@ -210,6 +210,8 @@ class DlmsEdgeOptionsFlow(OptionsFlow):
 
     async def async_step_init(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
         meters: dict[str, Any] = self.config_entry.data[CONF_METERS]
+        if not meters:
+            return self.async_abort(reason="no_meters")
         if len(meters) == 1:
             self._key = next(iter(meters))
             return await self.async_step_objects()

@@ -417,3 +417,19 @@ async def test_options_choose_the_meter_first(
     assert registry.async_get_entity_id("sensor", DOMAIN, "KFM1_1.0.1.8.0.255")
     assert registry.async_get_entity_id("sensor", DOMAIN, "KFM1_1.0.1.7.0.255") is None
     assert registry.async_get_entity_id("sensor", DOMAIN, f"{SERIAL}_1.0.1.7.0.255")
+
+
+async def test_options_without_meters_abort(
+    hass: HomeAssistant, loaded_entry: MockConfigEntry, fire: Any
+) -> None:
+    from registry import device_of
+
+    from custom_components.dlms_edge import async_remove_config_entry_device
+
+    await fire(f"{PREFIX}/{AGENT}/{METER}/info", "", retain=True)
+    assert await async_remove_config_entry_device(
+        hass, loaded_entry, device_of(hass, loaded_entry, SERIAL)
+    )
+    result = await hass.config_entries.options.async_init(loaded_entry.entry_id)
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "no_meters"

@@ -252,8 +252,10 @@ def test_flow_texts_exist_for_every_step_error_and_abort() -> None:
         assert step in config["step"], step
     for step in re.findall(r'step_id="(\w+)"', options_source):
         assert step in load("strings.json")["options"]["step"], step
-    for reason in re.findall(r'reason="(\w+)"', source):
+    for reason in re.findall(r'reason="(\w+)"', flow_source):
         assert reason in config["abort"], reason
+    for reason in re.findall(r'reason="(\w+)"', options_source):
+        assert reason in load("strings.json")["options"]["abort"], reason
     for error in re.findall(r'errors\[[^]]+\] = "(\w+)"', source):
         assert error in config["error"], error
     assert "init" in load("strings.json")["options"]["step"]
