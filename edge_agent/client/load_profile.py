@@ -39,13 +39,20 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import os
-import zoneinfo
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from edge_agent.client.client import MeterClient
+from edge_agent.client.profile_report import (
+    Findings,
+    Gap,
+    Placer,
+    ProfileReport,
+    host_zone,
+    localize,
+    zone_named,
+)
 from edge_agent.client.values import plain
 from edge_agent.dlms.apdu.conformance import Conformance
 from edge_agent.dlms.apdu.results import DataAccessResult
@@ -59,7 +66,7 @@ from edge_agent.dlms.cosem.interface_classes import (
 )
 from edge_agent.dlms.cosem.obis import Obis
 from edge_agent.dlms.cosem.units import ScalerUnit
-from edge_agent.dlms.encoding.date_time import ClockStatus, CosemDateTime
+from edge_agent.dlms.encoding.date_time import CosemDateTime
 from edge_agent.dlms.errors import ConfigError, DecodeError, ServiceError
 
 log = logging.getLogger(__name__)
@@ -85,32 +92,6 @@ ROW_KEYS = ("timestamp", "clock_status")
 
 # done chunks, total chunks, rows so far
 Progress = Callable[[int, int, int], None]
-
-
-def host_zone() -> dt.tzinfo:
-    """The host's time zone with its DST rules (TZ, else /etc/localtime, else UTC)."""
-    name = os.environ.get("TZ", "").lstrip(":")
-    if name:
-        try:
-            return zoneinfo.ZoneInfo(name)
-        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-            pass
-    try:
-        with open("/etc/localtime", "rb") as file:
-            return zoneinfo.ZoneInfo.from_file(file, key="localtime")
-    except OSError:
-        return dt.UTC
-
-
-def zone_named(name: str | None) -> dt.tzinfo:
-    """An IANA zone by name (``Europe/Vienna``), or the host's for None."""
-    if not name:
-        return host_zone()
-    try:
-        return zoneinfo.ZoneInfo(name)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        raise ConfigError(f"unknown time zone {name!r}: expected an IANA name such as "
-                          "Europe/Vienna or UTC") from None
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,110 +162,6 @@ class ProfileLayout:
         return dt.timedelta(seconds=entries * self.capture_period)
 
 
-# --- the report -------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Gap:
-    """Rows missing between two rows of a periodic profile (power failure, reset, ...)."""
-
-    after: dt.datetime
-    before: dt.datetime
-    missing: int
-
-    def as_json(self) -> dict[str, Any]:
-        return {"after": _utc(self.after), "before": _utc(self.before), "missing": self.missing}
-
-
-@dataclass(frozen=True, slots=True)
-class ProfileReport:
-    """What was odd about the rows read, each with the time stamps concerned (UTC)."""
-
-    profile: str
-    mode: str
-    rows: int
-    requests: int
-    gaps: tuple[Gap, ...] = ()
-    duplicates: tuple[dt.datetime, ...] = ()  # identical copies, dropped
-    conflicts: tuple[dt.datetime, ...] = ()  # same time, other values: the first kept
-    invalid: tuple[dt.datetime, ...] = ()  # clock status invalid-value
-    doubtful: tuple[dt.datetime, ...] = ()  # clock status doubtful-value
-    dst_changes: tuple[dt.datetime, ...] = ()  # first row after a change of UTC offset
-    repeated_hour: tuple[dt.datetime, ...] = ()  # local times without deviation, met twice
-    skipped_hour: tuple[dt.datetime, ...] = ()  # local times without deviation that do not exist
-
-    @property
-    def missing(self) -> int:
-        return sum(g.missing for g in self.gaps)
-
-    def lines(self) -> list[str]:
-        """One line per finding, for people (the CLI prints them to stderr)."""
-        def some(stamps: tuple[dt.datetime, ...]) -> str:
-            shown = ", ".join(_utc(s) for s in stamps[:3])
-            return shown + (f" and {len(stamps) - 3} more" if len(stamps) > 3 else "")
-
-        out = []
-        for gap in self.gaps:
-            out.append(f"gap: {gap.missing} row(s) missing between {_utc(gap.after)} and "
-                       f"{_utc(gap.before)} (the meter captured nothing: power failure, "
-                       "reset or clock change)")
-        for what, stamps, meaning in (
-            ("duplicate", self.duplicates, "identical rows sent twice; one kept"),
-            ("conflict", self.conflicts, "two rows with one time stamp and other values; "
-                                         "the first kept"),
-            ("clock invalid", self.invalid, "the meter flagged these time stamps invalid"),
-            ("clock doubtful", self.doubtful, "the meter flagged these time stamps doubtful"),
-            ("daylight saving", self.dst_changes, "the UTC offset changes here"),
-            ("repeated hour", self.repeated_hour, "local times without deviation met twice "
-                                                  "(autumn); placed by the DST bit or order"),
-            ("skipped hour", self.skipped_hour, "local times without deviation that do not "
-                                                "exist in the time zone (spring); check the "
-                                                "meter's time zone and DST setting"),
-        ):
-            if stamps:
-                out.append(f"{what}: {len(stamps)} row(s) at {some(stamps)}: {meaning}")
-        return out
-
-    def as_json(self) -> dict[str, Any]:
-        return {"profile": self.profile, "mode": self.mode, "rows": self.rows,
-                "requests": self.requests, "missing": self.missing,
-                "gaps": [g.as_json() for g in self.gaps],
-                **{name: [_utc(s) for s in getattr(self, name)]
-                   for name in ("duplicates", "conflicts", "invalid", "doubtful",
-                                "dst_changes", "repeated_hour", "skipped_hour")}}
-
-
-def _utc(moment: dt.datetime) -> str:
-    return moment.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
-
-
-@dataclass(slots=True)
-class _Findings:
-    """The report while rows come in (one per read)."""
-
-    gaps: list[Gap] = field(default_factory=list)
-    duplicates: list[dt.datetime] = field(default_factory=list)
-    conflicts: list[dt.datetime] = field(default_factory=list)
-    invalid: list[dt.datetime] = field(default_factory=list)
-    doubtful: list[dt.datetime] = field(default_factory=list)
-    dst_changes: list[dt.datetime] = field(default_factory=list)
-    repeated_hour: list[dt.datetime] = field(default_factory=list)
-    skipped_hour: list[dt.datetime] = field(default_factory=list)
-
-    def freeze(self, profile: str, mode: str, rows: int, requests: int,
-               low: dt.datetime, high: dt.datetime) -> ProfileReport:
-        """The report of the rows in [low, high) (rows read around the range, as a whole
-        buffer or an entry chunk brings them, are not reported)."""
-        def inside(stamps: list[Any]) -> tuple[Any, ...]:
-            return tuple(s for s in stamps if isinstance(s, Gap)
-                         or low <= s.astimezone(dt.UTC) < high)
-
-        return ProfileReport(profile, mode, rows, requests, *(
-            inside(getattr(self, name)) for name in (
-                "gaps", "duplicates", "conflicts", "invalid", "doubtful", "dst_changes",
-                "repeated_hour", "skipped_hour")))
-
-
 # --- chunks and time ----------------------------------------------------------------------
 
 
@@ -324,62 +201,6 @@ def _check_range(start: dt.datetime, end: dt.datetime) -> None:
     if end <= start:
         raise ConfigError(f"the range is empty: the end {end.isoformat()} must come after the "
                           f"start {start.isoformat()} (the end is exclusive)")
-
-
-def localize(moment: dt.datetime, zone: dt.tzinfo) -> dt.datetime:
-    """A bound without offset as an aware time of ``zone`` (the earlier of a repeated hour)."""
-    if moment.tzinfo is not None:
-        return moment
-    return moment.replace(tzinfo=zone, fold=0).astimezone(dt.UTC)
-
-
-class _Placer:
-    """Time stamps to absolute times, recording what needed a guess (module docstring)."""
-
-    def __init__(self, zone: dt.tzinfo, findings: _Findings) -> None:
-        self.zone = zone
-        self.findings = findings
-        self.previous: dt.datetime | None = None
-        self.previous_offset: dt.timedelta | None = None
-
-    def place(self, stamp: CosemDateTime) -> dt.datetime:
-        moment = stamp.to_datetime()
-        status = stamp.status
-        if moment.tzinfo is None:
-            moment = self._local(moment, status)
-        offset = moment.utcoffset()
-        if self.previous_offset is not None and offset != self.previous_offset:
-            self.findings.dst_changes.append(moment)
-        self.previous_offset = offset
-        if status is not None:
-            if status & ClockStatus.INVALID_VALUE:
-                self.findings.invalid.append(moment)
-            elif status & ClockStatus.DOUBTFUL_VALUE:
-                self.findings.doubtful.append(moment)
-        self.previous = moment.astimezone(dt.UTC)
-        return moment
-
-    def _local(self, wall: dt.datetime, status: int | None) -> dt.datetime:
-        first = wall.replace(tzinfo=self.zone, fold=0)
-        second = wall.replace(tzinfo=self.zone, fold=1)
-        back = first.astimezone(dt.UTC).astimezone(self.zone).replace(tzinfo=None)
-        if back != wall:
-            # The hour the clocks skip (spring): no such local time. Taken as the
-            # standard time a meter that has not switched yet means, and reported.
-            self.findings.skipped_hour.append(first)
-            return first
-        if first.utcoffset() == second.utcoffset():
-            return first
-        # The repeated hour (autumn): the DST bit says which pass, else the order.
-        if status is not None and not status & ClockStatus.INVALID_CLOCK_STATUS:
-            chosen = first if status & ClockStatus.DAYLIGHT_SAVING_ACTIVE else second
-        elif self.previous is not None and \
-                first.astimezone(dt.UTC) <= self.previous < second.astimezone(dt.UTC):
-            chosen = second
-        else:
-            chosen = first
-        self.findings.repeated_hour.append(chosen)
-        return chosen
 
 
 # --- the reader -----------------------------------------------------------------------
@@ -492,8 +313,8 @@ class ProfileReader:
         chunks = self.chunks(start, end)
         low, high = chunks[0][0], chunks[-1][1]
         layout = self.layout()
-        findings = _Findings()
-        placer = _Placer(self.zone, findings)
+        findings = Findings()
+        placer = Placer(self.zone, findings)
         mode = self.mode
         source: Iterator[tuple[int, int, list[Any], tuple[dt.datetime, dt.datetime]]]
         if mode == "range":
@@ -532,7 +353,7 @@ class ProfileReader:
 
     @staticmethod
     def _same_time(row: dict[str, Any], kept: dict[str, Any], same_time: bool,
-                   findings: _Findings) -> None:
+                   findings: Findings) -> None:
         moment = row["timestamp"]
         if same_time:
             same = {k: v for k, v in row.items() if k not in ROW_KEYS} == \
@@ -542,7 +363,7 @@ class ProfileReader:
             findings.conflicts.append(moment)
 
     @staticmethod
-    def _gap(previous: dt.datetime, moment: dt.datetime, period: int, findings: _Findings) -> None:
+    def _gap(previous: dt.datetime, moment: dt.datetime, period: int, findings: Findings) -> None:
         step = (moment.astimezone(dt.UTC) - previous.astimezone(dt.UTC)).total_seconds()
         if step > period:
             missing = int(step // period) - (1 if step % period == 0 else 0)
@@ -588,7 +409,7 @@ class ProfileReader:
 
     def _entry_time(self, layout: ProfileLayout, entry: int) -> dt.datetime | None:
         rows = self._decode(layout, self._entry_rows(entry, entry),
-                            _Placer(self.zone, _Findings()))
+                            Placer(self.zone, Findings()))
         return rows[0]["timestamp"].astimezone(dt.UTC) if rows else None
 
     def _by_entry(self, layout: ProfileLayout, low: dt.datetime, high: dt.datetime
@@ -625,7 +446,7 @@ class ProfileReader:
             last = min(in_use, entry + size - 1)
             buffer = list(self._entry_rows(entry, last))
             times = [r["timestamp"].astimezone(dt.UTC) for r in
-                     self._decode(layout, buffer, _Placer(self.zone, _Findings()))]
+                     self._decode(layout, buffer, Placer(self.zone, Findings()))]
             skip = 0
             while seen is not None and skip < len(times) and times[skip] <= seen:
                 skip += 1  # the overlap: rows the previous chunk already gave
@@ -640,16 +461,16 @@ class ProfileReader:
                ) -> Iterator[tuple[int, int, list[Any], tuple[dt.datetime, dt.datetime]]]:
         yield 1, 1, self._get(BUFFER), (low, high)
 
-    def _decode(self, layout: ProfileLayout, buffer: Any, placer: _Placer) -> list[dict[str, Any]]:
+    def _decode(self, layout: ProfileLayout, buffer: Any, placer: Placer) -> list[dict[str, Any]]:
         return self.decode_rows(layout, buffer, placer=placer)
 
     @staticmethod
     def decode_rows(layout: ProfileLayout, buffer: Any, *, zone: dt.tzinfo | None = None,
-                    placer: _Placer | None = None) -> list[dict[str, Any]]:
+                    placer: Placer | None = None) -> list[dict[str, Any]]:
         """The decoded buffer value as rows. A time stamp the meter left out (null-data,
         allowed for periodic profiles by 4.3.6) is the previous one plus the capture period."""
         if placer is None:
-            placer = _Placer(zone if zone is not None else host_zone(), _Findings())
+            placer = Placer(zone if zone is not None else host_zone(), Findings())
         rows = []
         previous: dt.datetime | None = None
         step = dt.timedelta(seconds=layout.capture_period)

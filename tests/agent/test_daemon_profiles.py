@@ -23,11 +23,11 @@ from edge_agent.agent.config_model import ProfileConfig
 from edge_agent.agent.load_profile_feed import PUBLISHED_FACT, ProfileFeed, ProfileRow
 from edge_agent.client.client import MeterClient
 from edge_agent.client.connection import ConnectionSettings
+from edge_agent.dlms.association.client import ClientSettings
+from edge_agent.dlms.cosem.obis import Obis
 from edge_agent.dlms.errors import TransportError
 from edge_agent.mqtt.publisher import DEFAULT_WINDOW
 from edge_agent.mqtt.queue import OfflineQueue
-from edge_agent.dlms.cosem.obis import Obis
-from edge_agent.dlms.association.client import ClientSettings
 from edge_agent.simulator.meter import SimulatedMeterStation, SimulatorOptions
 from edge_agent.simulator.server import MeterServer
 from edge_agent.state.facts import FactStore
@@ -307,7 +307,7 @@ def test_catching_up_weeks_leaves_room_for_live_polls(tmp_path, mosquitto, meter
     one-second poll group are queued between the chunks, not after all of them. The
     lane's clock moves half a second per look, as if each chunk took that long on the
     line."""
-    station, port = meter
+    _, port = meter
     ticks = itertools.count()
     config = write_config(tmp_path, mosquitto, f"""\
         - id: kitchen
