@@ -1,8 +1,9 @@
 """`dlms-edge` command line: one module per verb, one table of verbs.
 
-Every verb module has ``HELP`` (one line), ``EXAMPLES`` (shown under ``--help``),
-``add_arguments(parser)`` and ``run(args) -> int``. Errors of the DlmsError hierarchy
-become one clear line on stderr and an exit code from ``EXIT_CODES``; nothing else
+Every verb has its one-line help in ``VERBS`` and a module ``edge_agent.cli.<verb>`` with
+``EXAMPLES`` (shown under ``dlms-edge VERB --help``), ``add_arguments(parser)`` and
+``run(args) -> int``, imported only when that verb is asked for. Errors of the DlmsError
+hierarchy become one clear line on stderr and an exit code from ``EXIT_CODES``; nothing else
 escapes as a traceback unless ``--debug`` is given.
 """
 
@@ -10,24 +11,28 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import logging
 import sys
 
 from edge_agent import __version__
 from edge_agent.dlms import errors
 
-# verb -> module under edge_agent.cli (imported lazily: `decode` must not pay for paho).
+# verb -> its one-line help. The verb's module, edge_agent.cli.<verb>, is imported only when
+# that verb is asked for: `--help` and `--version` import none, `decode` pays for no paho.
 VERBS: dict[str, str] = {
-    "read": "read",
-    "profile": "profile",
-    "scan": "scan",
-    "listen": "listen",
-    "decode": "decode",
-    "simulate": "simulate",
-    "keys": "keys",
-    "run": "run",
-    "demo": "demo",
-    "config": "config",
+    "read": "read values (registers, clock, any attribute) from a meter and print them",
+    "profile": "read a load profile by time range; CSV, JSON or a table",
+    "scan": "find how a meter answers (link, baud, addresses, clients), list its objects, "
+            "write a config stub",
+    "listen": "receive pushed meter data (M-Bus customer interface, DSMR P1, HDLC, TCP) and print it",
+    "decode": "decode a frame or APDU (HDLC, wrapper, M-Bus, ciphered, signed); decipher and "
+              "verify with keys",
+    "simulate": "run a meter simulator (generic or Sagemcom T-210D) on TCP or a serial device",
+    "keys": "make key pairs, CSRs and certificates; exchange certificates and rotate keys with a meter",
+    "run": "run the agent: poll and listen to the configured meters, publish on MQTT",
+    "demo": "simulated T-210D (suite 1, HLS-5, signed pass 3) + MQTT broker + agent: live values "
+            "on MQTT within seconds, no config",
+    "config": "check a config file: every problem with its key path and the fix",
+    "forget": "clear a removed meter's retained MQTT topics (info, values, state, health, discovery)",
 }
 
 # Most specific class first; the first match decides. Documented in README "Exit codes".
@@ -47,11 +52,8 @@ def exit_code_for(exc: BaseException) -> int:
     return next(code for kind, code in EXIT_CODES if isinstance(exc, kind))
 
 
-def _load(verb: str):
-    return importlib.import_module(f"edge_agent.cli.{VERBS[verb]}")
-
-
-def build_parser(verbs: list[str] | None = None) -> argparse.ArgumentParser:
+def build_parser(verb: str | None = None) -> argparse.ArgumentParser:
+    """The whole command line; only ``verb`` (if any) gets its options, and its module loaded."""
     parser = argparse.ArgumentParser(
         prog="dlms-edge",
         description="Read DLMS/COSEM smart meters (HDLC, TCP, security suite 0/1/2) "
@@ -61,26 +63,24 @@ def build_parser(verbs: list[str] | None = None) -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"dlms-edge {__version__}")
     parser.add_argument("--debug", action="store_true", help="show tracebacks of errors")
     sub = parser.add_subparsers(dest="verb", metavar="VERB", required=True)
-    for verb in verbs or list(VERBS):
-        module = _load(verb)
-        verb_parser = sub.add_parser(
-            verb,
-            help=module.HELP,
-            description=module.HELP,
-            epilog="examples:\n" + module.EXAMPLES.rstrip(),
-            formatter_class=argparse.RawDescriptionHelpFormatter,
-        )
-        module.add_arguments(verb_parser)
-        verb_parser.set_defaults(_module=module)
+    for name, help_line in VERBS.items():
+        verb_parser = sub.add_parser(name, help=help_line, description=help_line,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+        if name == verb:
+            module = importlib.import_module(f"edge_agent.cli.{verb}")
+            verb_parser.epilog = "examples:\n" + module.EXAMPLES.rstrip()
+            module.add_arguments(verb_parser)
+            verb_parser.set_defaults(_module=module)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    # Build only the verb asked for, so `dlms-edge decode` starts fast.
-    wanted = [a for a in argv if not a.startswith("-")][:1]
-    parser = build_parser(wanted if wanted and wanted[0] in VERBS else None)
-    args = parser.parse_args(argv)
+    # The verb is the first word that is not an option (the top-level options take no value).
+    verb = next((word for word in argv if not word.startswith("-")), None)
+    args = build_parser(verb if verb in VERBS else None).parse_args(argv)
+    import logging  # after parsing: `--version` and `--help` exit without it
+
     logging.basicConfig(
         level=logging.DEBUG if getattr(args, "verbose", False) else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",

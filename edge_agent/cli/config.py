@@ -16,7 +16,6 @@ from edge_agent.agent.config import (
 )
 from edge_agent.dlms.errors import ConfigError
 
-HELP = "check a config file: every problem with its key path and the fix"
 EXAMPLES = """\
   dlms-edge config check /etc/dlms-edge/config.yaml
   dlms-edge config check examples/rs485-bus.yaml --json

@@ -11,8 +11,6 @@ from typing import TextIO
 from edge_agent.demo import BROKER_ENV, BROKERS, PROFILES, Demo, DemoOptions, LiveValue, LiveValues
 from edge_agent.dlms.errors import ConfigError
 
-HELP = ("simulated T-210D (suite 1, HLS-5, signed pass 3) + MQTT broker + agent: live values on MQTT "
-        "within seconds, no config")
 EXAMPLES = f"""\
   dlms-edge demo                                   # until Ctrl-C
   dlms-edge demo --duration 40 --mqtt-port 18830   # bounded run on another port

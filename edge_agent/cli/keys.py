@@ -39,7 +39,6 @@ from edge_agent.keystore import (
 )
 from edge_agent.state.counters import atomic_write
 
-HELP = "make key pairs, CSRs and certificates; exchange certificates and rotate keys with a meter"
 EXAMPLES = """\
   dlms-edge keys generate --keys-dir ~/meter-keys                    (client.key.pem, P-256, 0600)
   dlms-edge keys generate --usage key-agreement --out client-ka.key.pem

@@ -33,7 +33,6 @@ from edge_agent.dlms.push.body import parse_object_list
 from edge_agent.dlms.secret import Secret
 from edge_agent.keystore import KeyMaterial, KeysDir
 
-HELP = "receive pushed meter data (M-Bus customer interface, DSMR P1, HDLC, TCP) and print it"
 EXAMPLES = """\
   dlms-edge listen --serial /dev/ttyUSB0 --format mbus --ek 73dd8fdbecc7777382da96302fcd8379
       (Austrian T-210D customer interface: 2400 8E1, encryption only, no AK needed)

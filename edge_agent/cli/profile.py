@@ -41,7 +41,6 @@ from edge_agent.client.load_profile import (
 from edge_agent.dlms.cosem.obis import Obis
 from edge_agent.dlms.errors import ConfigError, DecodeError
 
-HELP = "read a load profile by time range; CSV, JSON or a table"
 EXAMPLES = """\
   dlms-edge profile --tcp 127.0.0.1:4059                       # the last 24 h, a table
   dlms-edge profile --tcp 127.0.0.1:4059 --from 2026-11-20 --to 2026-11-21 --format csv

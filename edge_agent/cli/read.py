@@ -19,7 +19,6 @@ from edge_agent.client.values import SCALED_CLASSES, VALUE_ATTRIBUTE
 from edge_agent.dlms.errors import ConfigError, DecodeError, ServiceError
 from edge_agent.dlms.cosem.obis import Obis
 
-HELP = "read values (registers, clock, any attribute) from a meter and print them"
 EXAMPLES = """\
   dlms-edge read --tcp 127.0.0.1:4059 1.0.1.8.0.255 1.0.32.7.0.255 0.0.1.0.0.255
   dlms-edge read --tcp 127.0.0.1:4059 --json 1-0:1.8.0*255 1-0:1.7.0*255

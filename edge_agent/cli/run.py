@@ -15,7 +15,6 @@ from edge_agent import __version__
 from edge_agent.agent.config import LoggingConfig, load_config
 from edge_agent.agent.daemon import DEFAULT_SHUTDOWN_TIMEOUT, Agent
 
-HELP = "run the agent: poll and listen to the configured meters, publish on MQTT"
 EXAMPLES = """\
   dlms-edge config check /etc/dlms-edge/config.yaml     # first
   dlms-edge run --config /etc/dlms-edge/config.yaml

@@ -30,7 +30,6 @@ from edge_agent.client.values import SCALED_CLASSES
 from edge_agent.dlms.cosem import obis as obis_names
 from edge_agent.dlms.errors import ConfigError, NoResponseError
 
-HELP = "find how a meter answers (link, baud, addresses, clients), list its objects, write a config stub"
 EXAMPLES = """\
   dlms-edge scan --tcp 192.168.1.50:4059 --write meter.yaml
   dlms-edge scan --serial /dev/ttyUSB0                 (optical sign-on, then 9600/19200/115200)

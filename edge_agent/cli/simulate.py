@@ -23,7 +23,6 @@ from edge_agent.transport.tcp import TcpTransport
 # Line settings of pushing interfaces: wired M-Bus is 8E1 (the speed is --baud: 2400 there).
 PUSH_LINE = {"mbus": ("E", 8)}
 
-HELP = "run a meter simulator (generic or Sagemcom T-210D) on TCP or a serial device"
 EXAMPLES = """\
   dlms-edge simulate --tcp 127.0.0.1:4059
   dlms-edge simulate --profile t210d --tcp 127.0.0.1:4059 --keys-dir K
