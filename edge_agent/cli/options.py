@@ -11,7 +11,6 @@ import argparse
 import datetime as dt
 import logging
 import os
-import sys
 from collections.abc import Callable
 from typing import TextIO
 
@@ -188,7 +187,3 @@ def frame_counter_from_args(args: argparse.Namespace) -> Obis | None:
     if text is None or text.lower() == "none":
         return None
     return _obis_option(text, "--frame-counter")
-
-
-def print_err(message: str) -> None:
-    print(message, file=sys.stderr)

@@ -48,7 +48,6 @@ from edge_agent.transport.base import Transport
 log = logging.getLogger(__name__)
 
 ASSOCIATION = Obis(0, 0, 40, 0, 0, 255)
-CLOCK = Obis(0, 0, 1, 0, 0, 255)
 # The meter's frame counter of the management client's key, readable by the public client
 # (Sagemcom, Landis+Gyr, Kaifa use 0.0.43.1.0.255; installations differ, so it is a setting).
 FRAME_COUNTER = Obis(0, 0, 43, 1, 0, 255)
@@ -421,9 +420,6 @@ class MeterClient:
             scaler_unit = ScalerUnit(*pair) if pair and classes[code] in SCALED_CLASSES else None
             readings.append(to_reading(code, classes[code], value, scaler_unit, timestamp))
         return readings, [(c, r) for c, r in refused if c not in raw]
-
-    def read_clock(self) -> Reading:
-        return self.read([CLOCK], class_ids={CLOCK: 8})[0]
 
 
 _COUNTER_MAY_EXPLAIN = frozenset({AssociationRefusal.DECIPHERING_ERROR, AssociationRefusal.PASS3_NOT_ACCEPTED})

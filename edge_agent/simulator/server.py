@@ -8,8 +8,6 @@ between sockets/serial ports and one :class:`Responder` per association.
 from __future__ import annotations
 
 import logging
-import os
-import select
 import socket
 import termios
 import threading
@@ -246,23 +244,6 @@ class MeterServer:
             _serve_hdlc_stream(read, port.write, self.stations, self.parameters, self.tap, self.stop_event)
         finally:
             port.close()
-
-    def serve_fd(self, fd: int) -> None:
-        """Serve HDLC on an open file descriptor (e.g. a pty master) until :meth:`stop`."""
-
-        def read() -> bytes:
-            ready, _, _ = select.select([fd], [], [], 0.2)
-            if not ready:
-                return b""
-            try:
-                return os.read(fd, _READ_SIZE)
-            except OSError:
-                return None
-
-        def write(data: bytes) -> None:
-            os.write(fd, data)
-
-        _serve_hdlc_stream(read, write, self.stations, self.parameters, self.tap, self.stop_event)
 
     def stop(self) -> None:
         self.stop_event.set()

@@ -35,6 +35,7 @@ pytestmark = pytest.mark.timeout(30)
 
 FROZEN = dt.datetime(2026, 1, 2, 3, 4, 5, tzinfo=dt.UTC)
 ENERGY, VOLTAGE, SERIAL = Obis.parse("1.0.1.8.0.255"), Obis.parse("1.0.32.7.0.255"), Obis.parse("0.0.96.1.0.255")
+CLOCK = Obis.parse("0.0.1.0.0.255")
 HLS = SimulatorOptions(security="authenc", authentication="hls-gmac", suite=0, signed_pass3=False)
 PUBLIC, GENERIC = ClientSettings(), SimulatorOptions()
 CLIENT_TITLE = bytes.fromhex("444c4d5300000001")
@@ -76,7 +77,7 @@ def meters() -> Iterator:
 @pytest.mark.parametrize("hdlc", [False, True], ids=["wrapper", "hdlc"])
 def test_read_scales_and_names_values(meters, tmp_path: Path, hdlc: bool) -> None:
     with meters().client(tmp_path, hdlc=hdlc) as meter:
-        energy, voltage, serial, clock = meter.read([ENERGY, VOLTAGE, SERIAL, client_module.CLOCK])
+        energy, voltage, serial, clock = meter.read([ENERGY, VOLTAGE, SERIAL, CLOCK])
     assert (energy.obis, energy.unit, energy.class_id) == (ENERGY, "Wh", 3)
     assert voltage.unit == "V" and voltage.scaler == -1 and voltage.value == pytest.approx(voltage.raw / 10)
     assert serial.unit is None and serial.value.startswith("DLE")

@@ -9,19 +9,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from edge_agent.dlms.errors import NoResponseError, ProtocolError
-from edge_agent.dlms.link.hdlc import (
+from edge_agent.dlms.link.hdlc.connection import (
     Connected,
     DataReceived,
     Disconnected,
-    FrameKind,
-    HdlcAddress,
     HdlcConnection,
-    HdlcFrame,
-    HdlcParameters,
     Rejected,
     Role,
     State,
 )
+from edge_agent.dlms.link.hdlc.frame import FrameKind, HdlcAddress, HdlcFrame, HdlcParameters
 
 CLIENT = HdlcAddress.client(16)
 SERVER = HdlcAddress.server(1, 16)

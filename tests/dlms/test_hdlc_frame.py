@@ -9,7 +9,7 @@ from known_answers import cases
 
 from edge_agent.dlms.encoding.crc import crc16_x25
 from edge_agent.dlms.errors import DlmsError, EncodeError, FrameError, TruncatedError
-from edge_agent.dlms.link.hdlc import (
+from edge_agent.dlms.link.hdlc.frame import (
     FrameKind,
     FrameSplitter,
     HdlcAddress,

@@ -6,7 +6,8 @@ import os
 import threading
 import time
 
-from edge_agent.dlms.link.hdlc import DataReceived, HdlcAddress, HdlcConnection, Role, State
+from edge_agent.dlms.link.hdlc.connection import DataReceived, HdlcConnection, Role, State
+from edge_agent.dlms.link.hdlc.frame import HdlcAddress
 from edge_agent.transport.pty import PtyPair, open_pty
 from edge_agent.transport.serial import SerialTransport
 
