@@ -24,7 +24,7 @@ from edge_agent.dlms.apdu.acse import (
 )
 from edge_agent.dlms.apdu import InitiateRequest, InitiateResponse, decode_apdu
 from edge_agent.dlms.apdu.conformance import Conformance
-from edge_agent.dlms.errors import AssociationError, DecodeError, DlmsError, TruncatedError
+from edge_agent.dlms.errors import DecodeError, DlmsError, TruncatedError
 from edge_agent.dlms.secret import Secret
 
 # Green Book 11.5 (examples of AARQ/AARE): LN, no security, conformance 007E1F, PDU 1200.
@@ -57,7 +57,6 @@ def test_green_book_aare() -> None:
     response = decode_apdu(aare.user_information)
     assert response == InitiateResponse(Conformance(0x00501F), 500)
     assert Conformance.GET in response.negotiated_conformance
-    aare.raise_if_rejected()
 
 
 def test_lls_aarq() -> None:
@@ -117,17 +116,16 @@ def test_hls_gmac_ciphered_aarq_and_aare() -> None:
     assert aare.encode() == aare_raw
 
 
-def test_rejected_aare_raises_readable_association_error() -> None:
+def test_rejected_aare_describes_the_diagnostic_and_the_fix() -> None:
     aare = AARE(
         result=AssociationResult.REJECTED_PERMANENT,
         result_source_diagnostic=AcseServiceUser.AUTHENTICATION_FAILURE,
     )
     decoded = AARE.decode(aare.encode())
-    with pytest.raises(
-        AssociationError,
-        match="rejected-permanent \\(acse-service-user: authentication-failure\\); wrong password",
-    ):
-        decoded.raise_if_rejected()
+    assert not decoded.accepted
+    assert decoded.describe().startswith(
+        "rejected-permanent (acse-service-user: authentication-failure); wrong password"
+    )
     provider = AARE.decode(
         AARE(
             result=AssociationResult.REJECTED_TRANSIENT,

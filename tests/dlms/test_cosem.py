@@ -30,7 +30,6 @@ from edge_agent.dlms.cosem.interface_classes import (
     parse_buffer,
     parse_capture_objects,
     parse_object_list,
-    parse_scaler_unit,
     range_descriptor,
 )
 from edge_agent.dlms.encoding.date_time import CosemDateTime
@@ -63,7 +62,6 @@ def test_attribute_tables(class_id: int, index: int, name: str) -> None:
 def test_method_tables(class_id: int, index: int, name: str) -> None:
     cls = interface_class(class_id)
     assert cls.method(index).name == name
-    assert cls.method_index(name) == index
 
 
 def test_static_and_dynamic() -> None:
@@ -182,7 +180,7 @@ def test_buffer_row_width_mismatch() -> None:
 
 
 def test_scaler_unit() -> None:
-    assert parse_scaler_unit(decode_all(bytes.fromhex("02020FFE1623"))) == ScalerUnit(-2, 35)
+    assert ScalerUnit.from_axdr(decode_all(bytes.fromhex("02020FFE1623"))) == ScalerUnit(-2, 35)
 
 
 # --- selective access -------------------------------------------------------------------------
@@ -219,7 +217,7 @@ def test_entry_descriptor_encoding() -> None:
                     lambda c: st.lists(c, max_size=5) | st.lists(c, max_size=5).map(tuple),
                     max_leaves=30))
 def test_parsers_raise_only_dlms_errors(value: object) -> None:
-    for parser in (parse_object_list, parse_capture_objects, parse_scaler_unit,
+    for parser in (parse_object_list, parse_capture_objects, ScalerUnit.from_axdr,
                    lambda v: parse_buffer(v, [CLOCK_TIME])):
         try:
             parser(value)

@@ -18,7 +18,7 @@ from typing import Any, ClassVar, NamedTuple, Self, TypeVar
 
 from edge_agent.dlms.encoding import ber
 from edge_agent.dlms.apdu.results import StandardEnum, StrictEnum
-from edge_agent.dlms.errors import AssociationError, AssociationRefusal, DecodeError
+from edge_agent.dlms.errors import DecodeError
 from edge_agent.dlms.secret import Secret
 
 # Green Book 9.4.2.2: {joint-iso-ccitt(2) country(16) country-name(756) identified-organization(5)
@@ -437,13 +437,6 @@ class AARE(_AcsePdu):
         text = f"{self.result.standard_name} ({source}: {diagnostic.standard_name})"
         advice = _DIAGNOSTIC_ADVICE.get(diagnostic.standard_name) if by_user else None
         return f"{text}; {advice}" if advice and not self.accepted else text
-
-    def raise_if_rejected(self) -> None:
-        """``AssociationError`` with the readable diagnostic unless the result is accepted."""
-        if not self.accepted:
-            raise AssociationError(
-                f"the meter refused the association: {self.describe()}", AssociationRefusal.REJECTED
-            )
 
 
 @dataclass(frozen=True, slots=True)

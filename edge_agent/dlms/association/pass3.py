@@ -1,4 +1,4 @@
-"""HLS pass 3 signed as the Sagemcom T-210D demands it (see shared/reference trace).
+"""HLS pass 3 signed as the Sagemcom T-210D demands it (trace: tests/dlms/t210d_pass3_trace.json).
 
 With suite 1 and HLS-5, the T-210D refuses the standard pass 3 (glo-action-request of
 Association LN 0.0.40.0.0.255 method 1) with ExceptionResponse service-not-allowed /

@@ -10,8 +10,8 @@ One :class:`ServerSession` serves one client connection (one client SAP, told by
 layer). What must outlive a connection -- the received-counter guard and the log of every
 client invocation counter -- lives in a :class:`CounterLog` the caller shares.
 
-Quirk ``require_signed_pass3`` (per client SAP): the Sagemcom T-210D behaviour of
-DESIGN.md -- an unsigned pass 3 is refused with ExceptionResponse service-not-allowed /
+Quirk ``require_signed_pass3`` (per client SAP): the Sagemcom T-210D behaviour (trace in
+tests/dlms/t210d_pass3_trace.json) -- an unsigned pass 3 is refused with ExceptionResponse service-not-allowed /
 operation-not-possible, a pass 3 in general-signing is accepted only with a valid
 signature of a client key the meter knows.
 """

@@ -26,7 +26,6 @@ from edge_agent.dlms.encoding.axdr import (
 from edge_agent.dlms.encoding.date_time import CosemDateTime, date_time_from_octets
 from edge_agent.dlms.errors import DecodeError
 from edge_agent.dlms.cosem.obis import Obis
-from edge_agent.dlms.cosem.units import ScalerUnit
 
 # --- interface classes ----------------------------------------------------------------------
 
@@ -71,12 +70,6 @@ class InterfaceClass:
             if method.index == index:
                 return method
         return Method(index, f"method {index}")
-
-    def method_index(self, name: str) -> int:
-        for method in self.methods:
-            if method.name == name:
-                return method.index
-        raise DecodeError(f"{self.name} (class {self.class_id}) has no method {name!r}")
 
 
 S, D = True, False  # static / dynamic, to keep the tables on one line each
@@ -340,11 +333,6 @@ def parse_buffer(value: Any, capture_objects: Sequence[CaptureObject]
                 cells[i] = date_time_from_octets(cells[i])
         rows.append(dict(zip(capture_objects, cells)))
     return rows
-
-
-def parse_scaler_unit(value: Any) -> ScalerUnit:
-    """Register attribute 3 (also Extended register 3, Demand register 4)."""
-    return ScalerUnit.from_axdr(value)
 
 
 # --- selective access to Profile generic buffers (4.3.6, access selectors 1 and 2) --------

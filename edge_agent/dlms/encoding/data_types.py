@@ -20,7 +20,7 @@ import struct
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import IntEnum
-from typing import Any, Self
+from typing import Any
 
 from edge_agent.dlms.encoding.date_time import CosemDate, CosemDateTime, CosemTime
 from edge_agent.dlms.errors import DecodeError, EncodeError, TruncatedError

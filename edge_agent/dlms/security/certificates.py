@@ -209,12 +209,6 @@ def private_key_pem(key: crypto.ec.EllipticCurvePrivateKey, password: bytes | No
     )
 
 
-def public_key_pem(key: crypto.ec.EllipticCurvePublicKey) -> bytes:
-    return key.public_bytes(
-        crypto.serialization.Encoding.PEM, crypto.serialization.PublicFormat.SubjectPublicKeyInfo
-    )
-
-
 def certificate_pem(certificate: crypto.x509.Certificate) -> bytes:
     return certificate.public_bytes(crypto.serialization.Encoding.PEM)
 

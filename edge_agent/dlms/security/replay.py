@@ -36,14 +36,6 @@ class ReceiveCounterGuard:
         self.check(system_title, key_id, invocation_counter)
         self._last[(bytes(system_title), key_id)] = invocation_counter
 
-    def forget(self, system_title: bytes, key_id: str | None = None) -> None:
-        """Drop the state of a peer (after a key change, its counters start again)."""
-        title = bytes(system_title)
-        for entry in [
-            k for k in self._last if k[0] == title and (key_id is None or k[1] == key_id)
-        ]:
-            del self._last[entry]
-
     def snapshot(self) -> dict[tuple[bytes, str], int]:
         return dict(self._last)
 
