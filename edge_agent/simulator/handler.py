@@ -201,7 +201,7 @@ class RequestHandler:
         if blocks is None:
             return GetResponseWithDatablock(invoke, DataBlockG(
                 True, apdu.block_number, DataAccessResult.NO_LONG_GET_IN_PROGRESS))
-        if apdu.block_number != state.last_block or (invoke ^ state.pending_invoke_id) & 0x0F:
+        if apdu.block_number != state.last_block or not apdu.answers(state.pending_invoke_id):
             # The client must acknowledge exactly the block last sent; anything else aborts
             # the long GET (Green Book, GET with block transfer).
             state.pending_get = None
