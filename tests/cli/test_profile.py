@@ -392,28 +392,3 @@ def test_progress_shows_rows_bytes_and_rate_on_a_terminal(meter_address, tmp_pat
     assert "\x1b[K" in text and "3/3" in text  # redrawn in place, three days
     assert "288 rows" in text and "kB" in text and "/s" in text
     assert process.stdout.decode().splitlines()[0] == ",".join(HEADER)
-
-
-def test_small_pdus_bring_the_day_in_blocks_with_the_same_rows(meter_address, tmp_path,
-                                                                capsys):
-    station = SimulatedMeterStation(SimulatorOptions(profile="generic", seed=7,
-                                                     max_receive_pdu_size=128),
-                                    clock=lambda: NOW)
-    sent: list[bytes] = []
-    small = MeterServer([station.station],
-                        tap=lambda direction, data: sent.append(data) if direction == "tx" else None)
-    host, port = small.start_tcp("127.0.0.1", 0)
-    try:
-        code, out, err = profile(capsys, f"{host}:{port}", tmp_path, "--from",
-                                 "2026-11-20T00:00Z", "--to", "2026-11-21T00:00Z",
-                                 "--format", "csv")
-    finally:
-        small.stop()
-    assert code == 0, err
-    # GET-Response-With-Datablock (0xC4 0x02) in the wrapper frames the meter sent.
-    blocks = [data for data in sent if data[8:10] == b"\xc4\x02"]
-    assert len(table(out)) == 96 and all(len(data) <= 8 + 128 for data in sent)
-    code, expected, _ = profile(capsys, meter_address, tmp_path, "--from", "2026-11-20T00:00Z",
-                                "--to", "2026-11-21T00:00Z", "--format", "csv")
-    assert out == expected
-    assert len(blocks) > 30  # a day (~5 kB) in answers of at most 128 bytes

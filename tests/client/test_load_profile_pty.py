@@ -23,8 +23,9 @@ VIENNA = zoneinfo.ZoneInfo("Europe/Vienna")
 ENERGY = "1.0.1.8.0.255"
 
 
-def read(settings: ConnectionSettings, tmp_path, start, end, **options):
-    client = MeterClient(settings, ClientSettings(), meter_id="pty", state_dir=tmp_path)
+def read(settings: ConnectionSettings, tmp_path, start, end, client_settings=ClientSettings(),
+         **options):
+    client = MeterClient(settings, client_settings, meter_id="pty", state_dir=tmp_path)
     with client:
         reader = ProfileReader(client, zone=VIENNA, **options)
         return list(reader.rows(start, end)), reader.report
@@ -63,3 +64,25 @@ def test_two_days_over_a_pty_pair_match_the_same_days_over_tcp(tmp_path) -> None
     assert rows == same
     assert report.mode == "range" and report.requests == 4  # capture objects, one with-list, two days
     assert [d.isoformat() for d in report.dst_changes] == ["2026-10-25T02:00:00+01:00"]
+
+
+def test_a_day_in_get_datablocks_of_128_bytes_gives_the_same_rows(tmp_path) -> None:
+    """A client that receives at most 128-byte APDUs gets the day in GET datablocks
+    (Green Book, GET service with block transfer): the same rows as in one answer."""
+    station = SimulatedMeterStation(SimulatorOptions(profile="generic", seed=7),
+                                    clock=lambda: NOW)
+    sent: list[bytes] = []
+    server = MeterServer([station.station],
+                         tap=lambda direction, data: sent.append(data) if direction == "tx" else None)
+    _, port = server.start_tcp("127.0.0.1", 0)
+    start, end = dt.datetime(2026, 10, 20), dt.datetime(2026, 10, 21)
+    try:
+        small, _ = read(ConnectionSettings(tcp=("127.0.0.1", port)), tmp_path / "small",
+                        start, end, ClientSettings(max_receive_pdu_size=128))
+        blocks = sum(data[8:10] == b"\xc4\x02" for data in sent)  # GET-Response-With-Datablock
+        whole, _ = read(ConnectionSettings(tcp=("127.0.0.1", port)), tmp_path / "whole",
+                        start, end)
+    finally:
+        server.stop()
+    assert len(small) == 96 and small == whole
+    assert blocks > 30  # about 5 kB of rows in blocks of at most 128 bytes
