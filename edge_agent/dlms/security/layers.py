@@ -36,7 +36,7 @@ def _signer(lookup: SignerLookup | None, system_title: bytes) -> PublicKeyOrCert
     if found is None:
         raise MissingKeyError(
             f"general-signing from {system_title.hex().upper()}: no certificate or public key of that "
-            "system title is known (CLI: --cert PEM or --public-key HEX)"
+            "system title is known: give the signer's certificate or public key"
         )
     return found
 
