@@ -427,3 +427,40 @@ def test_a_crash_between_queue_and_facts_sends_nothing_twice(tmp_path, meter, cl
     first = START.replace(minute=15, second=0) - dt.timedelta(days=2)
     assert stamps == [first + i * STEP for i in range(192)]
     queue.close()
+
+
+def test_meter_away_for_six_simulated_hours_then_every_missing_row_once(
+        tmp_path, mosquitto, clock) -> None:
+    """The meter (or its line) is gone while six hours pass: health says unreachable, the
+    lane backs off; once the meter answers again the 24 rows captured meanwhile follow,
+    once each, in order."""
+    station = SimulatedMeterStation(SimulatorOptions(seed=7), clock=clock)
+    server = MeterServer([station.station], idle_timeout=120.0)
+    _, port = server.start_tcp("127.0.0.1", 0)
+    config = write_config(tmp_path, mosquitto, f"""\
+        - id: kitchen
+          transport: {{tcp: "127.0.0.1:{port}"}}
+          timeout: 1
+          poll: []
+          profiles: [{{obis: {PROFILE}, interval: 1s, backfill: 1d}}]
+        """)
+    watcher = Subscriber(mosquitto.host, mosquitto.port, [TOPIC, "dlms/pi/kitchen/health"])
+    agent = make_agent(config, wall_clock=clock.posix)
+    agent.start()
+    try:
+        assert watcher.wait_count(TOPIC, 96)
+        server.stop()
+        clock.advance(dt.timedelta(hours=6))
+        assert watcher.wait_for(lambda ms: any(
+            m.topic.endswith("/health") and b'"unreachable"' in m.payload for m in ms))
+        server = MeterServer([station.station], idle_timeout=120.0)
+        server.start_tcp("127.0.0.1", port)
+        assert watcher.wait_count(TOPIC, 120)
+        time.sleep(0.5)  # nothing more may come
+    finally:
+        assert agent.stop(timeout=5.0)
+        server.stop()
+        watcher.close()
+    stamps = stamps_on(watcher)
+    assert len(stamps) == 120 and consecutive(stamps, station)
+    assert json.loads(watcher.on("dlms/pi/kitchen/health")[-1].payload)["state"] == "ok"
