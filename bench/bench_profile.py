@@ -20,22 +20,18 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import sys
 import tempfile
 import threading
 import time
 import zoneinfo
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from edge_agent.client.client import MeterClient  # noqa: E402
-from edge_agent.client.connection import ConnectionSettings  # noqa: E402
-from edge_agent.client.load_profile import ProfileReader  # noqa: E402
-from edge_agent.dlms.association.client import ClientSettings  # noqa: E402
-from edge_agent.simulator.meter import SimulatedMeterStation, SimulatorOptions  # noqa: E402
-from edge_agent.simulator.server import MeterServer  # noqa: E402
-from edge_agent.transport.line_emulator import EmulatedLine  # noqa: E402
+from edge_agent.client.client import MeterClient
+from edge_agent.client.connection import ConnectionSettings
+from edge_agent.client.load_profile import ProfileReader
+from edge_agent.dlms.association.client import ClientSettings
+from edge_agent.simulator.meter import SimulatedMeterStation, SimulatorOptions
+from edge_agent.simulator.server import MeterServer
+from edge_agent.transport.line_emulator import EmulatedLine
 
 BITS_PER_BYTE = 10  # start bit, 8 data bits, stop bit
 NOW = dt.datetime(2026, 11, 25, 12, 0, tzinfo=dt.UTC)
