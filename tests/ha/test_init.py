@@ -440,6 +440,19 @@ async def test_agent_offline_logged_once_and_repaired_after_a_while(
     assert caplog.text.count(f"Agent {AGENT} is back online") == 1
 
 
+async def test_meter_offline_logged_once(
+    hass: HomeAssistant, loaded_entry: MockConfigEntry, fire: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="custom_components.dlms_edge")
+    for _ in range(3):
+        await fire(f"{BASE}/availability", "offline")
+    for _ in range(3):
+        await fire(f"{BASE}/availability", "online")
+    meter = f"Meter Sagemcom T-210D of agent {AGENT}"
+    assert caplog.text.count(f"{meter} is offline; its entities are unavailable") == 1
+    assert caplog.text.count(f"{meter} is back online") == 1
+
+
 async def test_meter_cleared_while_home_assistant_was_away(
     hass: HomeAssistant, mqtt_broker: Any, config_entry: MockConfigEntry, fire: Any
 ) -> None:
