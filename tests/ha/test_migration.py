@@ -9,19 +9,59 @@ recorder keys by entity id) belong to one entry per agent.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
+import pytest
+from homeassistant.components.recorder import get_instance
+from homeassistant.components.recorder.models import StatisticMeanType, StatisticMetaData
+from homeassistant.components.recorder.statistics import (
+    async_import_statistics,
+    get_last_statistics,
+)
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers import entity_registry as er
 from homeassistant.setup import async_setup_component
+from homeassistant.util import dt as dt_util
 from payloads import AGENT, BASE, PREFIX, SERIAL, info_payload, value_payload
 from pytest_homeassistant_custom_component.common import MockConfigEntry
+from pytest_homeassistant_custom_component.components.recorder.common import (
+    async_wait_recording_done,
+)
 from registry import domain_devices
 
 from custom_components.dlms_edge.const import DOMAIN
 from custom_components.dlms_edge.models import MeterInfo
+
+
+@pytest.fixture(autouse=True)
+def auto_enable_custom_integrations(recorder_mock: Any, enable_custom_integrations: None) -> None:
+    """A real recorder (started before custom integrations, as the harness requires)."""
+
+
+def _import_energy_statistics(hass: HomeAssistant, statistic_id: str) -> None:
+    """Two hours of long-term statistics, as the recorder keeps them for an energy sensor."""
+    metadata: dict[str, Any] = {
+        "has_sum": True,
+        "mean_type": StatisticMeanType.NONE,
+        "name": None,
+        "source": "recorder",
+        "statistic_id": statistic_id,
+        "unit_of_measurement": "kWh",
+    }
+    if "unit_class" in StatisticMetaData.__annotations__:  # newer releases
+        metadata["unit_class"] = "energy"
+    hour = dt_util.utcnow().replace(minute=0, second=0, microsecond=0)
+    async_import_statistics(
+        hass,
+        StatisticMetaData(**metadata),
+        [
+            {"start": hour - timedelta(hours=2), "state": 1.0, "sum": 1.0},
+            {"start": hour - timedelta(hours=1), "state": 2.5, "sum": 2.5},
+        ],
+    )
 
 
 def _v1_entry(hass: HomeAssistant, payload: str, options: dict[str, Any] | None = None) -> Any:
@@ -117,6 +157,8 @@ async def test_meters_of_one_agent_merge_into_one_entry(
         if not ident.startswith("agent:")
     }
     assert len(before) == 9 and len(meter_device_ids) == 3
+    _import_energy_statistics(hass, "sensor.grid")
+    await async_wait_recording_done(hass)
 
     assert await async_setup_component(hass, DOMAIN, {})
     await hass.async_block_till_done()
@@ -155,6 +197,13 @@ async def test_meters_of_one_agent_merge_into_one_entry(
     kitchen_agent = next(d for d in agents if d.name == AGENT)
     assert by_id[meter_device_ids["KFM1"]].via_device_id == kitchen_agent.id
     assert by_id[meter_device_ids[SERIAL]].via_device_id == kitchen_agent.id
+
+    # The statistics are the entity's still: same statistic id, same sums.
+    await async_wait_recording_done(hass)
+    last = await get_instance(hass).async_add_executor_job(
+        get_last_statistics, hass, 1, "sensor.grid", False, {"sum"}
+    )
+    assert last["sensor.grid"][0]["sum"] == 2.5
 
     # And the migrated entities work.
     await fire(f"{PREFIX}/{AGENT}/status", "online")
