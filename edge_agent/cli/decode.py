@@ -262,6 +262,8 @@ def _stdin(keys: DecodeKeys, stored: KeyMaterial) -> int:
                 record["direction"] = line.direction
             record.update(inspect(line.frame, _for_line(keys, stored, line)))
             problem = report_problems(record, f"dlms-edge decode: line {number}: ")
+            if not keys.can_decipher:
+                hint_keys(record, f"dlms-edge decode: line {number}: ")
             if problem is not None:
                 status = status or exit_code_for(problem)
         except DlmsError as error:

@@ -200,3 +200,23 @@ def test_objects_option_keeps_scaler_and_unit_with_their_entry() -> None:
 
     assert object_entries("0.0.25.9.0.255,1.0.1.8.0.255@0,Wh,3/1.0.32.7.0.255@-1,V,1.0.1.7.0.255") \
         == ["0.0.25.9.0.255", "1.0.1.8.0.255@0,Wh", "3/1.0.32.7.0.255@-1,V", "1.0.1.7.0.255"]
+
+
+def test_decode_of_capture_lines_names_each_problem_and_the_options(
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    import io
+
+    lines = "\n".join(capture(name).hex() for name in (
+        "amsreader/kamstrup/gh157-1.hex", "amsreader/kaifa/gh180-1.hex",
+        "amsreader/sagemcom/gh867-1.hex"))
+    monkeypatch.setattr("sys.stdin", io.StringIO(lines + "\n"))
+    code = main(["decode", "-"])
+    out, err = capsys.readouterr()
+    assert code == 7  # the damaged first line
+    records = [json.loads(line) for line in out.splitlines()]
+    assert records[0]["problems"][0]["kind"] == "damaged"
+    assert records[1]["apdu"]["notes"]  # the tagged date-time, read
+    assert records[2]["apdu"]["deciphered"] is False
+    assert "line 1: error: HDLC frame of 491 bytes at offset 0 is damaged" in err
+    assert "line 3: note: general-glo-ciphering from system title 5341475905E894B6" in err
+    assert "--ek HEX" in err and "Traceback" not in err
