@@ -1,0 +1,125 @@
+"""Decoding a capture log as a whole process: ``dlms-edge decode -`` against the peers.
+
+    .venv/bin/python bench/bench_decode_process.py [--lines 5000] [--rounds 3]
+
+A capture log of ``--lines`` lines (``dlms-edge read --capture`` format: time, direction,
+hex), each a TCP-wrapper frame holding the glo-get-response a T-210D answers a 20-register
+poll with (GET-Response-With-List, AES-GCM-128 authenticated encryption, its own
+invocation counter). Each contender is one process that reads the log on stdin, deciphers
+and decodes every APDU and prints one line per APDU:
+
+* dlms-edge: ``python -m edge_agent decode - --ek .. --ak .. --system-title ..`` (one JSON
+  tree per line, what users run);
+* gurux-dlms: a script with ``GXDLMSSecureClient.getData`` per APDU (its client path),
+  printing the values;
+* dlms-cosem 21.3.2 cannot decipher glo-get-response (no class for it): it sits out, as in
+  bench_decode.py.
+
+Wall time per process, start-up included, best of ``--rounds``; APDUs/s and the ratio.
+Target: >= 15x gurux. Printed, never asserted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+from bench_decode import AK, CLIENT_TITLE, EK, KEYS, METER_TITLE, WITH_LIST
+
+from edge_agent.dlms.inspect import format_capture_line
+from edge_agent.dlms.link.wrapper import WrapperFrame
+from edge_agent.dlms.security.ciphering import protect
+from edge_agent.dlms.security.control import SecurityControl
+
+GURUX_SCRIPT = f"""
+import sys
+from gurux_dlms import GXByteBuffer, GXReplyData
+from gurux_dlms.enums import InterfaceType, Security
+from gurux_dlms.secure import GXDLMSSecureClient
+client = GXDLMSSecureClient(True, interfaceType=InterfaceType.PDU)
+client.settings.cipher.security = Security.AUTHENTICATION_ENCRYPTION
+client.settings.cipher.systemTitle = bytes.fromhex("{CLIENT_TITLE.hex()}")
+client.settings.cipher.blockCipherKey = bytes.fromhex("{EK.hex()}")
+client.settings.cipher.authenticationKey = bytes.fromhex("{AK.hex()}")
+client.settings.sourceSystemTitle = bytes.fromhex("{METER_TITLE.hex()}")
+out = sys.stdout
+real = sys.stdout
+for line in sys.stdin:
+    frame = bytes.fromhex(line.split()[2])
+    reply = GXReplyData()
+    sys.stdout = open("/dev/null", "w") if out is real else out  # gurux prints per APDU
+    client.getData(GXByteBuffer(frame[8:]), reply)
+    sys.stdout = real
+    real.write(repr(reply.value) + "\\n")
+"""
+
+
+def capture_log(lines: int) -> str:
+    start = datetime(2026, 3, 2, tzinfo=UTC)
+    out = []
+    for index in range(lines):
+        apdu = protect(WITH_LIST, sc=SecurityControl(0, True, True), keys=KEYS,
+                       system_title=METER_TITLE, invocation_counter=0x1000 + index)
+        frame = WrapperFrame(1, 16, apdu).encode()
+        out.append(format_capture_line(start + timedelta(seconds=index), "rx", frame))
+    return "\n".join(out) + "\n"
+
+
+def run(command: list[str], log: Path, rounds: int) -> tuple[float, int]:
+    """(best wall seconds, lines printed) of ``command`` reading ``log``."""
+    best, printed = float("inf"), 0
+    for _ in range(rounds):
+        with log.open("rb") as stdin:
+            started = time.perf_counter()
+            result = subprocess.run(command, stdin=stdin, capture_output=True, check=False)
+            elapsed = time.perf_counter() - started
+        if result.returncode != 0:
+            raise SystemExit(f"{command[:4]} failed ({result.returncode}): "
+                             f"{result.stderr.decode()[-400:]}")
+        best, printed = min(best, elapsed), result.stdout.count(b"\n")
+    return best, printed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--lines", type=int, default=5000)
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as work:
+        log = Path(work) / "capture.txt"
+        log.write_text(capture_log(args.lines))
+        contenders = {
+            "dlms-edge decode -": [sys.executable, "-m", "edge_agent", "decode", "-",
+                                   "--ek", EK.hex(), "--ak", AK.hex(),
+                                   "--system-title", METER_TITLE.hex()],
+        }
+        try:
+            import gurux_dlms  # noqa: F401
+
+            contenders["gurux-dlms script"] = [sys.executable, "-c", GURUX_SCRIPT]
+        except ImportError:
+            print("gurux-dlms not installed: skipped")
+        print(f"{args.lines} capture lines of glo-get-response with-list (20 registers, "
+              f"AES-GCM-128), one process each, best of {args.rounds}")
+        rates = {}
+        for name, command in contenders.items():
+            seconds, printed = run(command, log, args.rounds)
+            rates[name] = args.lines / seconds
+            print(f"  {name:20} {seconds:7.2f} s  {rates[name]:9,.0f} APDUs/s  "
+                  f"({printed} lines out)")
+        print("  dlms-cosem 21.3.2    no glo-get-response class: sits out")
+        if len(rates) == 2:
+            ratio = rates["dlms-edge decode -"] / rates["gurux-dlms script"]
+            print(f"  dlms-edge / gurux-dlms: {ratio:.1f}x (target >= 15x)")
+
+
+if __name__ == "__main__":
+    main()
