@@ -114,6 +114,8 @@ def test_capture_gives_what_its_source_states(entry: dict[str, Any]) -> None:
         assert f'"text": "{word}"' in text
     if "system_title" in stated:
         assert stated["system_title"] in text
+    if "plaintext" in stated:
+        assert tree["plaintext"] == stated["plaintext"]
 
 
 def listener_outcomes(entry: dict[str, Any], piece: int) -> Counter[str]:
