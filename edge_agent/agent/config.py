@@ -43,7 +43,10 @@ from edge_agent.agent.config_model import (
     BackOffSettings,
     BusConfig,
     BusTransport,
+    ClockConfig,
+    ClockSyncConfig,
     Config,
+    EventsConfig,
     KeyRef,
     LoggingConfig,
     MeterConfig,
@@ -367,12 +370,49 @@ class _Builder:
                                                   "runs over TCP, which retransmits itself: "
                                                   "remove it, or set link: hdlc")
         label = raw.get("id") or format_path(path)
+        clock, events = self.clock_and_events(raw, path)
         return MeterConfig(
             index, raw.get("id"), transport, link,
             self.addresses(raw["addresses"], transport, label, path + ["addresses"]),
             self.security(raw["security"], path + ["security"], "transport" in raw), poll, push,
             float(raw["timeout"]), raw.get("retries", DEFAULT_RETRIES),
-            self.backoff(raw.get("backoff"), path + ["backoff"]), profiles)
+            self.backoff(raw.get("backoff"), path + ["backoff"]), profiles, clock, events)
+
+    def clock_and_events(self, raw: dict, path: list[Any]
+                         ) -> tuple[ClockConfig | None, EventsConfig | None]:
+        """``clock``, ``clock_sync`` and ``events`` of a meter: on by default for polled
+        meters (sync off), never for push-only ones (a push carries neither)."""
+        polled = "transport" in raw
+        for key in ("clock", "clock_sync", "events"):
+            if raw.get(key) is not None and not polled:
+                self.problems.add(path + [key], "needs a transport: the agent reads it from "
+                                                "the meter (pushes do not carry it)")
+        sync = None
+        if raw.get("clock_sync") is not None:
+            item = raw["clock_sync"]
+            sync = ClockSyncConfig(float(item["max_step"]), float(item["min_step"]),
+                                   bool(item["daylight_saving"]))
+            if sync.min_step > sync.max_step:
+                self.problems.add(path + ["clock_sync", "min_step"], f"{sync.min_step:g} s is "
+                                  f"above max_step ({sync.max_step:g} s); the clock is set "
+                                  "only when the drift lies between the two")
+            if "clock" in raw and raw["clock"] is None:
+                self.problems.add(path + ["clock_sync"], "needs the clock read (clock is "
+                                                         "off): remove clock: false, or "
+                                                         "remove clock_sync")
+        clock = None
+        if polled and not ("clock" in raw and raw["clock"] is None):
+            interval = raw["clock"]["interval"] if raw.get("clock") else ClockConfig().interval
+            clock = ClockConfig(float(interval), sync)
+        events = None
+        if polled and not ("events" in raw and raw["events"] is None):
+            default = EventsConfig()
+            item = raw.get("events") or {"interval": default.interval,
+                                         "backfill": default.backfill, "logs": "all"}
+            logs = item["logs"]
+            events = EventsConfig(float(item["interval"]), float(item["backfill"]),
+                                  None if logs == "all" else tuple(dict.fromkeys(logs)))
+        return clock, events
 
     def backoff(self, raw: dict | None, path: list[Any]) -> BackOffSettings | None:
         if raw is None:

@@ -160,6 +160,50 @@ class ProfileConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class ClockSyncConfig:
+    """Setting the meter's clock from the agent's (config ``clock_sync``; off when absent).
+
+    The clock is moved only when the drift lies in ``[min_step, max_step]`` seconds, and
+    only while the meter's daylight-saving handling matches ``daylight_saving`` (True:
+    the meter switches to summer time itself, Blue Book 4.5.1 daylight_savings_enabled).
+    """
+
+    max_step: float
+    min_step: float = 2.0
+    daylight_saving: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class ClockConfig:
+    """Reading the meter's clock every ``interval`` seconds for the ``clock`` topic."""
+
+    interval: float = 3600.0
+    sync: ClockSyncConfig | None = None
+
+    @property
+    def name(self) -> str:
+        """Its key in the lane's schedule, beside the poll group names."""
+        return "clock"
+
+
+@dataclass(frozen=True, slots=True)
+class EventsConfig:
+    """Reading the meter's event logs every ``interval`` seconds for the ``event`` topic.
+
+    ``logs``: the logs' OBIS codes, None for every event log in the association view;
+    ``backfill``: how far back (seconds) the first read of a log reaches.
+    """
+
+    interval: float = 900.0
+    backfill: float = 86400.0
+    logs: tuple[str, ...] | None = None
+
+    @property
+    def name(self) -> str:
+        return "events"
+
+
+@dataclass(frozen=True, slots=True)
 class PushConfig:
     format: Literal["hdlc", "mbus", "dsmr", "wrapper"]
     port: int | None
@@ -192,6 +236,8 @@ class MeterConfig:
     retries: int = DEFAULT_RETRIES  # HDLC repetitions after a time-out
     backoff: BackOffSettings | None = None  # None: the agent's default
     profiles: tuple[ProfileConfig, ...] = ()
+    clock: ClockConfig | None = ClockConfig()  # None: the clock is not read
+    events: EventsConfig | None = EventsConfig()  # None: event logs are not read
 
     @property
     def label(self) -> str:

@@ -159,6 +159,20 @@ def _strict(mapping: dict) -> vol.Schema:
     return vol.Schema({**mapping, vol.Extra: unknown})
 
 
+def _off_or(schema: vol.Schema, example: str) -> Callable[[Any], dict | None]:
+    """``false`` / ``off`` / ``none`` (YAML null too) switch a feature off (None);
+    anything else must match ``schema``."""
+    def validate(value: Any) -> dict | None:
+        if value is False or value is None or (
+                isinstance(value, str) and value.strip().lower() in ("off", "none", "false")):
+            return None
+        if not isinstance(value, dict):
+            raise vol.Invalid(f"expected a mapping ({example}) or false to switch it off, "
+                              f"got {value!r}")
+        return schema(value)
+    return validate
+
+
 def _none_or(validate: Callable[[Any], Any]) -> Callable[[Any], Any]:
     """None stays None (the default applies later); anything else must pass ``validate``
     (whose message then names the fix)."""
@@ -221,6 +235,25 @@ PROFILE = _strict({
     O("interval", default=900): _scaled("seconds", 1),
     O("backfill", default=None): _none_or(_scaled("seconds", 0)),
 })
+# The meter's clock (Blue Book 4.5.1), read for the clock topic: drift and status.
+CLOCK = _strict({O("interval", default=3600): _scaled("seconds", 10)})
+# Setting the clock from the agent's: only within [min_step, max_step] seconds, and only
+# while the meter's daylight-saving handling (4.5.1 attribute 8) is what is configured.
+# max_step is bounded by shift_time's range (4.5.1 method 6: -900..900 s).
+CLOCK_SYNC = _strict({
+    R("max_step"): vol.All(_scaled("seconds", 1), vol.Range(
+        max=900, msg="at most 900 s (15 min, the range of the clock's shift_time); a larger "
+                     "error needs a person: set the clock by hand")),
+    O("min_step", default=2): _scaled("seconds", 0),
+    O("daylight_saving", default=True): _BOOL,
+})
+# Event logs (profile generic 0.0.99.98.x.255 and power failure logs) for the event topic.
+EVENTS = _strict({
+    O("interval", default=900): _scaled("seconds", 10),
+    O("backfill", default=86400): _scaled("seconds", 0),
+    O("logs", default="all"): vol.Any("all", [_obis],
+                                      msg="expected 'all' or a list of OBIS codes"),
+})
 PUSH = _strict({
     R("format"): _enum("hdlc", "mbus", "dsmr", "wrapper"),
     O("port"): _int_range(1, 65535, "port"),
@@ -248,6 +281,9 @@ METER = _strict({
     # Waiting after failed polls: initial, doubling to maximum (with 20 % jitter).
     O("backoff"): _strict({O("initial"): _scaled("seconds", 0.1),
                            O("maximum"): _scaled("seconds", 1)}),
+    O("clock"): _off_or(CLOCK, "{interval: 1h}"),
+    O("clock_sync"): _off_or(CLOCK_SYNC, "{max_step: 30s}"),
+    O("events"): _off_or(EVENTS, "{interval: 15m, backfill: 1d}"),
 })
 BUS = _strict({
     R("id"): _id, R("device"): vol.All(str, vol.Length(min=1)),

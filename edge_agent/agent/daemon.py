@@ -9,14 +9,16 @@ The agent owns the :class:`~edge_agent.mqtt.publisher.Publisher` (every message 
 through the durable offline queue in the state dir, so a broker outage loses nothing),
 one :class:`~edge_agent.agent.scheduler.Lane` per line (bus, serial port, TCP meter)
 with a :class:`~edge_agent.agent.meter_worker.MeterWorker` per polled meter, and a push
-listener per meter that pushes. Pollers and listeners report through four calls, the
+listener per meter that pushes. Pollers and listeners report through these calls, the
 only way anything reaches MQTT:
 
 * :meth:`Agent.submit` -- readings: values, the state snapshot, and (when they changed)
   ``info``, ``health`` ok and ``availability`` online;
 * :meth:`Agent.problem` -- a health code: ``health`` problem and ``availability`` offline;
 * :meth:`Agent.identify` -- serial, maker, firmware, system title for ``info``;
-* :meth:`Agent.profile_rows` -- load-profile rows, one message each (not retained).
+* :meth:`Agent.profile_rows` -- load-profile rows, one message each (not retained);
+* :meth:`Agent.publish_clock` / :meth:`Agent.publish_events` -- the meter's clock
+  (retained) and its events, one message each (not retained).
 
 A meter the broker still holds (a retained ``info`` under this agent) that the config no
 longer has is cleared from the broker (:mod:`edge_agent.mqtt.forget`), once every
@@ -125,7 +127,8 @@ class Agent:
         """One lane per bus, per serial port and per TCP meter."""
         workers: dict[str, list[MeterWorker]] = {}
         for meter in self.config.meters:
-            if meter.transport is None or not (meter.poll or meter.profiles):
+            if meter.transport is None or not (meter.poll or meter.profiles or meter.clock
+                                               or meter.events):
                 continue
             line = None
             if isinstance(meter.transport, BusTransport):
@@ -265,6 +268,28 @@ class Agent:
         """The time of the newest row of the profile ever queued (None: never)."""
         text = self.publisher.queue.mark(f"profile:{self.topics.profile(meter_id, profile)}")
         return None if text is None else dt.datetime.fromisoformat(text)
+
+    def publish_clock(self, meter_id: str, payload: bytes) -> None:
+        """The meter's clock (``clock``, retained); a clock read means the meter answers."""
+        with self._lock:
+            state = self._meter(meter_id)
+            messages = self._health(meter_id, state, None, HEALTH_OK_MESSAGE)
+            messages += self._availability(meter_id, state, True)
+            messages.append((self.topics.clock(meter_id), payload, 1, True))
+            self.publisher.publish_many(messages)
+
+    def publish_events(self, meter_id: str, payloads: list[bytes]) -> None:
+        """Queue events (oldest first) in one transaction, one ``event`` message each
+        (QoS 1, not retained); once this returns they are in the durable queue."""
+        if not payloads:
+            return
+        with self._lock:
+            state = self._meter(meter_id)
+            messages = self._health(meter_id, state, None, HEALTH_OK_MESSAGE)
+            messages += self._availability(meter_id, state, True)
+            topic = self.topics.event(meter_id)
+            messages += [(topic, payload, 1, False) for payload in payloads]
+            self.publisher.publish_many(messages)
 
     def problem(self, meter_id: str, code: str, message: str) -> None:
         """``meter_id`` has a problem: health ``code`` and availability offline.

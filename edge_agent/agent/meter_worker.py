@@ -35,6 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol, TypeVar
 
+from edge_agent.agent.clock_and_events import ClockAndEvents
 from edge_agent.agent.config_model import (
     MeterConfig,
     PollGroup,
@@ -169,6 +170,8 @@ class MeterWorker:
         facts = FactStore(state_dir)
         self.meter_id: str | None = meter.id or facts.get_fact(self.facts_key, SERIAL)
         self.profiles = ProfileFeed(facts, self.facts_key, wall_clock)
+        self.clock_and_events = ClockAndEvents(meter.clock, meter.events, facts,
+                                               self.facts_key, wall_clock, self.label)
         self._client: MeterClient | None = None
         self._view: list[ObjectListEntry] | None = None  # None: not read yet
         self._identity: MeterIdentity | None = None
@@ -181,7 +184,7 @@ class MeterWorker:
 
     @property
     def groups(self) -> tuple[Group, ...]:
-        return self.meter.poll + self.meter.profiles
+        return self.meter.poll + self.meter.profiles + self.clock_and_events.groups
 
     @property
     def backoff(self) -> BackOff | None:
@@ -218,7 +221,18 @@ class MeterWorker:
                 self._behind.add(profile.name)
             else:
                 self._behind.discard(profile.name)
+        for group in (g for g in groups if self.clock_and_events.handles(g)):
+            ok, _ = self._transact(lambda client, g=group: self._clock_and_events(client, g))
+            if not ok:
+                return False
         return True
+
+    def _clock_and_events(self, client: MeterClient, group: Group) -> None:
+        """The clock or the event logs (:mod:`.clock_and_events`)."""
+        self._prepare(client)
+        if self.meter_id is not None:  # no id and no usable serial: logged when identified
+            self.clock_and_events.run(client, group, self._view, self.meter_id,
+                                      self.sink)  # type: ignore[arg-type]
 
     def _transact(self, work: Callable[[MeterClient], T]) -> tuple[bool, T | None]:
         """``work`` on the association (made first if there is none): (True, its result),

@@ -1,7 +1,7 @@
 """Clearing a meter from the broker: the retained topics it left, from its ``info``.
 
 A meter taken out of the agent's config leaves its retained messages behind (``info``,
-``availability``, ``health``, ``state``, one value topic per object, and the Home
+``availability``, ``health``, ``state``, ``clock``, one value topic per object, and the Home
 Assistant discovery configs when discovery is on), and subscribers would show it forever.
 MQTT deletes a retained message when an empty retained message is published on its topic
 (MQTT 3.1.1 3.3.1.3, MQTT 5 3.3.1.3). The meter's retained ``info`` lists every object it
@@ -48,7 +48,7 @@ def forget_messages(topics: Topics, meter: str, info_payload: bytes,
     if discovery_prefix is not None:
         topics_to_clear += [topic for topic, _ in
                             removal_messages(topics, meter, obis_codes, discovery_prefix)]
-    topics_to_clear += [topics.state(meter), topics.health(meter),
+    topics_to_clear += [topics.state(meter), topics.clock(meter), topics.health(meter),
                         topics.availability(meter), topics.info(meter)]
     return [(topic, CLEARED, 1, True) for topic in dict.fromkeys(topics_to_clear)]
 

@@ -159,6 +159,40 @@ def profile_row_payload(ts: datetime | float, values: Mapping[object, object],
     })
 
 
+def clock_payload(*, agent_time: datetime, meter_time: datetime | None,
+                  meter_local_time: str | None, drift: float | None, deviation: int | None,
+                  status: list[str] | None, status_raw: int | None, time_zone: int | None,
+                  daylight_saving: Mapping[str, object], clock_base: str | None,
+                  sync: Mapping[str, object]) -> bytes:
+    """``dlms/<agent>/<meter>/clock``: the meter's clock against the agent's (retained).
+
+    ``drift`` is meter time minus agent time in seconds (positive: the meter is ahead);
+    ``deviation`` keeps the Blue Book sign (UTC = local time + deviation, 4.1.6.1).
+    """
+    return to_json({
+        "ts": format_ts(agent_time),
+        "meter_time": None if meter_time is None else format_ts(meter_time),
+        "meter_local_time": meter_local_time,
+        "agent_time": format_ts(agent_time),
+        "drift": None if drift is None else round(drift, 2),
+        "deviation": deviation,
+        "status": status,
+        "status_raw": status_raw,
+        "time_zone": time_zone,
+        "daylight_saving": {key: render_value(value) for key, value in daylight_saving.items()},
+        "clock_base": clock_base,
+        "sync": {key: render_value(value) for key, value in sync.items()},
+    })
+
+
+def event_payload(*, ts: datetime, log: object, code: int | None, name: str, text: str,
+                  status: list[str] | None, raw: Mapping[str, object]) -> bytes:
+    """``dlms/<agent>/<meter>/event``: one event of an event log (QoS 1, not retained)."""
+    return to_json({"ts": format_ts(ts), "log": obis_leaf(log), "code": code, "name": name,
+                    "text": text, "status": status,
+                    "raw": {key: render_value(value) for key, value in raw.items()}})
+
+
 def health_payload(code: str | None, message: str, since: datetime | float) -> bytes:
     """``dlms/<agent>/<meter>/health``: ``state`` is ``ok`` exactly when ``code`` is None."""
     if code is not None and code not in HEALTH_CODES:

@@ -7,6 +7,7 @@ implementation::
     <prefix>/<agent>/<meter>/info | availability | health | state
     <prefix>/<agent>/<meter>/<obis>             OBIS leaf form 1.0.1.8.0.255
     <prefix>/<agent>/<meter>/profile/<obis>
+    <prefix>/<agent>/<meter>/clock | event
 
 Ids become topic levels, so they must not contain the MQTT wildcards ``+`` and ``#``
 or the level separator ``/`` (MQTT 3.1.1 section 4.7.1), must not be empty, and must
@@ -133,3 +134,11 @@ class Topics:
     def profile(self, meter: str, obis: object) -> str:
         """Load-profile rows of the profile object ``obis`` (not retained)."""
         return f"{self.meter(meter)}/profile/{obis_leaf(obis)}"
+
+    def clock(self, meter: str) -> str:
+        """The meter's clock: time, drift against the agent, status (retained)."""
+        return f"{self.meter(meter)}/clock"
+
+    def event(self, meter: str) -> str:
+        """One message per event of the meter's event logs (not retained)."""
+        return f"{self.meter(meter)}/event"

@@ -39,6 +39,20 @@ class EventCode(IntEnum):
 class LoggedEvent:
     when: datetime  # meter clock, UTC
     code: int
+    world: datetime | None = None  # when it happened (world time): the log's entry order
+
+
+def _offset_at(meter: Meter, world: datetime) -> timedelta:
+    """The meter clock's offset from world time when ``world`` happened: an event keeps
+    the time stamp its meter wrote then, whatever later settings of the clock did. The
+    meter's records of clock settings (codes 4 and 5, old and new time) tell it."""
+    offset = meter.clock_offset
+    for record in reversed(meter.recorded_events):
+        if record.code == EventCode.CLOCK_ADJUSTED_NEW_TIME and record.world <= world:
+            return record.when - record.world
+        if record.code == EventCode.CLOCK_ADJUSTED_OLD_TIME:
+            offset = record.when - record.world  # the offset before that setting
+    return offset
 
 
 class EventLogSource(EntrySource):
@@ -69,8 +83,7 @@ class EventLogSource(EntrySource):
         curve = meter.curve
         now = curve.seconds(request.world_now)
         floor = 0.0 if self.cleared_at is None else curve.seconds(self.cleared_at)
-        offset = meter.clock_offset
-        recorded = [LoggedEvent(e.when, e.code) for e in meter.recorded_events
+        recorded = [LoggedEvent(e.when, e.code, e.world) for e in meter.recorded_events
                     if curve.seconds(e.world) > floor]
         found: list[LoggedEvent] = []
         day = int(now // DAY_SECONDS)
@@ -78,13 +91,15 @@ class EventLogSource(EntrySource):
                 and len(found) < self.capacity:
             for seconds, code in reversed(self._day_events(day)):
                 if floor < seconds <= now:
-                    found.append(LoggedEvent(
-                        curve.origin + timedelta(seconds=seconds) + offset, code))
+                    world = curve.origin + timedelta(seconds=seconds)
+                    found.append(LoggedEvent(world + _offset_at(meter, world), code, world))
             day -= 1
         if self.cleared_at is not None:
-            recorded.append(LoggedEvent(self.cleared_at + offset,
-                                        EventCode.EVENT_LOG_CLEARED))
-        merged = sorted(found + recorded, key=lambda e: e.when)
+            recorded.append(LoggedEvent(self.cleared_at + _offset_at(meter, self.cleared_at),
+                                        EventCode.EVENT_LOG_CLEARED, self.cleared_at))
+        # Entries in the order they happened (a meter appends to its log; after a clock
+        # set backwards, a later entry may carry an earlier time stamp).
+        merged = sorted(found + recorded, key=lambda e: e.world or e.when)
         return merged[-self.capacity:]
 
     def time_of(self, entry: LoggedEvent) -> datetime:

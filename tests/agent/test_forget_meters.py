@@ -172,7 +172,8 @@ def test_forget_messages_follow_the_info_and_end_with_it() -> None:
     messages = forget_messages(topics, "m", info, "homeassistant")
     assert [m[0] for m in messages] == [
         f"dlms/pi/m/{POWER}", "homeassistant/sensor/dlms_edge_pi_m/1_0_1_7_0_255/config",
-        "dlms/pi/m/state", "dlms/pi/m/health", "dlms/pi/m/availability", "dlms/pi/m/info"]
+        "dlms/pi/m/state", "dlms/pi/m/clock", "dlms/pi/m/health", "dlms/pi/m/availability",
+        "dlms/pi/m/info"]
     assert all(m[1:] == (b"", 1, True) for m in messages)
     assert info_objects(b"\xff not json") == [] and info_objects(b"[1]") == []
     assert [m[0] for m in forget_messages(topics, "m", b"garbage")][-1] == "dlms/pi/m/info"
