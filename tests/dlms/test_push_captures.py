@@ -23,6 +23,7 @@ from edge_agent.cli import main
 from edge_agent.dlms.errors import DlmsError
 from edge_agent.dlms.inspect import DecodeKeys, inspect
 from edge_agent.dlms.push.decoder import PushDecoder, PushMessage, PushRejected
+from edge_agent.dlms.push.notification_quirks import TAGGED_DATE_TIME_NOTE
 from edge_agent.dlms.secret import Secret
 from edge_agent.dlms.security.control import CipherKeys
 
@@ -112,6 +113,10 @@ def test_capture_gives_what_its_source_states(entry: dict[str, Any]) -> None:
     text = json.dumps(tree)
     for word in stated.get("body_texts", []):
         assert f'"text": "{word}"' in text
+    for number in stated.get("body_values", []):
+        assert f'"value": {number}' in text
+    if stated.get("tagged_date_time"):
+        assert nodes and all(TAGGED_DATE_TIME_NOTE in node.get("notes", []) for node in nodes)
     if "system_title" in stated:
         assert stated["system_title"] in text
     if "plaintext" in stated:
