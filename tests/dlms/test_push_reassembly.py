@@ -194,3 +194,16 @@ def test_timestamp_of_the_standard_form_is_unchanged() -> None:
     (message,) = PushDecoder("hdlc").feed(ui(LLC_RESPONSE + NOTIFICATION))
     assert isinstance(message, PushMessage)
     assert message.timestamp is not None and message.timestamp.tzinfo in (None, timezone(timedelta(0)))
+
+
+def test_a_stream_of_nothing_but_frame_headers_stays_linear() -> None:
+    """Headers that each promise a frame (M-Bus 68 L L 68, HDLC with a good HCS) and never
+    deliver: every one is tried a bounded number of times, so a capture of them ends."""
+    import time
+
+    hdlc_header = ui(LLC_RESPONSE + NOTIFICATION)[:12]
+    for data in (bytes([0x68, 0xFF, 0xFF, 0x68]) * 5000, hdlc_header * 2000):
+        started = time.monotonic()
+        events = reassemble(data)
+        assert time.monotonic() - started < 20  # about 0.2 s; room for a loaded machine
+        assert events and not any(isinstance(e, Telegram) for e in events)

@@ -75,6 +75,10 @@ AUTO: Final = (HDLC, MBUS, WRAPPER, LLC, APDU)
 # A message (segments or blocks) larger than this is a stuck sender, not a push: the
 # largest pushes seen are a few kB, and a GBT push of a profile stays well below this.
 MAX_MESSAGE_SIZE: Final = 1 << 16
+# Frame starts tried inside a frame that does not end where it says, looking for the one
+# that cut it short: real frames hold few flag or 68 L L 68 look-alikes, and the bound keeps
+# a stream of nothing but frame headers linear.
+_MAX_PROBES: Final = 8
 _MBUS_CI_FINAL: Final = 0x10
 _MBUS_CI_DLMS_MAX: Final = 0x1F
 
@@ -246,7 +250,10 @@ class Reassembler:
             return None
         limit = min(start + attempt.declared, len(buf))
         probe = start + 1
-        while (probe := buf.find(framing.marker, probe, limit)) >= 0:
+        for _ in range(_MAX_PROBES):
+            probe = buf.find(framing.marker, probe, limit)
+            if probe < 0:
+                break
             follower = framing.attempt(buf, probe)
             if isinstance(follower, Found) or (
                     isinstance(follower, NeedMore) and follower.header_ok
