@@ -307,7 +307,11 @@ class MeterWorker:
             raise ServiceError(f"nothing to read for poll groups "
                                f"{', '.join(g.name for g in groups)}: the association's "
                                "object list has no such objects; check the client SAP")
-        return client.read(codes, class_ids=classes)
+        readings = client.read(codes, class_ids=classes)
+        # A partial read: the good values are published; each object without one is said.
+        for failure in client.failures:
+            log.warning("meter %s: %s", self.label, failure.message, extra={"meter": self.label})
+        return readings
 
     def pending(self, group: Group) -> bool:
         """Whether ``group`` is a profile with rows left to catch up (the schedule keeps

@@ -35,21 +35,47 @@ VERBS: dict[str, str] = {
     "forget": "clear a removed meter's retained MQTT topics (info, values, state, health, discovery)",
 }
 
-# Most specific class first; the first match decides. Documented in README "Exit codes".
+# Exit codes and what each means: `dlms-edge --help` prints this table and README "Exit
+# codes" shows it (a test checks that they agree, and that no DlmsError maps to 1).
+PARTIAL_READ = 8
+EXIT_STATUS: tuple[tuple[int, str], ...] = (
+    (0, "success: everything asked for was done"),
+    (1, "a bug in dlms-edge: please report it with the output of --debug"),
+    (2, "bad option or configuration"),
+    (3, "meter unreachable: no answer, connection refused or lost"),
+    (4, "the meter refused the association: client address, authentication, password"),
+    (5, "security: wrong EK, AK or client system title (however the meter words it),"
+        " signature, replay, missing key"),
+    (6, "the meter refused a service: for every object asked (object undefined, access denied),"
+        " or an unsigned HLS pass 3 (see --pass3-signing)"),
+    (7, "malformed data: an answer that does not decode or breaks the protocol (e.g. an"
+        " impossible HDLC N(R), a wrapper answer from another port)"),
+    (PARTIAL_READ, "partial read: the values read are printed, each object that failed is"
+                   " named on stderr (and in --json, with the raw bytes of a malformed answer)"),
+    (130, "interrupted (Ctrl-C)"),
+)
+# Error class -> exit code; most specific class first, the first match decides.
 EXIT_CODES: tuple[tuple[type[BaseException], int], ...] = (
     (errors.ConfigError, 2),
-    (errors.NoResponseError, 3),
+    (errors.EncodeError, 2),
+    (errors.TimeoutError_, 3),
     (errors.TransportError, 3),
     (errors.AssociationError, 4),
     (errors.SecurityError, 5),
     (errors.ServiceError, 6),
     (errors.DecodeError, 7),
-    (errors.DlmsError, 1),
+    (errors.ProtocolError, 7),
+    (errors.DlmsError, 1),  # a DlmsError of no class above is a bug
 )
 
 
 def exit_code_for(exc: BaseException) -> int:
     return next(code for kind, code in EXIT_CODES if isinstance(exc, kind))
+
+
+def exit_status_text() -> str:
+    """The exit codes as `--help` shows them."""
+    return "exit codes:\n" + "\n".join(f"  {code}  {meaning}" for code, meaning in EXIT_STATUS)
 
 
 def build_parser(verb: str | None = None) -> argparse.ArgumentParser:
@@ -58,7 +84,9 @@ def build_parser(verb: str | None = None) -> argparse.ArgumentParser:
         prog="dlms-edge",
         description="Read DLMS/COSEM smart meters (HDLC, TCP, security suite 0/1/2) "
         "and publish their values on MQTT.",
-        epilog="Run 'dlms-edge VERB --help' for the options and examples of each verb.",
+        epilog="Run 'dlms-edge VERB --help' for the options and examples of each verb.\n\n"
+        + exit_status_text(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"dlms-edge {__version__}")
     parser.add_argument("--debug", action="store_true", help="show tracebacks of errors")

@@ -7,7 +7,7 @@ import json
 import logging
 import sys
 
-from edge_agent.cli import exit_code_for
+from edge_agent.cli import PARTIAL_READ
 from edge_agent.cli.options import (
     FrameTap,
     add_connection_arguments,
@@ -16,7 +16,7 @@ from edge_agent.cli.options import (
     client_from_args,
 )
 from edge_agent.client.values import SCALED_CLASSES, VALUE_ATTRIBUTE
-from edge_agent.dlms.errors import ConfigError, DecodeError, ServiceError
+from edge_agent.dlms.errors import ConfigError, DecodeError
 from edge_agent.dlms.cosem.obis import Obis
 
 EXAMPLES = """\
@@ -74,13 +74,12 @@ def run(args: argparse.Namespace) -> int:
             log.debug("%d request/response exchanges for %d objects", meter.exchanges, len(codes))
     finally:
         tap.close()
-    refused = meter.refused
-    for _code, _result, message in refused:
-        print(f"dlms-edge read: error: {message}", file=sys.stderr)
+    failures = meter.failures
+    for failure in failures:
+        print(f"dlms-edge read: error: {failure.message}", file=sys.stderr)
     if args.json:
         found = {r.obis: r.as_json() for r in readings}
-        found.update({code: {"value": None, "unit": None, "error": result, "message": message}
-                      for code, result, message in refused})
+        found.update({failure.obis: failure.as_json() for failure in failures})
         out = {code.dotted: found[code] for code in codes if code in found}
         print(json.dumps(out, indent=2, ensure_ascii=False))
     else:
@@ -88,5 +87,6 @@ def run(args: argparse.Namespace) -> int:
         for r in readings:
             value = r.value if r.unit is None else f"{r.value} {r.unit}"
             print(f"{r.obis.dotted:<18} {r.name:<{width}}  {value}")
-    # Exit code 0 only when every object asked for was read (DESIGN.md, CLI contract).
-    return exit_code_for(ServiceError("")) if refused else 0
+    # Exit code 0 only when every object asked for was read (README, "Exit codes"); with
+    # none read, the first failure was raised and has its own code.
+    return PARTIAL_READ if failures else 0

@@ -44,7 +44,9 @@ _CONFIG_HINTS = (
     ("authentication-mechanism-name-required", ("security: {auth: low, keys: {password: {env: "
                                                 "METER_PASSWORD}}} or auth: hls-gmac with keys ek/ak "
                                                 "and system_title")),
-    ("authentication-failure", "the meter wants other credentials: check auth and keys"),
+    # Scan attempts carry no credentials: the meter asks for some, it judged none.
+    ("authentication-failure", ("this client needs credentials: security: {auth: low, keys: "
+                                "{password: ...}} or auth: hls-gmac with keys ek/ak and system_title")),
     ("application-context-name-not-supported", ("security: {policy: authenc, suite: 0|1, auth: "
                                                 "hls-gmac, keys: {ek: {env: ...}, ak: {env: ...}}, "
                                                 "system_title: ...}")),

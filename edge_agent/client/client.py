@@ -15,13 +15,16 @@ import datetime as dt
 import hashlib
 import logging
 import os
+import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Self
 
 from edge_agent.client.connection import ConnectionSettings, open_link, open_transport
+from edge_agent.client.lenient import split_trailing
 from edge_agent.client.link import Link, Tap, _no_tap
+from edge_agent.client.refusals import key_refusal, refusal_of_aarq
 from edge_agent.client.values import (
     SCALED_CLASSES,
     VALUE_ATTRIBUTE,
@@ -33,7 +36,20 @@ from edge_agent.dlms import apdu as x
 from edge_agent.dlms.apdu.results import DataAccessResult
 from edge_agent.dlms.apdu.conformance import Conformance
 from edge_agent.dlms.cosem.interface_classes import ObjectListEntry, parse_object_list
-from edge_agent.dlms.errors import AssociationError, AssociationRefusal, ConfigError, ServiceError
+from edge_agent.dlms.errors import (
+    AssociationError,
+    AssociationRefusal,
+    ConfigError,
+    DecodeError,
+    DlmsError,
+    FrameError,
+    MalformedAnswerError,
+    NoResponseError,
+    ProtocolError,
+    ServiceError,
+    StaleAnswerError,
+    TransportError,
+)
 from edge_agent.dlms.association.events import ActionResult, Associated, GetResult, SendApdu, SetResult
 from edge_agent.dlms.cosem.obis import Obis
 from edge_agent.dlms.association.client import ClientSession, ClientSettings, Pass3SigningRequired
@@ -60,6 +76,37 @@ _NO_SIGNING_KEY = (
 )
 # A guessed class the meter contradicts: learn the object list and ask again.
 _WRONG_GUESS = frozenset({DataAccessResult.OBJECT_CLASS_INCONSISTENT, DataAccessResult.OBJECT_UNDEFINED})
+# Failures after which the link carries nothing more: no release (RLRQ, DISC) is tried.
+_LINK_FAILURES = (NoResponseError, TransportError, ProtocolError, FrameError)
+
+
+@dataclass(frozen=True, slots=True)
+class Malformed:
+    """An attribute whose answer did not decode (in a list of values from ``get_many``)."""
+
+    error: MalformedAnswerError
+
+    @property
+    def raw(self) -> bytes:
+        return self.error.raw
+
+
+@dataclass(frozen=True, slots=True)
+class ReadFailure:
+    """An object of a read that gave no value: ``error`` is the standard's name of the
+    refusal (``object-undefined``...) or ``malformed``; ``raw`` the answer that did not
+    decode."""
+
+    obis: Obis
+    error: str
+    message: str
+    raw: bytes | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"value": None, "unit": None, "error": self.error, "message": self.message}
+        if self.raw is not None:
+            out["raw"] = self.raw.hex()
+        return out
 
 
 def _utcnow() -> dt.datetime:
@@ -115,7 +162,7 @@ class MeterClient:
         self.session: ClientSession | None = None
         self.associated: Associated | None = None
         self.exchanges = 0  # request/response round trips since association (for --verbose)
-        self.refused: list[tuple[Obis, str, str]] = []  # of the last read(): (code, result, message)
+        self.failures: list[ReadFailure] = []  # of the last read(): objects that gave no value
         self._objects: list[ObjectListEntry] = []
 
     # --- connection ---------------------------------------------------------------------------
@@ -124,8 +171,9 @@ class MeterClient:
         self.connect()
         return self
 
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
+    def __exit__(self, exc_type: object, exc: BaseException | None, traceback: object) -> None:
+        # A dead or confused link carries no release: RLRQ and DISC would only wait out time-outs.
+        self.close(release=not isinstance(exc, _LINK_FAILURES))
 
     def _open_link(self) -> None:
         self.transport = (self._external_transport if self._external_transport is not None
@@ -194,7 +242,18 @@ class MeterClient:
         With ciphering, a key never used from this state dir first learns the meter's frame
         counter; a refusal that a stale counter explains is retried once above the meter's
         counter. With pass3_signing auto, an unsigned pass 3 refused is retried signed once.
+        A refusal that with our keys can only mean wrong keys, however the meter words it,
+        is an AuthenticationError (:mod:`edge_agent.client.refusals`).
         """
+        try:
+            return self._connect()
+        except DlmsError as error:
+            refined = key_refusal(error, self.settings)
+            if refined is error:
+                raise
+            raise refined from None
+
+    def _connect(self) -> Associated:
         synchronised = False
         if self._uses_invocation_counters() and self.counters.peek(self._counter_owner, self._counter_key) <= 1:
             self.synchronise_invocation_counter()
@@ -212,8 +271,7 @@ class MeterClient:
             if meter_counter + 1 < before:
                 raise AssociationError(
                     f"{refusal}; our next invocation counter ({before}) was already above the meter's"
-                    f" frame counter ({meter_counter}), so the counter is not the cause: check the EK,"
-                    " the AK and the client system title",
+                    f" frame counter ({meter_counter}), so the counter is not the cause",
                     refusal.reason,
                 ) from None
             return self._connect_signed_or_not()
@@ -248,7 +306,18 @@ class MeterClient:
         if settings.authentication.hls:
             settings = replace(settings, pass3_signing=Pass3Signing.ALWAYS if signed else Pass3Signing.NEVER)
         self.session = ClientSession(settings, self._next_invocation_counter, self._challenge(16))
-        event = self._run(self.session.associate())
+        aarq = self.session.associate()
+        self.exchanges += 1
+        answer = self.link.request(aarq)
+        try:
+            event = self.session.receive_apdu(self._complete(answer))
+        except (AssociationError, ServiceError) as error:
+            refined = refusal_of_aarq(error, answer, self.settings)
+            if refined is error:
+                raise
+            raise refined from None
+        if isinstance(event, SendApdu):
+            event = self._run(event.apdu)
         if not isinstance(event, Associated):
             raise ServiceError(f"association did not complete: {event!r}")
         self.associated = event
@@ -281,11 +350,54 @@ class MeterClient:
         """Send ``apdu``; follow the session's SendApdu requests; return the final event."""
         assert self.link is not None and self.session is not None, "not connected"
         while True:
-            self.exchanges += 1
-            event = self.session.receive_apdu(self.link.request(apdu))
+            event = self._exchange(apdu)
             if not isinstance(event, SendApdu):
                 return event
             apdu = event.apdu
+
+    def _exchange(self, apdu: bytes) -> Any:
+        """One request and the session's event for its answer.
+
+        An answer to an earlier request (another invoke-id) is logged and skipped while the
+        time-out lasts; bytes after a complete APDU are dropped with a warning; an answer
+        that does not decode ends its request, not the association: MalformedAnswerError
+        with the raw bytes.
+        """
+        self.exchanges += 1
+        deadline = time.monotonic() + self.connection.timeout
+        answer = self.link.request(apdu)
+        while True:
+            try:
+                return self.session.receive_apdu(answer)
+            except StaleAnswerError as stale:
+                log.warning("%s; raw bytes %s", stale, answer.hex())
+                answer = self._next_answer(deadline, stale)
+            except DecodeError as error:
+                complete = self._complete(answer)
+                if complete != answer:
+                    answer = complete
+                    continue
+                self.session.abandon_request()
+                raw = error.raw if isinstance(error, MalformedAnswerError) else answer
+                raise MalformedAnswerError(f"{error}; raw bytes {raw.hex()}", raw) from None
+
+    def _complete(self, answer: bytes) -> bytes:
+        """``answer`` without the bytes after its complete APDU (a known meter bug), with a
+        warning; ``answer`` itself when nothing follows or it is no complete APDU."""
+        apdu, extra = split_trailing(answer)
+        if extra:
+            log.warning("%d byte(s) after a complete APDU dropped (a known meter bug): APDU %s,"
+                        " then %s", len(extra), apdu.hex(), extra.hex())
+        return apdu
+
+    def _next_answer(self, deadline: float, stale: StaleAnswerError) -> bytes:
+        remaining = deadline - time.monotonic()
+        answer = self.link.next_answer(remaining) if remaining > 0 else None
+        if answer is None:
+            raise NoResponseError(
+                f"no answer to the request in flight within {self.connection.timeout:g} s, only"
+                f" answers to earlier ones (last: {stale})")
+        return answer
 
     @property
     def conformance(self) -> Conformance:
@@ -300,14 +412,13 @@ class MeterClient:
         return value
 
     def get_many(self, items: Sequence[tuple[Obis, int, int]]) -> list[Any]:
-        """Many attributes in as few exchanges as the meter allows; failures stay as
-        DataAccessResult values in the list."""
+        """Many attributes in as few exchanges as the meter allows; failures stay in the
+        list as DataAccessResult (refused) or :class:`Malformed` (the answer did not decode:
+        a with-list answer that does not decode is asked again one attribute at a time, so
+        one bad value costs no other)."""
         descriptors = [x.CosemAttributeDescriptor(c, bytes(o), a) for o, c, a in items]
         if Conformance.MULTIPLE_REFERENCES not in self.conformance:
-            results = []
-            for descriptor in descriptors:
-                results.append(self._run(self.session.get(descriptor)).value)
-            return results
+            return [self._get_one(descriptor) for descriptor in descriptors]
         values: list[Any] = []
         # The request must fit the meter's max receive PDU (Green Book 9.4.6.4): 10 bytes per
         # attribute descriptor with its access-selection flag, plus header and ciphering.
@@ -316,11 +427,23 @@ class MeterClient:
         for start in range(0, len(descriptors), limit):
             chunk = descriptors[start : start + limit]
             if len(chunk) == 1:
-                values.append(self._run(self.session.get(chunk[0])).value)
-            else:
+                values.append(self._get_one(chunk[0]))
+                continue
+            try:
                 event: GetResult = self._run(self.session.get_with_list(chunk))
+            except MalformedAnswerError as error:
+                log.warning("the answer to a GET of %d attributes does not decode (%s): asking for"
+                            " each alone", len(chunk), error)
+                values.extend(self._get_one(descriptor) for descriptor in chunk)
+            else:
                 values.extend(event.values)
         return values
+
+    def _get_one(self, descriptor: x.CosemAttributeDescriptor) -> Any:
+        try:
+            return self._run(self.session.get(descriptor)).value
+        except MalformedAnswerError as error:
+            return Malformed(error)
 
     def set(self, code: Obis, class_id: int, attribute: int, value: Any) -> None:
         event: SetResult = self._run(self.session.set(x.CosemAttributeDescriptor(class_id, bytes(code), attribute), value))
@@ -360,8 +483,9 @@ class MeterClient:
 
         Classes come from ``class_ids``, the cached object list, or the usual class of the
         OBIS code; scalers are read once and cached. Everything missing goes into one GET
-        with-list together with the values. Objects the meter refuses raise ServiceError
-        unless others were read (then they are logged and left out).
+        with-list together with the values. Objects that give no value (refused, or an
+        answer that does not decode) are in ``failures``; when none gave a value, the first
+        failure is raised (ServiceError, MalformedAnswerError).
         """
         codes = list(dict.fromkeys(codes))
         known = self._classes()
@@ -377,18 +501,24 @@ class MeterClient:
                 more, still = self._read_once(retry, classes)
                 readings += more
                 refused += still
-        self.refused = []
+        self.failures = []
         for code, result in refused:
+            if isinstance(result, Malformed):
+                message = f"{code.dotted}: the meter's answer does not decode: {result.error}"
+                if not readings:
+                    raise MalformedAnswerError(message, result.raw)
+                self.failures.append(ReadFailure(code, "malformed", message, result.raw))
+                continue
             message = _refusal(result, code, classes.get(code, 0), VALUE_ATTRIBUTE.get(classes.get(code, 1), 2))
             if not readings:
                 raise ServiceError(message, _result_name(result))
-            self.refused.append((code, _result_name(result), message))
+            self.failures.append(ReadFailure(code, _result_name(result), message))
         order = {c: i for i, c in enumerate(codes)}
         return sorted(readings, key=lambda r: order[r.obis])
 
     def _read_once(
         self, codes: list[Obis], classes: dict[Obis, int]
-    ) -> tuple[list[Reading], list[tuple[Obis, DataAccessResult]]]:
+    ) -> tuple[list[Reading], list[tuple[Obis, DataAccessResult | Malformed]]]:
         scalers = self._scalers()
         items: list[tuple[Obis, int, int]] = []
         for code in codes:
@@ -401,9 +531,9 @@ class MeterClient:
         values = self.get_many(items)
         raw: dict[Obis, Any] = {}
         learned: dict[str, list[int]] = {}
-        refused: list[tuple[Obis, DataAccessResult]] = []
+        refused: list[tuple[Obis, DataAccessResult | Malformed]] = []
         for (code, class_id, attribute), value in zip(items, values):
-            if isinstance(value, DataAccessResult):
+            if isinstance(value, (DataAccessResult, Malformed)):
                 if code not in dict(refused):
                     refused.append((code, value))
             elif class_id in SCALED_CLASSES and attribute == SCALED_CLASSES[class_id][1]:

@@ -40,6 +40,9 @@ class ConnectionSettings:
             raise ConfigError(f"HDLC server address size must be 1, 2 or 4 bytes, got {self.address_size}")
         if self.timeout <= 0:
             raise ConfigError("time-out must be positive")
+        if self.tcp is not None and (self.optical or self.rs485):
+            flag = "--optical (the IEC 62056-21 sign-on of an optical head)" if self.optical else "--rs485"
+            raise ConfigError(f"{flag} is for a serial line (--serial DEVICE), not for --tcp: drop one of them")
 
     @property
     def uses_hdlc(self) -> bool:

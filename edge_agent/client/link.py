@@ -12,7 +12,8 @@ import time
 from collections.abc import Callable
 from typing import Protocol
 
-from edge_agent.dlms.errors import NoResponseError, ProtocolError, TransportError
+from edge_agent.client.lenient import apdu_end
+from edge_agent.dlms.errors import DlmsError, NoResponseError, ProtocolError, TransportError
 from edge_agent.dlms.link.hdlc.connection import (
     Connected,
     DataReceived,
@@ -20,6 +21,7 @@ from edge_agent.dlms.link.hdlc.connection import (
     HdlcConnection,
     Rejected,
     Role,
+    State,
 )
 from edge_agent.dlms.link.hdlc.frame import HdlcAddress, HdlcParameters
 from edge_agent.dlms.link.wrapper import WrapperDecoder, WrapperFrame
@@ -43,6 +45,7 @@ class Transport(Protocol):
 class Link(Protocol):
     def open(self) -> None: ...
     def request(self, apdu: bytes) -> bytes: ...
+    def next_answer(self, timeout: float) -> bytes | None: ...
     def receive(self, timeout: float) -> bytes | None: ...
     def close(self) -> None: ...
 
@@ -126,22 +129,36 @@ class HdlcLink:
                 return event.apdu
             self._received.append(event.apdu)
 
+    def next_answer(self, timeout: float) -> bytes | None:
+        """Another answer to the request in flight (the one before was not its answer),
+        or None when none comes within ``timeout``; pushes meanwhile are kept."""
+        return self._wait(timeout, answers_only=True)
+
     def receive(self, timeout: float) -> bytes | None:
         if self._received:
             return self._received.pop(0)
+        return self._wait(timeout, answers_only=False)
+
+    def _wait(self, timeout: float, *, answers_only: bool) -> bytes | None:
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            data = self.transport.read(min(self.timeout, max(deadline - time.monotonic(), 0.01)))
+        while True:
+            while (event := self.connection.next_event()) is not None:
+                if isinstance(event, DataReceived):
+                    if not (answers_only and event.unnumbered):
+                        return event.apdu
+                    self._received.append(event.apdu)
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return None
+            data = self.transport.read(min(self.timeout, max(remaining, 0.01)))
             if data:
                 self.tap("rx", data)
                 self.connection.receive_data(data)
                 self._write(self.connection.data_to_send())
-            while (event := self.connection.next_event()) is not None:
-                if isinstance(event, DataReceived):
-                    return event.apdu
-        return None
 
     def close(self) -> None:
+        if self.connection.state is State.DISCONNECTED:
+            return  # DM, FRMR or an impossible N(R) ended the link: no DISC to wait for
         try:
             self._write([self.connection.send_disconnect()])
             self._pump(Disconnected)
@@ -150,7 +167,15 @@ class HdlcLink:
 
 
 class WrapperLink:
-    """The IEC 62056-47 wrapper over TCP: wPort = client SAP and server logical device."""
+    """The IEC 62056-47 wrapper over TCP: wPort = client SAP and server logical device.
+
+    Answers come from the server's wPort to ours; a frame between other ports is logged
+    with its bytes and refused (Green Book 7.3.3.3). A header whose length covers more than
+    the APDU that came is accepted, with a warning, once the line stays quiet and the bytes
+    that came hold a complete APDU: some meters count bytes they never send.
+    """
+
+    QUIET = 0.2  # seconds without bytes after which a frame still incomplete is judged
 
     def __init__(
         self,
@@ -168,37 +193,85 @@ class WrapperLink:
         self.tap = tap
         self._decoder = WrapperDecoder()
         self._frames: list[WrapperFrame] = []
+        self._refused: WrapperFrame | None = None  # the last frame between other ports
 
     def open(self) -> None:
         return None  # the TCP connection is the link
 
-    def _next_frame(self, timeout: float) -> WrapperFrame | None:
+    def _ours(self, frame: WrapperFrame) -> bool:
+        if (frame.source_wport, frame.destination_wport) == (self.server_wport, self.client_wport):
+            return True
+        self._refused = frame
+        log.warning(
+            "refused a wrapper frame from port %d to port %d: this client is port %d and asked"
+            " port %d; frame %s", frame.source_wport, frame.destination_wport, self.client_wport,
+            self.server_wport, frame.encode().hex(),
+        )
+        return False
+
+    def _short_frame(self) -> WrapperFrame | None:
+        """The frame held back, if the bytes that came hold a complete APDU (see the class)."""
+        held = self._decoder.partial()
+        if held is None or apdu_end(held[0].apdu) != len(held[0].apdu):
+            return None
+        frame, announced = held
+        self._decoder.clear()
+        log.warning(
+            "wrapper header announces %d APDU bytes, the meter sent %d that hold a complete APDU:"
+            " accepted (a known meter bug); frame %s", announced, len(frame.apdu),
+            frame.encode()[:6].hex() + announced.to_bytes(2, "big").hex() + frame.apdu.hex(),
+        )
+        return frame
+
+    def _next_frame(self, timeout: float, *, ours_only: bool) -> WrapperFrame | None:
         deadline = time.monotonic() + timeout
-        while not self._frames:
+        while True:
+            while self._frames:
+                frame = self._frames.pop(0)
+                if not ours_only or self._ours(frame):
+                    return frame
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return None
-            data = self.transport.read(remaining)
+            held = self._decoder.pending > 0
+            data = self.transport.read(min(remaining, self.QUIET) if held else remaining)
             if data:
                 self.tap("rx", data)
                 self._frames.extend(self._decoder.feed(data))
-        return self._frames.pop(0)
+            elif held and (frame := self._short_frame()) is not None:
+                self._frames.append(frame)
 
     def request(self, apdu: bytes) -> bytes:
         frame = WrapperFrame(self.client_wport, self.server_wport, apdu).encode()
         self.tap("tx", frame)
         self.transport.write(frame)
-        answer = self._next_frame(self.timeout)
+        self._refused = None
+        answer = self._next_frame(self.timeout, ours_only=True)
         if answer is None:
-            raise NoResponseError(
-                f"no answer within {self.timeout:g} s from wrapper port {self.server_wport}"
-                f" (client port {self.client_wport}): check --client/--logical, or the meter"
-                " speaks HDLC over TCP (then add --hdlc)"
-            )
+            raise self._silence()
         return answer.apdu
 
+    def _silence(self) -> DlmsError:
+        refused = self._refused
+        if refused is not None:
+            return ProtocolError(
+                f"only answers from wrapper port {refused.source_wport} to port"
+                f" {refused.destination_wport} came within {self.timeout:g} s; this client is"
+                f" port {self.client_wport} and asked port {self.server_wport}: refused (check"
+                " --client and --logical; the meter answers from a port it was not asked on)"
+            )
+        return NoResponseError(
+            f"no answer within {self.timeout:g} s from wrapper port {self.server_wport}"
+            f" (client port {self.client_wport}): check --client/--logical, or the meter"
+            " speaks HDLC over TCP (then add --hdlc)"
+        )
+
+    def next_answer(self, timeout: float) -> bytes | None:
+        frame = self._next_frame(timeout, ours_only=True)
+        return None if frame is None else frame.apdu
+
     def receive(self, timeout: float) -> bytes | None:
-        frame = self._next_frame(timeout)
+        frame = self._next_frame(timeout, ours_only=False)
         return None if frame is None else frame.apdu
 
     def close(self) -> None:

@@ -31,7 +31,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from edge_agent.client.client import MeterClient
+from edge_agent.client.client import Malformed, MeterClient
 from edge_agent.client.connection import ConnectionSettings
 from edge_agent.client.link import Tap, _no_tap
 from edge_agent.client.values import plain
@@ -257,7 +257,7 @@ class Scanner:
         if wanted:
             values = meter.get_many([(code, present[code].class_id, 2) for _, code in wanted])
             for (key, _), value in zip(wanted, values):
-                if not isinstance(value, DataAccessResult):
+                if not isinstance(value, (DataAccessResult, Malformed)):
                     identity[key] = str(plain(value))
         return tuple(entries), identity
 

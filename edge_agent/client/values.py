@@ -8,9 +8,11 @@ subscriber reads: scaled numbers, text, ISO date-times.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from dataclasses import dataclass
 from typing import Any
 
+from edge_agent.client.lenient import unwrap_date_time
 from edge_agent.dlms.cosem import obis as obis_names
 from edge_agent.dlms.encoding.axdr import BitString
 from edge_agent.dlms.encoding.date_time import (
@@ -23,6 +25,8 @@ from edge_agent.dlms.encoding.date_time import (
 from edge_agent.dlms.errors import DecodeError
 from edge_agent.dlms.cosem.obis import Obis
 from edge_agent.dlms.cosem.units import ScalerUnit
+
+log = logging.getLogger(__name__)
 
 # Interface classes whose value attribute is scaled by attribute 3 (scaler_unit);
 # demand register (5) keeps it in attribute 4 and its value in 3 (current_average_value).
@@ -123,6 +127,11 @@ def plain(value: Any) -> Any:
 def to_reading(
     code: Obis, class_id: int, raw: Any, scaler_unit: ScalerUnit | None, timestamp: dt.datetime
 ) -> Reading:
+    inner = unwrap_date_time(raw)
+    if inner is not None:
+        log.warning("%s: a date-time wrapped in one octet-string too many (a known meter bug),"
+                    " accepted: raw bytes 090e%s", code.dotted, bytes(raw).hex())
+        raw = inner
     if scaler_unit is not None and isinstance(raw, (int, float)) and not isinstance(raw, bool):
         return Reading(code, class_id, scaler_unit.apply(raw), scaler_unit.symbol, timestamp, raw, scaler_unit.scaler)
     return Reading(code, class_id, plain(raw), None, timestamp, plain(raw))

@@ -32,11 +32,25 @@ class FrameError(DecodeError):
     """A link-layer frame (HDLC, wrapper, M-Bus) is damaged: bad CRC, flag, length."""
 
 
+class MalformedAnswerError(DecodeError):
+    """The meter's answer to the request in flight does not decode. ``raw`` holds its bytes
+    (deciphered when it came ciphered) for the report; the association stays usable."""
+
+    def __init__(self, message: str, raw: bytes) -> None:
+        super().__init__(message)
+        self.raw = raw
+
+
 # --- protocol behaviour ----------------------------------------------------------------
 
 
 class ProtocolError(DlmsError):
     """The peer sent something valid but unexpected here (wrong state, invoke-id...)."""
+
+
+class StaleAnswerError(ProtocolError):
+    """An answer whose invoke-id is not the one of the request in flight: late (its request
+    timed out), stale or foreign. The request still waits for its own answer."""
 
 
 class TimeoutError_(DlmsError):  # trailing "_": the builtin TimeoutError stays usable

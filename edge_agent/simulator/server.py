@@ -231,7 +231,7 @@ class MeterServer:
         try:
             port = serial.Serial(device, baudrate=baud, timeout=0.2)
         except (serial.SerialException, OSError) as error:
-            raise DlmsError(f"cannot open {device}: {error}") from None
+            raise TransportError(f"cannot open {device}: {error}") from None
 
         def read() -> bytes:
             try:

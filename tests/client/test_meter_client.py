@@ -18,7 +18,7 @@ import pytest
 from edge_agent.client import client as client_module
 from edge_agent.client.client import FRAME_COUNTER, MeterClient, counter_identity
 from edge_agent.client.connection import ConnectionSettings
-from edge_agent.dlms.errors import AssociationError, NoResponseError, ServiceError
+from edge_agent.dlms.errors import AssociationError, AuthenticationError, NoResponseError, ServiceError
 from edge_agent.dlms.cosem.obis import Obis
 from edge_agent.dlms.secret import Secret
 from edge_agent.dlms.association.client import ClientSettings
@@ -112,7 +112,7 @@ def test_refused_objects_are_listed_unless_nothing_was_read(meters, tmp_path: Pa
     with meters().client(tmp_path) as meter:
         readings = meter.read([ENERGY, unknown])
         assert [r.obis for r in readings] == [ENERGY]
-        assert [(code, result) for code, result, _ in meter.refused] == [(unknown, "object-undefined")]
+        assert [(f.obis, f.error) for f in meter.failures] == [(unknown, "object-undefined")]
         with pytest.raises(ServiceError, match="object-undefined: the meter has no object 1.0.1.8.9.255") as error:
             meter.read([unknown])
         assert error.value.reason == "object-undefined"
@@ -149,7 +149,8 @@ def test_wrong_keys_are_not_blamed_on_the_counter(meters, tmp_path: Path) -> Non
     meter = meters(HLS)
     with meter.client(tmp_path, hls_settings(), sap=1) as good:
         good.read([ENERGY])
-    with pytest.raises(AssociationError, match="the counter is not the cause: check the EK, the AK") as error:
+    # However the meter words it, a wrong key with keys in use is a security failure (exit 5).
+    with pytest.raises(AuthenticationError, match="the counter is not the cause; wrong keys: check the EK, the AK") as error:
         meter.client(tmp_path, hls_settings(ak=bytes(16)), sap=1).connect()
     assert bytes(16).hex() not in str(error.value) and EXAMPLE_EK.hex() not in str(error.value)
 

@@ -56,7 +56,7 @@ def test_a_verbose_session_shows_no_key_material(tmp_path: Path) -> None:
             "-v", "1.0.1.8.0.255", env={"DLMS_EK": ek, "DLMS_AK": ak},
         ))
     simulator_log = sim.stderr
-    assert [r.returncode for r in runs] == [0, 6, 0, 0, 4, 0], [r.stderr[-300:] for r in runs]
+    assert [r.returncode for r in runs] == [0, 6, 0, 0, 5, 0], [r.stderr[-300:] for r in runs]
     assert "edge_agent.frames: tx" in runs[0].stderr  # the session really was verbose
     assert capture.read_text().count(" tx ") > 10
     assert "edge_agent.frames: rx " in simulator_log  # the simulator logged frames too

@@ -129,7 +129,7 @@ def test_a_fresh_state_dir_learns_the_meter_frame_counter(t210d: Simulator, keys
 def test_wrong_authentication_key_is_a_clear_refusal(t210d: Simulator, keys_dir: Path, tmp_path: Path) -> None:
     assert read(t210d, keys_dir, tmp_path, "always").returncode == 0  # this state dir is in step
     result = read(t210d, keys_dir, tmp_path, "always", "--ak", "00112233445566778899aabbccddeeff")
-    assert result.returncode == 4
+    assert result.returncode == 5  # a wrong key is a security failure, however the meter words it
     assert "refused the association" in result.stderr
     assert "check the EK, the AK and the client system title" in result.stderr
     assert "00112233445566778899aabbccddeeff" not in result.stderr

@@ -208,6 +208,17 @@ def decode_apdu(buf: Buffer) -> Xdlms:
     return apdu_class(buf).decode(buf)  # type: ignore[return-value]
 
 
+def decode_apdu_prefix(buf: Buffer) -> tuple[Xdlms, int]:
+    """The plain xDLMS APDU at the start of ``buf`` and the offset where it ends; bytes
+    after it are the caller's to judge (a lenient reader warns and drops them)."""
+    cls = apdu_class(buf)
+    head = 1 if cls.CHOICE is None else 2
+    try:
+        return cls._read_body(buf, head)  # type: ignore[return-value]
+    except DecodeError as error:
+        raise type(error)(f"{cls.NAME}: {error}") from None
+
+
 __all__ = [
     "OMITTED",
     "PROTECTED_TAGS",
@@ -273,6 +284,7 @@ __all__ = [
     "access_error",
     "apdu_class",
     "decode_apdu",
+    "decode_apdu_prefix",
     "explain_result",
     "invoke_id_and_priority",
     "invoke_id_of",

@@ -48,12 +48,15 @@ from edge_agent.dlms.apdu.conformance import Conformance
 from edge_agent.dlms.errors import (
     AssociationError,
     AssociationRefusal,
+    DecodeError,
     DlmsError,
     ExceptionResponseError,
+    MalformedAnswerError,
     ProtocolError,
     SecurityError,
     ServiceError,
     SignatureError,
+    StaleAnswerError,
 )
 from edge_agent.dlms.association.events import (
     ActionResult,
@@ -256,6 +259,12 @@ class ClientSession:
         self.state = ClientState.IDLE
         self._pending = None
 
+    def abandon_request(self) -> None:
+        """Give up the request in flight (its answer did not decode): the association stays
+        usable, and a late answer to it is refused by its invoke-id."""
+        if self.state is ClientState.AWAITING_RESPONSE:
+            self._finish()
+
     @property
     def max_request_size(self) -> int:
         """Largest plain APDU the meter accepts once protection is added."""
@@ -274,7 +283,10 @@ class ClientSession:
         if self.state is ClientState.AWAITING_RLRE and apdu[0] == RLRE.TAG:
             return self._on_rlre(apdu)
         plain, ciphered = self._open(apdu)
-        decoded = x.decode_apdu(plain)
+        try:
+            decoded = x.decode_apdu(plain)
+        except DecodeError as error:  # the request stays in flight: see abandon_request
+            raise MalformedAnswerError(str(error), plain) from None
         if isinstance(decoded, (x.DataNotification, x.EventNotificationRequest)):
             return Notification(decoded, ciphered)
         if self.state is ClientState.AWAITING_PASS4:
@@ -609,7 +621,7 @@ class ClientSession:
             self.settings.check_invoke_id
             and (response.invoke_id_and_priority ^ pending.invoke_id_and_priority) & 0x0F
         ):
-            raise ProtocolError(
+            raise StaleAnswerError(
                 f"{response.NAME} carries invoke-id {response.invoke_id}, the request in flight has "
                 f"{pending.invoke_id_and_priority & 0x0F}: a late or foreign answer, ignored"
             )

@@ -96,3 +96,17 @@ class WrapperDecoder:
             frames.append(frame)
         self._buffer = buffer[offset:]
         return frames
+
+    def partial(self) -> tuple[WrapperFrame, int] | None:
+        """The frame held back as incomplete, with the APDU bytes that came so far, and the
+        APDU length its header announced; None without a whole header. For a caller that
+        waited in vain for the rest: it may judge a header whose length covers more than
+        the APDU the peer sent (a known peer bug), then :meth:`clear` the buffer."""
+        if len(self._buffer) < HEADER_LENGTH:
+            return None
+        _version, source, destination, length = _HEADER.unpack_from(self._buffer, 0)
+        return WrapperFrame(source, destination, self._buffer[HEADER_LENGTH:]), length
+
+    def clear(self) -> None:
+        """Forget the bytes held back."""
+        self._buffer = b""

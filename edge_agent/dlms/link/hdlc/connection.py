@@ -356,10 +356,15 @@ class HdlcConnection:
             self._events.append(Rejected(control, _frmr_reason(bits), by_peer=True))
         elif kind in (FrameKind.I, FrameKind.RR, FrameKind.RNR) and self.state is State.CONNECTED:
             if not self._acknowledge(frame.receive_sequence):
+                possible = self._possible_receive_sequences()
+                sent = (f"{len(self._unacked)} frame(s) from N(S)={possible[0]} unacknowledged"
+                        if self._unacked else "every frame we sent acknowledged")
                 self._enter_disconnected()
                 raise ProtocolError(
-                    f"server acknowledged N(R)={frame.receive_sequence} but only frames up to"
-                    f" N(S)={(self._vs - 1) % 8} were sent: link state lost, reconnect"
+                    f"the server's {kind.value} frame carries N(R)={frame.receive_sequence}, which"
+                    f" is impossible: our next N(S) is {possible[-1]} with {sent}, so N(R) can"
+                    f" only be {' or '.join(map(str, possible))}; frame refused and the link"
+                    " dropped (reconnect)"
                 )
             self._handle_numbered(frame)
 
@@ -399,6 +404,12 @@ class HdlcConnection:
             self._events.append(DataReceived(bytes(self._reassembly)))
             self._reassembly.clear()
             self._reassembly_started = False
+
+    def _possible_receive_sequences(self) -> list[int]:
+        """The N(R) values the peer may send now: V(S) minus each number of our frames
+        still unacknowledged (IEC 62056-46 6.4.4.4.3.2, modulo 8)."""
+        outstanding = len(self._unacked)
+        return [(self._vs - outstanding + k) % 8 for k in range(outstanding + 1)]
 
     def _acknowledge(self, receive_sequence: int) -> bool:
         """Drop our frames the peer acknowledged; False if N(R) is out of range."""
