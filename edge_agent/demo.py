@@ -7,9 +7,12 @@ Each piece is the real thing: the simulator serves the wrapper on a free 127.0.0
 the broker is Mosquitto when installed (else the embedded amqtt broker of the ``demo``
 extra), the agent is :class:`edge_agent.agent.daemon.Agent` with a generated config, and
 the live values come back through an MQTT subscription -- what a user sees with
-``mosquitto_sub`` is what the table shows. Everything stops in reverse order.
+``mosquitto_sub`` is what the table shows. Everything stops in reverse order, each step
+even when one before it failed; Mosquitto runs in its own process group and gets SIGTERM
+from the kernel should the demo die without stopping it (:mod:`edge_agent.children`).
 
-The default profile ``t210d`` is the field case of DESIGN.md: the simulated Sagemcom
+The default profile ``t210d`` is the field case this project is built around (README,
+"Try it against the simulator"): the simulated Sagemcom
 T-210D wants suite 1, authenticated encryption and HLS-5, and refuses an unsigned pass 3.
 The agent reads it as the management client (SAP 1) with ``pass3_signing: auto``, keys
 from a keys directory the simulator creates in the demo's temporary directory; it learns
@@ -38,6 +41,7 @@ from typing import Any, Self
 
 import yaml
 
+from edge_agent import children
 from edge_agent.dlms.errors import ConfigError, TransportError
 
 log = logging.getLogger(__name__)
@@ -47,6 +51,9 @@ PROFILES = ("t210d", "generic")  # the first is the default
 BROKER_ENV = "DLMS_EDGE_DEMO_BROKER"  # force a broker without the option (CI, tests)
 HOST = "127.0.0.1"
 START_TIMEOUT = 10.0  # seconds for a broker to accept connections
+# The whole stop (agent, watcher, broker, meter) within this many seconds, however slow each
+# part is: one deadline shared by the steps, not a time-out per step that could add up.
+STOP_TIMEOUT = 10.0
 # amqtt on its default plugins: an empty plugins section refuses anonymous clients.
 _AMQTT_PLUGINS = {"amqtt.plugins.authentication.AnonymousAuthPlugin": {"allow_anonymous": True}}
 
@@ -95,27 +102,62 @@ class MosquittoBroker:
         self.port = port
         config = workdir / "mosquitto.conf"
         self.log_file = workdir / "mosquitto.log"
+        # As root Mosquitto would switch to its own user, and the kernel clears the
+        # parent-death signal on any change of credentials: a killed demo would leave the
+        # broker behind. "user root" keeps them (it listens on 127.0.0.1 only, for the demo's
+        # lifetime); for any other user the setting has no effect.
+        keep_user = "user root\n" if os.geteuid() == 0 else ""
         config.write_text(f"listener {port} {HOST}\nallow_anonymous true\npersistence false\n"
-                          f"log_dest file {self.log_file}\n", encoding="utf-8")
-        self.process = subprocess.Popen([binary, "-c", str(config)], stdin=subprocess.DEVNULL,
-                                        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                          f"log_dest file {self.log_file}\n{keep_user}", encoding="utf-8")
+        # Own process group (Ctrl-C reaches the demo only, which stops the agent first) and
+        # SIGTERM from the kernel if the demo dies without stopping it. Its stderr (errors
+        # before the log file is open) goes to a file: a pipe nobody reads could fill up.
+        with open(workdir / "mosquitto.stderr", "wb") as errors:
+            self.process = children.spawn([binary, "-c", str(config)], stdin=subprocess.DEVNULL,
+                                          stdout=subprocess.DEVNULL, stderr=errors)
         try:
             _wait_listening(port, lambda: self.process.poll() is None, f"mosquitto ({binary})")
         except TransportError as error:
             self.stop()
-            tail = self.log_file.read_text(encoding="utf-8", errors="replace")[-500:] if self.log_file.exists() else ""
+            tail = "".join(path.read_text(encoding="utf-8", errors="replace")[-500:]
+                           for path in (workdir / "mosquitto.stderr", self.log_file) if path.exists())
             raise TransportError(f"{error}: {tail.strip() or 'no log'}") from None
 
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(5)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        if self.process.stderr is not None:
-            self.process.stderr.close()
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def stop(self, timeout: float = 5.0) -> None:
+        children.stop(self.process, timeout=max(0.5, timeout))
+
+
+class _SnapshotDict(dict):  # type: ignore[type-arg]
+    """amqtt's subscription table, iterated as a snapshot.
+
+    amqtt iterates ``Broker._subscriptions`` across ``await``s (publishing retained messages
+    to a client that just connected) while another client subscribes: "dictionary changed
+    size during iteration" then ends the connecting client's session half-way -- CONNACK
+    sent, but its SUBSCRIBEs never answered and its messages never handled, and a traceback
+    on the demo's output. Iterating a copy is what those loops mean.
+    """
+
+    def __iter__(self):  # type: ignore[no-untyped-def]
+        return iter(list(super().keys()))
+
+    def keys(self):  # type: ignore[no-untyped-def]
+        return list(super().keys())
+
+    def values(self):  # type: ignore[no-untyped-def]
+        return list(super().values())
+
+    def items(self):  # type: ignore[no-untyped-def]
+        return list(super().items())
+
+
+def _broker_loop_error(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+    """Errors inside the embedded broker are its own: one line in the debug log, never a
+    traceback over the live table."""
+    log.debug("amqtt: %s: %r", context.get("message"), context.get("exception"))
 
 
 class AmqttBroker:
@@ -133,6 +175,7 @@ class AmqttBroker:
         # Its per-connection INFO/WARNING lines would scroll through the live table.
         logging.getLogger("amqtt").setLevel(max(logging.ERROR, logging.getLogger("amqtt").getEffectiveLevel()))
         self.loop = asyncio.new_event_loop()
+        self.loop.set_exception_handler(_broker_loop_error)
         self._failed: BaseException | None = None
         config = {"listeners": {"default": {"type": "tcp", "bind": f"{HOST}:{port}"}},
                   "plugins": _AMQTT_PLUGINS}
@@ -143,6 +186,8 @@ class AmqttBroker:
             asyncio.set_event_loop(self.loop)
             try:
                 self.broker = Broker(config, loop=self.loop)
+                if isinstance(getattr(self.broker, "_subscriptions", None), dict):
+                    self.broker._subscriptions = _SnapshotDict(self.broker._subscriptions)
                 self.loop.run_until_complete(self.broker.start())
             except BaseException as error:  # noqa: BLE001 - reported to the starting thread
                 self._failed = error
@@ -160,14 +205,18 @@ class AmqttBroker:
             raise TransportError(f"the amqtt broker did not start on {HOST}:{port}: "
                                  f"{self._failed or 'no answer within the start time-out'}")
 
-    def stop(self) -> None:
+    def stop(self, timeout: float = 5.0) -> None:
+        """Shut down within ``timeout`` seconds in all: the graceful shutdown gets most of
+        it, what is left stops the loop (the thread is a daemon: it cannot hold the exit)."""
+        deadline = time.monotonic() + max(0.5, timeout)
         if self.broker is not None and self.loop.is_running():
             try:
-                asyncio.run_coroutine_threadsafe(self.broker.shutdown(), self.loop).result(5)
+                asyncio.run_coroutine_threadsafe(self.broker.shutdown(), self.loop).result(
+                    max(0.1, (deadline - time.monotonic()) * 0.8))
             except Exception as error:  # noqa: BLE001 - stopping goes on
                 log.debug("amqtt shutdown: %s", error)
             self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(5)
+        self.thread.join(max(0.1, deadline - time.monotonic()))
 
 
 def start_broker(kind: str, port: int, workdir: Path) -> MosquittoBroker | AmqttBroker:
@@ -316,6 +365,7 @@ class Demo:
         self.port_note: str | None = None  # set when the asked-for MQTT port was busy
         self._workdir: tempfile.TemporaryDirectory[str] | None = None
         self.server = None
+        self.station = None
         self.broker: MosquittoBroker | AmqttBroker | None = None
         self.agent = None
         self.watcher = None
@@ -323,6 +373,7 @@ class Demo:
         self.meter_description: str | None = None  # the simulator's own account of itself
         self._facts: tuple[Any, str] | None = None  # (FactStore, the meter's key in it)
         self._mqtt_port: int | None = None
+        self._deadline = 0.0  # of the stop under way
         self.broker_kind: str | None = None
         self.values = LiveValues(options.prefix, options.agent_id)
 
@@ -359,7 +410,7 @@ class Demo:
         keys_dir = workdir / "keys" if secured else None
         # With a keys directory the station creates EK, AK, KEK, the client's and the
         # meter's key pairs and certificates there, and trusts the client's certificate.
-        station = SimulatedMeterStation(SimulatorOptions(
+        station = self.station = SimulatedMeterStation(SimulatorOptions(
             profile=options.profile, seed=options.seed, keys_dir=None if keys_dir is None else str(keys_dir)))
         self.meter_description = station.describe()
         keys = None
@@ -393,8 +444,10 @@ class Demo:
         facts only on that path (edge_agent/client/client.py, pass3_signing auto)."""
         if self._facts is None:
             return False
+        from edge_agent.state.facts import PASS3_SIGNING_REQUIRED
+
         store, key = self._facts
-        return bool(store.get_fact(key, "pass3_signing_required", False))
+        return bool(store.get_fact(key, PASS3_SIGNING_REQUIRED, False))
 
     def _watch(self, port: int):
         import paho.mqtt.client as mqtt
@@ -407,25 +460,55 @@ class Demo:
         client.loop_start()
         return client
 
-    def stop(self) -> None:
-        """Agent first (it publishes offline and flushes), then watcher, broker, meter."""
-        if self.agent is not None:
-            self.agent.stop(timeout=5.0)
-            self.agent = None
-        if self.watcher is not None:
-            self.watcher.disconnect()
-            self.watcher.loop_stop()
-            self.watcher = None
-        if self.broker is not None:
-            self.broker.stop()
-            self.broker = None
-        if self.server is not None:
-            self.server.stop()
-            self.server = None
+    def stop(self, timeout: float = STOP_TIMEOUT) -> None:
+        """Agent first (it publishes offline and flushes), then watcher, broker, meter.
+
+        Every step runs even when one before it failed: a broken agent must not leave the
+        broker running. All of it within ``timeout`` seconds: the steps share one deadline
+        (the agent may use half of it, the broker what is left), so that slow parts -- a
+        loaded machine, a broker that does not acknowledge -- cannot add up their waits."""
+        self._deadline = time.monotonic() + timeout
+        for step in (self._stop_agent, self._stop_watcher, self._stop_broker, self._stop_meter,
+                     self._remove_workdir):
+            started = time.monotonic()
+            try:
+                step()
+            except Exception as error:  # noqa: BLE001 - the next steps must still run
+                log.warning("demo stop: %s failed: %s", step.__name__.lstrip("_"), error)
+            log.info("demo stop: %s took %.2f s", step.__name__.lstrip("_"), time.monotonic() - started)
+
+    def _remaining(self, share: float = 1.0) -> float:
+        return max(0.5, (self._deadline - time.monotonic()) * share)
+
+    def _stop_agent(self) -> None:
+        agent, self.agent = self.agent, None
+        if agent is not None:
+            agent.stop(timeout=self._remaining(0.5))
+
+    def _stop_watcher(self) -> None:
+        watcher, self.watcher = self.watcher, None
+        if watcher is not None:
+            watcher.disconnect()
+            watcher.loop_stop()
+
+    def _stop_broker(self) -> None:
+        broker, self.broker = self.broker, None
+        if broker is not None:
+            broker.stop(timeout=self._remaining())
+
+    def _stop_meter(self) -> None:
+        server, self.server = self.server, None
+        if server is not None:
+            server.stop()
+        station, self.station = self.station, None
+        if station is not None:
+            station.close()
+
+    def _remove_workdir(self) -> None:
         self._facts = None
-        if self._workdir is not None:
-            self._workdir.cleanup()
-            self._workdir = None
+        workdir, self._workdir = self._workdir, None
+        if workdir is not None:
+            workdir.cleanup()
 
     def __enter__(self) -> Self:
         return self.start()

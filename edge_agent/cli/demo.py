@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import signal
 import sys
 import time
 from typing import TextIO
 
+from edge_agent.children import stop_on_signals
 from edge_agent.demo import BROKER_ENV, BROKERS, PROFILES, Demo, DemoOptions, LiveValue, LiveValues
 from edge_agent.dlms.errors import ConfigError
 
@@ -119,6 +121,14 @@ def run(args: argparse.Namespace) -> int:
                           agent_id=args.agent_id, profile=args.profile)
     demo = Demo(options)
     out = sys.stdout
+    # SIGTERM (systemd, timeout, CI), SIGHUP (terminal closed) and SIGINT (Ctrl-C) stop the
+    # demo the same way: agent, watcher, broker, meter, in that order, to the end.
+    with stop_on_signals() as received:
+        return _run(args, options, demo, out, received)
+
+
+def _run(args: argparse.Namespace, options: DemoOptions, demo: Demo, out: TextIO,
+         received: list[int]) -> int:
     try:
         demo.start()
         if demo.port_note:
@@ -140,7 +150,8 @@ def run(args: argparse.Namespace) -> int:
             time.sleep(wait)
             screen.show(render(demo.values, dt.datetime.now(dt.UTC), pass3_line(demo)))
     except KeyboardInterrupt:
-        print("\nstopping ...", file=out, flush=True)
+        name = signal.Signals(received[0]).name if received else "SIGINT"
+        print(f"\nstopping ({name}) ...", file=out, flush=True)
     finally:
         learned = pass3_line(demo)  # before stop() removes the state dir
         demo.stop()

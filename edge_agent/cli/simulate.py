@@ -14,9 +14,12 @@ from edge_agent.client.connection import DEFAULT_TCP_PORT, parse_host_port
 from edge_agent.dlms.errors import ConfigError
 from edge_agent.dlms.secret import Secret
 from edge_agent.dlms.security import CipherKeys
-from edge_agent.simulator.meter import SimulatedMeterStation, SimulatorOptions
+from edge_agent.simulator.faults import DEFAULT_DELAY, FaultInjector, describe_faults
+from edge_agent.simulator.meter import MIN_PDU_SIZE, SimulatedMeterStation, SimulatorOptions
+from edge_agent.simulator.meter_models import MAX_PDU_SIZE
 from edge_agent.simulator.push_telegrams import push_stream
 from edge_agent.simulator.server import MeterServer
+from edge_agent.state import default_state_dir
 from edge_agent.transport.serial import SerialTransport
 from edge_agent.transport.tcp import TcpTransport
 
@@ -36,7 +39,16 @@ EXAMPLES = """\
   dlms-edge simulate --push mbus --serial /dev/pts/5 --ek 000102030405060708090A0B0C0D0E0F
       (Austrian T-210D customer interface: two M-Bus long frames, SC 0x20)
   dlms-edge simulate --push dsmr --tcp 127.0.0.1:9000 --ek HEX --ak HEX
-      (T-210D-r P1 telegrams in general-glo-ciphering, sent to a listener on that port)"""
+      (T-210D-r P1 telegrams in general-glo-ciphering, sent to a listener on that port)
+
+  A meter that misbehaves (--fault KIND[:RATE], repeatable; RATE 0..1 is the chance at each
+  opportunity, default 1; reproducible with --seed):
+  dlms-edge simulate --tcp 127.0.0.1:4059 --fault drop:0.2 --fault garbage:0.5 --seed 7
+  dlms-edge simulate --tcp 127.0.0.1:4059 --max-pdu 256    # long answers in GET datablocks
+fault kinds:
+""" + describe_faults() + """
+  The meter's own invocation counter continues across restarts: it is kept in --state-dir
+  (default: the keys dir, else a simulator dir in the default state dir)."""
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +81,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     push.add_argument("--ak", metavar="HEX", help="push authentication key (or env DLMS_AK); none: encryption only")
     push.add_argument("--count", type=int, metavar="N", help="stop after N pushes")
     parser.add_argument("--counter-log", metavar="FILE", help="append every client invocation counter received")
+    parser.add_argument("--max-pdu", type=int, metavar="N",
+                        help=f"the meter's PDU size ({MIN_PDU_SIZE}..65535; default per profile: "
+                             + ", ".join(f"{p} {n}" for p, n in MAX_PDU_SIZE.items()) + ")")
+    parser.add_argument("--state-dir", metavar="DIR",
+                        help="where the meter keeps its own invocation counters (default: --keys-dir,"
+                             f" else {default_state_dir() / 'simulator'})")
+    parser.add_argument("--fault", action="append", default=[], metavar="KIND[:RATE]",
+                        help="misbehave on purpose (repeatable); kinds below")
+    parser.add_argument("--fault-delay", type=float, default=DEFAULT_DELAY, metavar="S",
+                        help=f"seconds the delay fault holds an answer back (default {DEFAULT_DELAY:g})")
     parser.add_argument("--verbose", "-v", action="store_true", help="log every frame")
 
 
@@ -94,7 +116,7 @@ def _send_pushes(args: argparse.Namespace, meter: SimulatedMeterStation, stop: t
     print(f"pushing {args.push} every {args.push_interval:g} s to {where}; Ctrl-C stops", file=sys.stderr, flush=True)
     stream = push_stream(
         args.push, meter.model, keys, args.push_interval,
-        invocation_counter=meter.next_invocation_counter, sleep=stop.wait,
+        invocation_counter=lambda: meter.next_invocation_counter(keys.ek), sleep=stop.wait,
     )
     with transport:
         for sent, frame in enumerate(stream, start=1):
@@ -113,21 +135,33 @@ def run(args: argparse.Namespace) -> int:
         management_sap=args.management_client, security=args.security, authentication=args.auth,
         suite=args.suite, password=args.password, keys_dir=args.keys_dir,
         signed_pass3=args.signed_pass3, counter_log=args.counter_log,
+        max_receive_pdu_size=args.max_pdu,
+        state_dir=args.state_dir or (None if args.keys_dir else str(default_state_dir() / "simulator")),
     )
+    faults = FaultInjector.of(args.fault, seed=args.seed, delay=args.fault_delay)
     meter = SimulatedMeterStation(options)
     tap = FrameTap(args.verbose, None) if args.verbose else None
-    server = MeterServer([meter.station], **({"tap": tap} if tap else {}))
+    server = MeterServer([meter.station], faults=faults, **({"tap": tap} if tap else {}))
     stop = threading.Event()
-    for signum in (signal.SIGTERM, signal.SIGINT):
+    # SIGTERM (systemd, timeout, CI), SIGINT (Ctrl-C) and SIGHUP (terminal closed) all stop
+    # the meter the same way: sockets and the counter store are closed on the way out.
+    for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(signum, lambda *_: (stop.set(), server.stop()))
     print(meter.describe(), file=sys.stderr)
-    if args.push:
-        return _send_pushes(args, meter, stop)
-    if args.tcp:
-        host, port = server.bind_tcp(*parse_host_port(args.tcp, listening=True))
-        print(f"listening on {host}:{port} (wrapper and HDLC); Ctrl-C stops", file=sys.stderr, flush=True)
-        server.serve_tcp_forever()
-    else:
-        print(f"serving HDLC on {args.serial} at {args.baud} baud; Ctrl-C stops", file=sys.stderr, flush=True)
-        server.serve_serial(args.serial, args.baud)
+    if faults:
+        print("faults: " + ", ".join(f"{f.kind.name} (rate {f.rate:g})" for f in faults.faults)
+              + f"; seed {args.seed}", file=sys.stderr)
+    try:
+        if args.push:
+            return _send_pushes(args, meter, stop)
+        if args.tcp:
+            host, port = server.bind_tcp(*parse_host_port(args.tcp, listening=True))
+            print(f"listening on {host}:{port} (wrapper and HDLC); Ctrl-C stops", file=sys.stderr, flush=True)
+            server.serve_tcp_forever()
+        else:
+            print(f"serving HDLC on {args.serial} at {args.baud} baud; Ctrl-C stops", file=sys.stderr, flush=True)
+            server.serve_serial(args.serial, args.baud)
+    finally:
+        server.stop()
+        meter.close()
     return 0

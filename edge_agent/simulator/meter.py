@@ -9,11 +9,22 @@ Profiles:
   authenticated encryption and HLS-5 (GMAC), and the field quirk: an unsigned HLS pass 3
   is refused with ExceptionResponse(service-not-allowed, operation-not-possible); only a
   pass 3 wrapped in general-signing by a client whose certificate the meter knows passes.
+
+The meter's own invocation counter (responses, f(CtoS) of HLS-5, pushes) never repeats
+under one key, across restarts too: with a state dir (``state_dir``, else the keys dir) it
+comes from the client's persisted-ahead, fsync'd store (:mod:`edge_agent.state.counters`),
+one counter per meter system title and key. Without either it only lives in memory.
+
+Responses are cut into GET datablocks at the smaller of the client's max-receive-pdu-size
+and the meter's own PDU size (``max_receive_pdu_size``, default per meter model), as a
+meter with one PDU buffer does.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+import hashlib
 import itertools
 import logging
 import os
@@ -22,8 +33,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TextIO
 
-from edge_agent.dlms.errors import ConfigError
-from edge_agent.dlms.secret import Secret
 from edge_agent.dlms.association.server import (
     AssociationFacts,
     ClientAccess,
@@ -31,13 +40,18 @@ from edge_agent.dlms.association.server import (
     ServerSession,
     ServerSettings,
 )
+from edge_agent.dlms.association.settings import CIPHERING_OVERHEAD, CONTEXTS
+from edge_agent.dlms.errors import ConfigError
+from edge_agent.dlms.secret import Secret
+from edge_agent.dlms.security import Form
 from edge_agent.keystore import KeyMaterial, KeysDir
 from edge_agent.simulator import meter_models
 from edge_agent.simulator.handler import RequestHandler
 from edge_agent.simulator.model import Meter
 from edge_agent.simulator.objects import AssociationContext
-from edge_agent.simulator.security_setup_server import attach_security_setup
+from edge_agent.simulator.security_setup_server import attach_security_setup, policy_of, security_of
 from edge_agent.simulator.server import Station
+from edge_agent.state.counters import InvocationCounterStore
 
 log = logging.getLogger(__name__)
 
@@ -60,8 +74,17 @@ class SimulatorOptions:
     password: str | None = None  # LLS (generic management client)
     keys_dir: str | None = None
     signed_pass3: bool | None = None  # None: the profile's (t210d: required)
-    max_receive_pdu_size: int = 1024
+    max_receive_pdu_size: int | None = None  # None: the meter model's (meter_models.MAX_PDU_SIZE)
     counter_log: str | None = None  # append every received client invocation counter here
+    state_dir: str | None = None  # the meter's own invocation counters; None: the keys dir
+
+    def pdu_size(self) -> int:
+        size = self.max_receive_pdu_size
+        if size is None:
+            return meter_models.MAX_PDU_SIZE[self.profile]
+        if not MIN_PDU_SIZE <= size <= 0xFFFF:
+            raise ConfigError(f"max PDU size must be {MIN_PDU_SIZE}..65535, got {size}")
+        return size
 
     def resolved(self) -> tuple[str, str, int, bool]:
         """(security, authentication, suite, signed pass 3 required) for the management client."""
@@ -71,6 +94,49 @@ class SimulatorOptions:
         suite = self.suite if self.suite is not None else (1 if t210d else 0)
         signed = self.signed_pass3 if self.signed_pass3 is not None else t210d
         return security, authentication, suite, signed
+
+
+# Below this a ciphered GET datablock with its headers leaves no room for data.
+MIN_PDU_SIZE = 64
+
+
+class MeterInvocationCounters:
+    """The meter's own invocation counters: one per (system title, key), never repeating.
+
+    With ``state_dir`` they are the persisted-ahead counters of the client
+    (:class:`~edge_agent.state.counters.InvocationCounterStore`, ``<dir>/counters``), so a
+    restarted simulator continues above every value it ever used; without, in memory.
+    Keys are told apart by a one-way fingerprint (the file name never reveals a key).
+    """
+
+    def __init__(self, system_title: bytes, state_dir: str | None) -> None:
+        self.meter_id = f"simulator-{system_title.hex().upper()}"
+        self.state_dir = state_dir
+        self.store: InvocationCounterStore | None = None  # opened at the first value
+        self._memory: dict[str, itertools.count[int]] = {}
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def key_id(key: Secret | None) -> str:
+        if key is None:
+            return "no-key"
+        digest = hashlib.sha256(b"dlms-edge simulator counter\x00" + key.reveal()).hexdigest()
+        return f"key-{digest[:16]}"
+
+    def next(self, key: Secret | None) -> int:
+        key_id = self.key_id(key)
+        with self._lock:
+            if self.state_dir is None:
+                return next(self._memory.setdefault(key_id, itertools.count(1)))
+            if self.store is None:
+                self.store = InvocationCounterStore(self.state_dir)
+        return self.store.next(self.meter_id, key_id)
+
+    def close(self) -> None:
+        with self._lock:
+            store, self.store = self.store, None
+        if store is not None:
+            store.close()
 
 
 class _MeterCounterLog(CounterLog):
@@ -113,7 +179,10 @@ class SimulatedMeterStation:
             options.profile, options.seed, self.clock, management_sap=options.management_sap, password=password
         )
         self.handler = RequestHandler(self.model)
+        self.pdu_size = options.pdu_size()
         self.keys = self._keys(security, authentication, suite, signed)
+        state_dir = options.state_dir or options.keys_dir
+        self.invocation_counters = MeterInvocationCounters(self.model.system_title, state_dir)
         self.counters = _MeterCounterLog(self.model.meter, options.counter_log)
         self.client_public_keys: dict[bytes, object] = {}
         if self.keys.client_certificate is not None and self.keys.client_system_title:
@@ -137,13 +206,16 @@ class SimulatedMeterStation:
             ak=self.keys.ak,
             signing_key=self.keys.meter_signing_key,
             client_public_keys=self.client_public_keys,
-            max_receive_pdu_size=options.max_receive_pdu_size,
+            max_receive_pdu_size=self.pdu_size,
         )
         # Class 64 with this installation's keys: certificates imported by a client join
-        # client_public_keys at once; keys changed by key_transfer apply per association.
-        self.security_setup = attach_security_setup(self.model, self.keys, self.client_public_keys, suite=suite)
-        self._invocation_counter = itertools.count(1)
-        self._lock = threading.RLock()  # the counter is taken while a request is served
+        # client_public_keys at once; keys changed by key_transfer and the policy set by
+        # security_activate apply from the next association on. Its security_policy is the
+        # management client's, the one the association layer enforces.
+        self.security_setup = attach_security_setup(
+            self.model, self.keys, self.client_public_keys, suite=suite, policy=policy_of(security)
+        )
+        self._lock = threading.RLock()  # one request at a time on the meter model
 
     def _keys(self, security: str, authentication: str, suite: int, signed: bool) -> KeyMaterial:
         needs_keys = security != "none" or authentication.startswith("hls")
@@ -164,17 +236,33 @@ class SimulatedMeterStation:
             return KeyMaterial(ek=Secret(EXAMPLE_EK, "EK"), ak=Secret(EXAMPLE_AK, "AK"))
         return KeyMaterial()
 
-    def next_invocation_counter(self) -> int:
-        """The meter's own counter: responses and pushes under one key share it."""
-        with self._lock:
-            return next(self._invocation_counter)
+    def next_invocation_counter(self, key: Secret | None = None) -> int:
+        """The meter's own counter under ``key`` (default: its EK now): responses, HLS
+        f(CtoS) and pushes under one key share it; never repeated, across restarts too."""
+        return self.invocation_counters.next(key if key is not None else self.security_setup.state.ek)
+
+    def settings_now(self) -> ServerSettings:
+        """The settings a new association gets: the keys held now, and the management
+        client's security as Security setup's security_policy says (security_activate)."""
+        settings = self.security_setup.settings_now(self.settings)
+        sap = self.options.management_sap
+        security = security_of(self.security_setup.state.security_policy)
+        access = settings.clients[sap]
+        if access.security == security:
+            return settings
+        clients = dict(settings.clients)
+        clients[sap] = dataclasses.replace(access, security=security)
+        return dataclasses.replace(settings, clients=clients)
 
     def _make_context(self, facts: AssociationFacts) -> AssociationContext:
+        # One PDU buffer: no response longer than the meter's own PDU size either.
+        ciphered = facts.context_id == int(CONTEXTS[True])
+        own = self.pdu_size - (CIPHERING_OVERHEAD[Form.GENERAL_GLO] if ciphered else 0)
         return AssociationContext(
             client_sap=facts.client_sap,
             view=self.model.view_for(facts.client_sap),
             conformance=facts.conformance,
-            max_pdu_size=facts.max_pdu_size,
+            max_pdu_size=min(facts.max_pdu_size, own),
             server_sap=self.options.logical,
             server_max_receive_pdu_size=facts.server_max_receive_pdu_size,
             mechanism_id=facts.mechanism_id,
@@ -185,12 +273,14 @@ class SimulatedMeterStation:
         )
 
     def responder(self, client_sap: int) -> _Responder:
+        settings = self.settings_now()
+        ek = settings.ek
         session = ServerSession(
-            self.security_setup.settings_now(self.settings),
+            settings,
             client_sap,
             handler=self.handler.handle,
             make_context=self._make_context,
-            next_invocation_counter=self.next_invocation_counter,
+            next_invocation_counter=lambda: self.next_invocation_counter(ek),
             next_challenge=lambda: os.urandom(16),
             counters=self.counters,
         )
@@ -209,8 +299,12 @@ class SimulatedMeterStation:
             management += ", signed pass 3 required"
         return (
             f"{self.options.profile} meter {self.model.serial} (system title {self.model.system_title.hex()}),"
-            f" server {self.options.logical}/{self.options.physical}; public client SAP 16; {management}"
+            f" server {self.options.logical}/{self.options.physical}; public client SAP 16; {management};"
+            f" max PDU {self.pdu_size}"
         )
+
+    def close(self) -> None:
+        self.invocation_counters.close()
 
 
 class _Responder:

@@ -19,6 +19,7 @@ object                    public client (SAP 16)                management clien
 0.0.43.1.0.255 frame cnt  read                                  read
 0.0.43.0.0.255 security   read; methods 6, 7 (certificates)     read; methods 1..8
 measurement registers     read (generic profile only)           read
+1.0.1.6.0.255 max demand  read (generic profile only)           read
 load profile              read (generic profile only)           read; reset
 event log                 --                                    read
 disconnect control        --                                    read; write mode; methods
@@ -36,7 +37,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from edge_agent.dlms.apdu.conformance import Conformance
 from edge_agent.dlms.apdu.results import ActionResult, DataAccessResult
+from edge_agent.dlms.cosem.units import NO_UNIT, ScalerUnit, unit_code
 from edge_agent.dlms.encoding.axdr import (
     Array,
     BitString,
@@ -49,13 +52,11 @@ from edge_agent.dlms.encoding.axdr import (
     Structure,
     Unsigned,
 )
-from edge_agent.dlms.apdu.conformance import Conformance
 from edge_agent.dlms.encoding.date_time import DAY_LAST, CosemDateTime
 from edge_agent.dlms.errors import ConfigError
 from edge_agent.dlms.secret import Secret
-from edge_agent.dlms.cosem.units import NO_UNIT, ScalerUnit, unit_code
-
 from edge_agent.simulator import event_log
+from edge_agent.simulator.demand import MaximumDemand
 from edge_agent.simulator.loadprofile import (
     CLOCK_CAPTURE,
     CaptureObject,
@@ -210,6 +211,9 @@ class SimulatedMeter:
         for obj in self._registers():
             self._add(obj, management=rights(read=(2, 3)),
                       **({"public": rights(read=(2, 3))} if public_reads else {}))
+        self.maximum_demand = MaximumDemand(meter)
+        self._add(self.maximum_demand.cosem_object(), management=rights(read=(2, 3, 4, 5)),
+                  **({"public": rights(read=(2, 3, 4, 5))} if public_reads else {}))
         self._add(self._load_profile(), management=rights(read=tuple(range(2, 9)),
                                                           methods=(1,)),
                   **({"public": rights(read=tuple(range(2, 9)))} if public_reads else {}))
@@ -517,10 +521,19 @@ def _t210d(meter: Meter, management_sap: int, password: Secret | None) -> Simula
                           MECHANISM_HLS_GMAC)))
 
 
+#: The meter's PDU size per model (server-max-receive-pdu-size of its AARE, and the largest
+#: response APDU it sends; longer responses go as GET datablocks). Meters announce a few
+#: hundred bytes to 1-2 KB; these are of that order, not read from a capture of the model.
+#: ``dlms-edge simulate --max-pdu`` overrides them.
+MAX_PDU_SIZE: dict[str, int] = {
+    "generic": 1024,
+    "t210d": 512,
+}
+
 PROFILES: dict[str, Callable[[Meter, int, Secret | None], SimulatedMeter]] = {
     "generic": _generic,
     "t210d": _t210d,
 }
 
-__all__ = ["PROFILES", "SERVER_CONFORMANCE", "AssociationContext", "ClientRole",
+__all__ = ["MAX_PDU_SIZE", "PROFILES", "SERVER_CONFORMANCE", "AssociationContext", "ClientRole",
            "SimulatedMeter", "build", "ln"]

@@ -26,12 +26,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from edge_agent.dlms.encoding import axdr
 from edge_agent.dlms.apdu.results import ActionResult
-from edge_agent.dlms.errors import DecodeError, SecurityError
-from edge_agent.dlms.secret import Secret
-from edge_agent.dlms.security import agreement, certificates, keywrap
-from edge_agent.dlms.security.signing import PublicKeyOrCertificate
+from edge_agent.dlms.association.server import ServerSettings
 from edge_agent.dlms.cosem.security_setup import (
     Attribute as SetupAttribute,
 )
@@ -53,9 +49,12 @@ from edge_agent.dlms.cosem.security_setup import (
     parse_identification,
     parse_key_data,
 )
-from edge_agent.dlms.association.server import ServerSettings
+from edge_agent.dlms.encoding import axdr
+from edge_agent.dlms.errors import DecodeError, SecurityError
+from edge_agent.dlms.secret import Secret
+from edge_agent.dlms.security import agreement, certificates, keywrap
+from edge_agent.dlms.security.signing import PublicKeyOrCertificate
 from edge_agent.keystore import KeyMaterial
-
 from edge_agent.simulator.objects import Attribute, CosemObject, Refused, Request
 
 if TYPE_CHECKING:
@@ -77,6 +76,31 @@ _PAIR_USAGE = {
     KeyPair.DIGITAL_SIGNATURE: certificates.DIGITAL_SIGNATURE,
     KeyPair.KEY_AGREEMENT: certificates.KEY_AGREEMENT,
 }
+
+# The association layer protects requests and responses alike (ClientAccess.security), so
+# the policies it can enforce are these four; security_policy reports one of them.
+_AUTHENTICATED = SecurityPolicy.AUTHENTICATED_REQUEST | SecurityPolicy.AUTHENTICATED_RESPONSE
+_ENCRYPTED = SecurityPolicy.ENCRYPTED_REQUEST | SecurityPolicy.ENCRYPTED_RESPONSE
+_SIGNED = SecurityPolicy.DIGITALLY_SIGNED_REQUEST | SecurityPolicy.DIGITALLY_SIGNED_RESPONSE
+_POLICIES = {
+    "none": SecurityPolicy.NONE,
+    "auth": _AUTHENTICATED,
+    "enc": _ENCRYPTED,
+    "authenc": _AUTHENTICATED | _ENCRYPTED,
+}
+
+
+def policy_of(security: str) -> SecurityPolicy:
+    """security_policy (version 1 bits) of an association policy none/auth/enc/authenc."""
+    return _POLICIES[security]
+
+
+def security_of(policy: SecurityPolicy) -> str:
+    """The association policy that enforces ``policy`` (every bit it asks for, requests
+    and responses alike)."""
+    authenticated, encrypted = bool(policy & _AUTHENTICATED), bool(policy & _ENCRYPTED)
+    return {(False, False): "none", (True, False): "auth", (False, True): "enc"}.get(
+        (authenticated, encrypted), "authenc")
 
 
 @dataclass(frozen=True, slots=True)
@@ -251,12 +275,22 @@ class SecuritySetupServer:
     def security_activate(self, request: Request, parameter: Any) -> None:
         if not isinstance(parameter, int) or isinstance(parameter, bool) or not 0 <= parameter <= 0xFF:
             raise Refused(ActionResult.TYPE_UNMATCHED, "security_activate takes an enum (policy bits)")
-        policy = SecurityPolicy(parameter)
+        asked = SecurityPolicy(parameter)
+        if asked & _SIGNED:
+            raise Refused(ActionResult.OTHER_REASON,
+                          "this meter does not enforce digitally signed requests or responses")
+        # What the meter enforces: requests and responses are protected alike.
+        policy = policy_of(security_of(asked))
         # Blue Book 4.4.7: the policy can only be strengthened, never weakened.
         if self.state.security_policy & ~policy:
             raise Refused(ActionResult.OTHER_REASON,
                           f"security policy {int(self.state.security_policy):#04x} cannot be weakened "
-                          f"to {int(policy):#04x}")
+                          f"to {int(asked):#04x}")
+        if policy and (self.state.ek is None or (policy & _AUTHENTICATED and self.state.ak is None)):
+            raise Refused(ActionResult.OTHER_REASON,
+                          f"security policy {int(asked):#04x} needs keys the meter does not hold (EK, AK)")
+        # security_policy reports what is enforced; the association layer applies it from
+        # the next association on (SimulatedMeterStation.settings_now).
         self.state.security_policy = policy
 
     def key_transfer(self, request: Request, parameter: Any) -> None:
@@ -390,7 +424,7 @@ def _entity_of(certificate: x509.Certificate, own_system_title: bytes) -> Certif
 
 def attach_security_setup(model: SimulatedMeter, keys: KeyMaterial,
                           client_public_keys: MutableMapping[bytes, PublicKeyOrCertificate], *,
-                          suite: int) -> SecuritySetupServer:
+                          suite: int, policy: SecurityPolicy = SecurityPolicy.NONE) -> SecuritySetupServer:
     """Give ``model``'s Security setup the installation's keys and tie it to the association
     layer's live ``client_public_keys``; returns it. The station builds each new association
     from :meth:`SecuritySetupServer.settings_now`, so that keys changed by key_transfer apply
@@ -400,9 +434,11 @@ def attach_security_setup(model: SimulatedMeter, keys: KeyMaterial,
     """
     server = model.security_setup
     server.state = MeterKeyState.from_key_material(keys, model.system_title, suite)
+    server.state.security_policy = policy  # what the association layer enforces
     server.client_public_keys = client_public_keys
     server.publish_client_keys()
     return server
 
 
-__all__ = ["MeterKeyState", "SecuritySetupServer", "StoredCertificate", "attach_security_setup"]
+__all__ = ["MeterKeyState", "SecuritySetupServer", "StoredCertificate", "attach_security_setup",
+           "policy_of", "security_of"]

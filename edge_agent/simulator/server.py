@@ -25,6 +25,7 @@ from edge_agent.dlms.link.hdlc.connection import (
 )
 from edge_agent.dlms.link.hdlc.frame import HdlcAddress, HdlcParameters
 from edge_agent.dlms.link.wrapper import WrapperDecoder, WrapperFrame
+from edge_agent.simulator.faults import NO_FAULTS, Emission, FaultInjector
 
 log = logging.getLogger(__name__)
 
@@ -58,64 +59,122 @@ class Station:
     factory: ResponderFactory
 
 
+class _Association:
+    """One association's answers: the responder, faults of the request and answer stages,
+    and the previous answer (what the ``stale`` fault sends again)."""
+
+    def __init__(self, responder: Responder, faults: FaultInjector) -> None:
+        self.responder = responder
+        self.faults = faults
+        self.previous: bytes | None = None
+
+    def answer(self, request: bytes) -> list[bytes]:
+        refusal = self.faults.before_request(request) if self.faults else None
+        if refusal is not None:
+            return [refusal]
+        answer = self.responder.respond(request)
+        if answer is None:
+            return []
+        answers = self.faults.after_answer(request, answer, self.previous) if self.faults else [answer]
+        self.previous = answer
+        return answers
+
+
 class _HdlcEndpoint:
     """The HDLC server state of one station on one byte stream."""
 
-    def __init__(self, station: Station, parameters: HdlcParameters) -> None:
+    def __init__(self, station: Station, parameters: HdlcParameters, faults: FaultInjector) -> None:
         self.station = station
+        self.faults = faults
         self.connection = HdlcConnection(
             Role.SERVER, local=HdlcAddress.server(station.logical, station.physical), parameters=parameters
         )
-        self.responder: Responder | None = None
+        self.association: _Association | None = None
 
     def feed(self, data: bytes) -> list[bytes]:
+        """The frames this station sends in reply to ``data``: none unless polled."""
         connection = self.connection
-        connection.receive_data(data)
-        out = connection.data_to_send()
-        while (event := connection.next_event()) is not None:
-            if isinstance(event, (Connected, Disconnected)):
-                self.responder = None  # a new link is a new association
-            elif isinstance(event, DataReceived) and connection.remote is not None:
-                if self.responder is None:
-                    self.responder = self.station.factory(connection.remote.upper)
-                answer = self.responder.respond(event.apdu)
-                if answer is not None:
-                    out += connection.send_data(answer)
-        return out
+        out: list[bytes] = []
+        try:
+            connection.receive_data(data)
+            out += connection.data_to_send()
+            while (event := connection.next_event()) is not None:
+                if isinstance(event, (Connected, Disconnected)):
+                    self.association = None  # a new link is a new association
+                elif isinstance(event, DataReceived) and connection.remote is not None:
+                    if self.association is None:
+                        self.association = _Association(
+                            self.station.factory(connection.remote.upper), self.faults
+                        )
+                    for answer in self.association.answer(event.apdu):
+                        out += connection.send_data(answer)
+        except DlmsError as error:  # one bad frame or APDU must not stop the meter
+            log.warning("station %d/%d: %s", self.station.logical, self.station.physical, error)
+            out += connection.data_to_send()
+        return out + connection.answer_poll()  # every poll gets its final answer
 
 
-def _serve_hdlc_stream(
-    read: Callable[[], bytes | None], write: Callable[[bytes], None], stations: list[Station],
-    parameters: HdlcParameters, tap: Tap, stop: threading.Event,
-) -> None:
-    endpoints = [_HdlcEndpoint(station, parameters) for station in stations]
-    while not stop.is_set():
-        data = read()
-        if data is None:
-            return
-        if not data:
-            for endpoint in endpoints:  # silence: drop any half-received frame
-                endpoint.connection.on_timeout()
-            continue
-        tap("rx", data)
-        for endpoint in endpoints:  # each ignores frames addressed to other stations
-            try:
+class _StreamClosed(Exception):
+    """The ``close`` fault ended a connection."""
+
+
+class HdlcBus:
+    """Several stations on one HDLC byte stream (an RS-485 bus, a pty, a TCP connection):
+    every station sees every byte and answers only what is addressed to it."""
+
+    def __init__(self, stations: list[Station], parameters: HdlcParameters, faults: FaultInjector,
+                 tap: Tap, write: Callable[[bytes], None], *, closable: bool) -> None:
+        self.stations = stations
+        self.parameters = parameters
+        self.faults = faults
+        self.tap = tap
+        self.write = write
+        self.closable = closable  # TCP: the close fault ends the connection; serial: resets
+        self.endpoints = self._fresh_endpoints()
+
+    def _fresh_endpoints(self) -> list[_HdlcEndpoint]:
+        return [_HdlcEndpoint(station, self.parameters, self.faults) for station in self.stations]
+
+    def serve(self, read: Callable[[], bytes | None], stop: threading.Event) -> None:
+        while not stop.is_set():
+            data = read()
+            if data is None:
+                return
+            if not data:
+                for endpoint in self.endpoints:  # silence: drop any half-received frame
+                    endpoint.connection.on_timeout()
+                continue
+            self.tap("rx", data)
+            for endpoint in self.endpoints:  # each ignores frames addressed to other stations
                 frames = endpoint.feed(data)
-            except DlmsError as error:  # one bad frame or APDU must not stop the meter
-                log.warning("station %d/%d: %s", endpoint.station.logical, endpoint.station.physical, error)
-                frames = endpoint.connection.data_to_send()
-            for frame in frames:
-                tap("tx", frame)
-                write(frame)
+                if frames:
+                    self.emit(self.faults.on_wire(frames, hdlc=True) if self.faults
+                              else Emission(frames, True), stop)
+
+    def emit(self, emission: Emission, stop: threading.Event) -> None:
+        _emit(emission, self.write, self.tap, stop)
+        if emission.close:
+            if self.closable:
+                raise _StreamClosed
+            log.info("fault close: link state of every station dropped")
+            self.endpoints = self._fresh_endpoints()
+
+
+def _emit(emission: Emission, write: Callable[[bytes], None], tap: Tap, stop: threading.Event) -> None:
+    if emission.delay and stop.wait(emission.delay):
+        return
+    for chunk in emission.chunks:
+        tap("tx", chunk)
+        write(chunk)
 
 
 def _serve_wrapper_stream(
     read: Callable[[], bytes | None], write: Callable[[bytes], None], station: Station, tap: Tap,
-    stop: threading.Event, first: bytes,
+    stop: threading.Event, first: bytes, faults: FaultInjector,
 ) -> None:
     decoder = WrapperDecoder()
-    responders: dict[int, Responder] = {}
-    data = first
+    associations: dict[int, _Association] = {}
+    data: bytes | None = first
     while not stop.is_set():
         if data is None:
             return
@@ -126,13 +185,16 @@ def _serve_wrapper_stream(
                     log.debug("wrapper frame for logical device %d ignored", frame.destination_wport)
                     continue
                 client = frame.source_wport
-                if client not in responders:
-                    responders[client] = station.factory(client)
-                answer = responders[client].respond(frame.apdu)
-                if answer is not None:
-                    reply = WrapperFrame(station.logical, client, answer).encode()
-                    tap("tx", reply)
-                    write(reply)
+                if client not in associations:
+                    associations[client] = _Association(station.factory(client), faults)
+                replies = [WrapperFrame(station.logical, client, answer).encode()
+                           for answer in associations[client].answer(frame.apdu)]
+                if not replies:
+                    continue
+                emission = faults.on_wire(replies, hdlc=False) if faults else Emission(replies, False)
+                _emit(emission, write, tap, stop)
+                if emission.close:
+                    raise _StreamClosed
         data = read()
 
 
@@ -146,6 +208,7 @@ class MeterServer:
         parameters: HdlcParameters = SERVER_PARAMETERS,
         tap: Tap = _no_tap,
         idle_timeout: float = 120.0,
+        faults: FaultInjector = NO_FAULTS,
     ) -> None:
         if not stations:
             raise ValueError("a meter server needs at least one station")
@@ -153,8 +216,15 @@ class MeterServer:
         self.parameters = parameters
         self.tap = tap
         self.idle_timeout = idle_timeout
+        self.faults = faults
         self.stop_event = threading.Event()
         self._listener: socket.socket | None = None
+        self.buses: list[HdlcBus] = []  # every HDLC stream served so far (tests inspect them)
+
+    def _bus(self, write: Callable[[bytes], None], *, closable: bool) -> HdlcBus:
+        bus = HdlcBus(self.stations, self.parameters, self.faults, self.tap, write, closable=closable)
+        self.buses.append(bus)
+        return bus
 
     # --- TCP -------------------------------------------------------------------------------
 
@@ -212,9 +282,13 @@ class MeterServer:
                 def read_first() -> bytes | None:
                     return pending.pop() if pending else read()
 
-                _serve_hdlc_stream(read_first, write, self.stations, self.parameters, self.tap, self.stop_event)
+                self._bus(write, closable=True).serve(read_first, self.stop_event)
             else:
-                _serve_wrapper_stream(read, write, self.stations[0], self.tap, self.stop_event, first)
+                _serve_wrapper_stream(
+                    read, write, self.stations[0], self.tap, self.stop_event, first, self.faults
+                )
+        except _StreamClosed:
+            log.info("fault close: connection closed mid-frame")
         except DlmsError as error:
             log.warning("connection closed: %s", error)
         except OSError as error:
@@ -241,7 +315,7 @@ class MeterServer:
                 raise TransportError(f"reading {device} failed: {error}") from None
 
         try:
-            _serve_hdlc_stream(read, port.write, self.stations, self.parameters, self.tap, self.stop_event)
+            self._bus(port.write, closable=False).serve(read, self.stop_event)
         finally:
             port.close()
 

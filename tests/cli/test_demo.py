@@ -13,10 +13,12 @@ import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 
 import paho.mqtt.client as mqtt
 import pytest
 
+from edge_agent import children
 from edge_agent.cli.demo import PASS3_SIGNED, render
 from edge_agent.demo import LiveValues, demo_config, mosquitto_binary, port_is_free
 
@@ -55,8 +57,9 @@ class Subscriber:
 
 
 def start_demo(*args: str) -> tuple[subprocess.Popen, int, list[str]]:
-    process = subprocess.Popen([sys.executable, "-m", "edge_agent", "demo", "--interval", "1", *args],
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    # Its own process group, and SIGTERM should this test process die: no demo outlives it.
+    process = children.spawn([sys.executable, "-m", "edge_agent", "demo", "--interval", "1", *args],
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     head = []
     deadline = time.monotonic() + 15
     while time.monotonic() < deadline:
@@ -222,3 +225,110 @@ def test_help_names_t210d_as_the_default():
     out = subprocess.run([sys.executable, "-m", "edge_agent", "demo", "--help"],
                          check=True, capture_output=True, text=True, timeout=30).stdout
     assert "--profile {t210d,generic}" in out and "default t210d" in out
+
+
+# --- stopping: every signal, and a parent that dies ---------------------------------------
+
+
+def child_pids(pid: int) -> set[int]:
+    """The direct children of ``pid`` (Linux /proc)."""
+    found: set[int] = set()
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            found |= {int(p) for p in (task / "children").read_text().split()}
+        except OSError:
+            pass
+    return found
+
+
+def gone(pid: int, timeout: float = 10.0) -> bool:
+    """The process exited within ``timeout`` (a zombie awaiting its reaper counts)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            return True
+        if state in ("Z", "X"):
+            return True
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+
+
+def mosquitto_of(process: subprocess.Popen) -> int:
+    (broker,) = [pid for pid in child_pids(process.pid)
+                 if "mosquitto" in Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")]
+    assert os.getpgid(broker) == broker, "the broker runs in its own process group"
+    return broker
+
+
+needs_mosquitto = pytest.mark.skipif(mosquitto_binary() is None or not Path("/proc/self/task").exists(),
+                                     reason="needs the mosquitto binary and Linux /proc")
+
+
+@needs_mosquitto
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP, signal.SIGINT],
+                         ids=lambda s: signal.Signals(s).name)
+def test_demo_stops_its_broker_on_each_stop_signal(signum: int) -> None:
+    port = free_port()
+    process, announced, _ = start_demo("--profile", "generic", "--broker", "mosquitto", "--mqtt-port", str(port))
+    try:
+        broker = mosquitto_of(process)
+        time.sleep(1.0)
+        process.send_signal(signum)
+        out, _ = process.communicate(timeout=30)
+    finally:
+        children.stop(process)
+    assert process.returncode == 0, out
+    assert f"stopping ({signal.Signals(signum).name})" in out and "stopped:" in out
+    assert "Traceback" not in out
+    assert gone(broker), "the broker outlived the demo"
+    assert port_is_free(announced)
+
+
+@needs_mosquitto
+def test_a_killed_demo_takes_its_broker_along() -> None:
+    """SIGKILL leaves the demo no chance to clean up: the kernel's parent-death signal does."""
+    port = free_port()
+    process, announced, _ = start_demo("--profile", "generic", "--broker", "mosquitto", "--mqtt-port", str(port))
+    broker = mosquitto_of(process)
+    process.kill()
+    process.communicate(timeout=10)
+    assert gone(broker), "the broker outlived the killed demo"
+    deadline = time.monotonic() + 5
+    while not port_is_free(announced) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert port_is_free(announced)
+
+
+# --- the embedded broker: its own race, and a stop that keeps its deadline -------------------
+
+
+def test_amqtt_subscription_table_is_iterated_as_a_snapshot():
+    """amqtt loops over its subscription table across awaits; another client subscribing
+    meanwhile ended the connecting client's session ("dictionary changed size during
+    iteration"). The demo's broker iterates a copy."""
+    pytest.importorskip("amqtt")
+    from edge_agent.demo import AmqttBroker, free_port
+
+    broker = AmqttBroker(free_port())
+    try:
+        table = broker.broker._subscriptions
+        table["dlms/#"] = []
+        for topic in table:  # a plain dict raises RuntimeError here
+            table[topic + "/more"] = []
+        assert set(table) == {"dlms/#", "dlms/#/more"}
+    finally:
+        broker.stop()
+
+
+def test_a_wedged_amqtt_broker_stops_within_its_time_out():
+    pytest.importorskip("amqtt")
+    from edge_agent.demo import AmqttBroker, free_port
+
+    broker = AmqttBroker(free_port())
+    broker.loop.call_soon_threadsafe(time.sleep, 30)  # the broker's loop stops turning
+    started = time.monotonic()
+    broker.stop(timeout=2.0)
+    assert time.monotonic() - started < 3.0

@@ -273,9 +273,19 @@ def test_server_rejects_with_frmr_and_stays_rejecting(frame: HdlcFrame, bits: in
 def test_server_rejects_undefined_control_with_frmr() -> None:
     from edge_agent.dlms.encoding.crc import crc16_x25
 
+    def frame(control: int) -> bytes:
+        body = bytes.fromhex("a00a0002002121") + bytes((control,))
+        return b"\x7e" + body + crc16_x25(body).to_bytes(2, "little") + b"\x7e"
+
     server = _connected_server()
-    body = bytes.fromhex("a00a0002002121") + b"\x09"  # REJ is not in IEC 62056-46
-    server.receive_data(b"\x7e" + body + crc16_x25(body).to_bytes(2, "little") + b"\x7e")
+    server.receive_data(frame(0x19))  # REJ with P=1: REJ is not in IEC 62056-46
+    reply = HdlcFrame.decode(server.data_to_send()[0])[0]
+    assert reply.kind is FrameKind.FRMR and reply.info[0] == 0x19 and reply.info[2] & 0x01
+    # Without P the server says nothing yet (never unpolled); the next poll gets the FRMR.
+    server = _connected_server()
+    server.receive_data(frame(0x09))
+    assert server.data_to_send() == [] and server.state is State.FRAME_REJECT
+    server.receive_data(HdlcFrame(SERVER, CLIENT, FrameKind.RR, True).encode())
     reply = HdlcFrame.decode(server.data_to_send()[0])[0]
     assert reply.kind is FrameKind.FRMR and reply.info[0] == 0x09 and reply.info[2] & 0x01
 

@@ -28,7 +28,12 @@ caller can log, drop or delay frames individually.
 
 Rules implemented (clause numbers of IEC 62056-46:2002):
 * the client (primary) sets P on the last frame of each burst; the server (secondary)
-  answers with F on its last frame and never speaks unpolled (6.4.4.3);
+  answers with F on its last frame and never speaks unpolled (6.4.4.3): an APDU that
+  arrived with P=0 is answered at the next poll, a frame reject found in a P=0 frame is
+  reported (FRMR) at the next poll, and every poll gets exactly one final answer -- the
+  caller's data (``send_data``), or RR when it has none (:meth:`answer_poll`);
+* a station is silent and unchanged for frames addressed to another station, damaged
+  or undefined ones included: an RS-485 bus carries the traffic of every meter on it;
 * N(S)/N(R) modulo 8, up to ``window`` unacknowledged I-frames (6.4.4.4.3.2); a frame
   whose N(S) is not V(R) is discarded and, when it carries P/F, answered with RR(V(R)) —
   so a duplicate after a lost acknowledgement is re-acknowledged, never delivered twice;
@@ -172,6 +177,8 @@ class HdlcConnection:
         self._outgoing: list[bytes] = []
         self._llc = LLC_COMMAND if role is Role.CLIENT else LLC_RESPONSE
         self._reply_address = local  # server: the address form the client last used
+        # Server: a frame with P=1 was received and not yet answered with F=1 (6.4.4.3).
+        self._polled = False
         self._reset_link()
 
     # --- caller actions ----------------------------------------------------------------
@@ -193,7 +200,8 @@ class HdlcConnection:
     def send_data(self, apdu: bytes) -> list[bytes]:
         """Queue ``apdu`` (LLC header added) and return the I-frames the window allows now.
 
-        The rest follows from :meth:`data_to_send` as the peer acknowledges.
+        The rest follows from :meth:`data_to_send` as the peer acknowledges. A server
+        returns frames only while a poll is open; otherwise they wait for the next poll.
         """
         if self.state is not State.CONNECTED:
             raise ProtocolError(f"cannot send data in HDLC state {self.state.value}: connect first")
@@ -204,6 +212,8 @@ class HdlcConnection:
             (payload[start : start + size], start + size <= last)
             for start in range(0, len(payload), size)
         )
+        if self.role is Role.SERVER and not self._polled:
+            return []  # never unpolled: the next RR or I-frame with P=1 fetches it
         return self._send_window()
 
     def send_ui(self, apdu: bytes) -> bytes:
@@ -220,12 +230,25 @@ class HdlcConnection:
         """Feed received bytes; frames for other stations on the bus are ignored."""
         for item in self._splitter.feed(data):
             if isinstance(item, UnknownControlError):
-                if self.role is Role.SERVER and self.state is State.CONNECTED:
-                    self._reject(item.control, _FRMR_W)
+                self._undefined_control(item)
                 continue
             if self._addressed_to_us(item):
                 self._tries = 0
                 self._handle(item)
+
+    def answer_poll(self) -> list[bytes]:
+        """Server: the final answer to a poll still open once the caller has handled the
+        events (it had no data to send): queued I-frames, else RR. Empty when no poll is open.
+        """
+        if self.role is not Role.SERVER or not self._polled:
+            return []
+        if self.state is State.CONNECTED:
+            self._respond_to_poll()
+        elif self.state is State.FRAME_REJECT:
+            self._reply(FrameKind.FRMR, info=self._frmr_info(*self._frmr_condition))
+        else:
+            self._reply(FrameKind.DM)
+        return self.data_to_send()
 
     def next_event(self) -> Event | None:
         return self._events.popleft() if self._events else None
@@ -264,27 +287,57 @@ class HdlcConnection:
 
     # --- frame handling ------------------------------------------------------------------
 
-    def _handle(self, frame: HdlcFrame) -> None:
-        if frame.kind is FrameKind.UI:
-            if frame.info:
-                # Pushes in UI frames normally carry the LLC header; tolerate meters that omit it.
-                info = frame.info
-                apdu = info[3:] if info[:3] in (LLC_COMMAND, LLC_RESPONSE) else info
-                self._events.append(DataReceived(apdu, unnumbered=True))
+    def _undefined_control(self, error: UnknownControlError) -> None:
+        """An intact frame with an undefined control byte: FRMR (DM while disconnected),
+        but only from the server it is addressed to, and only when polled (at once or at
+        the next poll)."""
+        destination, source = error.destination, error.source
+        if self.role is not Role.SERVER or destination is None or source is None:
+            return  # cannot tell whom it was for: on a shared bus, stay silent
+        if (destination.upper, destination.lower) != (self.local.upper, self.local.lower):
             return
+        remote = self.remote
+        if self.state is State.DISCONNECTED or remote is None:
+            self.remote, self._reply_address = source, destination
+        elif (source.upper, source.lower) != (remote.upper, remote.lower):
+            return  # another client while connected
+        self._tries = 0
+        self._polled = bool(error.control & 0x10)
+        if self.state is State.CONNECTED:
+            self._reject(error.control, _FRMR_W)
+        elif self.state is State.FRAME_REJECT:
+            self._reply(FrameKind.FRMR, info=self._frmr_info(*self._frmr_condition))
+        else:
+            self._reply(FrameKind.DM)
+
+    def _handle(self, frame: HdlcFrame) -> None:
         if self.role is Role.SERVER:
             self._handle_as_server(frame)
+        elif frame.kind is FrameKind.UI:
+            self._deliver_ui(frame)
         else:
             self._handle_as_client(frame)
 
+    def _deliver_ui(self, frame: HdlcFrame) -> None:
+        if frame.info:
+            # Pushes in UI frames normally carry the LLC header; tolerate meters that omit it.
+            info = frame.info
+            apdu = info[3:] if info[:3] in (LLC_COMMAND, LLC_RESPONSE) else info
+            self._events.append(DataReceived(apdu, unnumbered=True))
+
     def _handle_as_server(self, frame: HdlcFrame) -> None:
         kind = frame.kind
-        if self.state is State.DISCONNECTED or kind is FrameKind.SNRM:
+        remote = self.remote
+        if self.state is State.DISCONNECTED or kind is FrameKind.SNRM or remote is None:
             # Answer (UA or DM) whoever calls while we are free; the address form the
             # client used is mirrored in the reply.
             self.remote, self._reply_address = frame.source, frame.destination
-        elif (frame.source.upper, frame.source.lower) != (self.remote.upper, self.remote.lower):
+        elif (frame.source.upper, frame.source.lower) != (remote.upper, remote.lower):
             return  # another client while connected: one link at a time, it gets no answer
+        self._polled = frame.poll_final  # answered by our reply, our data, or answer_poll()
+        if kind is FrameKind.UI:
+            self._deliver_ui(frame)  # a poll in it is answered by answer_poll()
+            return
         if kind is FrameKind.SNRM:
             try:
                 offered = HdlcParameters.decode(frame.info)
@@ -379,8 +432,10 @@ class HdlcConnection:
                     self._respond_to_poll()
                 return
             self._vr = (self._vr + 1) % 8
-            self._reassemble(frame)
-            if frame.poll_final and (frame.segmented or self._unacked or self._pending):
+            delivered = self._reassemble(frame)
+            if frame.poll_final and (
+                frame.segmented or self._unacked or self._pending or not delivered
+            ):
                 self._respond_to_poll()
             return
         if frame.poll_final or self.role is Role.CLIENT:
@@ -392,18 +447,33 @@ class HdlcConnection:
         elif self._pending and not self._peer_busy:
             self._outgoing += self._send_window()
         elif polled:
+            if self.role is Role.SERVER:
+                self._polled = False
             self._outgoing.append(self._frame(FrameKind.RR, poll=True, receive=self._vr))
 
-    def _reassemble(self, frame: HdlcFrame) -> None:
+    def _reassemble(self, frame: HdlcFrame) -> bool:
+        """Add an in-sequence I-frame; True when it completed an APDU (DataReceived).
+
+        A server drops a message that does not start with the LLC header and delivers no
+        empty APDU (an I-frame holding only the LLC header): the poll is answered with RR.
+        """
         info = frame.info
         if not self._reassembly_started:
+            if self.role is Role.SERVER and info[:3] not in (LLC_COMMAND, LLC_RESPONSE):
+                self._reassembly.clear()
+                return False
             info = strip_llc(info)
             self._reassembly_started = True
         self._reassembly += info
-        if not frame.segmented:
-            self._events.append(DataReceived(bytes(self._reassembly)))
-            self._reassembly.clear()
-            self._reassembly_started = False
+        if frame.segmented:
+            return False
+        apdu = bytes(self._reassembly)
+        self._reassembly.clear()
+        self._reassembly_started = False
+        if not apdu and self.role is Role.SERVER:
+            return False
+        self._events.append(DataReceived(apdu))
+        return True
 
     def _possible_receive_sequences(self) -> list[int]:
         """The N(R) values the peer may send now: V(S) minus each number of our frames
@@ -443,6 +513,8 @@ class HdlcConnection:
             frames[-1] = self._i_frame(last.send_sequence, last.info, last.segmented, poll=True)
             if self.role is Role.CLIENT:
                 self._awaiting_final = True
+            else:
+                self._polled = False  # F=1 ends our turn
         return [frame.encode() for frame in frames]
 
     def _i_frame(self, ns: int, info: bytes, segmented: bool, poll: bool) -> HdlcFrame:
@@ -458,6 +530,11 @@ class HdlcConnection:
         ).encode()
 
     def _reply(self, kind: FrameKind, info: bytes = b"") -> None:
+        """Server: one final answer (F=1), only while polled; without a poll the state
+        change stands and the peer learns of it when it polls."""
+        if not self._polled:
+            return
+        self._polled = False
         self._outgoing.append(self._frame(kind, poll=True, info=info))
 
     def _addresses(self) -> tuple[HdlcAddress, HdlcAddress]:
@@ -468,7 +545,7 @@ class HdlcConnection:
     def _reject(self, control: int, bits: int) -> None:
         self._frmr_condition = (control, bits)
         self.state = State.FRAME_REJECT
-        self._reply(FrameKind.FRMR, info=self._frmr_info(control, bits))
+        self._reply(FrameKind.FRMR, info=self._frmr_info(control, bits))  # now, if polled
         self._events.append(Rejected(control, _frmr_reason(bits), by_peer=False))
 
     def _frmr_info(self, control: int, bits: int) -> bytes:

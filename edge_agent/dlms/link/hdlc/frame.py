@@ -259,7 +259,7 @@ class HdlcFrame:
         _check_crc(view, start, start + length - 2, "FCS")
         kind = _KIND_OF_CONTROL[control]
         if kind is None:
-            raise UnknownControlError(control)
+            raise UnknownControlError(control, destination, source)
         frame = cls(
             destination=destination,
             source=source,
@@ -276,12 +276,20 @@ class HdlcFrame:
 class UnknownControlError(FrameError):
     """A frame with intact checksums but a control byte IEC 62056-46 does not define.
 
-    The connection answers it with FRMR (clause 6.4.4.10); ``control`` keeps the byte.
+    The connection answers it with FRMR (clause 6.4.4.10) when it is addressed to it;
+    ``control`` keeps the byte, ``destination``/``source`` the addresses (None: unknown).
     """
 
-    def __init__(self, control: int) -> None:
+    def __init__(
+        self,
+        control: int,
+        destination: HdlcAddress | None = None,
+        source: HdlcAddress | None = None,
+    ) -> None:
         super().__init__(f"HDLC control byte {control:02x} is not defined by IEC 62056-46")
         self.control = control
+        self.destination = destination
+        self.source = source
 
 
 def _decode_address_in(view: memoryview, offset: int, limit: int) -> tuple[HdlcAddress, int]:
