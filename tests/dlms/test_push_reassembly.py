@@ -207,3 +207,15 @@ def test_a_stream_of_nothing_but_frame_headers_stays_linear() -> None:
         events = reassemble(data)
         assert time.monotonic() - started < 20  # about 0.2 s; room for a loaded machine
         assert events and not any(isinstance(e, Telegram) for e in events)
+
+
+def test_rejected_frames_keep_their_bytes_for_the_capture_file() -> None:
+    """A listener's --capture gets damaged and cut-off frames too, so a bug report has them."""
+    good = ui(LLC_RESPONSE + NOTIFICATION)
+    damaged = bytearray(good)
+    damaged[-4] ^= 0xFF
+    cut = good[:20]
+    events = PushDecoder("hdlc").feed(b"noise" + bytes(damaged) + cut + good)
+    rejected = [e for e in events if isinstance(e, PushRejected)]
+    assert [e.wire for e in rejected] == [bytes(damaged), cut]
+    assert isinstance(events[-1], PushMessage) and events[-1].wire == good

@@ -144,9 +144,9 @@ class _LinkFramer:
                 log.debug("push stream: %s", event.message)
             elif isinstance(event, ControlFrame):
                 continue  # link management (SNRM, RR, ...): nothing pushed
-            else:
+            else:  # damaged or cut short: rejected with its bytes, for the capture file
                 error = DecodeError(event.message)
-                out.append(PushRejected(problem_code(error), error, b""))
+                out.append(PushRejected(problem_code(error), error, event.raw))
         return out
 
 

@@ -29,6 +29,7 @@ bytes or which segment or block are missing; the complete telegrams before it ar
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Final
 
@@ -174,20 +175,21 @@ class Reassembler:
             events.append(Incomplete(pending.offset, "HDLC message",
                                      f"{len(pending.frames)} segment(s) with {pending.size} bytes "
                                      "received, the last segment (S bit clear) never came",
-                                     None, pending.size, seen_in(b"".join(pending.parts))[1]))
+                                     None, pending.size, seen_in(b"".join(pending.parts))[1],
+                                     b"".join(pending.wire)))
         if self._mbus is not None:
             pending = self._mbus
             events.append(Incomplete(pending.offset, "M-Bus telegram",
                                      f"segment(s) 0..{pending.next_number - 1} received "
                                      f"({pending.size} bytes), segment {pending.next_number} and "
                                      "the final segment never came", None, pending.size,
-                                     seen_in(b"".join(pending.parts))[1]))
+                                     seen_in(b"".join(pending.parts))[1], b"".join(pending.wire)))
         for pending in self._blocks.values():
             events.append(Incomplete(pending.offset, "general-block-transfer",
                                      f"blocks 1..{pending.next_number - 1} received "
                                      f"({pending.size} bytes), block {pending.next_number} and "
                                      "the last block never came", None, pending.size,
-                                     seen_in(b"".join(pending.parts))[1]))
+                                     seen_in(b"".join(pending.parts))[1], b"".join(pending.wire)))
         self._hdlc.clear()
         self._mbus = None
         self._blocks.clear()
@@ -232,7 +234,8 @@ class Reassembler:
                 events.append(attempt)
                 next_position = attempt.offset - self._base + attempt.received
             else:
-                events.append(_rebase(attempt, self._base))
+                events.append(_rebase(attempt, self._base,
+                                      buf[position : position + attempt.length]))
                 next_position = position + attempt.length
                 if framing.name == HDLC and buf[next_position - 1] == FLAG:
                     next_position -= 1  # the closing flag may open the next frame
@@ -274,7 +277,7 @@ class Reassembler:
         return Incomplete(self._base + start, f"{NAMES[framing]} frame",
                           f"the frame declares {attempt.declared} bytes, {present} were received: "
                           f"{missing} byte(s) missing", missing, present,
-                          seen_in(info)[1] if info else None)
+                          seen_in(info)[1] if info else None, buf[start:])
 
     def _skipped(self, offset: int, length: int, raw: bytes,
                  events: list[ReassemblyEvent]) -> None:
@@ -322,7 +325,7 @@ class Reassembler:
             events.append(Incomplete(pending.offset, "HDLC message",
                                      f"the message from {frame.source} exceeds "
                                      f"{self.max_message_size} bytes without a last segment: "
-                                     "dropped", None, pending.size))
+                                     "dropped", None, pending.size, raw=wire))
             return
         if frame.segmented:
             return
@@ -335,7 +338,7 @@ class Reassembler:
         if ci > _MBUS_CI_DLMS_MAX or len(frame.data) < MBUS_TSAP_LENGTH:
             events.append(Damaged(offset, len(wire), MBUS,
                                   f"CI {ci:#04x} is not a DLMS segment (00..1F)" if ci > 0x1F
-                                  else "DLMS segment shorter than its two TSAP bytes"))
+                                  else "DLMS segment shorter than its two TSAP bytes", raw=wire))
             return
         number, final = ci & 0x0F, bool(ci & _MBUS_CI_FINAL)
         pending = self._mbus
@@ -350,8 +353,7 @@ class Reassembler:
                 events.append(Incomplete(offset, "M-Bus telegram",
                                          f"segment {number} arrived without segment(s) "
                                          f"0..{number - 1} (the capture starts mid-telegram): "
-                                         "dropped", None, len(frame.data) - 2,
-                                         None))
+                                         "dropped", None, len(frame.data) - 2, None, wire))
             self._mbus = None
             return
         pending.add(frame.data[MBUS_TSAP_LENGTH:], frame, wire)
@@ -364,7 +366,8 @@ class Reassembler:
         return Incomplete(pending.offset, "M-Bus telegram",
                           f"segment {pending.next_number} missing (segment {got} came next): "
                           f"{pending.size} bytes of segment(s) 0..{pending.next_number - 1} "
-                          "dropped", None, pending.size, seen_in(b"".join(pending.parts))[1])
+                          "dropped", None, pending.size, seen_in(b"".join(pending.parts))[1],
+                          b"".join(pending.wire))
 
     def _message(self, framing: str, telegram: Telegram, events: list[ReassemblyEvent],
                  sender: str = "") -> None:
@@ -377,7 +380,8 @@ class Reassembler:
             block = GeneralBlockTransfer.decode(apdu)
         except DecodeError as error:
             events.append(Damaged(telegram.offset, len(telegram.wire), framing,
-                                  f"general-block-transfer block does not decode: {error}"))
+                                  f"general-block-transfer block does not decode: {error}",
+                                  raw=telegram.wire))
             return
         pending = self._blocks.get(sender)
         if pending is not None and block.block_number != pending.next_number:
@@ -385,7 +389,7 @@ class Reassembler:
                                      f"block {pending.next_number} missing (block "
                                      f"{block.block_number} came next): {pending.size} bytes of "
                                      "the earlier blocks dropped", None, pending.size,
-                                     seen_in(b"".join(pending.parts))[1]))
+                                     seen_in(b"".join(pending.parts))[1], b"".join(pending.wire)))
             del self._blocks[sender]
             pending = None
         if pending is None:
@@ -393,7 +397,8 @@ class Reassembler:
                 events.append(Incomplete(telegram.offset, "general-block-transfer",
                                          f"block {block.block_number} arrived without blocks "
                                          f"1..{block.block_number - 1} (the capture starts "
-                                         "mid-transfer): dropped", None, len(block.block_data)))
+                                         "mid-transfer): dropped", None, len(block.block_data),
+                                         raw=telegram.wire))
                 return
             pending = self._blocks[sender] = _Pending(telegram.offset)
             pending.notes.extend(telegram.notes)
@@ -404,16 +409,16 @@ class Reassembler:
             del self._blocks[sender]
             events.append(Incomplete(pending.offset, "general-block-transfer",
                                      f"more than {self.max_message_size} bytes without a last "
-                                     "block: dropped", None, pending.size))
+                                     "block: dropped", None, pending.size, raw=telegram.wire))
             return
         if block.last_block:
             del self._blocks[sender]
             events.append(pending.telegram(framing))
 
 
-def _rebase(damaged: Damaged, base: int) -> Damaged:
-    return Damaged(damaged.offset + base, damaged.length, damaged.framing, damaged.reason,
-                   damaged.addresses, damaged.carried, damaged.seen)
+def _rebase(damaged: Damaged, base: int, raw: bytes) -> Damaged:
+    """The damaged frame at its stream offset, with its bytes."""
+    return dataclasses.replace(damaged, offset=damaged.offset + base, raw=raw)
 
 
 def reassemble(data: bytes, framings: tuple[str, ...] = AUTO) -> list[ReassemblyEvent]:

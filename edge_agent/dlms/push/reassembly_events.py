@@ -95,6 +95,7 @@ class Damaged:
     addresses: str | None = None
     carried: str | None = None  # the APDU type its information field starts with
     seen: SecurityHeaderSeen | None = None
+    raw: bytes = b""  # the frame's bytes as received, for a capture file
 
     @property
     def message(self) -> str:
@@ -120,6 +121,7 @@ class Incomplete:
     missing_bytes: int | None = None
     received: int = 0
     seen: SecurityHeaderSeen | None = None
+    raw: bytes = b""  # the bytes received of it, for a capture file
 
     @property
     def message(self) -> str:
