@@ -155,8 +155,9 @@ class ProfileLayout:
 
     @property
     def depth(self) -> dt.timedelta | None:
-        """How far back the meter keeps rows: entries × capture period (None: unknown)."""
-        entries = self.profile_entries or self.entries_in_use
+        """How far back the meter keeps rows: entries in use × capture period (the buffer's
+        capacity while the meter reports no entries in use; None: unknown)."""
+        entries = self.entries_in_use or self.profile_entries
         if not entries or not self.capture_period:
             return None
         return dt.timedelta(seconds=entries * self.capture_period)

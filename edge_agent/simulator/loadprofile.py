@@ -42,7 +42,6 @@ from edge_agent.dlms.encoding.axdr import (
 )
 from edge_agent.dlms.encoding.date_time import CosemDateTime, date_time_from_octets
 from edge_agent.dlms.errors import DecodeError
-
 from edge_agent.simulator.model import DAY_SECONDS, SLOT_SECONDS, SLOTS_PER_DAY, Meter
 from edge_agent.simulator.objects import Attribute, CosemObject, Refused, Request
 
