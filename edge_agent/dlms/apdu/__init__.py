@@ -31,6 +31,7 @@ from edge_agent.dlms.apdu.action import (
 )
 from edge_agent.dlms.apdu.base import (
     OMITTED,
+    Omitted,
     Apdu,
     Buffer,
     CosemAttributeDescriptor,
@@ -104,7 +105,7 @@ for _family in (
     ACTION_RESPONSES,
 ):
     for _cls in _family:
-        _BY_CHOICE.setdefault(_cls.TAG, {})[_cls.CHOICE] = _cls  # type: ignore[index]
+        _BY_CHOICE.setdefault(_cls.TAG, {})[_cls.CHOICE] = _cls
 
 # APDUs identified by their tag alone.
 _BY_TAG: dict[int, type[Apdu]] = {
@@ -205,6 +206,7 @@ def apdu_class(buf: Buffer) -> type[Apdu]:
 
 def decode_apdu(buf: Buffer) -> Xdlms:
     """Decode one whole plain xDLMS APDU; ``DecodeError``/``TruncatedError`` on bad input."""
+    # apdu_class picks from tables of Xdlms classes only; it returns their common base.
     return apdu_class(buf).decode(buf)  # type: ignore[return-value]
 
 
@@ -214,6 +216,7 @@ def decode_apdu_prefix(buf: Buffer) -> tuple[Xdlms, int]:
     cls = apdu_class(buf)
     head = 1 if cls.CHOICE is None else 2
     try:
+        # As in decode_apdu: the tag tables hold Xdlms classes only.
         return cls._read_body(buf, head)  # type: ignore[return-value]
     except DecodeError as error:
         raise type(error)(f"{cls.NAME}: {error}") from None
@@ -221,6 +224,7 @@ def decode_apdu_prefix(buf: Buffer) -> tuple[Xdlms, int]:
 
 __all__ = [
     "OMITTED",
+    "Omitted",
     "PROTECTED_TAGS",
     "ActionRequest",
     "ActionRequestNextPblock",

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import Enum, StrEnum
 from typing import Any
 
 from edge_agent.dlms.apdu import acse
@@ -41,9 +41,11 @@ from edge_agent.dlms.association.settings import (
     ClientSettings,
     Pass3Signing,
     hls_reply,
+    required,
     spend_invocation_counter,
     verify_hls_reply,
 )
+from edge_agent.dlms.apdu.base import INVOKE_ID_MASK
 from edge_agent.dlms.apdu.conformance import Conformance
 from edge_agent.dlms.errors import (
     AssociationError,
@@ -61,6 +63,7 @@ from edge_agent.dlms.errors import (
 from edge_agent.dlms.association.events import (
     ActionResult,
     Associated,
+    ClientEvent,
     GetResult,
     Notification,
     Released,
@@ -71,6 +74,7 @@ from edge_agent.dlms.secret import Secret
 from edge_agent.dlms.system_title import SystemTitle
 from edge_agent.dlms.security import CipherKeys, Form, ReceiveCounterGuard, peel, protect
 from edge_agent.dlms.security.hls import check_challenge
+from edge_agent.dlms.security.signing import PublicKeyOrCertificate
 from edge_agent.dlms.association.pass3 import build_signed_pass3
 from edge_agent.dlms.security.tags import GENERAL_SIGNING, is_ciphered
 
@@ -80,7 +84,8 @@ __all__ = ["ClientSession", "ClientSettings", "ClientState", "Pass3SigningRequir
 
 
 class Pass3SigningRequired(ExceptionResponseError):
-    """The meter refused an unsigned HLS pass 3 (the T-210D behaviour, DESIGN.md)."""
+    """The meter refused an unsigned HLS pass 3: the Sagemcom T-210D behaviour (README, "The
+    two commands"), which wants it in general-signing (:mod:`.pass3`)."""
 
 
 # --- the state machine ----------------------------------------------------------------------
@@ -104,11 +109,21 @@ _ALLOWED: dict[str, frozenset[ClientState]] = {
 }
 
 
+class PendingKind(StrEnum):
+    """The confirmed request in flight; it decides which responses may answer it."""
+
+    GET = "get"
+    GET_LIST = "get-list"
+    SET = "set"
+    ACTION = "action"
+    PASS3 = "pass3"  # HLS pass 3: an ACTION on the Association LN, answered by pass 4
+
+
 @dataclass(slots=True)
 class _Pending:
     """The confirmed request in flight."""
 
-    kind: str  # get | get-list | set | action | pass3
+    kind: PendingKind
     invoke_id_and_priority: int
     descriptor: Any = None
     count: int = 1
@@ -116,6 +131,10 @@ class _Pending:
     blocks_to_send: list[Any] = field(default_factory=list)
     last_block_sent: int = 0
     response_blocks: x.BlockAssembler | None = None
+
+    @property
+    def invoke_id(self) -> int:
+        return x.invoke_id_of(self.invoke_id_and_priority)
 
 
 class ClientSession:
@@ -160,7 +179,7 @@ class ClientSession:
             initiate = self._protect(initiate, Form.GLO)  # glo-initiate-request (0x21)
         value = None
         if mechanism is MechanismName.LOW:
-            value = AuthenticationValue(s.password)  # type: ignore[arg-type]
+            value = AuthenticationValue(required(s.password, "the LLS password"))
         elif mechanism in HLS_MECHANISMS:
             value = AuthenticationValue(Secret(self._ctos, "CtoS"))
         titled = s.ciphered_context or mechanism in HLS_MECHANISMS
@@ -183,7 +202,7 @@ class ClientSession:
         self._require("request")
         invoke = self._next_invoke()
         request = x.GetRequestNormal(invoke, descriptor, access)
-        return self._start(_Pending("get", invoke, descriptor), request.encode())
+        return self._start(_Pending(PendingKind.GET, invoke, descriptor), request.encode())
 
     def get_with_list(
         self, items: Sequence[x.CosemAttributeDescriptor | x.CosemAttributeDescriptorWithSelection]
@@ -210,7 +229,7 @@ class ClientSession:
                 f"{self.max_request_size}: split the list (max_request_size)"
             )
         self._next_invoke()
-        return self._start(_Pending("get-list", invoke, None, len(listed)), encoded)
+        return self._start(_Pending(PendingKind.GET_LIST, invoke, None, len(listed)), encoded)
 
     def set(
         self,
@@ -222,16 +241,18 @@ class ClientSession:
         self._require("request")
         request = x.SetRequestNormal(self._next_invoke(peek=True), descriptor, value, access)
         blocks = x.split_set_request(request, self.max_request_size)
-        return self._start_blocks("set", descriptor, blocks, Conformance.BLOCK_TRANSFER_WITH_SET_OR_WRITE)
+        return self._start_blocks(PendingKind.SET, descriptor, blocks, Conformance.BLOCK_TRANSFER_WITH_SET_OR_WRITE)
 
     def action(self, descriptor: x.CosemMethodDescriptor, parameters: Any = x.OMITTED) -> bytes:
         """ACTION-Request-Normal, or its pblocks when the parameters are too long."""
         self._require("request")
         request = x.ActionRequestNormal(self._next_invoke(peek=True), descriptor, parameters)
         blocks = x.split_action_request(request, self.max_request_size)
-        return self._start_blocks("action", descriptor, blocks, Conformance.BLOCK_TRANSFER_WITH_ACTION)
+        return self._start_blocks(PendingKind.ACTION, descriptor, blocks, Conformance.BLOCK_TRANSFER_WITH_ACTION)
 
-    def _start_blocks(self, kind: str, descriptor: Any, blocks: list[Any], needed: Conformance) -> bytes:
+    def _start_blocks(
+        self, kind: PendingKind, descriptor: Any, blocks: list[Any], needed: Conformance
+    ) -> bytes:
         if len(blocks) > 1 and (self.conformance is None or needed not in self.conformance):
             raise ProtocolError(
                 f"{kind.upper()} of {descriptor.describe()} needs {len(blocks)} blocks of "
@@ -273,7 +294,7 @@ class ClientSession:
 
     # --- received APDUs ---------------------------------------------------------------------
 
-    def receive_apdu(self, apdu: bytes | bytearray | memoryview) -> Any:
+    def receive_apdu(self, apdu: bytes | bytearray | memoryview) -> ClientEvent:
         """Consume one APDU from the meter and return one event (or raise)."""
         apdu = bytes(apdu)
         if not apdu:
@@ -313,11 +334,13 @@ class ClientSession:
 
     # --- association ------------------------------------------------------------------------
 
-    def _on_aare(self, apdu: bytes) -> Any:
+    def _on_aare(self, apdu: bytes) -> SendApdu | Associated:
         if apdu[0] != AARE.TAG:
             self.state = ClientState.IDLE
             if apdu[0] in (x.ExceptionResponse.TAG, x.ConfirmedServiceError.TAG):
-                raise x.decode_apdu(apdu).to_error()  # type: ignore[union-attr]
+                refusal = x.decode_apdu(apdu)
+                if isinstance(refusal, PLAIN_REFUSALS):
+                    raise refusal.to_error()
             raise ProtocolError(f"AARE (0x61) expected after AARQ, got tag 0x{apdu[0]:02x}")
         try:
             aare = AARE.decode(apdu)
@@ -399,22 +422,22 @@ class ClientSession:
         reply = hls_reply(s, self._stoc, self._ctos, self.server_system_title, self._next_ic)
         invoke = self._next_invoke()
         method = s.hls_method
-        self._pending = _Pending("pass3", invoke, method)
+        self._pending = _Pending(PendingKind.PASS3, invoke, method)
         plain = x.ActionRequestNormal(invoke, method, axdr.OctetString(reply)).encode()
         if s.pass3_signing is Pass3Signing.ALWAYS:
             self.pass3_signed = True
             return build_signed_pass3(
                 plain,
-                client_system_title=s.system_title,  # type: ignore[arg-type]
-                server_system_title=self.server_system_title,  # type: ignore[arg-type]
-                signing_key=s.signing_key,  # type: ignore[arg-type]
+                client_system_title=required(s.system_title, "the client system title"),
+                server_system_title=required(self.server_system_title, "the meter system title"),
+                signing_key=required(s.signing_key, "the client signing key"),
                 keys=CipherKeys(ek=s.ek, ak=s.ak),
                 invocation_counter=spend_invocation_counter(self._next_ic),
                 suite=s.suite,
             )
         return self._protect(plain, Form.GLO) if self._sc.protected else plain
 
-    def _on_pass4(self, decoded: Any, ciphered: bool) -> Any:
+    def _on_pass4(self, decoded: Any, ciphered: bool) -> Associated:
         pending = self._pending
         assert pending is not None
         if isinstance(decoded, x.ExceptionResponse):
@@ -432,7 +455,7 @@ class ClientSession:
                     decoded.service_error.standard_name,
                 )
             if refused:
-                title = self.settings.system_title.text if self.settings.system_title else "?"
+                title = self.settings.system_title.hex().upper() if self.settings.system_title else "?"
                 raise SignatureError(
                     "the meter refused the signed HLS pass 3 (ServiceNotAllowed/OperationNotPossible): "
                     f"it does not accept the signature of client {title}. Is the client certificate "
@@ -482,6 +505,7 @@ class ClientSession:
             self._form = (
                 Form.DED
             )  # Green Book 9.2.3.3: the dedicated key ciphers the association's APDUs
+        assert self.conformance is not None, "set from the AARE before any association"
         return Associated(
             conformance=self.conformance,
             server_max_receive_pdu_size=self.server_max_receive_pdu_size,
@@ -502,7 +526,7 @@ class ClientSession:
 
     # --- responses to data requests ----------------------------------------------------------
 
-    def _on_response(self, decoded: Any) -> Any:
+    def _on_response(self, decoded: Any) -> ClientEvent:
         pending = self._pending
         assert pending is not None
         if isinstance(decoded, PLAIN_REFUSALS):
@@ -515,16 +539,18 @@ class ClientSession:
         return handler[1](self, decoded, pending)
 
     def _get_normal(self, response: x.GetResponseNormal, pending: _Pending) -> GetResult:
-        return GetResult(pending.invoke_id_and_priority & 0x0F, (response.result,))
+        return GetResult(pending.invoke_id, (response.result,))
 
     def _get_list(self, response: x.GetResponseWithList, pending: _Pending) -> GetResult:
         if len(response.results) != pending.count:
             raise ProtocolError(
                 f"GET with-list: {pending.count} attributes asked, {len(response.results)} results received"
             )
-        return GetResult(pending.invoke_id_and_priority & 0x0F, response.results)
+        return GetResult(pending.invoke_id, response.results)
 
-    def _get_block(self, response: x.GetResponseWithDatablock, pending: _Pending) -> Any:
+    def _get_block(
+        self, response: x.GetResponseWithDatablock, pending: _Pending
+    ) -> SendApdu | GetResult:
         if pending.reassembler is None:
             pending.reassembler = x.GetBlockReassembler(
                 pending.invoke_id_and_priority, pending.descriptor
@@ -536,16 +562,16 @@ class ClientSession:
                 f"GET-Request-Next after block {following.block_number}",
             )
         blocks = pending.reassembler.blocks
-        if pending.kind == "get":
+        if pending.kind is PendingKind.GET:
             return GetResult(
-                pending.invoke_id_and_priority & 0x0F, (pending.reassembler.data(),), blocks
+                pending.invoke_id, (pending.reassembler.data(),), blocks
             )
         results = pending.reassembler.results()
         if len(results) != pending.count:
             raise ProtocolError(
                 f"GET with-list: {pending.count} attributes asked, {len(results)} results received"
             )
-        return GetResult(pending.invoke_id_and_priority & 0x0F, results, blocks)
+        return GetResult(pending.invoke_id, results, blocks)
 
     def _next_block(self, block_number: int, pending: _Pending, what: str) -> SendApdu:
         if block_number != pending.last_block_sent or not pending.blocks_to_send:
@@ -565,7 +591,7 @@ class ClientSession:
             raise ProtocolError(
                 f"SET: the meter answered before the last of the blocks ({len(pending.blocks_to_send)} unsent)"
             )
-        return SetResult(pending.invoke_id_and_priority & 0x0F, (response.result,))
+        return SetResult(pending.invoke_id, (response.result,))
 
     def _action_block_ack(
         self, response: x.ActionResponseNextPblock, pending: _Pending
@@ -575,11 +601,11 @@ class ClientSession:
     def _action_result(self, response: x.ActionResponseNormal, pending: _Pending) -> ActionResult:
         single = response.single_response
         data = None if single.return_parameters is x.OMITTED else single.return_parameters
-        return ActionResult(pending.invoke_id_and_priority & 0x0F, single.result, data)
+        return ActionResult(pending.invoke_id, single.result, data)
 
     def _action_response_block(
         self, response: x.ActionResponseWithPblock, pending: _Pending
-    ) -> Any:
+    ) -> SendApdu | ActionResult:
         """Long return parameters come in pblocks; ask for each next one (Green Book 9.3.9)."""
         if pending.response_blocks is None:
             pending.response_blocks = x.BlockAssembler("ACTION response block transfer")
@@ -597,14 +623,14 @@ class ClientSession:
         if end != len(payload):
             raise ProtocolError(f"ACTION response blocks: {len(payload) - end} bytes after the response")
         data = None if single.return_parameters is x.OMITTED else single.return_parameters
-        return ActionResult(pending.invoke_id_and_priority & 0x0F, single.result, data)
+        return ActionResult(pending.invoke_id, single.result, data)
 
     # --- plumbing ---------------------------------------------------------------------------
 
     def _require(self, action: str) -> None:
         if self.state not in _ALLOWED[action]:
             waiting = (
-                f" (invoke-id {self._pending.invoke_id_and_priority & 0x0F} in flight)"
+                f" (invoke-id {self._pending.invoke_id} in flight)"
                 if self._pending
                 else ""
             )
@@ -613,17 +639,17 @@ class ClientSession:
     def _next_invoke(self, peek: bool = False) -> int:
         invoke = self._invoke_id
         if not peek:
-            self._invoke_id = (invoke + 1) & 0x0F  # Invoke-Id is 4 bits (Green Book 9.5)
+            self._invoke_id = (invoke + 1) & INVOKE_ID_MASK  # 4 bits (Green Book 9.5)
         return x.invoke_id_and_priority(invoke, high_priority=self.settings.high_priority)
 
     def _check_invoke(self, response: Any, pending: _Pending) -> None:
         if (
             self.settings.check_invoke_id
-            and (response.invoke_id_and_priority ^ pending.invoke_id_and_priority) & 0x0F
+            and not response.answers(pending.invoke_id_and_priority)
         ):
             raise StaleAnswerError(
                 f"{response.NAME} carries invoke-id {response.invoke_id}, the request in flight has "
-                f"{pending.invoke_id_and_priority & 0x0F}: a late or foreign answer, ignored"
+                f"{pending.invoke_id}: a late or foreign answer, ignored"
             )
 
     def _start(self, pending: _Pending, plain: bytes) -> bytes:
@@ -643,7 +669,7 @@ class ClientSession:
             plain,
             sc=self._sc,
             keys=self._keys,
-            system_title=self.settings.system_title,  # type: ignore[arg-type]
+            system_title=required(self.settings.system_title, "the client system title"),
             invocation_counter=spend_invocation_counter(self._next_ic),
             form=form or self._form,
         )
@@ -652,7 +678,7 @@ class ClientSession:
         """Verify and remove protection (tag, signature, replay guard); plain APDUs pass."""
         if apdu[0] != GENERAL_SIGNING and not is_ciphered(apdu[0]):
             return apdu, False
-        signers = {}
+        signers: dict[bytes, PublicKeyOrCertificate] = {}
         if self.server_system_title is not None and self.settings.server_public_key is not None:
             signers[self.server_system_title] = self.settings.server_public_key
         peeled = peel(
@@ -675,15 +701,17 @@ class ClientSession:
 
 
 # response class -> (kinds of request it may answer, handler)
-_GETS = frozenset({"get", "get-list"})
-_RESPONSE_HANDLERS: dict[type, tuple[frozenset[str], Callable[..., Any]]] = {
-    x.GetResponseNormal: (frozenset({"get"}), ClientSession._get_normal),
-    x.GetResponseWithList: (frozenset({"get-list"}), ClientSession._get_list),
+_GETS = frozenset({PendingKind.GET, PendingKind.GET_LIST})
+_SETS = frozenset({PendingKind.SET})
+_ACTIONS = frozenset({PendingKind.ACTION})
+_RESPONSE_HANDLERS: dict[type, tuple[frozenset[PendingKind], Callable[..., ClientEvent]]] = {
+    x.GetResponseNormal: (frozenset({PendingKind.GET}), ClientSession._get_normal),
+    x.GetResponseWithList: (frozenset({PendingKind.GET_LIST}), ClientSession._get_list),
     x.GetResponseWithDatablock: (_GETS, ClientSession._get_block),
-    x.SetResponseNormal: (frozenset({"set"}), ClientSession._set_result),
-    x.SetResponseDatablock: (frozenset({"set"}), ClientSession._set_block_ack),
-    x.SetResponseLastDatablock: (frozenset({"set"}), ClientSession._set_result),
-    x.ActionResponseNormal: (frozenset({"action"}), ClientSession._action_result),
-    x.ActionResponseNextPblock: (frozenset({"action"}), ClientSession._action_block_ack),
-    x.ActionResponseWithPblock: (frozenset({"action"}), ClientSession._action_response_block),
+    x.SetResponseNormal: (_SETS, ClientSession._set_result),
+    x.SetResponseDatablock: (_SETS, ClientSession._set_block_ack),
+    x.SetResponseLastDatablock: (_SETS, ClientSession._set_result),
+    x.ActionResponseNormal: (_ACTIONS, ClientSession._action_result),
+    x.ActionResponseNextPblock: (_ACTIONS, ClientSession._action_block_ack),
+    x.ActionResponseWithPblock: (_ACTIONS, ClientSession._action_response_block),
 }
