@@ -36,6 +36,7 @@ from .devices import (
 )
 from .issues import async_delete_entry_issues
 from .models import InvalidPayload, MeterInfo
+from .statistics import async_setup_statistics
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -63,6 +64,8 @@ async def async_setup_entry(hass: HomeAssistant, entry: DlmsEdgeConfigEntry) -> 
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
     await agent.async_start()
     entry.async_on_unload(agent.async_stop)
+    # Hourly statistics from the meters' load profiles (docs/home-assistant.md).
+    entry.async_on_unload(await async_setup_statistics(hass, agent))
     # Options choose the entities and the prefix the topics: rebuild on their change.
     # Other data changes (new meters and infos) are applied in place by the agent.
     built_from = (dict(entry.options), entry.data[CONF_PREFIX])

@@ -1,0 +1,250 @@
+"""Long-term statistics from the meters' load profiles, for the Energy dashboard.
+
+The agent publishes each row of a meter's load profile once, in time order, and after an
+outage the rows it missed (`<prefix>/<agent>/<meter>/profile/<obis>`, QoS 1, not
+retained; docs/mqtt-contract.md "Profile rows"). Each cumulative energy register in a
+row (value group D = 8, Blue Book 7.5.3: active import/export, tariffs, reactive) feeds
+an *external* statistic `dlms_edge:<meter>_<obis>`, hourly, in kWh or kvarh.
+
+Why external statistics and not corrections of the live sensor's own statistics
+(docs/home-assistant.md, "Energy dashboard"): the recorder compiles the sensor's hours
+from its states on its own schedule, so imported corrections would race with it and a
+late hour would have to rewrite every later `sum`; the profile series is instead owned
+by this module alone, written from the meter's own record and nothing else. The live
+sensor keeps its states and statistics (history, automations); the Energy dashboard uses
+one of the two per register, so nothing is counted twice.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Final, cast
+
+from homeassistant.components import mqtt
+from homeassistant.components.recorder.models import (
+    StatisticData,
+    StatisticMeanType,
+    StatisticMetaData,
+)
+from homeassistant.components.recorder.statistics import (
+    STATISTIC_UNIT_TO_UNIT_CONVERTER,
+    async_add_external_statistics,
+    get_last_statistics,
+)
+from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
+from homeassistant.helpers.recorder import get_instance
+from homeassistant.util import dt as dt_util
+
+from .const import DOMAIN
+from .coordinator import DlmsEdgeAgent, DlmsEdgeMeter
+from .models import OBIS_PATTERN, InvalidPayload
+from .profile_hours import HourlySeries, HourStat
+
+_LOGGER = logging.getLogger(__name__)
+
+RECORDER: Final = "recorder"
+
+# Blue Book unit symbols of cumulative energy registers -> (statistic unit, factor).
+# Reactive energy stays in kvarh: Home Assistant converts it only within its own class.
+ENERGY_UNITS: Final[dict[str, tuple[str, float]]] = {
+    "Wh": ("kWh", 1e-3),
+    "kWh": ("kWh", 1.0),
+    "MWh": ("kWh", 1e3),
+    "varh": ("kvarh", 1e-3),
+    "kvarh": ("kvarh", 1.0),
+    "Mvarh": ("kvarh", 1e3),
+}
+# Value group D = 8, "time integral 1": the register counts from its start to now. Other
+# integrals (D = 9: since the billing period; D = 29: per capture period) are not
+# cumulative, their profile rows cannot become a `sum`.
+_CUMULATIVE_D: Final = "8"
+_NOT_ID = re.compile(r"[^a-z0-9]+")
+
+# `unit_class` joined the statistic metadata in Home Assistant 2025.10 (required from
+# 2026.11; the Energy dashboard lists only statistics with an energy unit class). Before
+# that the metadata had no such key and the recorder refuses unknown keys, so the key is
+# sent only where the release knows it.
+_HAS_UNIT_CLASS: Final = "unit_class" in (
+    StatisticMetaData.__required_keys__ | StatisticMetaData.__optional_keys__
+)
+
+
+def statistic_id(meter_key: str, obis: str) -> str:
+    """`dlms_edge:<meter identity>_<obis with _>`: lower case, digits and single `_`."""
+    object_id = _NOT_ID.sub("_", f"{meter_key}_{obis}".lower()).strip("_")
+    return f"{DOMAIN}:{object_id}"
+
+
+def is_cumulative_energy(obis: str) -> bool:
+    """An electricity register that counts from its start (Blue Book 7.5.3, D = 8)."""
+    groups = obis.split(".")
+    return len(groups) == 6 and groups[0] == "1" and groups[3] == _CUMULATIVE_D
+
+
+def statistic_metadata(meter: DlmsEdgeMeter, obis: str, unit: str) -> StatisticMetaData:
+    """Metadata of the profile statistic of `obis` on `meter`, in `unit` (kWh, kvarh)."""
+    announced = next((obj for obj in meter.info.objects if obj.obis == obis), None)
+    what = announced.name if announced and announced.name else f"OBIS {obis}"
+    metadata: dict[str, Any] = {
+        "has_sum": True,
+        "mean_type": StatisticMeanType.NONE,
+        "name": f"{meter.name} {what} (load profile)",
+        "source": DOMAIN,
+        "statistic_id": statistic_id(meter.key, obis),
+        "unit_of_measurement": unit,
+    }
+    if _HAS_UNIT_CLASS:
+        converter = STATISTIC_UNIT_TO_UNIT_CONVERTER.get(unit)
+        metadata["unit_class"] = converter.UNIT_CLASS if converter else None
+    return cast(StatisticMetaData, metadata)
+
+
+@dataclass(frozen=True, slots=True)
+class ProfileRow:
+    """One row of `<prefix>/<agent>/<meter>/profile/<obis>` (docs/mqtt-contract.md)."""
+
+    ts: datetime
+    values: dict[str, float]  # OBIS -> number; null and non-numeric values left out
+    units: dict[str, str | None]
+
+    @classmethod
+    def from_payload(cls, payload: str | bytes | bytearray) -> ProfileRow:
+        try:
+            data = json.loads(payload)
+        except (ValueError, UnicodeDecodeError) as err:
+            raise InvalidPayload(f"not JSON ({err})") from None
+        if not isinstance(data, dict):
+            raise InvalidPayload(f"expected a JSON object, got {type(data).__name__}")
+        raw_ts, values, units = data.get("ts"), data.get("values"), data.get("units", {})
+        ts = dt_util.parse_datetime(raw_ts) if isinstance(raw_ts, str) else None
+        if ts is None or ts.tzinfo is None:
+            raise InvalidPayload(f"expected 'ts' as ISO 8601 UTC, got {raw_ts!r:.40}")
+        if not isinstance(values, dict) or not isinstance(units, dict):
+            raise InvalidPayload("expected 'values' and 'units' as JSON objects")
+        numbers = {
+            obis: float(value)
+            for obis, value in values.items()
+            if isinstance(obis, str)
+            and OBIS_PATTERN.match(obis)
+            and isinstance(value, int | float)
+            and not isinstance(value, bool)
+            and math.isfinite(value)
+        }
+        named = {obis: unit for obis, unit in units.items() if isinstance(unit, str)}
+        return cls(ts.astimezone(UTC), numbers, cast(dict[str, str | None], named))
+
+
+@dataclass(slots=True)
+class _Statistic:
+    """One register's series: loaded from the recorder first, then fed row by row."""
+
+    metadata: StatisticMetaData
+    series: HourlySeries = field(default_factory=HourlySeries)
+    loaded: bool = False
+    waiting: list[tuple[datetime, float]] = field(default_factory=list)
+
+
+class ProfileStatistics:
+    """Feeds the profile rows of one agent's meters into hourly external statistics."""
+
+    def __init__(self, hass: HomeAssistant, agent: DlmsEdgeAgent) -> None:
+        self.hass = hass
+        self.agent = agent
+        self._statistics: dict[str, _Statistic] = {}
+
+    async def async_start(self) -> CALLBACK_TYPE:
+        """Subscribe to the rows of every meter of the agent; return the unsubscriber."""
+        return await mqtt.async_subscribe(
+            self.hass,
+            f"{self.agent.prefix}/{self.agent.agent}/+/profile/+",
+            self._on_row,
+            qos=1,
+            encoding=None,
+        )
+
+    @callback
+    def _on_row(self, msg: mqtt.ReceiveMessage) -> None:
+        meter_id = msg.topic[len(f"{self.agent.prefix}/{self.agent.agent}/") :].split("/")[0]
+        if (meter := self.agent.meter_by_id(meter_id)) is None:
+            _LOGGER.debug("Profile row of unknown meter %s ignored", meter_id)
+            return
+        try:
+            row = ProfileRow.from_payload(msg.payload)
+        except InvalidPayload as err:
+            self.agent.report_malformed(msg.topic, str(err))
+            return
+        announced = {obj.obis: obj.unit for obj in meter.info.objects}
+        for obis, value in row.values.items():
+            unit = row.units.get(obis) or announced.get(obis)
+            if not is_cumulative_energy(obis) or unit not in ENERGY_UNITS:
+                continue
+            statistic_unit, factor = ENERGY_UNITS[unit]
+            self._add(meter, obis, statistic_unit, row.ts, value * factor)
+
+    @callback
+    def _add(self, meter: DlmsEdgeMeter, obis: str, unit: str, ts: datetime, value: float) -> None:
+        key = statistic_id(meter.key, obis)
+        if (statistic := self._statistics.get(key)) is None:
+            statistic = _Statistic(statistic_metadata(meter, obis, unit))
+            self._statistics[key] = statistic
+            self.agent.entry.async_create_background_task(
+                self.hass, self._async_load(statistic), f"{DOMAIN} load statistic {key}"
+            )
+        elif statistic.metadata["unit_of_measurement"] != unit:
+            _LOGGER.warning(
+                "Profile row of %s on %s in %s, its statistic is in %s: ignored",
+                obis,
+                meter.name,
+                unit,
+                statistic.metadata["unit_of_measurement"],
+            )
+            return
+        if not statistic.loaded:
+            statistic.waiting.append((ts, value))
+            return
+        self._import(statistic, statistic.series.add(ts, value))
+
+    async def _async_load(self, statistic: _Statistic) -> None:
+        """Continue the statistic from its newest stored hour, then take waiting rows."""
+        key = statistic.metadata["statistic_id"]
+        stored = await get_instance(self.hass).async_add_executor_job(
+            get_last_statistics, self.hass, 1, key, False, {"state", "sum"}
+        )
+        if rows := stored.get(key):
+            last = rows[0]
+            state, total = last.get("state"), last.get("sum")
+            if state is not None and total is not None:
+                start = dt_util.utc_from_timestamp(last["start"])
+                statistic.series.continue_from(HourStat(start, state, total))
+        statistic.loaded = True
+        hours: dict[datetime, HourStat] = {}
+        for ts, value in statistic.waiting:
+            hours.update((hour.start, hour) for hour in statistic.series.add(ts, value))
+        statistic.waiting.clear()
+        self._import(statistic, sorted(hours.values(), key=lambda hour: hour.start))
+
+    @callback
+    def _import(self, statistic: _Statistic, hours: list[HourStat]) -> None:
+        if not hours:
+            return
+        data = [StatisticData(start=h.start, state=h.state, sum=h.sum) for h in hours]
+        # The recorder may adjust the metadata it is given: hand it a copy.
+        async_add_external_statistics(
+            self.hass, cast(StatisticMetaData, dict(statistic.metadata)), data
+        )
+
+
+async def async_setup_statistics(hass: HomeAssistant, agent: DlmsEdgeAgent) -> CALLBACK_TYPE:
+    """Start the profile statistics of `agent`; return what stops them.
+
+    Without the recorder (not in the configuration) there is nowhere to keep them.
+    """
+    if RECORDER not in hass.config.components:
+        _LOGGER.debug("No recorder: load-profile statistics of %s are off", agent.agent)
+        return lambda: None
+    return await ProfileStatistics(hass, agent).async_start()
