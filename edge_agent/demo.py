@@ -34,6 +34,7 @@ import subprocess
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -342,6 +343,17 @@ def _security(keys: DemoKeys) -> dict[str, Any]:
             "meter_certificate": str(keys.directory / METER_CERT)}
 
 
+def _within(timeout: float, what: str, stop: Callable[[], object]) -> None:
+    """Run ``stop`` and wait for it ``timeout`` seconds at most: a part that does not stop in
+    time (a store stuck on a busy disk, a client waiting for an acknowledgement) must not
+    hold the demo. It goes on in a daemon thread, which ends with the process."""
+    thread = threading.Thread(target=stop, name=f"demo-stop {what}", daemon=True)
+    thread.start()
+    thread.join(timeout)
+    if thread.is_alive():
+        log.warning("demo stop: %s did not stop within %.1f s; going on", what, timeout)
+
+
 def demo_config(options: DemoOptions, meter_port: int, mqtt_port: int, state_dir: Path,
                 keys: DemoKeys | None = None) -> str:
     """The agent's config for the demo (the format of edge_agent/agent/config.py): the
@@ -404,7 +416,8 @@ class Demo:
         options = self.options
         if options.profile not in PROFILES:
             raise ConfigError(f"profile {options.profile!r}: expected one of {', '.join(PROFILES)}")
-        self._workdir = tempfile.TemporaryDirectory(prefix="dlms-edge-demo-")
+        # A part still winding down may write there while it is removed: not an error.
+        self._workdir = tempfile.TemporaryDirectory(prefix="dlms-edge-demo-", ignore_cleanup_errors=True)
         workdir = Path(self._workdir.name)
         secured = options.profile == "t210d"
         keys_dir = workdir / "keys" if secured else None
@@ -483,13 +496,14 @@ class Demo:
     def _stop_agent(self) -> None:
         agent, self.agent = self.agent, None
         if agent is not None:
-            agent.stop(timeout=self._remaining(0.5))
+            budget = self._remaining(0.5)
+            _within(budget + 1.0, "the agent", lambda: agent.stop(timeout=budget))
 
     def _stop_watcher(self) -> None:
         watcher, self.watcher = self.watcher, None
         if watcher is not None:
-            watcher.disconnect()
-            watcher.loop_stop()
+            # paho's loop_stop() waits for its network thread without a time limit.
+            _within(self._remaining(0.25), "the watcher", lambda: (watcher.disconnect(), watcher.loop_stop()))
 
     def _stop_broker(self) -> None:
         broker, self.broker = self.broker, None

@@ -332,3 +332,21 @@ def test_a_wedged_amqtt_broker_stops_within_its_time_out():
     started = time.monotonic()
     broker.stop(timeout=2.0)
     assert time.monotonic() - started < 3.0
+
+
+def test_the_demo_stops_within_its_deadline_when_the_broker_is_wedged(monkeypatch):
+    """One deadline for the whole stop: a broker that no longer answers makes the agent,
+    the watcher and the broker itself wait, and their waits must not add up."""
+    pytest.importorskip("amqtt")
+    from edge_agent.demo import Demo, DemoOptions
+
+    monkeypatch.setenv("DLMS_EDGE_DEMO_BROKER", "amqtt")
+    demo = Demo(DemoOptions(mqtt_port=free_port(), profile="generic", interval=1)).start()
+    try:
+        time.sleep(2.0)
+        demo.broker.loop.call_soon_threadsafe(time.sleep, 60)  # the broker stops turning
+        started = time.monotonic()
+        demo.stop(timeout=4.0)
+        assert time.monotonic() - started < 6.0
+    finally:
+        demo.stop()
