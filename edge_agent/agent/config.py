@@ -196,7 +196,8 @@ def _profiles(raw: list, path: list[Any], problems: _Problems) -> tuple[ProfileC
                                              "keep one")
         profiles[profile["obis"]] = ProfileConfig(profile["obis"], float(profile["interval"]),
                                                   None if profile["backfill"] is None
-                                                  else float(profile["backfill"]))
+                                                  else float(profile["backfill"]),
+                                                  profile["timezone"])
     return tuple(profiles.values())
 
 

@@ -146,12 +146,14 @@ class ProfileConfig:
 
     ``interval``: seconds between looks for new rows; ``backfill``: how far back (seconds)
     rows are read after an outage, and by the first look; None: as far as the meter keeps
-    rows (entries × capture period, Blue Book 4.3.6 attributes 4 and 8).
+    rows (entries × capture period, Blue Book 4.3.6 attributes 4 and 7); ``timezone``: the
+    meter's IANA zone, which places time stamps without deviation (None: the host's).
     """
 
     obis: str
     interval: float
     backfill: float | None = None
+    timezone: str | None = None
 
     @property
     def name(self) -> str:

@@ -173,6 +173,19 @@ def _off_or(schema: vol.Schema, example: str) -> Callable[[Any], dict | None]:
     return validate
 
 
+def _time_zone(value: Any) -> str:
+    """An IANA time zone name the system knows (``Europe/Vienna``)."""
+    import zoneinfo
+
+    if isinstance(value, str) and value.strip():
+        try:
+            zoneinfo.ZoneInfo(value.strip())
+            return value.strip()
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            pass
+    raise vol.Invalid(f"expected an IANA time zone name such as Europe/Vienna, got {value!r}")
+
+
 def _none_or(validate: Callable[[Any], Any]) -> Callable[[Any], Any]:
     """None stays None (the default applies later); anything else must pass ``validate``
     (whose message then names the fix)."""
@@ -234,6 +247,8 @@ PROFILE = _strict({
     R("obis"): _obis,
     O("interval", default=900): _scaled("seconds", 1),
     O("backfill", default=None): _none_or(_scaled("seconds", 0)),
+    # The meter's zone, for time stamps without deviation (4.1.6.1); default the host's.
+    O("timezone", default=None): _none_or(_time_zone),
 })
 # The meter's clock (Blue Book 4.5.1), read for the clock topic: drift and status.
 CLOCK = _strict({O("interval", default=3600): _scaled("seconds", 10)})

@@ -38,7 +38,7 @@ from edge_agent.client.load_profile import (
     ProfileColumn,
     ProfileLayout,
     ProfileReader,
-    host_zone,
+    zone_named,
 )
 from edge_agent.dlms.cosem.obis import Obis
 from edge_agent.state.facts import PROFILES_PUBLISHED, FactStore
@@ -138,12 +138,14 @@ class ProfileFeed:
         marks[obis] = moment.isoformat()
         self.facts.set_fact(self.facts_key, PUBLISHED_FACT, marks)
 
-    def _reader(self, client: MeterClient, obis: str) -> tuple[ProfileReader, RowShape]:
+    def _reader(self, client: MeterClient, profile: ProfileConfig
+                ) -> tuple[ProfileReader, RowShape]:
         """One reader per association (its layout -- columns, scalers -- read once)."""
-        known = self._readers.get(obis)
+        known = self._readers.get(profile.obis)
         if known is None or known[0].meter is not client:
-            reader = ProfileReader(client, Obis.parse(obis), zone=host_zone())
-            known = self._readers[obis] = (reader, RowShape.of(reader.layout()))
+            reader = ProfileReader(client, Obis.parse(profile.obis),
+                                   zone=zone_named(profile.timezone))
+            known = self._readers[profile.obis] = (reader, RowShape.of(reader.layout()))
         return known
 
     def collect(self, client: MeterClient, profile: ProfileConfig, publish: Publish,
@@ -162,7 +164,7 @@ class ProfileFeed:
         in_queue = queued(profile.obis) if queued is not None else None
         if in_queue is not None and (last is None or in_queue > last):
             last = in_queue
-        reader, shape = self._reader(client, profile.obis)
+        reader, shape = self._reader(client, profile)
         depth = self.depth(profile, reader)
         oldest = now - depth
         start = oldest if last is None or last < oldest else last

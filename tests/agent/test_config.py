@@ -184,6 +184,8 @@ BAD = [
      "meters[0].profiles[0].interval", "1d"),
     ("profile backfill", {"profiles": [{"obis": "1.0.99.1.0.255", "backfill": "2 weeks"}]},
      "meters[0].profiles[0].backfill", "5m"),
+    ("profile timezone", {"profiles": [{"obis": "1.0.99.1.0.255", "timezone": "Mars/Olympus"}]},
+     "meters[0].profiles[0].timezone", "Europe/Vienna"),
     ("profile typo", {"profiles": [{"obis": "1.0.99.1.0.255", "backfil": "1d"}]},
      "meters[0].profiles[0].backfil", "did you mean 'backfill'"),
     ("profile twice", {"profiles": [{"obis": "1.0.99.1.0.255"}, {"obis": "1-0:99.1.0"}]},

@@ -464,3 +464,21 @@ def test_meter_away_for_six_simulated_hours_then_every_missing_row_once(
     stamps = stamps_on(watcher)
     assert len(stamps) == 120 and consecutive(stamps, station)
     assert json.loads(watcher.on("dlms/pi/kitchen/health")[-1].payload)["state"] == "ok"
+
+
+@pytest.mark.parametrize("style", ["local", "bare"])
+def test_time_stamps_without_deviation_are_placed_in_the_profiles_time_zone(
+        tmp_path, meter, clock, style) -> None:
+    """A meter that sends its local time without deviation: the profile's ``timezone``
+    places the rows (here CET, an hour east of the host's UTC), nothing shifted."""
+    station, port = meter
+    station.model.meter.time_stamp_style = style
+    feed = ProfileFeed(FactStore(tmp_path / "state"), "kitchen", clock.posix)
+    rows: list[ProfileRow] = []
+    client = MeterClient(ConnectionSettings(tcp=("127.0.0.1", port)), ClientSettings(),
+                         meter_id="kitchen", state_dir=tmp_path / "client")
+    with client:
+        feed.collect(client, ProfileConfig(PROFILE, 900.0, 3600.0, "Europe/Vienna"),
+                     lambda obis, chunk: rows.extend(chunk))
+    first = START.replace(minute=15, second=0) - dt.timedelta(hours=1)
+    assert [r.ts.astimezone(dt.UTC) for r in rows] == [first + i * STEP for i in range(4)]
