@@ -69,6 +69,18 @@ EXIT_CODES: tuple[tuple[type[BaseException], int], ...] = (
 )
 
 
+# Settings the core names in a fix (DlmsError.fix) -> their command-line option.
+_OPTIONS = {"pass3_signing": "--pass3-signing"}
+
+
+def _command_line_fix(exc: errors.DlmsError) -> str:
+    """`` (command line: --pass3-signing always)`` for an error whose fix is a setting."""
+    if exc.fix is None or exc.fix[0] not in _OPTIONS:
+        return ""
+    setting, value = exc.fix
+    return f" (command line: {_OPTIONS[setting]} {value})"
+
+
 def exit_code_for(exc: BaseException) -> int:
     return next(code for kind, code in EXIT_CODES if isinstance(exc, kind))
 
@@ -122,7 +134,7 @@ def main(argv: list[str] | None = None) -> int:
     except errors.DlmsError as exc:
         if args.debug:
             raise
-        print(f"dlms-edge {args.verb}: error: {exc}", file=sys.stderr)
+        print(f"dlms-edge {args.verb}: error: {exc}{_command_line_fix(exc)}", file=sys.stderr)
         return exit_code_for(exc)
     except BrokenPipeError:
         return 0

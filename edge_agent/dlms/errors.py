@@ -10,7 +10,14 @@ from enum import StrEnum
 
 
 class DlmsError(Exception):
-    """Base of every error dlms-edge raises on purpose."""
+    """Base of every error dlms-edge raises on purpose.
+
+    ``fix`` is the setting and the value that cure the error, when one does
+    (``("pass3_signing", "always")``): the message names it in the configuration's spelling,
+    and the command line adds its own (``--pass3-signing always``).
+    """
+
+    fix: tuple[str, str] | None = None
 
 
 # --- malformed input -----------------------------------------------------------------

@@ -191,6 +191,7 @@ def test_unsigned_pass3_refused_by_t210d_quirk() -> None:
         link.associate()
     message = str(info.value)
     assert "ServiceNotAllowed" in message and "pass3_signing: always" in message
+    assert info.value.fix == ("pass3_signing", "always")  # the CLI adds --pass3-signing always
     assert isinstance(info.value, ExceptionResponseError)
     assert info.value.reason == "service-not-allowed/operation-not-possible"
     assert link.wire[-1][1] == bytes.fromhex("d80101")  # in clear, as in the trace

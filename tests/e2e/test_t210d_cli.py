@@ -72,6 +72,7 @@ def test_never_fails_naming_service_not_allowed(t210d: Simulator, keys_dir: Path
     assert result.returncode not in (0, 2)
     assert result.stdout == ""
     assert "ServiceNotAllowed" in result.stderr and "pass3_signing: always" in result.stderr
+    assert "(command line: --pass3-signing always)" in result.stderr
     assert "Traceback" not in result.stderr
 
 

@@ -87,6 +87,8 @@ class Pass3SigningRequired(ExceptionResponseError):
     """The meter refused an unsigned HLS pass 3: the Sagemcom T-210D behaviour (README, "The
     two commands"), which wants it in general-signing (:mod:`.pass3`)."""
 
+    fix = ("pass3_signing", "always")
+
 
 # --- the state machine ----------------------------------------------------------------------
 
