@@ -42,6 +42,7 @@ from edge_agent.agent.config_model import (
     ProfileConfig,
 )
 from edge_agent.agent.load_profile_feed import ProfileFeed, ProfileRow
+from edge_agent.agent.peak_demand import stamp_capture_times
 from edge_agent.agent.scheduler import BackOff, Group
 from edge_agent.agent.serial_line import SharedLine
 from edge_agent.agent.meter_settings import (
@@ -200,7 +201,8 @@ class MeterWorker:
         raised."""
         values = tuple(g for g in groups if isinstance(g, PollGroup))
         if values:
-            ok, readings = self._transact(lambda client: self._read(client, values))
+            ok, readings = self._transact(
+                lambda client: stamp_capture_times(client, self._read(client, values)))
             if not ok:
                 return False
             if self.meter_id is not None and readings:

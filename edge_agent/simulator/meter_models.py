@@ -20,6 +20,7 @@ object                    public client (SAP 16)                management clien
 0.0.43.0.0.255 security   read; methods 6, 7 (certificates)     read; methods 1..8
 measurement registers     read (generic profile only)           read
 1.0.1.6.0.255 max demand  read (generic profile only)           read
+1.0.1.6.0.255 max demand  read (generic profile only)           read
 load profile              read (generic profile only)           read; reset
 event log                 --                                    read
 disconnect control        --                                    read; write mode; methods
@@ -56,6 +57,7 @@ from edge_agent.dlms.encoding.date_time import DAY_LAST, CosemDateTime
 from edge_agent.dlms.errors import ConfigError
 from edge_agent.dlms.secret import Secret
 from edge_agent.simulator import event_log
+from edge_agent.simulator.demand import MaximumDemand
 from edge_agent.simulator.demand import MaximumDemand
 from edge_agent.simulator.loadprofile import (
     CLOCK_CAPTURE,
@@ -211,6 +213,9 @@ class SimulatedMeter:
         for obj in self._registers():
             self._add(obj, management=rights(read=(2, 3)),
                       **({"public": rights(read=(2, 3))} if public_reads else {}))
+        self.maximum_demand = MaximumDemand(meter)
+        self._add(self.maximum_demand.cosem_object(), management=rights(read=(2, 3, 4, 5)),
+                  **({"public": rights(read=(2, 3, 4, 5))} if public_reads else {}))
         self.maximum_demand = MaximumDemand(meter)
         self._add(self.maximum_demand.cosem_object(), management=rights(read=(2, 3, 4, 5)),
                   **({"public": rights(read=(2, 3, 4, 5))} if public_reads else {}))
