@@ -11,8 +11,8 @@ layer). What must outlive a connection -- the received-counter guard and the log
 client invocation counter -- lives in a :class:`CounterLog` the caller shares.
 
 Quirk ``require_signed_pass3`` (per client SAP): the Sagemcom T-210D behaviour (trace in
-tests/dlms/t210d_pass3_trace.json) -- an unsigned pass 3 is refused with ExceptionResponse service-not-allowed /
-operation-not-possible, a pass 3 in general-signing is accepted only with a valid
+tests/dlms/t210d_pass3_trace.json) -- an unsigned pass 3 is refused with ExceptionResponse
+service-not-allowed / operation-not-possible, a pass 3 in general-signing is accepted only with a valid
 signature of a client key the meter knows.
 """
 

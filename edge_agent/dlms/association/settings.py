@@ -186,7 +186,9 @@ class ClientSettings:
             raise ConfigError(
                 "ciphering and HLS need the client system title (system_title: 16 hex digits)"
             )
-        title = SystemTitle.optional(self.system_title, what="client system title", error=ConfigError)
+        title = SystemTitle.optional(
+            self.system_title, what="client system title", error=ConfigError
+        )
         object.__setattr__(self, "system_title", title)
         if (sc.protected or mechanism is MechanismName.HIGH_GMAC) and (
             self.ek is None or self.ak is None
@@ -205,7 +207,8 @@ class ClientSettings:
         if self.pass3_signing is Pass3Signing.ALWAYS:
             if mechanism not in HLS_MECHANISMS:
                 raise ConfigError(
-                    "pass3_signing: always applies to HLS only (authentication hls-gmac or hls-ecdsa)"
+                    "pass3_signing: always applies to HLS only "
+                    "(authentication hls-gmac or hls-ecdsa)"
                 )
             if self.signing_key is None or self.suite == 0 or self.ek is None or self.ak is None:
                 raise ConfigError(

@@ -64,7 +64,8 @@ class Scheme(enum.Enum):
 
 
 def shared_secret(
-    private_key: crypto.ec.EllipticCurvePrivateKey, peer_public_key: crypto.ec.EllipticCurvePublicKey
+    private_key: crypto.ec.EllipticCurvePrivateKey,
+    peer_public_key: crypto.ec.EllipticCurvePublicKey,
 ) -> Secret:
     """Z of ECC CDH (SP 800-56A 5.7.1.2); both keys on the same curve."""
     if private_key.curve.name != peer_public_key.curve.name:
@@ -98,9 +99,8 @@ def kdf(z: Secret, info: bytes, *, suite: int, length: int) -> Secret:
     params = suite_parameters(suite)
     params.require_public_key_algorithms("key derivation")
     assert params.hash is not None
-    derived = crypto.concatkdf.ConcatKDFHash(algorithm=params.hash(), length=length, otherinfo=info).derive(
-        z.reveal()
-    )
+    kdf_hash = crypto.concatkdf.ConcatKDFHash(algorithm=params.hash(), length=length, otherinfo=info)
+    derived = kdf_hash.derive(z.reveal())
     return Secret(derived, "derived key")
 
 
@@ -137,7 +137,9 @@ def agree(
 
 
 def key_agreement_data(
-    key_id: int, ephemeral_key: crypto.ec.EllipticCurvePrivateKey, signing_key: crypto.ec.EllipticCurvePrivateKey
+    key_id: int,
+    ephemeral_key: crypto.ec.EllipticCurvePrivateKey,
+    signing_key: crypto.ec.EllipticCurvePrivateKey,
 ) -> bytes:
     """key_data of Security setup key_agreement (Blue Book 4.4.7 method 3):
     ephemeral public key X‖Y ‖ ECDSA signature of key_id ‖ X‖Y with the signing key."""

@@ -35,7 +35,9 @@ def generate_key_pair(suite: int = 1) -> crypto.ec.EllipticCurvePrivateKey:
     return crypto.ec.generate_private_key(params.curve())
 
 
-def public_key_from_point(point: bytes, suite: int | None = None) -> crypto.ec.EllipticCurvePublicKey:
+def public_key_from_point(
+    point: bytes, suite: int | None = None
+) -> crypto.ec.EllipticCurvePublicKey:
     """A public key from X‖Y (as DLMS carries it) or 04‖X‖Y (SEC 1 uncompressed)."""
     raw = bytes(point)
     if len(raw) in (65, 97) and raw[0] == 0x04:
@@ -58,7 +60,9 @@ def public_key_from_point(point: bytes, suite: int | None = None) -> crypto.ec.E
         raise DecodeError(f"public key is not a point on {params.curve.name}") from None
 
 
-def public_key_to_point(key: crypto.ec.EllipticCurvePublicKey, *, sec1_prefix: bool = False) -> bytes:
+def public_key_to_point(
+    key: crypto.ec.EllipticCurvePublicKey, *, sec1_prefix: bool = False
+) -> bytes:
     """X‖Y (DLMS key agreement data), or 04‖X‖Y with ``sec1_prefix``."""
     encoded = key.public_bytes(
         crypto.serialization.Encoding.X962, crypto.serialization.PublicFormat.UncompressedPoint
@@ -87,13 +91,16 @@ def system_title_from_certificate(certificate: crypto.x509.Certificate) -> Syste
 
 
 def _subject(system_title: bytes, organization: str | None) -> crypto.x509.Name:
-    attributes = [crypto.x509.NameAttribute(crypto.oid.NameOID.COMMON_NAME, common_name(system_title))]
+    name_oid = crypto.oid.NameOID
+    attributes = [crypto.x509.NameAttribute(name_oid.COMMON_NAME, common_name(system_title))]
     if organization:
-        attributes.append(crypto.x509.NameAttribute(crypto.oid.NameOID.ORGANIZATION_NAME, organization))
+        attributes.append(crypto.x509.NameAttribute(name_oid.ORGANIZATION_NAME, organization))
     return crypto.x509.Name(attributes)
 
 
-def _hash_for(key: crypto.ec.EllipticCurvePrivateKey) -> crypto.hashes.SHA256 | crypto.hashes.SHA384:
+def _hash_for(
+    key: crypto.ec.EllipticCurvePrivateKey,
+) -> crypto.hashes.SHA256 | crypto.hashes.SHA384:
     params = suite_of_key(key)
     assert params.hash is not None
     return params.hash()
@@ -153,7 +160,9 @@ def self_signed_certificate(
         .subject_name(name)
         .issuer_name(name)
         .public_key(public_key)
-        .serial_number(serial_number if serial_number is not None else crypto.x509.random_serial_number())
+        .serial_number(
+            serial_number if serial_number is not None else crypto.x509.random_serial_number()
+        )
         .not_valid_before(not_before)
         .not_valid_after(not_after)
         .add_extension(_key_usage(usage), critical=True)
@@ -182,7 +191,9 @@ def load_csr(data: bytes) -> crypto.x509.CertificateSigningRequest:
         raise DecodeError(f"not a certificate signing request (PEM or DER): {exc}") from None
 
 
-def load_private_key(data: bytes, password: bytes | None = None) -> crypto.ec.EllipticCurvePrivateKey:
+def load_private_key(
+    data: bytes, password: bytes | None = None
+) -> crypto.ec.EllipticCurvePrivateKey:
     try:
         if data.lstrip().startswith(b"-----BEGIN"):
             key = crypto.serialization.load_pem_private_key(data, password)

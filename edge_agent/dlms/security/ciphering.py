@@ -275,7 +275,8 @@ def _gcm_decrypt(key: Secret, iv: bytes, aad: bytes, apdu: CipheredApdu) -> byte
         ).decryptor()
         return decryptor.update(apdu.information) + decryptor.finalize()
     if not sc.encryption:
-        encryptor = crypto.Cipher(crypto.algorithms.AES(key.reveal()), crypto.modes.GCM(iv)).encryptor()
+        cipher = crypto.Cipher(crypto.algorithms.AES(key.reveal()), crypto.modes.GCM(iv))
+        encryptor = cipher.encryptor()
         encryptor.authenticate_additional_data(aad + apdu.information)
         encryptor.finalize()
         return (
@@ -284,7 +285,8 @@ def _gcm_decrypt(key: Secret, iv: bytes, aad: bytes, apdu: CipheredApdu) -> byte
             else None
         )
     decryptor = crypto.Cipher(
-        crypto.algorithms.AES(key.reveal()), crypto.modes.GCM(iv, apdu.auth_tag, min_tag_length=TAG_LENGTH)
+        crypto.algorithms.AES(key.reveal()),
+        crypto.modes.GCM(iv, apdu.auth_tag, min_tag_length=TAG_LENGTH),
     ).decryptor()
     decryptor.authenticate_additional_data(aad)
     plaintext = decryptor.update(apdu.information)
@@ -354,7 +356,8 @@ def decipher(
     if sender is None:
         raise MissingKeyError(
             f"{what} does not carry the sender's system title, which the IV needs: give the peer's "
-            "system title (AARE responding-AP-title / AARQ calling-AP-title, or the system_title setting)"
+            "system title (AARE responding-AP-title / AARQ calling-AP-title, or the system_title "
+            "setting)"
         )
     sender = SystemTitle(sender, what=f"{what}: system title")
     keys.check_suite(apdu.sc.suite)

@@ -59,7 +59,8 @@ def _gmac(
     ak = keys.require("ak", "HLS-5 (GMAC) authenticates with the AK")
     keys.check_suite(sc.suite)
     encryptor = crypto.Cipher(
-        crypto.algorithms.AES(ek.reveal()), crypto.modes.GCM(system_title + invocation_counter.to_bytes(4, "big"))
+        crypto.algorithms.AES(ek.reveal()),
+        crypto.modes.GCM(system_title + invocation_counter.to_bytes(4, "big")),
     ).encryptor()
     encryptor.authenticate_additional_data(sc.encode() + ak.reveal() + challenge)
     encryptor.finalize()
