@@ -360,7 +360,8 @@ class MeterClient:
 
         An answer to an earlier request (another invoke-id) is logged and skipped while the
         time-out lasts; bytes after a complete APDU are dropped with a warning; an answer
-        that does not decode ends its request, not the association: MalformedAnswerError
+        that does not decode, or does not fit the request (a with-list answer with another
+        number of results), ends its request, not the association: MalformedAnswerError
         with the raw bytes.
         """
         self.exchanges += 1
@@ -372,6 +373,8 @@ class MeterClient:
             except StaleAnswerError as stale:
                 log.warning("%s; raw bytes %s", stale, answer.hex())
                 answer = self._next_answer(deadline, stale)
+            except ProtocolError as error:  # an answer that does not fit its request, which it ended
+                raise MalformedAnswerError(f"{error}; raw bytes {answer.hex()}", answer) from None
             except DecodeError as error:
                 complete = self._complete(answer)
                 if complete != answer:

@@ -73,6 +73,21 @@ def test_a_malformed_value_is_reported_with_its_bytes_and_the_others_are_printed
     assert seconds < 4 * TIMEOUT
 
 
+def test_a_list_answer_with_too_few_results_is_asked_again_one_by_one(
+        simulator: Simulator, tmp_path: Path) -> None:
+    def fault(request: bytes, answer: WrapperFrame) -> bytes:
+        if len(asks_for(request)) > 1:  # a GET-Response-With-List holding no result at all
+            return frame(answer.source_wport, answer.destination_wport, answer.apdu[:3] + b"\x00")
+        return answer.encode()
+
+    with BadMeter(simulator.tcp, fault) as meter:
+        code, out, err, seconds = read(meter, tmp_path, "--json", ENERGY, VOLTAGE, CLOCK)
+    assert code == 0, err
+    assert set(json.loads(out)) == {ENERGY, VOLTAGE, CLOCK}
+    assert "attributes asked, 0 results received" in err and "asking for each alone" in err
+    assert seconds < 4 * TIMEOUT
+
+
 def test_every_value_malformed_is_exit_7(simulator: Simulator, tmp_path: Path) -> None:
     def fault(request: bytes, answer: WrapperFrame) -> bytes:
         asked = asks_for(request)
