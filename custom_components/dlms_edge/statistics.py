@@ -17,6 +17,7 @@ one of the two per register, so nothing is counted twice.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import math
@@ -147,6 +148,8 @@ class _Statistic:
     series: HourlySeries = field(default_factory=HourlySeries)
     loaded: bool = False
     waiting: list[tuple[datetime, float]] = field(default_factory=list)
+    # Hours computed but not yet handed to the recorder, by start.
+    unsent: dict[datetime, HourStat] = field(default_factory=dict)
 
 
 class ProfileStatistics:
@@ -156,16 +159,24 @@ class ProfileStatistics:
         self.hass = hass
         self.agent = agent
         self._statistics: dict[str, _Statistic] = {}
+        self._flush_handle: asyncio.Handle | None = None
 
     async def async_start(self) -> CALLBACK_TYPE:
-        """Subscribe to the rows of every meter of the agent; return the unsubscriber."""
-        return await mqtt.async_subscribe(
+        """Subscribe to the rows of every meter of the agent; return what stops it."""
+        unsubscribe = await mqtt.async_subscribe(
             self.hass,
             f"{self.agent.prefix}/{self.agent.agent}/+/profile/+",
             self._on_row,
             qos=1,
             encoding=None,
         )
+
+        @callback
+        def _stop() -> None:
+            unsubscribe()
+            self._flush()
+
+        return _stop
 
     @callback
     def _on_row(self, msg: mqtt.ReceiveMessage) -> None:
@@ -212,7 +223,10 @@ class ProfileStatistics:
     async def _async_load(self, statistic: _Statistic) -> None:
         """Continue the statistic from its newest stored hour, then take waiting rows."""
         key = statistic.metadata["statistic_id"]
-        stored = await get_instance(self.hass).async_add_executor_job(
+        recorder = get_instance(self.hass)
+        # Hours queued before (by this entry before a reload) are committed first.
+        await recorder.async_block_till_done()
+        stored = await recorder.async_add_executor_job(
             get_last_statistics, self.hass, 1, key, False, {"state", "sum"}
         )
         if rows := stored.get(key):
@@ -222,21 +236,40 @@ class ProfileStatistics:
                 start = dt_util.utc_from_timestamp(last["start"])
                 statistic.series.continue_from(HourStat(start, state, total))
         statistic.loaded = True
-        hours: dict[datetime, HourStat] = {}
         for ts, value in statistic.waiting:
-            hours.update((hour.start, hour) for hour in statistic.series.add(ts, value))
+            self._import(statistic, statistic.series.add(ts, value))
         statistic.waiting.clear()
-        self._import(statistic, sorted(hours.values(), key=lambda hour: hour.start))
 
     @callback
     def _import(self, statistic: _Statistic, hours: list[HourStat]) -> None:
+        """Hand `hours` to the recorder with the others of this turn of the event loop.
+
+        A backfill brings hundreds of rows at once (MQTT reads many per turn): one
+        recorder job per statistic and burst, not one per row, keeps its queue short.
+        """
         if not hours:
             return
-        data = [StatisticData(start=h.start, state=h.state, sum=h.sum) for h in hours]
-        # The recorder may adjust the metadata it is given: hand it a copy.
-        async_add_external_statistics(
-            self.hass, cast(StatisticMetaData, dict(statistic.metadata)), data
-        )
+        statistic.unsent.update((hour.start, hour) for hour in hours)
+        if self._flush_handle is None:
+            self._flush_handle = self.hass.loop.call_soon(self._flush)
+
+    @callback
+    def _flush(self) -> None:
+        if self._flush_handle is not None:
+            self._flush_handle.cancel()
+            self._flush_handle = None
+        for statistic in self._statistics.values():
+            if not statistic.unsent:
+                continue
+            data = [
+                StatisticData(start=h.start, state=h.state, sum=h.sum)
+                for h in sorted(statistic.unsent.values(), key=lambda hour: hour.start)
+            ]
+            statistic.unsent.clear()
+            # The recorder may adjust the metadata it is given: hand it a copy.
+            async_add_external_statistics(
+                self.hass, cast(StatisticMetaData, dict(statistic.metadata)), data
+            )
 
 
 async def async_setup_statistics(hass: HomeAssistant, agent: DlmsEdgeAgent) -> CALLBACK_TYPE:

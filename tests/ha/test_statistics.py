@@ -23,12 +23,12 @@ from homeassistant.components.recorder.statistics import (
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.recorder import get_instance
 from payloads import BASE, SERIAL, value_payload
-from pytest_homeassistant_custom_component.common import MockConfigEntry
+from pytest_homeassistant_custom_component.common import MockConfigEntry, async_fire_mqtt_message
 from pytest_homeassistant_custom_component.components.recorder.common import (
     async_wait_recording_done,
 )
 
-from custom_components.dlms_edge.profile_hours import HourlySeries, HourStat
+from custom_components.dlms_edge.profile_hours import MAX_ROWS, HourlySeries, HourStat
 from custom_components.dlms_edge.statistics import statistic_id
 
 IMPORT, EXPORT, REACTIVE = "1.0.1.8.0.255", "1.0.2.8.0.255", "1.0.3.8.0.255"
@@ -205,6 +205,40 @@ async def test_statistics_are_offered_to_the_energy_dashboard(
     assert listed[REACTIVE_ID]["statistics_unit_of_measurement"] == "kvarh"
     assert (await hours(hass, EXPORT_ID))[0]["state"] == pytest.approx(20.0)
     assert (await hours(hass, REACTIVE_ID))[0]["state"] == pytest.approx(5.0)
+
+
+async def test_fresh_install_gets_the_backfill_hour_by_hour(
+    hass: HomeAssistant, loaded_entry: MockConfigEntry
+) -> None:
+    """The agent's first backfill: 30 days of rows (2 880) in one burst, as the broker
+    hands them over, give 720 hours, each the profile's own."""
+    values = register(30 * 24 * 4)
+    times = quarters_from(T0 - timedelta(days=29), values)
+    for ts, value in zip(times, values, strict=True):
+        async_fire_mqtt_message(hass, PROFILE_TOPIC, row(ts, {IMPORT: value}), qos=1)
+    await settle(hass)
+
+    result = await get_instance(hass).async_add_executor_job(
+        statistics_during_period,
+        hass,
+        times[0] - HOUR,
+        None,
+        {IMPORT_ID},
+        "hour",
+        None,
+        {"state", "sum", "change"},
+    )
+    stored = [
+        {
+            "start": datetime.fromtimestamp(r["start"], UTC),
+            "state": r["state"],
+            "sum": r["sum"],
+            "change": r["change"],
+        }
+        for r in result[IMPORT_ID]
+    ]
+    assert len(stored) == 30 * 24 + 1
+    assert_hours_match(stored, times, values)
 
 
 async def test_agent_outage_rows_arrive_late_in_order(
@@ -408,3 +442,29 @@ def test_the_same_rows_in_any_order_give_the_same_hours(seed: int) -> None:
     shuffled = rows[:]
     random.Random(seed).shuffle(shuffled)
     assert _all_hours(HourlySeries(), shuffled) == in_order
+
+
+def test_rows_older_than_those_kept_are_ignored() -> None:
+    """Past MAX_ROWS the oldest rows are folded away; a copy of one changes nothing."""
+    values = register(MAX_ROWS + 100)
+    times = quarters_from(T0, values)
+    series = HourlySeries()
+    written = _all_hours(series, list(zip(times, values, strict=True)))
+    assert len(written) == (len(values) - 1) // 4 + 1
+    assert series.add(times[10], values[10] + 5000) == []
+    assert series.add(times[-1] + QUARTER, values[-1] + 100) == []  # the hour is not over
+    assert series.add(times[-1] + HOUR, values[-1] + 400) == [
+        HourStat(times[-1], round(values[-1] + 400, 6), round(values[-1] + 400 - values[0], 6))
+    ]
+
+
+def test_continue_from_the_stored_hour() -> None:
+    series = HourlySeries()
+    series.continue_from(HourStat(T0 - HOUR, 10.0, 4.0))
+    assert series.add(T0, 10.0) == []  # counted before the restart
+    assert series.add(T0 + QUARTER, 10.1) == []
+    assert series.add(T0 + 2 * HOUR, 10.5) == [
+        # 01:00 lies 45 of the 105 minutes from 00:15 to 02:00.
+        HourStat(T0, round(10.1 + 0.4 * 3 / 7, 6), round(4.1 + 0.4 * 3 / 7, 6)),
+        HourStat(T0 + HOUR, 10.5, 4.5),
+    ]
