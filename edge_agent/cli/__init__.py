@@ -44,14 +44,14 @@ EXIT_STATUS: tuple[tuple[int, str], ...] = (
     (2, "bad option or configuration"),
     (3, "meter unreachable: no answer, connection refused or lost"),
     (4, "the meter refused the association: client address, authentication, password"),
-    (5, "security: wrong EK, AK or client system title (however the meter words it),"
-        " signature, replay, missing key"),
-    (6, "the meter refused a service: for every object asked (object undefined, access denied),"
-        " or an unsigned HLS pass 3 (see --pass3-signing)"),
-    (7, "malformed data: an answer that does not decode or breaks the protocol (e.g. an"
-        " impossible HDLC N(R), a wrapper answer from another port)"),
-    (PARTIAL_READ, "partial read: the values read are printed, each object that failed is"
-                   " named on stderr (and in --json, with the raw bytes of a malformed answer)"),
+    (5, ("security: wrong EK, AK or client system title (however the meter words it),"
+         " signature, replay, missing key")),
+    (6, ("the meter refused a service: for every object asked (object undefined, access denied),"
+         " or an unsigned HLS pass 3 (see --pass3-signing)")),
+    (7, ("malformed data: an answer that does not decode or breaks the protocol (e.g. an"
+         " impossible HDLC N(R), a wrapper answer from another port)")),
+    (PARTIAL_READ, ("partial read: the values read are printed, each object that failed is"
+                    " named on stderr (and in --json, with the raw bytes of a malformed answer)")),
     (130, "interrupted (Ctrl-C)"),
 )
 # Error class -> exit code; most specific class first, the first match decides.

@@ -16,8 +16,8 @@ from edge_agent.cli.options import (
     client_from_args,
 )
 from edge_agent.client.values import SCALED_CLASSES, VALUE_ATTRIBUTE
-from edge_agent.dlms.errors import ConfigError, DecodeError
 from edge_agent.dlms.cosem.obis import Obis
+from edge_agent.dlms.errors import ConfigError, DecodeError
 
 EXAMPLES = """\
   dlms-edge read --tcp 127.0.0.1:4059 1.0.1.8.0.255 1.0.32.7.0.255 0.0.1.0.0.255

@@ -33,9 +33,20 @@ from edge_agent.client.values import (
     usual_class,
 )
 from edge_agent.dlms import apdu as x
-from edge_agent.dlms.apdu.results import DataAccessResult
 from edge_agent.dlms.apdu.conformance import Conformance
+from edge_agent.dlms.apdu.results import DataAccessResult
+from edge_agent.dlms.association.client import ClientSession, ClientSettings, Pass3SigningRequired
+from edge_agent.dlms.association.events import (
+    ActionResult,
+    Associated,
+    GetResult,
+    SendApdu,
+    SetResult,
+)
+from edge_agent.dlms.association.settings import Authentication, Pass3Signing
 from edge_agent.dlms.cosem.interface_classes import ObjectListEntry, parse_object_list
+from edge_agent.dlms.cosem.obis import Obis
+from edge_agent.dlms.cosem.units import ScalerUnit
 from edge_agent.dlms.errors import (
     AssociationError,
     AssociationRefusal,
@@ -50,14 +61,8 @@ from edge_agent.dlms.errors import (
     StaleAnswerError,
     TransportError,
 )
-from edge_agent.dlms.association.events import ActionResult, Associated, GetResult, SendApdu, SetResult
-from edge_agent.dlms.cosem.obis import Obis
-from edge_agent.dlms.association.client import ClientSession, ClientSettings, Pass3SigningRequired
-from edge_agent.dlms.association.settings import Authentication, Pass3Signing
-from edge_agent.dlms.cosem.units import ScalerUnit
-from edge_agent.state import default_state_dir
+from edge_agent.state import default_state_dir, facts
 from edge_agent.state.counters import InvocationCounterStore
-from edge_agent.state import facts
 from edge_agent.state.facts import FactStore
 from edge_agent.transport.base import Transport
 

@@ -37,9 +37,9 @@ from edge_agent.client.link import Tap, _no_tap
 from edge_agent.client.values import plain
 from edge_agent.dlms import errors
 from edge_agent.dlms.apdu.results import DataAccessResult
+from edge_agent.dlms.association.client import ClientSettings
 from edge_agent.dlms.cosem.interface_classes import ObjectListEntry
 from edge_agent.dlms.cosem.obis import Obis
-from edge_agent.dlms.association.client import ClientSettings
 
 log = logging.getLogger(__name__)
 

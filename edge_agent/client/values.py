@@ -14,6 +14,8 @@ from typing import Any
 
 from edge_agent.client.lenient import unwrap_date_time
 from edge_agent.dlms.cosem import obis as obis_names
+from edge_agent.dlms.cosem.obis import Obis
+from edge_agent.dlms.cosem.units import ScalerUnit
 from edge_agent.dlms.encoding.axdr import BitString
 from edge_agent.dlms.encoding.date_time import (
     CosemDate,
@@ -23,8 +25,6 @@ from edge_agent.dlms.encoding.date_time import (
     looks_like_date_time,
 )
 from edge_agent.dlms.errors import DecodeError
-from edge_agent.dlms.cosem.obis import Obis
-from edge_agent.dlms.cosem.units import ScalerUnit
 
 log = logging.getLogger(__name__)
 
