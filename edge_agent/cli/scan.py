@@ -116,6 +116,9 @@ def plan_from_args(args: argparse.Namespace) -> ScanPlan:
             raise ConfigError("--timeout must be positive")
         choices["timeout"] = args.timeout
     if args.tcp:
+        if args.optical or args.baud:
+            raise ConfigError(f"{'--optical' if args.optical else '--baud'} is for a serial line"
+                              " (--serial DEVICE), not for --tcp: drop one of them")
         if args.link != "auto":
             choices["links"] = (args.link,)
         return ScanPlan.for_tcp(parse_host_port(args.tcp), **choices)

@@ -270,8 +270,10 @@ def test_a_wrong_key_against_the_simulator_is_a_security_failure(tmp_path: Path,
 # --- options and scan ----------------------------------------------------------------------------
 
 
-def test_optical_with_tcp_is_a_usage_error(tmp_path: Path) -> None:
-    result = dlms_edge("read", "--tcp", "127.0.0.1:9", "--optical", "--state-dir", str(tmp_path), ENERGY)
+@pytest.mark.parametrize("verb", ["read", "scan"])
+def test_optical_with_tcp_is_a_usage_error(tmp_path: Path, verb: str) -> None:
+    extra = ["--state-dir", str(tmp_path), ENERGY] if verb == "read" else []
+    result = dlms_edge(verb, "--tcp", "127.0.0.1:9", "--optical", *extra)
     assert result.returncode == 2
     assert "--optical" in result.stderr and "not for --tcp" in result.stderr
     assert "Traceback" not in result.stderr
