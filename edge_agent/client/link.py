@@ -131,7 +131,14 @@ class HdlcLink:
 
     def next_answer(self, timeout: float) -> bytes | None:
         """Another answer to the request in flight (the one before was not its answer),
-        or None when none comes within ``timeout``; pushes meanwhile are kept."""
+        or None when none comes within ``timeout``; pushes meanwhile are kept. The meter
+        speaks only when polled: unless the answer came in the same burst, RR asks for it."""
+        while (event := self.connection.next_event()) is not None:
+            if isinstance(event, DataReceived) and not event.unnumbered:
+                return event.apdu
+            if isinstance(event, DataReceived):
+                self._received.append(event.apdu)
+        self._write([self.connection.poll()])
         return self._wait(timeout, answers_only=True)
 
     def receive(self, timeout: float) -> bytes | None:

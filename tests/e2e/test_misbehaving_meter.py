@@ -123,6 +123,18 @@ def test_a_stale_answer_is_skipped_and_the_right_one_used(simulator: Simulator, 
     assert seconds < 4 * TIMEOUT
 
 
+@pytest.mark.parametrize("link", [[], ["--hdlc"]], ids=["wrapper", "hdlc-over-tcp"])
+def test_the_simulators_stale_fault_is_survived(tmp_path: Path, link: list[str]) -> None:
+    # Over HDLC the stale answer takes the poll's final frame: the right one needs an RR.
+    with Simulator("--fault", "stale") as sim:
+        result = dlms_edge("read", "--tcp", sim.tcp, *link, "--timeout", str(TIMEOUT),
+                           "--state-dir", str(tmp_path), "--json", ENERGY, VOLTAGE, CLOCK)
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr
+    assert set(json.loads(result.stdout)) == {ENERGY, VOLTAGE, CLOCK}
+    assert "a late or foreign answer, ignored" in result.stderr
+
+
 def test_only_stale_answers_end_with_the_time_out(simulator: Simulator, tmp_path: Path) -> None:
     def fault(request: bytes, answer: WrapperFrame) -> bytes:
         if not is_get(request):

@@ -258,6 +258,15 @@ class HdlcConnection:
         frames, self._outgoing = self._outgoing, []
         return frames
 
+    def poll(self) -> bytes:
+        """Client: RR with P=1, asking the server for what it holds back (6.4.4.3: in normal
+        response mode a server sends only when polled), e.g. the answer that follows a stale
+        one it sent with F=1."""
+        self._require_role(Role.CLIENT, "poll")
+        if self.state is not State.CONNECTED:
+            raise ProtocolError(f"cannot poll in HDLC state {self.state.value}: connect first")
+        return self._frame(FrameKind.RR, poll=True, receive=self._vr)
+
     def on_timeout(self) -> list[bytes]:
         """Client: the peer stayed silent; retransmit or poll. NoResponseError at the end.
 
