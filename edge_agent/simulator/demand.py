@@ -19,7 +19,6 @@ from datetime import datetime, timedelta
 from edge_agent.dlms.cosem.units import ScalerUnit, unit_code
 from edge_agent.dlms.encoding.axdr import DoubleLongUnsigned, OctetString, Unsigned
 from edge_agent.dlms.encoding.date_time import CosemDateTime
-
 from edge_agent.simulator.model import SLOT_SECONDS, Channel, Meter
 from edge_agent.simulator.objects import Attribute, CosemObject, Request
 

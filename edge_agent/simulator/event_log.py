@@ -15,8 +15,13 @@ from enum import IntEnum
 from functools import lru_cache
 
 from edge_agent.dlms.encoding.axdr import OctetString, Unsigned
-
-from edge_agent.simulator.loadprofile import CLOCK_CAPTURE, CaptureObject, Column, EntrySource, ProfileBuffer
+from edge_agent.simulator.loadprofile import (
+    CLOCK_CAPTURE,
+    CaptureObject,
+    Column,
+    EntrySource,
+    ProfileBuffer,
+)
 from edge_agent.simulator.model import DAY_SECONDS, Meter
 from edge_agent.simulator.objects import Attribute, CosemObject, Request
 
@@ -42,7 +47,7 @@ class LoggedEvent:
     world: datetime | None = None  # when it happened (world time): the log's entry order
 
 
-def _offset_at(meter: Meter, world: datetime) -> timedelta:
+def clock_offset_at(meter: Meter, world: datetime) -> timedelta:
     """The meter clock's offset from world time when ``world`` happened: an event keeps
     the time stamp its meter wrote then, whatever later settings of the clock did. The
     meter's records of clock settings (codes 4 and 5, old and new time) tell it."""
@@ -92,10 +97,10 @@ class EventLogSource(EntrySource):
             for seconds, code in reversed(self._day_events(day)):
                 if floor < seconds <= now:
                     world = curve.origin + timedelta(seconds=seconds)
-                    found.append(LoggedEvent(world + _offset_at(meter, world), code, world))
+                    found.append(LoggedEvent(world + clock_offset_at(meter, world), code, world))
             day -= 1
         if self.cleared_at is not None:
-            recorded.append(LoggedEvent(self.cleared_at + _offset_at(meter, self.cleared_at),
+            recorded.append(LoggedEvent(self.cleared_at + clock_offset_at(meter, self.cleared_at),
                                         EventCode.EVENT_LOG_CLEARED, self.cleared_at))
         # Entries in the order they happened (a meter appends to its log; after a clock
         # set backwards, a later entry may carry an earlier time stamp).

@@ -20,9 +20,9 @@ object                    public client (SAP 16)                management clien
 0.0.43.0.0.255 security   read; methods 6, 7 (certificates)     read; methods 1..8
 measurement registers     read (generic profile only)           read
 1.0.1.6.0.255 max demand  read (generic profile only)           read
-1.0.1.6.0.255 max demand  read (generic profile only)           read
 load profile              read (generic profile only)           read; reset
 event log                 --                                    read
+power failure log         --                                    read
 disconnect control        --                                    read; write mode; methods
 push setup                --                                    read; write destination; push
 ========================  ====================================  ===========================
@@ -58,7 +58,7 @@ from edge_agent.dlms.errors import ConfigError
 from edge_agent.dlms.secret import Secret
 from edge_agent.simulator import event_log
 from edge_agent.simulator.demand import MaximumDemand
-from edge_agent.simulator.demand import MaximumDemand
+from edge_agent.simulator.power_failure_log import power_failure_log
 from edge_agent.simulator.loadprofile import (
     CLOCK_CAPTURE,
     CaptureObject,
@@ -216,9 +216,6 @@ class SimulatedMeter:
         self.maximum_demand = MaximumDemand(meter)
         self._add(self.maximum_demand.cosem_object(), management=rights(read=(2, 3, 4, 5)),
                   **({"public": rights(read=(2, 3, 4, 5))} if public_reads else {}))
-        self.maximum_demand = MaximumDemand(meter)
-        self._add(self.maximum_demand.cosem_object(), management=rights(read=(2, 3, 4, 5)),
-                  **({"public": rights(read=(2, 3, 4, 5))} if public_reads else {}))
         self._add(self._load_profile(), management=rights(read=tuple(range(2, 9)),
                                                           methods=(1,)),
                   **({"public": rights(read=tuple(range(2, 9)))} if public_reads else {}))
@@ -227,6 +224,7 @@ class SimulatedMeter:
             management=rights(read=(2,)))
         log, code = event_log.event_log_objects(meter)
         self._add(log, management=rights(read=tuple(range(2, 9))))
+        self._add(power_failure_log(meter), management=rights(read=tuple(range(2, 9))))
         self._add(code, management=rights(read=(2,)))
         self._add(self._disconnect_control(),
                   management=rights(read=(2, 3, 4), write=(4,), methods=(1, 2)))

@@ -22,6 +22,7 @@ from edge_agent.dlms.cosem.event_codes import EVENT_CODES, event_code
 from edge_agent.simulator.event_log import CAPACITY, EventLogSource
 from edge_agent.simulator.meter import SimulatedMeterStation, SimulatorOptions
 from edge_agent.simulator.objects import Request
+from edge_agent.simulator.power_failure_log import PowerFailureSource
 from edge_agent.simulator.server import MeterServer
 from edge_agent.state.facts import FactStore
 
@@ -72,7 +73,7 @@ def meter_log(station: SimulatedMeterStation) -> list[tuple[str, int]]:
     return [(e.when.strftime("%Y-%m-%dT%H:%M:%SZ"), e.code) for e in entries]
 
 
-def config(tmp_path: Path, broker, port: int, backfill: str) -> Path:
+def config(tmp_path: Path, broker, port: int, backfill: str, logs: str = f"[{LOG}]") -> Path:
     password = tmp_path / "lls"
     password.write_text("00000000")
     os.chmod(password, 0o600)
@@ -83,7 +84,7 @@ def config(tmp_path: Path, broker, port: int, backfill: str) -> Path:
   security: {{auth: low, keys: {{password: {{file: {password}}}}}}}
   poll: []
   clock: false
-  events: {{interval: 1h, backfill: {backfill}}}
+  events: {{interval: 1h, backfill: {backfill}, logs: {logs}}}
 """)
 
 
@@ -188,6 +189,33 @@ def test_a_restart_after_the_log_wrapped_past_the_mark_loses_nothing_newer(
         assert seen(again) == after
     finally:
         watcher.close()
+
+
+def test_every_event_log_of_the_association_view(tmp_path, mosquitto, meter, clock) -> None:
+    """``logs: all``: the standard event log and the power failure log (DSMR shape: the
+    end of each long power failure and its duration, no code), each event once."""
+    station, port = meter
+    path = config(tmp_path, mosquitto, port, "400d", logs="all")
+    meter_model = station.model.meter
+    request = Request(meter_model.now(), meter_model.world_now(), None)
+    cutoff = START - dt.timedelta(days=400)
+    failures = [f for f in PowerFailureSource(meter_model).entries(request) if f.ended > cutoff]
+    standard = [e for e in meter_log(station)
+                if e[0] > cutoff.strftime("%Y-%m-%dT%H:%M:%SZ")]
+    assert failures and standard
+    watcher = Subscriber(mosquitto.host, mosquitto.port, ["dlms/#"])
+    try:
+        events = run_once(path, clock, watcher, len(failures) + len(standard))
+    finally:
+        watcher.close()
+    assert seen([e for e in events if e["log"] == LOG]) == standard
+    power = [e for e in events if e["log"] == "1.0.99.97.0.255"]
+    assert [(e["ts"], e["raw"]["0.0.96.7.19.255"]) for e in power] == [
+        (f.ended.strftime("%Y-%m-%dT%H:%M:%SZ"), f.seconds) for f in failures]
+    assert all(e["code"] is None and e["name"] == "long_power_failure" for e in power)
+    # Each failure also shows in the standard log: power up at the same instant.
+    ups = {ts for ts, code in meter_log(station) if code == 2}
+    assert {e["ts"] for e in power} <= ups
 
 
 def test_every_code_of_the_table_has_a_distinct_name() -> None:

@@ -5,6 +5,7 @@ against the meter's own load profile (the largest 15-minute energy step, times f
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import json
 import threading
 
@@ -52,7 +53,7 @@ def meter():
 
 def test_the_register_is_the_largest_quarter_hour_of_the_month_in_the_profile(
         tmp_path, meter) -> None:
-    station, port, _ = meter
+    _, port, _ = meter
     client = MeterClient(ConnectionSettings(tcp=("127.0.0.1", port)), ClientSettings(),
                          meter_id="m", state_dir=tmp_path)
     with client:
@@ -62,7 +63,7 @@ def test_the_register_is_the_largest_quarter_hour_of_the_month_in_the_profile(
         start = dt.datetime(2026, 2, 28, 23, 0, tzinfo=dt.UTC)
         rows = list(ProfileReader(client).rows(start, NOW))
     assert peak.unit == "W" and peak.class_id == 4
-    steps = [((b[ENERGY] - a[ENERGY]) * 4, b["timestamp"]) for a, b in zip(rows, rows[1:])]
+    steps = [((b[ENERGY] - a[ENERGY]) * 4, b["timestamp"]) for a, b in itertools.pairwise(rows)]
     watts, at = max(steps, key=lambda step: step[0])
     # Profile values are whole Wh: one count of each of two rows, times four.
     assert abs(peak.value - watts) <= 8
