@@ -66,10 +66,10 @@ ENERGY_UNITS: Final[dict[str, tuple[str, float]]] = {
 _CUMULATIVE_D: Final = "8"
 _NOT_ID = re.compile(r"[^a-z0-9]+")
 
-# `unit_class` joined the statistic metadata in Home Assistant 2025.10 (required from
-# 2026.11; the Energy dashboard lists only statistics with an energy unit class). Before
-# that the metadata had no such key and the recorder refuses unknown keys, so the key is
-# sent only where the release knows it.
+# `unit_class` joined the statistic metadata in Home Assistant 2025.11 (required from
+# 2026.11; from then on the Energy dashboard's picker takes the unit class from the
+# metadata, no longer from the unit). Before that the metadata had no such key and the
+# recorder refuses unknown keys, so the key is sent only where the release knows it.
 _HAS_UNIT_CLASS: Final = "unit_class" in (
     StatisticMetaData.__required_keys__ | StatisticMetaData.__optional_keys__
 )
