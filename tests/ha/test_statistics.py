@@ -30,6 +30,7 @@ from pytest_homeassistant_custom_component.components.recorder.common import (
 
 from custom_components.dlms_edge.profile_hours import MAX_ROWS, HourlySeries, HourStat
 from custom_components.dlms_edge.statistics import statistic_id
+from edge_agent.mqtt.payloads import profile_row_payload
 
 IMPORT, EXPORT, REACTIVE = "1.0.1.8.0.255", "1.0.2.8.0.255", "1.0.3.8.0.255"
 POWER, INTERVAL = "1.0.1.7.0.255", "1.0.1.29.0.255"
@@ -401,6 +402,29 @@ async def test_restart_after_missed_rows_spreads_them(
     for hour in range(2, 8):
         assert stored[T0 + hour * HOUR]["change"] == pytest.approx(even, abs=COUNT)
     assert stored[T0 + 8 * HOUR]["change"] == pytest.approx((values[9 * 4] - values[8 * 4]) / 1000)
+
+
+async def test_rows_as_the_agent_publishes_them(
+    hass: HomeAssistant, loaded_entry: MockConfigEntry, fire: Callable[..., Any]
+) -> None:
+    """The agent's own payload writer (the contract's producer): status column, a value
+    the meter left out (null), numbers by OBIS with their units."""
+    values = register(2 * 4)
+    times = quarters_from(T0, values)
+    for i, (ts, value) in enumerate(zip(times, values, strict=True)):
+        export = None if i == 4 else 500.0 + i
+        payload = profile_row_payload(
+            ts,
+            {IMPORT: value, EXPORT: export, "0.0.96.10.1.255": 8},
+            {IMPORT: "Wh", EXPORT: "Wh", "0.0.96.10.1.255": None},
+            8,
+        )
+        await fire(PROFILE_TOPIC, payload)
+    await settle(hass)
+
+    assert_hours_match(await hours(hass), times, values)
+    # 01:00 had no export value: the hour ends between the rows around it.
+    assert [h["state"] for h in await hours(hass, EXPORT_ID)] == pytest.approx([0.5, 0.504, 0.508])
 
 
 async def test_malformed_rows_are_reported_once(
