@@ -177,7 +177,8 @@ class WrapperLink:
     """The IEC 62056-47 wrapper over TCP: wPort = client SAP and server logical device.
 
     Answers come from the server's wPort to ours; a frame between other ports is logged
-    with its bytes and refused (Green Book 7.3.3.3). A header whose length covers more than
+    with its bytes and refused (Green Book 7.3.3.3). Bytes before a header of ours that
+    are no wrapper frame (line noise) are skipped with a warning that shows them. A header whose length covers more than
     the APDU that came is accepted, with a warning, once the line stays quiet and the bytes
     that came hold a complete APDU: some meters count bytes they never send.
     """
@@ -198,7 +199,7 @@ class WrapperLink:
         self.server_wport = server_logical
         self.timeout = timeout
         self.tap = tap
-        self._decoder = WrapperDecoder()
+        self._decoder = WrapperDecoder(expects=(server_logical, client_sap))
         self._frames: list[WrapperFrame] = []
         self._refused: WrapperFrame | None = None  # the last frame between other ports
 
@@ -245,6 +246,10 @@ class WrapperLink:
             if data:
                 self.tap("rx", data)
                 self._frames.extend(self._decoder.feed(data))
+                if self._decoder.skipped:
+                    log.warning("skipped %d byte(s) that are no wrapper frame from port %d (line"
+                                " noise): %s", len(self._decoder.skipped), self.server_wport,
+                                self._decoder.skipped.hex())
             elif held and (frame := self._short_frame()) is not None:
                 self._frames.append(frame)
 

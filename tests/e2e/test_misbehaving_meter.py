@@ -135,6 +135,23 @@ def test_the_simulators_stale_fault_is_survived(tmp_path: Path, link: list[str])
     assert "a late or foreign answer, ignored" in result.stderr
 
 
+@pytest.mark.parametrize("link", [[], ["--hdlc"]], ids=["wrapper", "hdlc-over-tcp"])
+@pytest.mark.parametrize("fault, warning", [
+    ("garbage", "line noise"),  # HDLC resynchronises on flags silently
+    ("trailing", "after a complete APDU dropped"),
+])
+def test_the_simulators_noise_and_trailing_bytes_are_survived(
+        tmp_path: Path, link: list[str], fault: str, warning: str) -> None:
+    with Simulator("--fault", fault) as sim:
+        result = dlms_edge("read", "--tcp", sim.tcp, *link, "--timeout", str(TIMEOUT),
+                           "--state-dir", str(tmp_path), "--json", ENERGY, VOLTAGE, CLOCK)
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr
+    assert set(json.loads(result.stdout)) == {ENERGY, VOLTAGE, CLOCK}
+    if link == [] or fault == "trailing":
+        assert warning in result.stderr
+
+
 def test_only_stale_answers_end_with_the_time_out(simulator: Simulator, tmp_path: Path) -> None:
     def fault(request: bytes, answer: WrapperFrame) -> bytes:
         if not is_get(request):

@@ -67,14 +67,19 @@ class WrapperFrame:
 class WrapperDecoder:
     """Cut a TCP byte stream into wrapper frames (partial and back-to-back frames).
 
-    TCP gives no resynchronisation point, so a bad header is fatal for the stream: it
-    raises :class:`FrameError` and the caller closes the connection.
+    TCP gives no resynchronisation point of its own, so a bad header is fatal for the
+    stream: it raises :class:`FrameError` and the caller closes the connection -- unless the
+    caller names the ports of the frames it ``expects`` (source, destination): then bytes
+    before such a header (line noise from a serial-to-Ethernet gateway) are skipped, kept
+    in ``skipped`` for the caller to report, and the frame after them is decoded.
     """
 
-    __slots__ = ("_buffer",)
+    __slots__ = ("_buffer", "_marker", "skipped")
 
-    def __init__(self) -> None:
+    def __init__(self, expects: tuple[int, int] | None = None) -> None:
         self._buffer = b""
+        self._marker = None if expects is None else _HEADER.pack(WRAPPER_VERSION, *expects, 0)[:6]
+        self.skipped = b""  # the bytes skipped by the last ``feed``
 
     @property
     def pending(self) -> int:
@@ -85,14 +90,22 @@ class WrapperDecoder:
         buffer = self._buffer + bytes(data)
         frames: list[WrapperFrame] = []
         offset = 0
+        self.skipped = b""
         while True:
             try:
                 frame, offset = WrapperFrame.decode(buffer, offset)
             except TruncatedError:
                 break
             except FrameError:
-                self._buffer = b""
-                raise
+                if self._marker is None:
+                    self._buffer = b""
+                    raise
+                start = buffer.find(self._marker, offset + 1)
+                if start < 0:  # keep what could still begin the header wanted
+                    start = max(offset + 1, len(buffer) - len(self._marker) + 1)
+                self.skipped += buffer[offset:start]
+                offset = start
+                continue
             frames.append(frame)
         self._buffer = buffer[offset:]
         return frames
