@@ -111,7 +111,7 @@ class ProfileRow:
 
     ts: datetime
     values: dict[str, float]  # OBIS -> number; null and non-numeric values left out
-    units: dict[str, str | None]
+    units: dict[str, str]  # OBIS -> unit symbol; null units left out
 
     @classmethod
     def from_payload(cls, payload: str | bytes | bytearray) -> ProfileRow:
@@ -137,7 +137,7 @@ class ProfileRow:
             and math.isfinite(value)
         }
         named = {obis: unit for obis, unit in units.items() if isinstance(unit, str)}
-        return cls(ts.astimezone(UTC), numbers, cast(dict[str, str | None], named))
+        return cls(ts.astimezone(UTC), numbers, named)
 
 
 @dataclass(slots=True)
