@@ -12,6 +12,11 @@ session or HDLC connection, which stay correct:
   received chunk (HDLC) or one wrapper frame -- just before they are written (``drop``,
   ``delay``, ``fcs``, ``garbage``, ``close``).
 
+APDUs of the answer stage still go through the station's HDLC link layer, so they stay
+link-correct: with the window of 1 that meters offer, a ``stale`` answer takes the poll's
+final frame and the right one waits for the client's next poll (RR); over the wrapper both
+are sent at once.
+
 Each time a fault could apply (an *opportunity*: any answer for the wire stage, an AARQ
 for ``refuse``, a read of the frame counter for ``counter``, ...) it fires with probability
 RATE (default 1: every time). Every kind draws from its own random generator seeded with

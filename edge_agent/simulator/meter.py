@@ -130,7 +130,8 @@ class MeterInvocationCounters:
                 return next(self._memory.setdefault(key_id, itertools.count(1)))
             if self.store is None:
                 self.store = InvocationCounterStore(self.state_dir)
-        return self.store.next(self.meter_id, key_id)
+            store = self.store
+        return store.next(self.meter_id, key_id)  # the store locks (and fsyncs) itself
 
     def close(self) -> None:
         with self._lock:

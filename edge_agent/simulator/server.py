@@ -147,17 +147,20 @@ class HdlcBus:
             self.tap("rx", data)
             for endpoint in self.endpoints:  # each ignores frames addressed to other stations
                 frames = endpoint.feed(data)
-                if frames:
-                    self.emit(self.faults.on_wire(frames, hdlc=True) if self.faults
-                              else Emission(frames, True), stop)
+                if frames and self.emit(self.faults.on_wire(frames, hdlc=True) if self.faults
+                                        else Emission(frames, True), stop):
+                    break  # the line was cut: the rest of these bytes is lost with it
 
-    def emit(self, emission: Emission, stop: threading.Event) -> None:
+    def emit(self, emission: Emission, stop: threading.Event) -> bool:
+        """Write one answer; True when the ``close`` fault cut the line."""
         _emit(emission, self.write, self.tap, stop)
-        if emission.close:
-            if self.closable:
-                raise _StreamClosed
-            log.info("fault close: link state of every station dropped")
-            self.endpoints = self._fresh_endpoints()
+        if not emission.close:
+            return False
+        if self.closable:
+            raise _StreamClosed
+        log.info("fault close: link state of every station dropped")
+        self.endpoints = self._fresh_endpoints()
+        return True
 
 
 def _emit(emission: Emission, write: Callable[[bytes], None], tap: Tap, stop: threading.Event) -> None:

@@ -10,8 +10,9 @@ import time
 
 import pytest
 
-from edge_agent.dlms.push.decoder import PushDecoder, PushMessage
+from edge_agent import children
 from edge_agent.dlms.push.body import parse_object_list
+from edge_agent.dlms.push.decoder import PushDecoder, PushMessage
 from edge_agent.dlms.secret import Secret
 
 EK = "000102030405060708090a0b0c0d0e0f"
@@ -25,7 +26,7 @@ def _receive_pushes(fmt: str, extra: list[str], count: int) -> bytes:
     with socket.create_server(("127.0.0.1", 0)) as listener:
         port = listener.getsockname()[1]
         listener.settimeout(20)
-        process = subprocess.Popen(
+        process = children.spawn(  # ends with this test process, however it ends
             [sys.executable, "-m", "edge_agent", "simulate", "--push", fmt, "--tcp", f"127.0.0.1:{port}",
              "--push-interval", "0.2", "--count", str(count), "--ek", EK, *extra],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE,

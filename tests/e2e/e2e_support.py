@@ -17,6 +17,8 @@ import time
 from pathlib import Path
 from typing import Self
 
+from edge_agent import children
+
 PYTHON = sys.executable
 CLI = [PYTHON, "-m", "edge_agent"]
 START_TIMEOUT = 10.0
@@ -51,7 +53,8 @@ class Simulator:
 
     def __init__(self, *args: str, tcp: bool = True) -> None:
         where = ["--tcp", "127.0.0.1:0"] if tcp else []
-        self.process = subprocess.Popen(
+        # Own process group, and SIGTERM from the kernel should the test process die.
+        self.process = children.spawn(
             [*CLI, "simulate", *where, *args],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,

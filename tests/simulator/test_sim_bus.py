@@ -8,6 +8,7 @@ import select
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import pytest
@@ -15,6 +16,7 @@ from sim_io import cli
 
 from edge_agent.dlms.apdu import CosemAttributeDescriptor, GetRequestNormal
 from edge_agent.dlms.encoding.crc import crc16_x25
+from edge_agent.dlms.errors import TruncatedError
 from edge_agent.dlms.link.hdlc.connection import HdlcConnection, State
 from edge_agent.dlms.link.hdlc.frame import (
     LLC_COMMAND,
@@ -23,6 +25,7 @@ from edge_agent.dlms.link.hdlc.frame import (
     HdlcAddress,
     HdlcFrame,
 )
+from edge_agent.simulator.faults import NO_FAULTS, FaultInjector
 from edge_agent.simulator.meter import SimulatedMeterStation, SimulatorOptions
 from edge_agent.simulator.server import MeterServer
 from edge_agent.transport.pty import PtyPair
@@ -73,11 +76,11 @@ class Bus:
         return self.read(0) == []
 
 
-@pytest.fixture
-def bus() -> Iterator[Bus]:
+@contextmanager
+def open_bus(faults: FaultInjector = NO_FAULTS) -> Iterator[Bus]:
     stations = [SimulatedMeterStation(SimulatorOptions(physical=physical)) for physical in (17, 18)]
     sent: list[bytes] = []
-    server = MeterServer([s.station for s in stations],
+    server = MeterServer([s.station for s in stations], faults=faults,
                          tap=lambda direction, frame: sent.append(frame) if direction == "tx" else None)
     pair = PtyPair()
     thread = threading.Thread(target=server.serve_serial, args=(pair.path_a,), daemon=True)
@@ -95,6 +98,12 @@ def bus() -> Iterator[Bus]:
         pair.close()
         for station in stations:
             station.close()
+
+
+@pytest.fixture
+def bus() -> Iterator[Bus]:
+    with open_bus() as opened:
+        yield opened
 
 
 def snapshot(connection: HdlcConnection) -> tuple[object, ...]:
@@ -191,3 +200,24 @@ def test_each_poll_gets_exactly_one_final_frame(bus: Bus) -> None:
         bus.write(poll)
         answers = bus.read(2, timeout=QUIET + 0.4)
         assert [a.poll_final for a in answers] == [True], (HdlcFrame.decode(poll)[0], answers)
+
+
+def test_close_on_a_serial_line_cuts_a_frame_and_drops_every_link() -> None:
+    """On a serial line the meter cannot hang up: the close fault cuts its answer short and
+    forgets the link state of every station, as a power cut does."""
+    with open_bus(FaultInjector.of(["close:0.5"], seed=2)) as bus:
+        outcomes = []
+        for _ in range(6):
+            bus.write(frame(A, FrameKind.SNRM))
+            data = b""
+            deadline = time.monotonic() + QUIET + 0.4
+            while time.monotonic() < deadline:
+                if select.select([bus.fd], [], [], 0.05)[0]:
+                    data += os.read(bus.fd, 4096)
+            whole = [f for f in FrameSplitter().feed(data) if isinstance(f, HdlcFrame)]
+            outcomes.append("whole" if whole else "cut")
+            if not whole:
+                with pytest.raises(TruncatedError):  # half a UA, then nothing
+                    HdlcFrame.decode(data)
+                assert all(e.connection.state is State.DISCONNECTED for e in bus.server.buses[0].endpoints)
+        assert {"whole", "cut"} <= set(outcomes), outcomes

@@ -155,6 +155,18 @@ def _frmr_reason(bits: int) -> str:
 class HdlcConnection:
     """One HDLC link between a client and a server; see the module docstring."""
 
+    # Link state, (re)set by _reset_link on every SNRM/UA and disconnection.
+    _vs: int  # V(S): N(S) of our next I-frame
+    _vr: int  # V(R): N(S) we expect next
+    _unacked: list[tuple[int, bytes, bool]]  # (N(S), information, segmented) sent, not acked
+    _pending: deque[tuple[bytes, bool]]  # segments the window does not allow yet
+    _reassembly: bytearray
+    _reassembly_started: bool
+    _awaiting_final: bool
+    _peer_busy: bool
+    _tries: int
+    _frmr_condition: tuple[int, int]
+
     def __init__(
         self,
         role: Role,
@@ -547,9 +559,12 @@ class HdlcConnection:
         self._outgoing.append(self._frame(kind, poll=True, info=info))
 
     def _addresses(self) -> tuple[HdlcAddress, HdlcAddress]:
+        remote = self.remote
+        if remote is None:  # a client has it from the start, a server from the first frame
+            raise ProtocolError("no peer HDLC address yet: nothing can be sent")
         if self.role is Role.CLIENT:
-            return self.remote, self.local
-        return self.remote, self._reply_address
+            return remote, self.local
+        return remote, self._reply_address
 
     def _reject(self, control: int, bits: int) -> None:
         self._frmr_condition = (control, bits)
@@ -593,6 +608,6 @@ class HdlcConnection:
         if (dst.upper, dst.lower) != (self.local.upper, self.local.lower):
             return False
         if self.role is Role.CLIENT:
-            src = frame.source
-            return (src.upper, src.lower) == (self.remote.upper, self.remote.lower)
+            src, remote = frame.source, self.remote
+            return remote is not None and (src.upper, src.lower) == (remote.upper, remote.lower)
         return True

@@ -131,11 +131,11 @@ class HdlcAddress:
         return cls(logical, physical, length)
 
     def encode(self) -> bytes:
-        if self.length == 1:
-            return bytes(((self.upper << 1) | 1,))
-        if self.length == 2:
-            return bytes((self.upper << 1, (self.lower << 1) | 1))
         up, low = self.upper, self.lower
+        if low is None:  # the 1-byte form (__post_init__: only it has no lower part)
+            return bytes(((up << 1) | 1,))
+        if self.length == 2:
+            return bytes((up << 1, (low << 1) | 1))
         return bytes(((up >> 7) << 1, (up & 0x7F) << 1, (low >> 7) << 1, ((low & 0x7F) << 1) | 1))
 
     @classmethod
