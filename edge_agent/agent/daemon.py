@@ -36,6 +36,7 @@ availability, values, state.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 import random as random_module
 import threading
@@ -49,6 +50,7 @@ from edge_agent import __version__
 from edge_agent.agent.config_model import BusTransport, Config
 from edge_agent.agent.load_profile_feed import ProfileRow
 from edge_agent.agent.meter_worker import MeterIdentity, MeterWorker
+from edge_agent.agent.peak_demand import MAXIMUM_DEMAND, PEAK_NAME, ProfilePeak
 from edge_agent.agent.push_listener import PushListener
 from edge_agent.agent.scheduler import BackOff, Lane
 from edge_agent.agent.serial_line import SharedLine
@@ -79,6 +81,7 @@ log = logging.getLogger(__name__)
 Message = tuple[str, bytes, int, bool]  # topic, payload, QoS, retain
 DEFAULT_SHUTDOWN_TIMEOUT = 10.0  # seconds for lanes to finish and the queue to drain
 HEALTH_OK_MESSAGE = "values received"
+PROFILE_CLASS = 7  # the class_id in info of a value computed from a profile generic
 DEFAULT_BACKOFF = BackOff()  # 5 s doubling to 5 min, 20 % jitter
 
 
@@ -262,7 +265,33 @@ class Agent:
             topic = self.topics.profile(meter_id, profile)
             messages += [(topic, profile_row_payload(row.ts, row.values, row.units,
                                                      row.status), 1, False) for row in rows]
-            self.publisher.publish_many(messages, {f"profile:{topic}": rows[-1].ts.isoformat()})
+            marks = {f"profile:{topic}": rows[-1].ts.isoformat()}
+            messages += self._peak_from_profile(meter_id, state, topic, rows, marks)
+            self.publisher.publish_many(messages, marks)
+
+    def _peak_from_profile(self, meter_id: str, state: _Published, topic: str,
+                           rows: list[ProfileRow], marks: dict[str, str]) -> list[Message]:
+        """The month's peak demand from profile rows, while the meter's own maximum demand
+        register is not published (:mod:`.peak_demand`); its state joins ``marks``, in
+        the rows' transaction (caller holds the lock)."""
+        own = state.objects.get(MAXIMUM_DEMAND)
+        if own is not None and own.class_id != PROFILE_CLASS:
+            return []
+        key = f"peak:{topic}"
+        text = self.publisher.queue.mark(key)
+        before = json.loads(text) if text else None
+        after, peak = ProfilePeak().observe(before, rows)
+        if after != before:
+            marks[key] = json.dumps(after)
+        if peak is None:
+            return []
+        device_class, state_class = suggest(MAXIMUM_DEMAND, "W")
+        state.objects[MAXIMUM_DEMAND] = ObjectInfo(MAXIMUM_DEMAND, PEAK_NAME, PROFILE_CLASS, "W",
+                                                   device_class, state_class)
+        messages = self._info(meter_id, state)
+        messages.append((self.topics.value(meter_id, MAXIMUM_DEMAND), value_payload(
+            round(peak.watts, 1), "W", peak.at, MAXIMUM_DEMAND, PEAK_NAME), 1, True))
+        return messages
 
     def profile_mark(self, meter_id: str, profile: str) -> dt.datetime | None:
         """The time of the newest row of the profile ever queued (None: never)."""

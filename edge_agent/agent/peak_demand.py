@@ -10,6 +10,15 @@ happened when the meter says (power-based grid tariffs bill the kW and its momen
 :func:`stamp_capture_times` reads the capture times of the class 4 readings of a poll in
 one GET-with-list and puts them into the readings. A capture time the meter refuses or
 leaves "not specified" (no peak yet in this billing period) keeps the read time.
+
+A meter without such a register still has its load profile: :class:`ProfilePeak`
+computes the same figure from the profile rows the agent publishes -- the energy import
+(1.0.1.8.0.255) gained in each 15-minute capture period, times four, the largest of the
+calendar month (the agent host's time zone, the meter's neighbour) -- and the agent
+publishes it on the register's topic, 1.0.1.6.0.255, with the end of that period as
+``ts``, unless the meter's own register is published. Its running state (month, peak,
+last row) travels in the durable queue with the rows it came from, so a restart neither
+forgets a peak nor counts a period twice.
 """
 
 from __future__ import annotations
@@ -17,7 +26,9 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import logging
-from typing import Any
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
 
 from edge_agent.client.client import MeterClient
 from edge_agent.client.values import Reading
@@ -26,6 +37,19 @@ from edge_agent.dlms.encoding.date_time import CosemDateTime, date_time_from_oct
 from edge_agent.dlms.errors import DecodeError
 
 log = logging.getLogger(__name__)
+
+
+class ProfileRowLike(Protocol):
+    """What :class:`ProfilePeak` needs of a load-profile row (the feed's ProfileRow)."""
+
+    @property
+    def ts(self) -> dt.datetime: ...
+
+    @property
+    def values(self) -> Mapping[str, Any]: ...
+
+    @property
+    def units(self) -> Mapping[str, str | None]: ...
 
 # Interface class -> its capture_time attribute. Only the extended register's value is
 # the captured one; a demand register (class 5) publishes current_average_value, whose
@@ -67,4 +91,67 @@ def stamp_capture_times(client: MeterClient, readings: list[Reading]) -> list[Re
             for r in readings]
 
 
-__all__ = ["CAPTURE_TIME", "captured_at", "stamp_capture_times"]
+# --- the peak from load-profile rows -------------------------------------------------------
+
+MAXIMUM_DEMAND = "1.0.1.6.0.255"  # maximum demand import, current billing period
+ENERGY_IMPORT = "1.0.1.8.0.255"
+DEMAND_PERIOD = dt.timedelta(minutes=15)
+# Energy units of the profile column -> Wh per unit.
+WATT_HOURS = {"Wh": 1.0, "kWh": 1000.0, "MWh": 1_000_000.0}
+PEAK_NAME = "Maximum demand import (+A), from the load profile"
+
+
+@dataclass(frozen=True, slots=True)
+class Peak:
+    """The largest 15-minute average import power (W) of a month and the end of its
+    period."""
+
+    watts: float
+    at: dt.datetime
+
+
+class ProfilePeak:
+    """The month's peak demand from consecutive load-profile rows (no I/O).
+
+    ``state`` is JSON-able: ``{"month": "YYYY-MM", "watts", "at", "last": [ts, Wh]}``."""
+
+    def __init__(self, zone: dt.tzinfo | None = None) -> None:
+        self.zone = zone  # None: the host's local zone
+
+    def _month(self, moment: dt.datetime) -> str:
+        local = moment.astimezone(self.zone)
+        return f"{local.year:04d}-{local.month:02d}"
+
+    def observe(self, state: dict[str, Any] | None, rows: Iterable[ProfileRowLike]
+                ) -> tuple[dict[str, Any], Peak | None]:
+        """The new state after ``rows`` (oldest first) and the peak when it changed."""
+        state = dict(state or {})
+        last = state.get("last")
+        changed = False
+        for row in rows:
+            energy = row.values.get(ENERGY_IMPORT)
+            scale = WATT_HOURS.get(row.units.get(ENERGY_IMPORT) or "")
+            if not isinstance(energy, int | float) or isinstance(energy, bool) or scale is None:
+                last = None  # a row without the register: the next step has no start
+                continue
+            watt_hours = float(energy) * scale
+            if last is not None:
+                start = dt.datetime.fromisoformat(last[0])
+                if row.ts - start == DEMAND_PERIOD:
+                    month = self._month(start)  # a period belongs to the month it began in
+                    if state.get("month") != month:
+                        state.update(month=month, watts=None, at=None)
+                        changed = True
+                    watts = (watt_hours - float(last[1])) * (3600 / DEMAND_PERIOD.total_seconds())
+                    if state.get("watts") is None or watts > state["watts"]:
+                        state.update(watts=watts, at=row.ts.isoformat())
+                        changed = True
+            last = [row.ts.isoformat(), watt_hours]
+        state["last"] = last
+        if not changed or state.get("watts") is None:
+            return state, None
+        return state, Peak(state["watts"], dt.datetime.fromisoformat(state["at"]))
+
+
+__all__ = ["CAPTURE_TIME", "MAXIMUM_DEMAND", "PEAK_NAME", "Peak", "ProfilePeak",
+           "captured_at", "stamp_capture_times"]

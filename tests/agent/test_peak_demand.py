@@ -4,6 +4,7 @@ against the meter's own load profile (the largest 15-minute energy step, times f
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import itertools
 import json
@@ -12,7 +13,7 @@ import threading
 import pytest
 from daemon_harness import Subscriber, make_agent, write_config
 
-from edge_agent.agent.peak_demand import captured_at
+from edge_agent.agent.peak_demand import Peak, ProfilePeak, captured_at
 from edge_agent.client.client import MeterClient
 from edge_agent.client.connection import ConnectionSettings
 from edge_agent.client.load_profile import ProfileReader
@@ -99,3 +100,81 @@ def test_peak_demand_is_published_with_its_capture_time(tmp_path, mosquitto, met
     (listed,) = [o for o in info["objects"] if o["obis"] == PEAK]
     assert (listed["class_id"], listed["unit"], listed["device_class"],
             listed["state_class"]) == (4, "W", "power", "measurement")
+
+
+@pytest.mark.mosquitto
+def test_without_the_register_the_peak_comes_from_the_load_profile(tmp_path, mosquitto,
+                                                                   meter) -> None:
+    """The register is not polled: the agent computes the month's peak from the profile
+    rows it publishes, on the register's topic, and it equals the meter's own register."""
+    station, port, clock = meter
+    expected = station.model.maximum_demand.peak(station.model.meter.now())
+    config = write_config(tmp_path, mosquitto, f"""\
+- id: kitchen
+  transport: {{tcp: "127.0.0.1:{port}"}}
+  poll: [{{name: fast, interval: 1h, objects: [{ENERGY}]}}]
+  profiles: [{{obis: 1.0.99.1.0.255, interval: 1h, backfill: 25d}}]
+  clock: false
+  events: false
+""")
+    watcher = Subscriber(mosquitto.host, mosquitto.port, ["dlms/#"])
+    newest = b'"ts":"2026-03-20T09:00:00Z"'  # the last capture before NOW: caught up
+    agent = make_agent(config, wall_clock=clock.posix).start()
+    try:
+        assert watcher.wait_for(lambda ms: any(m.topic.startswith("dlms/pi/kitchen/profile/")
+                                               and newest in m.payload for m in ms),
+                                timeout=60.0)
+        assert watcher.wait_for(lambda ms: any(m.topic == f"dlms/pi/kitchen/{PEAK}"
+                                               for m in ms))
+    finally:
+        agent.stop(timeout=5.0)
+        watcher.close()
+    last = json.loads(watcher.on(f"dlms/pi/kitchen/{PEAK}")[-1].payload)
+    assert abs(last["value"] - expected.watts) <= 8 and last["unit"] == "W"
+    assert last["ts"] == expected.at.strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert "load profile" in last["name"]
+    info = json.loads(watcher.on("dlms/pi/kitchen/info")[-1].payload)
+    (listed,) = [o for o in info["objects"] if o["obis"] == PEAK]
+    assert (listed["class_id"], listed["device_class"], listed["state_class"]) == (
+        7, "power", "measurement")
+
+
+@dataclasses.dataclass(frozen=True)
+class Row:
+    ts: dt.datetime
+    values: dict
+    units: dict
+
+
+def rows_of(start: dt.datetime, energies: list[float | None], step_minutes: int = 15,
+            unit: str = "Wh") -> list[Row]:
+    return [Row(start + dt.timedelta(minutes=step_minutes * i),
+                {ENERGY: e} if e is not None else {}, {ENERGY: unit})
+            for i, e in enumerate(energies)]
+
+
+def test_profile_peak_is_the_largest_step_times_four_per_month() -> None:
+    tracker = ProfilePeak(dt.UTC)
+    start = dt.datetime(2026, 3, 31, 23, 0, tzinfo=dt.UTC)
+    rows = rows_of(start, [1000, 1100, 1400, 1450, None, 1500, 1510, 1600])
+    state, peak = tracker.observe(None, rows)
+    # 23:00-23:15 +100 Wh, 23:15-23:30 +300 Wh (1200 W), 23:30-23:45 +50; no row at 00:00,
+    # so 00:00-00:15 has no start; April begins with 00:15-00:30 +10 Wh, then +90 Wh.
+    assert peak == Peak(360.0, start + dt.timedelta(minutes=105))
+    assert state["month"] == "2026-04"
+    # The same rows in two calls, carried by the state, give the same result.
+    first, _ = tracker.observe(None, rows[:3])
+    again, peak_again = tracker.observe(first, rows[3:])
+    assert again == state and peak_again == peak
+    # Nothing higher: no new peak to publish.
+    state, none = tracker.observe(state, rows_of(start + dt.timedelta(hours=2), [1610, 1620]))
+    assert none is None and state["watts"] == 360.0
+
+
+def test_profile_peak_ignores_other_periods_and_converts_units() -> None:
+    tracker = ProfilePeak(dt.UTC)
+    start = dt.datetime(2026, 3, 1, 0, 0, tzinfo=dt.UTC)
+    assert tracker.observe(None, rows_of(start, [1000, 3000, 9000], step_minutes=60))[1] \
+        is None  # hourly rows are not 15-minute averages
+    _, peak = tracker.observe(None, rows_of(start, [1.0, 1.5], unit="kWh"))
+    assert peak == Peak(2000.0, start + dt.timedelta(minutes=15))
