@@ -158,7 +158,7 @@ class ClockWatch:
 
     def run(self, client: MeterClient, view: Sequence[ObjectListEntry] | None,
             publish: Callable[[bytes], None]) -> bool:
-        """One reading; False when the association view has no clock."""
+        """One reading; False when the association cannot read the clock's time."""
         entry = _entry(view, cosem_clock.CLOCK)
         if view and entry is None:
             if not self._missing_warned:
@@ -178,8 +178,13 @@ class ClockWatch:
         if cosem_clock.TIME not in values:
             refused = answers[attributes.index(cosem_clock.TIME)] \
                 if cosem_clock.TIME in attributes else "not readable in the object list"
-            raise ServiceError(f"the clock's time (0.0.1.0.0.255 attribute 2) was refused "
-                               f"({refused}); use a client SAP allowed to read it")
+            if not self._missing_warned:
+                self._missing_warned = True
+                log.warning("meter %s: the clock's time (0.0.1.0.0.255 attribute 2) is not "
+                            "readable (%s); its drift is not published: use a client SAP "
+                            "allowed to read it", self.label, refused,
+                            extra={"meter": self.label})
+            return False
         reading = ClockReading.from_attributes(values)
         agent_time = dt.datetime.fromtimestamp((before + after) / 2, dt.UTC)
         host_zone = agent_time.astimezone().tzinfo
@@ -353,7 +358,16 @@ class EventFeed:
         """Publish the new events of every log; how many went out."""
         count = 0
         for shape in self.logs(client, view):
-            count += self._collect(client, shape, publish)
+            try:
+                count += self._collect(client, shape, publish)
+            except ServiceError as error:
+                # One log the association may not read costs that log, not the meter's
+                # health: the others and the values go on.
+                if shape.log not in self._warned:
+                    self._warned.add(shape.log)
+                    log.warning("meter %s: event log %s not readable (%s); skipped",
+                                self.label, shape.log.dotted, error,
+                                extra={"meter": self.label})
         return count
 
     def _collect(self, client: MeterClient, shape: EventLogShape,

@@ -223,3 +223,30 @@ def test_every_code_of_the_table_has_a_distinct_name() -> None:
     assert event_code(1).name == "power_down" and event_code(255).name == "event_log_cleared"
     unknown = event_code(240)
     assert unknown.name == "unknown" and "240" in unknown.text
+
+
+def test_logs_the_association_cannot_read_are_skipped_not_a_problem(tmp_path, mosquitto,
+                                                                     meter, clock) -> None:
+    """The public client's view has no event log, and the load profile is no event log:
+    both are skipped with a warning; the meter stays healthy and its values come."""
+    _, port = meter
+    path = write_config(tmp_path, mosquitto, f"""\
+- id: kitchen
+  transport: {{tcp: "127.0.0.1:{port}"}}
+  poll: [{{name: fast, interval: 1h, objects: [1.0.1.8.0.255]}}]
+  clock: false
+  events: {{interval: 1h, logs: [{LOG}, 1.0.99.1.0.255]}}
+""")
+    watcher = Subscriber(mosquitto.host, mosquitto.port, ["dlms/#"])
+    agent = make_agent(path, wall_clock=clock.posix)
+    schedule = agent.lanes[0].schedule.meters[0]
+    due = schedule.due["events"]
+    agent.start()
+    try:
+        assert wait_until(lambda: schedule.due["events"] > due)  # the events group ran
+        assert schedule.failures == 0
+    finally:
+        agent.stop(timeout=5.0)
+        watcher.close()
+    assert watcher.on("dlms/pi/kitchen/1.0.1.8.0.255") and not watcher.on(TOPIC)
+    assert all(b'"state":"ok"' in m.payload for m in watcher.on("dlms/pi/kitchen/health"))
