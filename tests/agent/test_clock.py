@@ -8,6 +8,7 @@ meter handles daylight saving otherwise than configured.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import os
@@ -17,12 +18,16 @@ from pathlib import Path
 import pytest
 from daemon_harness import Subscriber, make_agent, write_config
 
-from edge_agent.agent.clock_and_events import plan_sync
+from edge_agent.agent.clock_and_events import ClockWatch, plan_sync
 from edge_agent.agent.config import load_config
 from edge_agent.agent.config_model import ClockConfig, ClockSyncConfig, EventsConfig
-from edge_agent.dlms.cosem.clock import ClockReading, status_names
+from edge_agent.client.client import MeterClient
+from edge_agent.client.connection import ConnectionSettings
+from edge_agent.dlms.association.client import ClientSettings
+from edge_agent.dlms.cosem.clock import CLOCK, ClockReading, shifted_time, status_names
 from edge_agent.dlms.encoding.date_time import ClockStatus, CosemDateTime
 from edge_agent.dlms.errors import ConfigError
+from edge_agent.dlms.secret import Secret
 from edge_agent.simulator.meter import SimulatedMeterStation, SimulatorOptions
 from edge_agent.simulator.server import MeterServer
 
@@ -314,3 +319,32 @@ def test_a_push_only_meter_cannot_have_a_clock(tmp_path) -> None:
     problems = caught.value.problems  # type: ignore[attr-defined]
     assert any(p.startswith("meters[0].clock_sync: needs a transport") for p in problems)
     assert any(p.startswith("meters[0].clock: needs a transport") for p in problems)
+
+
+def test_sync_writes_the_time_where_only_the_write_is_granted(tmp_path, meter, clock) -> None:
+    """An association view that grants writing the time (attribute 2) but not shift_time:
+    the agent SETs the time read plus the step, with the meter's deviation and status."""
+    station, port = meter
+    station.model.meter.clock_offset = dt.timedelta(seconds=-8)
+    client = MeterClient(ConnectionSettings(tcp=("127.0.0.1", port), client_sap=1),
+                         ClientSettings(authentication="low",
+                                        password=Secret(b"00000000", "LLS password")),
+                         meter_id="m", state_dir=tmp_path)
+    published: list[bytes] = []
+    with client:
+        view = [dataclasses.replace(e, method_access=()) if e.logical_name == CLOCK else e
+                for e in client.object_list()]
+        watch = ClockWatch(ClockConfig(sync=ClockSyncConfig(max_step=30.0)), clock.posix, "m")
+        assert watch.run(client, view, published.append)
+    (payload,) = [json.loads(p) for p in published]
+    assert payload["drift"] == -8
+    assert payload["sync"] == {"enabled": True, "result": "set", "step": 8,
+                               "message": "time set +8 s"}
+    assert station.model.meter.clock_offset == dt.timedelta(0)
+
+
+def test_shifted_time_keeps_deviation_and_status() -> None:
+    read = ClockReading(CosemDateTime(2026, 3, 29, 7, 1, 59, 50, None, -60, 0))
+    moved = shifted_time(read, 15)
+    assert (moved.hour, moved.minute, moved.second, moved.hundredths) == (2, 0, 5, None)
+    assert (moved.deviation, moved.status, moved.weekday) == (-60, 0, 7)
