@@ -4,15 +4,15 @@ Each package may import only those in layers below it; packages that share a lay
 independent of each other. Imports under ``if TYPE_CHECKING:`` are for the type checker
 only and do not count; imports deferred into a function do (they still run).
 
-Packages, top to bottom (README "Layout" and docs/ARCHITECTURE.md tell what each holds):
+Packages, top to bottom (docs/ARCHITECTURE.md tells what each holds):
 
     __main__ > cli > demo > agent > mqtt | client | simulator > keystore > state
     > transport | children > dlms
 
-and inside ``dlms`` (the protocol core), bottom to top:
+and inside ``dlms`` (the protocol core), likewise top to bottom:
 
-    errors > secret | system_title | choice > encoding > link | apdu | security > cosem
-    > association > push > inspect | redact
+    inspect | redact > push > association > cosem > link | apdu | security > encoding
+    > secret | system_title | choice > errors
 
 ``cosem`` sits above ``apdu`` and ``security`` because selective access (Blue Book
 4.3.6) and the Security setup methods (Blue Book 4.4.7) are built from them. The root
