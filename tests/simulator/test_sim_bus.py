@@ -221,3 +221,22 @@ def test_close_on_a_serial_line_cuts_a_frame_and_drops_every_link() -> None:
                     HdlcFrame.decode(data)
                 assert all(e.connection.state is State.DISCONNECTED for e in bus.server.buses[0].endpoints)
         assert {"whole", "cut"} <= set(outcomes), outcomes
+
+
+def test_stale_over_hdlc_stays_link_correct() -> None:
+    """The stale fault on HDLC: the previous answer takes the poll's final frame (window 1),
+    the right answer comes at the client's next poll, with the next N(S)."""
+    from edge_agent.dlms.apdu import InitiateRequest
+    from edge_agent.dlms.apdu.acse import AARE, AARQ
+    from edge_agent.dlms.apdu.conformance import CLIENT_DEFAULT
+
+    aarq = AARQ(user_information=InitiateRequest(CLIENT_DEFAULT).encode()).encode()
+    with open_bus(FaultInjector.of(["stale"])) as bus:
+        assert bus.ask(frame(A, FrameKind.SNRM)).kind is FrameKind.UA
+        aare = bus.ask(i_frame(A, 0, 0, aarq))
+        assert aare.info[3] == AARE.TAG and aare.send_sequence == 0
+        stale = bus.ask(i_frame(A, 1, 1, GET_ENERGY))
+        assert (stale.info, stale.send_sequence, stale.poll_final) == (aare.info, 1, True)
+        assert bus.read(0) == [], "nothing more until polled"
+        right = bus.ask(frame(A, FrameKind.RR, nr=2))
+        assert (right.info[3], right.send_sequence, right.poll_final) == (0xC4, 2, True)
