@@ -6,11 +6,11 @@ value group D 11 of C 96) that the meter sets when something happens. The Blue B
 fixes the objects, not the numbers; the numbers come from the companion specifications
 that European meters follow, which share one numbering across their logs:
 
-* IDIS Package 2, "IDIS-S02" object list, tables of the Standard, Fraud detection,
-  Disconnector control, Power quality and M-Bus event logs (event objects
-  0.0.96.11.0..4.255);
-* DSMR 5.0.2 P3 companion standard (Netbeheer Nederland), clause "Event and alarm
-  handling", the same codes for the Dutch logs (0-0:99.98.x with 0-0:96.11.x).
+* the IDIS Package 2 specification (IDIS association), its event code tables of the
+  Standard, Fraud detection, Disconnector control, Power quality and M-Bus event logs
+  (event objects 0.0.96.11.0..4.255);
+* the DSMR 5.0.2 P3 companion standard (Netbeheer Nederland), its tables of the same
+  Dutch logs (0-0:99.98.x with 0-0:96.11.x), which use the same numbers.
 
 Codes outside the table are manufacturer-specific (IDIS reserves 231..254 for them);
 :func:`event_code` gives those the name ``unknown`` and a text with the number, so a
