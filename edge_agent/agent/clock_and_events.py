@@ -43,7 +43,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 from edge_agent.agent.config_model import ClockConfig, ClockSyncConfig, EventsConfig
@@ -94,8 +94,9 @@ def _entry(view: Sequence[ObjectListEntry] | None, code: Obis) -> ObjectListEntr
 
 
 def _aware(moment: dt.datetime) -> dt.datetime:
-    """A meter time without deviation is the host's local time: the agent sits next to
-    the meter (as for load-profile rows)."""
+    """A meter time without deviation is local time in the meter's zone (the
+    ``timezone`` of the meter's profiles, applied when the rows are read), else the
+    host's: the agent sits next to the meter."""
     return moment if moment.tzinfo is not None else moment.astimezone()
 
 
@@ -150,8 +151,9 @@ class ClockWatch:
     """Reads one meter's clock; publishes it; sets it when configured and allowed."""
 
     def __init__(self, config: ClockConfig, wall_clock: Callable[[], float],
-                 label: str) -> None:
+                 label: str, zone: dt.tzinfo | None = None) -> None:
         self.config = config
+        self.zone = zone  # of a meter that sends no deviation; None: the host's
         self.wall_clock = wall_clock
         self.label = label
         self._missing_warned = False
@@ -187,9 +189,9 @@ class ClockWatch:
             return False
         reading = ClockReading.from_attributes(values)
         agent_time = dt.datetime.fromtimestamp((before + after) / 2, dt.UTC)
-        host_zone = agent_time.astimezone().tzinfo
+        zone = self.zone or agent_time.astimezone().tzinfo
         try:
-            meter_time: dt.datetime | None = reading.meter_time(host_zone)
+            meter_time: dt.datetime | None = reading.meter_time(zone)
         except DecodeError as error:
             log.warning("meter %s: clock time unusable (%s)", self.label, error,
                         extra={"meter": self.label})
@@ -285,8 +287,10 @@ class EventFeed:
     """The event logs of one meter: which they are, what was published, what is new."""
 
     def __init__(self, config: EventsConfig, facts: FactStore, facts_key: str,
-                 wall_clock: Callable[[], float], label: str) -> None:
+                 wall_clock: Callable[[], float], label: str,
+                 zone: dt.tzinfo | None = None) -> None:
         self.config = config
+        self.zone = zone  # of a meter that sends no deviation; None: the host's
         self.facts = facts
         self.facts_key = facts_key
         self.wall_clock = wall_clock
@@ -379,7 +383,7 @@ class EventFeed:
         mark = self.mark(code)
         if in_use == 0:
             return 0
-        reader = _Entries(client, shape, int(in_use))
+        reader = _Entries(client, shape, int(in_use), self.zone)
         if mark is None:
             cutoff = dt.datetime.fromtimestamp(self.wall_clock(), dt.UTC) - dt.timedelta(
                 seconds=self.config.backfill)
@@ -413,7 +417,9 @@ class EventFeed:
 class _Entries:
     """Rows of one log read by entry number (1-based), newest windows first."""
 
-    def __init__(self, client: MeterClient, shape: EventLogShape, in_use: int) -> None:
+    def __init__(self, client: MeterClient, shape: EventLogShape, in_use: int,
+                 zone: dt.tzinfo | None = None) -> None:
+        self.zone = zone
         self.client = client
         self.shape = shape
         self.in_use = in_use
@@ -429,7 +435,11 @@ class _Entries:
         else:
             rows = parse_buffer(self.client.get(code, PROFILE_CLASS, BUFFER),
                                 self.shape.capture_objects)[first - 1:last]
-        return [self.shape.event(cells) for cells in rows]
+        events = [self.shape.event(cells) for cells in rows]
+        if self.zone is None:
+            return events
+        return [e if e.ts.tzinfo is not None else replace(e, ts=e.ts.replace(tzinfo=self.zone))
+                for e in events]
 
     def back_to(self, old_enough: Callable[[Event], bool]) -> tuple[int, list[Event]]:
         """From the newest entry back until a row is ``old_enough`` or entry 1:
@@ -483,10 +493,10 @@ class ClockAndEvents:
 
     def __init__(self, clock: ClockConfig | None, events: EventsConfig | None,
                  facts: FactStore, facts_key: str, wall_clock: Callable[[], float],
-                 label: str) -> None:
-        self.clock = None if clock is None else ClockWatch(clock, wall_clock, label)
+                 label: str, zone: dt.tzinfo | None = None) -> None:
+        self.clock = None if clock is None else ClockWatch(clock, wall_clock, label, zone)
         self.events = None if events is None else EventFeed(events, facts, facts_key,
-                                                            wall_clock, label)
+                                                            wall_clock, label, zone)
         self.groups: tuple[ClockConfig | EventsConfig, ...] = tuple(
             g for g in (clock, events) if g is not None)
 

@@ -52,6 +52,7 @@ from edge_agent.agent.meter_settings import (
     frame_counter,
 )
 from edge_agent.client.client import MeterClient
+from edge_agent.client.profile_report import zone_named
 from edge_agent.client.link import Tap, _no_tap
 from edge_agent.client.values import SCALED_CLASSES, VALUE_ATTRIBUTE, Reading
 from edge_agent.dlms.cosem.interface_classes import ObjectListEntry
@@ -171,8 +172,11 @@ class MeterWorker:
         facts = FactStore(state_dir)
         self.meter_id: str | None = meter.id or facts.get_fact(self.facts_key, SERIAL)
         self.profiles = ProfileFeed(facts, self.facts_key, wall_clock)
-        self.clock_and_events = ClockAndEvents(meter.clock, meter.events, facts,
-                                               self.facts_key, wall_clock, self.label)
+        # A meter that sends no deviation: its profiles' time zone, else the host's.
+        zone = next((p.timezone for p in meter.profiles if p.timezone), None)
+        self.clock_and_events = ClockAndEvents(
+            meter.clock, meter.events, facts, self.facts_key, wall_clock, self.label,
+            zone_named(zone) if zone else None)
         self._client: MeterClient | None = None
         self._view: list[ObjectListEntry] | None = None  # None: not read yet
         self._identity: MeterIdentity | None = None

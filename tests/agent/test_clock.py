@@ -348,3 +348,24 @@ def test_shifted_time_keeps_deviation_and_status() -> None:
     moved = shifted_time(read, 15)
     assert (moved.hour, moved.minute, moved.second, moved.hundredths) == (2, 0, 5, None)
     assert (moved.deviation, moved.status, moved.weekday) == (-60, 0, 7)
+
+
+@pytest.mark.mosquitto
+@pytest.mark.parametrize("timezone", ["Europe/Vienna", None])
+def test_a_clock_without_deviation_is_read_in_the_meters_zone(tmp_path, mosquitto, meter,
+                                                              clock, timezone) -> None:
+    """A meter that leaves the deviation "not specified" shows local time only: with its
+    profiles' timezone the drift is right; without, it is read in the host's zone."""
+    station, port = meter
+    station.model.meter.time_stamp_style = "local"
+    zone = f", timezone: {timezone}" if timezone else ""
+    payload, watcher = clock_message(
+        tmp_path, mosquitto, port, clock,
+        f"  profiles: [{{obis: 1.0.99.1.0.255, interval: 1h, backfill: 1h{zone}}}]\n")
+    watcher.close()
+    assert payload["deviation"] is None and payload["meter_local_time"] == "2026-03-10T13:00:00"
+    if timezone:
+        assert payload["drift"] == 0
+    else:
+        host = dt.datetime(2026, 3, 10, 13, 0).astimezone()  # local time in the host's zone
+        assert payload["drift"] == (host - START).total_seconds()
