@@ -1,0 +1,245 @@
+"""End to end: the meter's load profile becomes Home Assistant's hourly energy statistics.
+
+Real programs on 127.0.0.1 only (see test_e2e.py): Mosquitto, `dlms-edge simulate`, the
+agent and `hass` with its recorder. As docs/home-assistant.md tells the user: the agent's
+entry is added first, then the agent is restarted with `profiles:`; its first backfill (a
+day) arrives in Home Assistant, and every stored hour's change must equal the meter's own
+profile, read a second time with `dlms-edge profile`.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import sqlite3
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from e2e_support import (
+    HOST,
+    HomeAssistantApi,
+    Service,
+    free_port,
+    listening_port,
+    port_open,
+    python_tool,
+    wait_for,
+    write_home_assistant_config,
+    write_mosquitto_config,
+)
+from test_e2e import (  # the same chain as the sensors' end-to-end test
+    AGENT_ID,
+    HA_START_TIMEOUT,
+    HASS,
+    INTEGRATION,
+    START_TIMEOUT,
+    _add_agent,
+    _add_mqtt,
+    _integration_problems,
+    _mosquitto_binary,
+    _running_config,
+    _start,
+    services,
+)
+
+__all__ = ["services"]
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(420)]
+
+IMPORT = "1.0.1.8.0.255"
+PROFILE = "1.0.99.1.0.255"
+BACKFILL_HOURS = 24
+# Hours a day of rows gives at least, whatever the minute the agent starts at.
+EXPECTED_HOURS = BACKFILL_HOURS - 2
+STATISTICS_TIMEOUT = 150.0
+HOUR = timedelta(hours=1)
+
+
+def _agent_config(workdir: Path, broker_port: int, meter_port: int, profiles: bool) -> Path:
+    state_dir = workdir / "agent-state"
+    state_dir.mkdir(exist_ok=True)
+    profile_block = (
+        f"""\
+    profiles:
+      - {{obis: {PROFILE}, interval: 15m, backfill: {BACKFILL_HOURS}h}}
+"""
+        if profiles
+        else ""
+    )
+    text = f"""\
+agent: {{id: {AGENT_ID}}}
+state_dir: {state_dir}
+logging: {{level: DEBUG}}
+mqtt: {{host: {HOST}, port: {broker_port}, prefix: dlms}}
+meters:
+  - transport: {{tcp: "{HOST}:{meter_port}"}}
+    link: wrapper
+    addresses: {{client: 16, logical: 1}}
+    timeout: 5s
+    poll:
+      - {{name: energy, interval: 10, objects: [{IMPORT}]}}
+{profile_block}"""
+    path = workdir / ("agent-profiles.yaml" if profiles else "agent.yaml")
+    path.write_text(text)
+    return path
+
+
+def _stored_hours(database: Path) -> tuple[str, list[tuple[datetime, float, float]]] | None:
+    """(statistic id, [(start, state, sum)]) of the import profile statistic, if any."""
+    if not database.exists():
+        return None
+    with sqlite3.connect(f"file:{database}?mode=ro", uri=True, timeout=5) as db:
+        found = db.execute(
+            "SELECT id, statistic_id FROM statistics_meta WHERE statistic_id LIKE ?",
+            (f"dlms_edge:%{IMPORT.replace('.', '_')}",),
+        ).fetchone()
+        if found is None:
+            return None
+        rows = db.execute(
+            "SELECT start_ts, state, sum FROM statistics WHERE metadata_id = ? ORDER BY start_ts",
+            (found[0],),
+        ).fetchall()
+    return found[1], [(datetime.fromtimestamp(r[0], UTC), r[1], r[2]) for r in rows]
+
+
+def _profile(meter_port: int, start: datetime, end: datetime) -> dict[datetime, float]:
+    """The import register by row time, as `dlms-edge profile` reads it from the meter."""
+    done = subprocess.run(
+        [
+            python_tool("dlms-edge"),
+            "profile",
+            "--tcp",
+            f"{HOST}:{meter_port}",
+            "--client",
+            "16",
+            "--obis",
+            PROFILE,
+            "--from",
+            start.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "--to",
+            end.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "--format",
+            "csv",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    return {
+        datetime.fromisoformat(row["ts"]): float(row[IMPORT])
+        for row in csv.DictReader(io.StringIO(done.stdout))
+    }
+
+
+def test_profile_backfill_becomes_hourly_statistics(
+    socket_enabled: None, tmp_path: Path, services: dict[str, Service]
+) -> None:
+    ha_dir = tmp_path / "ha-config"
+    ha_dir.mkdir()
+    ha_port = free_port()
+    write_home_assistant_config(ha_dir, ha_port, INTEGRATION)
+    with (ha_dir / "configuration.yaml").open("a") as config:
+        config.write("recorder:\n  commit_interval: 1\n")
+    hass = _start(
+        services,
+        Service(
+            HASS,
+            [sys.executable, "-m", "homeassistant", "--config", str(ha_dir), "--skip-pip"],
+            tmp_path / "home-assistant.out",
+        ),
+    )
+    broker_port = free_port()
+    broker_config = write_mosquitto_config(tmp_path, broker_port)
+    with broker_config.open("a") as config:
+        config.write("log_type subscribe\n")  # to see when Home Assistant listens
+    broker = _start(
+        services,
+        Service(
+            "mosquitto", [_mosquitto_binary(), "-c", str(broker_config)], tmp_path / "mosquitto.log"
+        ),
+    )
+    simulator = _start(
+        services,
+        Service(
+            "simulator",
+            [python_tool("dlms-edge"), "simulate", "--tcp", f"{HOST}:0"],
+            tmp_path / "simulator.log",
+        ),
+    )
+    wait_for(
+        "Mosquitto to listen", lambda: port_open(broker_port) or None, START_TIMEOUT, (broker,)
+    )
+    meter_port = wait_for(
+        "the simulator to listen", lambda: listening_port(simulator), START_TIMEOUT, (simulator,)
+    )
+    agent_argv = [python_tool("dlms-edge"), "run", "--config"]
+    agent = _start(
+        services,
+        Service(
+            "agent",
+            [*agent_argv, str(_agent_config(tmp_path, broker_port, meter_port, False))],
+            tmp_path / "agent.log",
+        ),
+    )
+    chain = (broker, simulator, agent, hass)
+
+    api = HomeAssistantApi(ha_port)
+    started_by = time.monotonic() + HA_START_TIMEOUT
+    wait_for(
+        "Home Assistant's HTTP server",
+        lambda: api.probe("/api/onboarding"),
+        started_by - time.monotonic(),
+        chain,
+    )
+    api.onboard()
+    config = wait_for(
+        "Home Assistant to be running",
+        lambda: _running_config(api),
+        started_by - time.monotonic(),
+        chain,
+    )
+    assert "recorder" in config["components"], config["components"]
+    _add_mqtt(api, broker_port)
+    _add_agent(api, chain)
+
+    # Home Assistant subscribes a moment after the entry is set up (it batches
+    # subscriptions); rows published before would not reach it.
+    wait_for(
+        "Home Assistant to subscribe to the profile rows",
+        lambda: (
+            f"dlms/{AGENT_ID}/+/profile/+" in broker.log_path.read_text(errors="replace") or None
+        ),
+        START_TIMEOUT,
+        chain,
+    )
+    # Now the agent reads the profile: its first look reaches back a day.
+    agent.stop()
+    agent.argv = [*agent_argv, str(_agent_config(tmp_path, broker_port, meter_port, True))]
+    agent.start()
+
+    def day_stored() -> tuple[str, list[tuple[datetime, float, float]]] | None:
+        stored = _stored_hours(ha_dir / "home-assistant_v2.db")
+        return stored if stored and len(stored[1]) >= EXPECTED_HOURS else None
+
+    statistic_id, hours = wait_for(
+        "a day of hourly statistics", day_stored, STATISTICS_TIMEOUT, chain, interval=2.0
+    )
+    assert statistic_id.startswith("dlms_edge:"), statistic_id
+    starts = [start for start, _state, _sum in hours]
+    assert starts == [starts[0] + i * HOUR for i in range(len(starts))]  # no gap, none twice
+    profile = _profile(meter_port, starts[0], starts[-1] + 2 * HOUR)
+    # The series starts at the first row: the first hour holds what came after it.
+    assert hours[0][2] <= (profile[starts[0] + HOUR] - profile[starts[0]]) / 1000 + 1e-6
+    for (start, state, total), (_previous, _state, previous_total) in zip(
+        hours[1:], hours, strict=False
+    ):
+        end = start + HOUR
+        assert abs(state - profile[end] / 1000) < 1e-6, (start, state, profile[end])
+        delta = (profile[end] - profile[start]) / 1000
+        assert abs((total - previous_total) - delta) < 1e-6, (start, total - previous_total, delta)
+    assert _integration_problems(hass.log_path.read_text(errors="replace")) == []
