@@ -111,7 +111,7 @@ class Agent:
         self.topics = Topics(config.mqtt.prefix, config.agent_id)
         self.publisher = Publisher(config.mqtt, config.agent_id, OfflineQueue.in_state_dir(
             config.state_dir, max_messages=config.mqtt.queue_max_messages,
-            max_bytes=config.mqtt.queue_max_bytes))
+            max_bytes=config.mqtt.queue_max_bytes), on_connection_change=self._connection_changed)
         self._lock = threading.Lock()
         self._published: dict[str, _Published] = {}
         self._stale_infos: dict[str, bytes] = {}  # retained info of meters not (yet) known
@@ -333,6 +333,30 @@ class Agent:
             state = self._meter(meter_id)
             messages = self._health(meter_id, state, code, message)
             messages += self._availability(meter_id, state, False)
+            if messages:
+                self.publisher.publish_many(messages)
+
+    # --- the broker came back -------------------------------------------------------------
+
+    def _connection_changed(self, connected: bool) -> None:
+        """On every (re)connection, publish each meter's retained documents again: a broker
+        without persistence comes back empty, and subscribers (Home Assistant offers a
+        meter for removal when its ``info`` stays gone) must find them (paho's thread)."""
+        if not connected:
+            return
+        with self._lock:
+            messages: list[Message] = []
+            for meter_id, state in self._published.items():
+                if state.info is not None:
+                    state.info = None  # published again, with its discovery configs
+                    messages += self._info(meter_id, state)
+                if state.health is not None:
+                    code, message = state.health
+                    messages.append((self.topics.health(meter_id),
+                                     health_payload(code, message, state.since), 1, True))
+                if state.available is not None:
+                    messages.append((self.topics.availability(meter_id),
+                                     status_payload(state.available), 1, True))
             if messages:
                 self.publisher.publish_many(messages)
 
