@@ -159,8 +159,11 @@ def atheris_child(seconds: float, names: list[str] | None, hang: float, stats: P
     for index, frame in enumerate(seeds()):
         for number in range(len(chosen)):
             (corpus_dir / f"seed-{index}-{number}").write_bytes(bytes([number]) + frame)
-    atheris.Setup([sys.argv[0], f"-max_total_time={int(seconds)}", "-timeout=30",
-                   "-rss_limit_mb=4096", "-print_final_stats=0", str(corpus_dir)],
+    # Hangs are counted by our own per-input alarm (--hang); libFuzzer's time-out only
+    # catches a process stalled far beyond it. Artifacts go to the run's work dir.
+    atheris.Setup([sys.argv[0], f"-max_total_time={int(seconds)}", "-timeout=120",
+                   "-rss_limit_mb=4096", "-print_final_stats=0",
+                   f"-artifact_prefix={corpus_dir.parent}/", str(corpus_dir)],
                   one_input)
     try:
         atheris.Fuzz()
@@ -177,11 +180,15 @@ def run_atheris(seconds: float, names: list[str] | None, hang: float) -> dict[st
                    "--hang", str(hang), "--stats", str(stats), "--corpus", str(corpus)]
         if names:
             command += ["--targets", ",".join(names)]
-        subprocess.run(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                       check=False, timeout=seconds + 300)
+        child = subprocess.run(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                               check=False, timeout=seconds + 300)
         if not stats.exists():
             raise SystemExit("fuzz: the atheris child wrote no statistics")
-        return json.loads(stats.read_text())
+        report = json.loads(stats.read_text())
+        if child.returncode != 0:  # libFuzzer stopped early: say why
+            tail = child.stderr.decode(errors="replace").strip().splitlines()[-3:]
+            report["stopped"] = " / ".join(tail)
+        return report
 
 
 def print_report(engine: str, report: dict[str, object]) -> None:
@@ -200,6 +207,8 @@ def print_report(engine: str, report: dict[str, object]) -> None:
     print(f"hangs: {len(hangs)} (goal 0)")
     for hang in hangs[:5]:
         print(f"  {hang['target']}: {hang['input'][:160]}")
+    if "stopped" in report:
+        print(f"libFuzzer stopped early: {report['stopped']}")
     warm, end = report["rss_warm"], report["rss_end"]
     if isinstance(warm, int) and isinstance(end, int):
         print(f"memory: {warm / 2**20:.1f} MiB after warm-up, {end / 2**20:.1f} MiB at the "
