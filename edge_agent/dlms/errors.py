@@ -39,6 +39,11 @@ class FrameError(DecodeError):
     """A link-layer frame (HDLC, wrapper, M-Bus) is damaged: bad CRC, flag, length."""
 
 
+class ChecksumError(FrameError):
+    """A frame's check sequence (HDLC HCS or FCS) does not match its bytes: the frame is
+    where its length says but was damaged on the line (noise, wrong baud rate or parity)."""
+
+
 class MalformedAnswerError(DecodeError):
     """The meter's answer to the request in flight does not decode. ``raw`` holds its bytes
     (deciphered when it came ciphered) for the report; the association stays usable."""

@@ -20,11 +20,13 @@ from edge_agent.dlms.association.settings import Authentication, Pass3Signing
 from edge_agent.dlms.errors import (
     AssociationError,
     AssociationRefusal,
+    ChecksumError,
     ConfigError,
     DecodeError,
     EncodeError,
     ProtocolError,
 )
+from edge_agent.dlms.link.hdlc.frame import FrameKind, HdlcAddress, HdlcFrame
 from edge_agent.dlms.secret import Secret
 from edge_agent.dlms.security import CipherKeys, SecurityControl, SecurityPolicy, protect
 from edge_agent.dlms.system_title import SystemTitle
@@ -181,6 +183,19 @@ def test_an_aare_without_a_title_names_the_responding_ap_title() -> None:
     untitled = replace(aare, responding_ap_title=METER_TITLE[:4]).encode()
     with pytest.raises(ProtocolError, match="AARE responding-AP-title .* must be 8 bytes"):
         link.client.receive_apdu(untitled)
+
+
+# --- frame damage by kind ----------------------------------------------------------------------
+
+
+def test_a_damaged_check_sequence_is_a_checksum_error() -> None:
+    frame = bytearray(
+        HdlcFrame(HdlcAddress.server(1, 17), HdlcAddress.client(16), FrameKind.I, True, 0, 0,
+                  info=bytes.fromhex("e6e600c001c1000301000108 00ff0200".replace(" ", ""))).encode()
+    )
+    frame[-3] ^= 0x01  # one bit of the FCS
+    with pytest.raises(ChecksumError, match="FCS mismatch"):
+        HdlcFrame.decode(bytes(frame))
 
 
 # --- invoke-id helpers -------------------------------------------------------------------------

@@ -11,7 +11,7 @@ from typing import Final
 
 from edge_agent.dlms.apdu.general_block_transfer import GENERAL_BLOCK_TRANSFER
 from edge_agent.dlms.encoding.crc import crc16_x25
-from edge_agent.dlms.errors import DecodeError, FrameError, TruncatedError
+from edge_agent.dlms.errors import ChecksumError, DecodeError, FrameError, TruncatedError
 from edge_agent.dlms.link.hdlc.frame import (
     FLAG,
     LLC_COMMAND,
@@ -165,7 +165,7 @@ def _hdlc_damage(buf: bytes, start: int, error: FrameError) -> Attempt:
         return NotAFrame(str(error))
     close = start + 1 + header.length
     closed = close < len(buf) and buf[close] == FLAG
-    if closed and "mismatch" not in str(error):
+    if closed and not isinstance(error, ChecksumError):
         return NotAFrame(str(error))
     carried, seen = seen_in(strip_llc(header.info)) if header.info else (None, None)
     if not closed:

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Final
 
 from edge_agent.dlms.encoding.crc import crc16_x25
-from edge_agent.dlms.errors import EncodeError, FrameError, TruncatedError
+from edge_agent.dlms.errors import ChecksumError, EncodeError, FrameError, TruncatedError
 
 __all__ = [
     "FLAG",
@@ -305,7 +305,7 @@ def _check_crc(view: memoryview, start: int, end: int, name: str) -> None:
     expected = crc16_x25(view[start:end])
     (got,) = struct.unpack_from("<H", view, end)
     if got != expected:
-        raise FrameError(
+        raise ChecksumError(
             f"HDLC {name} mismatch: computed {expected:04x}, frame carries {got:04x}"
             " (line noise, wrong baud rate or parity)"
         )
