@@ -14,10 +14,12 @@ from __future__ import annotations
 
 from typing import Final
 
+from edge_agent.dlms import system_title
+
 __all__ = ["GeneralGloCipheringSplitter"]
 
 _TAG: Final = 0xDB
-_SYSTEM_TITLE_LENGTH: Final = 8
+_SYSTEM_TITLE_LENGTH: Final = system_title.LENGTH
 # Security control: bits 4-5 authentication/encryption, bits 0-3 the suite (0..2).
 _SECURITY_CONTROLS: Final = frozenset(
     flags | suite for flags in (0x10, 0x20, 0x30) for suite in range(3)
