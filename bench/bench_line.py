@@ -113,24 +113,6 @@ def gurux_reader(per_attribute: bool = False) -> Callable[[str, int, str], int] 
     return read
 
 
-def opened_by_simulator(device: str) -> None:
-    """pyserial flushes the input when it opens a port: wait until the meter has it open."""
-    import time
-
-    for _ in range(500):
-        links = []
-        for fd in os.listdir("/proc/self/fd"):
-            try:
-                links.append(os.readlink(f"/proc/self/fd/{fd}"))
-            except OSError:
-                continue
-        if links.count(device) >= 2:
-            time.sleep(0.05)
-            return
-        time.sleep(0.01)
-    raise SystemExit(f"the simulator did not open {device}")
-
-
 def run_once(read: Callable[[str, int, str], int], baud: int, latency: float
              ) -> tuple[float, int, int]:
     """(busy seconds, bytes on the wire, registers read) of one session."""
@@ -139,7 +121,8 @@ def run_once(read: Callable[[str, int, str], int], baud: int, latency: float
     thread = threading.Thread(target=server.serve_serial, args=(line.path_a, baud),
                               daemon=True)
     thread.start()
-    opened_by_simulator(line.path_a)
+    if not server.serial_open.wait(10):
+        raise SystemExit(f"the simulator did not open {line.path_a}")
     try:
         with tempfile.TemporaryDirectory() as state_dir:
             count = read(line.path_b, baud, state_dir)

@@ -221,6 +221,9 @@ class MeterServer:
         self.idle_timeout = idle_timeout
         self.faults = faults
         self.stop_event = threading.Event()
+        # Set once serve_serial has its port open: pyserial flushes the input when it
+        # opens a port, so bytes a client sends before that are lost.
+        self.serial_open = threading.Event()
         self._listener: socket.socket | None = None
         self.buses: list[HdlcBus] = []  # every HDLC stream served so far (tests inspect them)
 
@@ -309,6 +312,7 @@ class MeterServer:
             port = serial.Serial(device, baudrate=baud, timeout=0.2)
         except (serial.SerialException, OSError) as error:
             raise TransportError(f"cannot open {device}: {error}") from None
+        self.serial_open.set()
 
         def read() -> bytes:
             try:

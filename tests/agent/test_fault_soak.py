@@ -34,21 +34,6 @@ OBJECTS = ["1.0.1.8.0.255", "1.0.2.8.0.255", "1.0.1.7.0.255", "1.0.32.7.0.255",
 BAUD = 38400
 
 
-def opened_by(device: str) -> None:
-    """pyserial flushes the input when it opens a port: wait until the meter has it."""
-    for _ in range(500):
-        links = []
-        for fd in os.listdir("/proc/self/fd"):
-            try:
-                links.append(os.readlink(f"/proc/self/fd/{fd}"))
-            except OSError:
-                continue
-        if links.count(device) >= 2:
-            return
-        time.sleep(0.01)
-    raise AssertionError(f"the simulator did not open {device}")
-
-
 def clean_read(tmp_path) -> dict[str, object]:
     """The values a twin of the meter (same seed, same frozen clock) gives over TCP."""
     twin = SimulatedMeterStation(SimulatorOptions(seed=4), clock=lambda: FROZEN)
@@ -83,7 +68,7 @@ def test_no_wrong_value_is_published_over_a_noisy_line(tmp_path, mosquitto, case
     thread = threading.Thread(target=server.serve_serial, args=(line.path_a, BAUD),
                               daemon=True)
     thread.start()
-    opened_by(line.path_a)
+    assert server.serial_open.wait(10), f"the simulator did not open {line.path_a}"
     right = clean_read(tmp_path)
     config = write_config(tmp_path, mosquitto, f"""\
         - id: noisy

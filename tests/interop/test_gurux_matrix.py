@@ -82,26 +82,6 @@ class GuruxOverPty(GuruxOverSocket):
         self.sock = PtyEnd(device)
 
 
-def opened_by_simulator(device: str, timeout: float = 5.0) -> None:
-    """Wait until the simulator has the device open: pyserial flushes the input when it
-    opens a port, so a request sent earlier would be lost."""
-    import time
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        links = []
-        for fd in os.listdir("/proc/self/fd"):
-            try:
-                links.append(os.readlink(f"/proc/self/fd/{fd}"))
-            except OSError:
-                continue
-        if links.count(device) >= 2:  # the pair's own slave end, and the simulator's
-            time.sleep(0.05)  # its flush follows the open
-            return
-        time.sleep(0.01)
-    raise AssertionError(f"the simulator did not open {device}")
-
-
 def simulator_options(security: str) -> SimulatorOptions:
     if security.startswith("hls5"):
         return SimulatorOptions(security="authenc", authentication="hls-gmac",
@@ -148,7 +128,7 @@ def meter_on():
             thread = threading.Thread(target=server.serve_serial, args=(pair.path_a,),
                                       daemon=True)
             thread.start()
-            opened_by_simulator(pair.path_a)
+            assert server.serial_open.wait(10), f"the simulator did not open {pair.path_a}"
             cleanup.append(pair.close)  # after the server stopped reading it
             cleanup.append(lambda: thread.join(timeout=5))
             cleanup.append(server.stop)
