@@ -7,6 +7,7 @@ directories are not packages), so both suites judge the broker's output the same
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import importlib.util
 import json
 import sys
@@ -28,6 +29,26 @@ _helpers = sys.modules.setdefault("mqtt_test_helpers", importlib.util.module_fro
 _spec.loader.exec_module(_helpers)
 Subscriber = _helpers.Subscriber
 Received = _helpers.Received
+
+class WorldClock:
+    """The world's time, shared by a simulated meter and the agent's wall clock, moved on
+    by the test."""
+
+    def __init__(self, now: dt.datetime) -> None:
+        self.now = now
+        self._lock = threading.Lock()
+
+    def __call__(self) -> dt.datetime:
+        with self._lock:
+            return self.now
+
+    def posix(self) -> float:
+        return self().timestamp()
+
+    def advance(self, by: dt.timedelta) -> None:
+        with self._lock:
+            self.now += by
+
 
 WAIT = 10.0  # upper bound of every wait
 FAST_BACKOFF = BackOff(initial=0.2, maximum=1.6, factor=2.0, jitter=0.2)

@@ -12,11 +12,10 @@ import dataclasses
 import datetime as dt
 import json
 import os
-import threading
 from pathlib import Path
 
 import pytest
-from daemon_harness import Subscriber, make_agent, write_config
+from daemon_harness import Subscriber, WorldClock, make_agent, write_config
 
 from edge_agent.agent.clock_and_events import ClockWatch, plan_sync
 from edge_agent.agent.config import load_config
@@ -38,24 +37,11 @@ TOPIC = "dlms/pi/kitchen/clock"
 EVENT_TOPIC = "dlms/pi/kitchen/event"
 
 
-class Clock:
-    """The world's time, shared by the simulated meter and the agent's wall clock."""
-
-    def __init__(self, now: dt.datetime) -> None:
-        self.now = now
-        self._lock = threading.Lock()
-
-    def __call__(self) -> dt.datetime:
-        with self._lock:
-            return self.now
-
-    def posix(self) -> float:
-        return self().timestamp()
 
 
 @pytest.fixture
-def clock() -> Clock:
-    return Clock(START)
+def clock() -> WorldClock:
+    return WorldClock(START)
 
 
 @pytest.fixture
@@ -86,7 +72,7 @@ def config(tmp_path, broker, port: int, extra: str = "", client: str = "") -> Pa
 {client}{extra}""")
 
 
-def clock_message(tmp_path, broker, port: int, clock: Clock, extra: str = "",
+def clock_message(tmp_path, broker, port: int, clock: WorldClock, extra: str = "",
                   client: str = "") -> tuple[dict, Subscriber]:
     """Run the agent until it published the clock once; its payload, and the watcher."""
     watcher = Subscriber(broker.host, broker.port, ["dlms/#"])

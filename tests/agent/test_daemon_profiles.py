@@ -13,11 +13,10 @@ import json
 import signal
 import subprocess
 import sys
-import threading
 import time
 
 import pytest
-from daemon_harness import Recorder, Subscriber, make_agent, wait_until, write_config
+from daemon_harness import Recorder, Subscriber, WorldClock, make_agent, wait_until, write_config
 
 from edge_agent.agent.config_model import ProfileConfig
 from edge_agent.agent.load_profile_feed import PUBLISHED_FACT, ProfileFeed, ProfileRow
@@ -41,28 +40,11 @@ STEP = dt.timedelta(minutes=15)
 START = dt.datetime(2026, 3, 10, 12, 7, 30, tzinfo=dt.UTC)  # between two capture times
 
 
-class Clock:
-    """The world's time, shared by the simulated meter and the agent's wall clock."""
-
-    def __init__(self, now: dt.datetime) -> None:
-        self.now = now
-        self._lock = threading.Lock()
-
-    def __call__(self) -> dt.datetime:
-        with self._lock:
-            return self.now
-
-    def posix(self) -> float:
-        return self().timestamp()
-
-    def advance(self, by: dt.timedelta) -> None:
-        with self._lock:
-            self.now += by
 
 
 @pytest.fixture
-def clock() -> Clock:
-    return Clock(START)
+def clock() -> WorldClock:
+    return WorldClock(START)
 
 
 @pytest.fixture
@@ -78,7 +60,7 @@ def ts(text: str) -> dt.datetime:
     return dt.datetime.fromisoformat(text)
 
 
-def run_once(config, clock: Clock, watcher: Subscriber, rows: int) -> list[bytes]:
+def run_once(config, clock: WorldClock, watcher: Subscriber, rows: int) -> list[bytes]:
     """Start an agent, wait for ``rows`` profile rows on the broker, stop it; returns
     what the agent queued on the profile topic."""
     agent = make_agent(config, wall_clock=clock.posix)

@@ -11,11 +11,10 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
-import threading
 from pathlib import Path
 
 import pytest
-from daemon_harness import Recorder, Subscriber, make_agent, wait_until, write_config
+from daemon_harness import Recorder, Subscriber, WorldClock, make_agent, wait_until, write_config
 
 from edge_agent.agent.clock_and_events import EVENTS_SEEN
 from edge_agent.dlms.cosem.event_codes import EVENT_CODES, event_code
@@ -33,28 +32,11 @@ LOG = "0.0.99.98.0.255"
 TOPIC = "dlms/pi/kitchen/event"
 
 
-class Clock:
-    """The world's time, shared by the simulated meter and the agent's wall clock."""
-
-    def __init__(self, now: dt.datetime) -> None:
-        self.now = now
-        self._lock = threading.Lock()
-
-    def __call__(self) -> dt.datetime:
-        with self._lock:
-            return self.now
-
-    def posix(self) -> float:
-        return self().timestamp()
-
-    def advance(self, by: dt.timedelta) -> None:
-        with self._lock:
-            self.now += by
 
 
 @pytest.fixture
-def clock() -> Clock:
-    return Clock(START)
+def clock() -> WorldClock:
+    return WorldClock(START)
 
 
 @pytest.fixture
@@ -88,7 +70,7 @@ def config(tmp_path: Path, broker, port: int, backfill: str, logs: str = f"[{LOG
 """)
 
 
-def run_once(path: Path, clock: Clock, watcher: Subscriber, total: int) -> list[dict]:
+def run_once(path: Path, clock: WorldClock, watcher: Subscriber, total: int) -> list[dict]:
     """Start an agent, wait until the broker has ``total`` events in all, stop it;
     returns the events this agent queued."""
     agent = make_agent(path, wall_clock=clock.posix)
@@ -244,9 +226,10 @@ def test_logs_the_association_cannot_read_are_skipped_not_a_problem(tmp_path, mo
     agent.start()
     try:
         assert wait_until(lambda: schedule.due["events"] > due)  # the events group ran
+        assert wait_until(lambda: watcher.on("dlms/pi/kitchen/1.0.1.8.0.255"))
         assert schedule.failures == 0
     finally:
         agent.stop(timeout=5.0)
         watcher.close()
-    assert watcher.on("dlms/pi/kitchen/1.0.1.8.0.255") and not watcher.on(TOPIC)
+    assert not watcher.on(TOPIC)
     assert all(b'"state":"ok"' in m.payload for m in watcher.on("dlms/pi/kitchen/health"))

@@ -8,10 +8,9 @@ import dataclasses
 import datetime as dt
 import itertools
 import json
-import threading
 
 import pytest
-from daemon_harness import Subscriber, make_agent, write_config
+from daemon_harness import Subscriber, WorldClock, make_agent, write_config
 
 from edge_agent.agent.peak_demand import Peak, ProfilePeak, captured_at
 from edge_agent.client.client import MeterClient
@@ -29,22 +28,11 @@ PEAK = "1.0.1.6.0.255"
 ENERGY = "1.0.1.8.0.255"
 
 
-class Clock:
-    def __init__(self, now: dt.datetime) -> None:
-        self.now = now
-        self._lock = threading.Lock()
-
-    def __call__(self) -> dt.datetime:
-        with self._lock:
-            return self.now
-
-    def posix(self) -> float:
-        return self().timestamp()
 
 
 @pytest.fixture
 def meter():
-    clock = Clock(NOW)
+    clock = WorldClock(NOW)
     station = SimulatedMeterStation(SimulatorOptions(seed=5), clock=clock)
     server = MeterServer([station.station], idle_timeout=120.0)
     _, port = server.start_tcp("127.0.0.1", 0)
