@@ -73,25 +73,25 @@ def test_a_clean_line_carries_every_byte_no_faster_than_its_baud_rate(make_line)
     payload = bytes(range(256)) * 2  # 512 bytes: 0.533 s at 9600 8N1
     started = time.monotonic()
     os.write(client, payload)
-    assert receive(meter, len(payload), 5) == payload
+    assert receive(meter, len(payload), 20) == payload
     assert time.monotonic() - started >= len(payload) * 10 / 9600
     os.write(meter, b"\x7e answer \x7e")
-    assert receive(client, 10, 5) == b"\x7e answer \x7e"
+    assert receive(client, 10, 20) == b"\x7e answer \x7e"
     assert (line.stats.bytes_to_meter, line.stats.bytes_to_client) == (512, 10)
     assert line.stats.busy_time >= (512 + 10) * 10 / 9600
     assert not any(line.stats.injected.values())
 
 
 def test_the_meter_answers_after_its_turnaround_latency(make_line) -> None:
-    _, meter, client = make_line(baud=115200, latency=0.2)
+    _, meter, client = make_line(baud=115200, latency=2.0)
     started = time.monotonic()
     os.write(meter, b"ua")
-    assert receive(client, 2, 5) == b"ua"
-    assert time.monotonic() - started >= 0.2
+    assert receive(client, 2, 10) == b"ua"
+    assert time.monotonic() - started >= 2.0
     started = time.monotonic()
     os.write(client, b"snrm")  # the client's direction has no turnaround
-    assert receive(meter, 4, 5) == b"snrm"
-    assert time.monotonic() - started < 0.2
+    assert receive(meter, 4, 10) == b"snrm"
+    assert time.monotonic() - started < 2.0
 
 
 def test_bit_flips_at_the_asked_rate_are_counted_and_repeat_with_the_seed(make_line) -> None:
@@ -101,7 +101,7 @@ def test_bit_flips_at_the_asked_rate_are_counted_and_repeat_with_the_seed(make_l
         line, meter, client = make_line(baud=1_000_000, faults=LineFaults(bit_error_rate=0.01),
                                         seed=42)
         os.write(meter, payload)
-        got = receive(client, len(payload), 5)
+        got = receive(client, len(payload), 20)
         flipped = sum(byte.bit_count() for byte in got)
         assert flipped == line.stats.injected["bit_flips"]
         assert 80 <= flipped <= 250  # 16 000 bits at 1e-2
@@ -109,18 +109,19 @@ def test_bit_flips_at_the_asked_rate_are_counted_and_repeat_with_the_seed(make_l
     assert seen[0] == seen[1]
 
 
-@pytest.mark.parametrize(("faults", "check"), [
-    (LineFaults(drop_rate=1.0), lambda got, stats: got == b"" and stats["dropped"] == 100),
-    (LineFaults(duplicate_rate=1.0),
+@pytest.mark.parametrize(("faults", "expect", "check"), [
+    (LineFaults(drop_rate=1.0), 0, lambda got, stats: got == b"" and stats["dropped"] == 100),
+    (LineFaults(duplicate_rate=1.0), 200,
      lambda got, stats: got == bytes(b for b in range(100) for _ in (0, 1))),
-    (LineFaults(truncate_rate=1.0),
+    (LineFaults(truncate_rate=1.0), 100,
      lambda got, stats: got == bytes(range(len(got))) and len(got) < 100
      and stats["truncated"] == 1),
 ])
-def test_dropped_duplicated_and_truncated_bytes(make_line, faults, check) -> None:
+def test_dropped_duplicated_and_truncated_bytes(make_line, faults, expect, check) -> None:
     line, meter, client = make_line(baud=1_000_000, faults=faults, seed=7)
     os.write(meter, bytes(range(100)))
-    got = receive(client, 200, 0.5)
+    # All that will come: 200 bytes, or what arrives within a second when less is due.
+    got = receive(client, expect or 1, 10 if expect == 200 else 1.0)
     assert check(got, line.stats.injected), (got, line.stats.injected)
 
 
