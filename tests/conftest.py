@@ -59,6 +59,10 @@ class Mosquitto:
             "log_type error",
             "log_type warning",
             "log_type notice",
+            # Queue without bound for a subscriber that lags (a loaded machine): the
+            # default, 1000 QoS 1 messages, drops the rest, which a test would take for a
+            # loss by the agent.
+            "max_queued_messages 0",
             extra_config,
         ]
         self.config_file.write_text("\n".join(lines) + "\n")
