@@ -43,10 +43,10 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from edge_agent.dlms.encoding import axdr
 from edge_agent.dlms.apdu import GetResponseWithList, apdu_class, decode_apdu
 from edge_agent.dlms.apdu.base import expect_end, read_count
 from edge_agent.dlms.apdu.results import DataAccessResult
+from edge_agent.dlms.encoding import axdr
 from edge_agent.dlms.encoding.axdr import (
     Array,
     CompactArray,

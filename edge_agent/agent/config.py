@@ -30,11 +30,6 @@ from typing import Any
 import voluptuous as vol
 import yaml
 
-from edge_agent.dlms.errors import ConfigError
-from edge_agent.dlms.secret import Secret
-from edge_agent.mqtt.settings import MqttSettings, TlsSettings
-from edge_agent.state import default_state_dir
-
 from edge_agent.agent.config_model import (
     DEFAULT_BACKOFF_INITIAL,
     DEFAULT_BACKOFF_MAXIMUM,
@@ -60,6 +55,10 @@ from edge_agent.agent.config_model import (
     Transport,
 )
 from edge_agent.agent.config_schema import BUS, METER, POLL_GROUP, PROFILE, TOP
+from edge_agent.dlms.errors import ConfigError
+from edge_agent.dlms.secret import Secret
+from edge_agent.mqtt.settings import MqttSettings, TlsSettings
+from edge_agent.state import default_state_dir
 
 __all__ = [
     "Addresses", "BusConfig", "BusTransport", "Config", "KeyRef", "LoggingConfig",

@@ -42,20 +42,22 @@ from edge_agent.agent.config_model import (
     ProfileConfig,
 )
 from edge_agent.agent.load_profile_feed import ProfileFeed, ProfileRow
-from edge_agent.agent.peak_demand import stamp_capture_times
-from edge_agent.agent.scheduler import BackOff, Group
-from edge_agent.agent.serial_line import SharedLine
 from edge_agent.agent.meter_settings import (
     client_settings,
     connection_settings,
     facts_key,
     frame_counter,
 )
+from edge_agent.agent.peak_demand import stamp_capture_times
+from edge_agent.agent.scheduler import BackOff, Group
+from edge_agent.agent.serial_line import SharedLine
 from edge_agent.client.client import MeterClient
-from edge_agent.client.profile_report import zone_named
 from edge_agent.client.link import Tap, _no_tap
+from edge_agent.client.profile_report import zone_named
 from edge_agent.client.values import SCALED_CLASSES, VALUE_ATTRIBUTE, Reading
+from edge_agent.dlms.association.client import Pass3SigningRequired
 from edge_agent.dlms.cosem.interface_classes import ObjectListEntry
+from edge_agent.dlms.cosem.obis import Obis
 from edge_agent.dlms.errors import (
     AssociationError,
     AuthenticationError,
@@ -72,8 +74,6 @@ from edge_agent.dlms.errors import (
     SignatureError,
     TransportError,
 )
-from edge_agent.dlms.cosem.obis import Obis
-from edge_agent.dlms.association.client import Pass3SigningRequired
 from edge_agent.mqtt.topics import check_id
 from edge_agent.state.facts import SERIAL, FactStore
 

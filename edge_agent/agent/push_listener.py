@@ -39,8 +39,8 @@ from typing import Final, Protocol
 from edge_agent.agent.config_model import MeterConfig, SerialSettings
 from edge_agent.client.values import Reading, plain, usual_class
 from edge_agent.dlms.errors import ConfigError, TransportError
-from edge_agent.dlms.push.decoder import PushDecoder, PushEvent, PushMessage, PushRejected
 from edge_agent.dlms.push.body import PushObject, parse_object_list
+from edge_agent.dlms.push.decoder import PushDecoder, PushEvent, PushMessage, PushRejected
 from edge_agent.dlms.secret import Secret
 from edge_agent.dlms.security import ReceiveCounterGuard
 from edge_agent.state.receive_counters import DEFAULT_FLUSH_INTERVAL, PersistentReceiveGuard

@@ -24,10 +24,10 @@ from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from edge_agent.client.security_setup_calls import CosemClient, SecuritySetup
+from edge_agent.dlms.cosem.security_setup import ByEntity, CertificateEntity, CertificateType, KeyId
 from edge_agent.dlms.errors import ConfigError, ProtocolError, SecurityError
 from edge_agent.dlms.secret import Secret
 from edge_agent.dlms.security import certificates
-from edge_agent.dlms.cosem.security_setup import ByEntity, CertificateEntity, CertificateType, KeyId
 from edge_agent.keystore import (
     CLIENT_CERT,
     CLIENT_KEY,

@@ -16,13 +16,13 @@ from typing import TextIO
 
 from edge_agent.client.client import FRAME_COUNTER, MeterClient, default_state_dir
 from edge_agent.client.connection import ConnectionSettings, parse_host_port
+from edge_agent.dlms.association.client import ClientSettings
+from edge_agent.dlms.cosem.obis import Obis
 from edge_agent.dlms.errors import ConfigError, DecodeError
 from edge_agent.dlms.inspect import format_capture_line
-from edge_agent.dlms.cosem.obis import Obis
 from edge_agent.dlms.redact import redact_frame
 from edge_agent.dlms.secret import Secret
 from edge_agent.dlms.system_title import SystemTitle
-from edge_agent.dlms.association.client import ClientSettings
 from edge_agent.keystore import DEFAULT_CLIENT_SYSTEM_TITLE, KeyMaterial, KeysDir
 
 log = logging.getLogger("edge_agent.frames")

@@ -14,12 +14,8 @@ from typing import Any, Protocol
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from edge_agent.dlms.encoding import axdr
 from edge_agent.dlms.apdu.base import OMITTED
-from edge_agent.dlms.errors import ProtocolError
 from edge_agent.dlms.cosem.obis import Obis
-from edge_agent.dlms.secret import Secret
-from edge_agent.dlms.security import agreement, certificates
 from edge_agent.dlms.cosem.security_setup import (
     CLASS_ID,
     SECURITY_SETUP,
@@ -39,6 +35,10 @@ from edge_agent.dlms.cosem.security_setup import (
     parse_key_data,
     parse_octet_string,
 )
+from edge_agent.dlms.encoding import axdr
+from edge_agent.dlms.errors import ProtocolError
+from edge_agent.dlms.secret import Secret
+from edge_agent.dlms.security import agreement, certificates
 
 # --- the calls, over any client ---------------------------------------------------------------
 

@@ -14,8 +14,8 @@ from dataclasses import replace
 from edge_agent.dlms.apdu.acse import AARQ, AuthenticationValue, MechanismName
 from edge_agent.dlms.errors import DlmsError
 from edge_agent.dlms.link.hdlc.frame import LLC_COMMAND, HdlcFrame
-from edge_agent.dlms.secret import Secret
 from edge_agent.dlms.link.wrapper import HEADER_LENGTH, WrapperFrame
+from edge_agent.dlms.secret import Secret
 
 _HDLC_FLAG = 0x7E
 _MASK = 0x2A  # '*'

@@ -16,7 +16,6 @@ from __future__ import annotations
 import re
 
 from edge_agent import __version__
-
 from edge_agent.mqtt.payloads import MeterInfo, ObjectInfo, to_json
 from edge_agent.mqtt.topics import Topics
 

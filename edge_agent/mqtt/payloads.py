@@ -29,7 +29,6 @@ from datetime import UTC, date, datetime, time
 from decimal import Decimal
 
 from edge_agent.dlms.errors import DecodeError, DlmsError, EncodeError
-
 from edge_agent.mqtt.topics import obis_leaf
 
 ONLINE = b"online"

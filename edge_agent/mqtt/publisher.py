@@ -41,7 +41,6 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 
 from edge_agent.dlms.errors import ConfigError
-
 from edge_agent.mqtt.payloads import OFFLINE, ONLINE
 from edge_agent.mqtt.queue import OfflineQueue
 from edge_agent.mqtt.settings import MqttSettings, TlsSettings

@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Protocol
 
 from edge_agent.dlms.secret import Secret
-
 from edge_agent.mqtt.queue import DEFAULT_MAX_BYTES, DEFAULT_MAX_MESSAGES
 
 PROTOCOLS = ("3.1.1", "5")

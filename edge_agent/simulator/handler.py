@@ -53,12 +53,17 @@ from edge_agent.dlms.apdu import (
     StateError,
     split_get_response,
 )
-from edge_agent.dlms.encoding.axdr import OctetString
 from edge_agent.dlms.apdu.conformance import Conformance
+from edge_agent.dlms.encoding.axdr import OctetString
 from edge_agent.dlms.errors import EncodeError
-
-from edge_agent.simulator.objects import AssociationContext, MethodRegistry, Refused, Request, ServiceState
 from edge_agent.simulator.meter_models import CURRENT_ASSOCIATION, SimulatedMeter
+from edge_agent.simulator.objects import (
+    AssociationContext,
+    MethodRegistry,
+    Refused,
+    Request,
+    ServiceState,
+)
 
 __all__ = ["AssociationContext", "RequestHandler"]
 

@@ -58,7 +58,6 @@ from edge_agent.dlms.errors import ConfigError
 from edge_agent.dlms.secret import Secret
 from edge_agent.simulator import event_log
 from edge_agent.simulator.demand import MaximumDemand
-from edge_agent.simulator.power_failure_log import power_failure_log
 from edge_agent.simulator.loadprofile import (
     CLOCK_CAPTURE,
     CaptureObject,
@@ -80,6 +79,7 @@ from edge_agent.simulator.objects import (
     Rights,
     rights,
 )
+from edge_agent.simulator.power_failure_log import power_failure_log
 from edge_agent.simulator.security_setup_server import MeterKeyState, SecuritySetupServer
 
 

@@ -20,8 +20,8 @@ from datetime import datetime
 from enum import IntEnum
 from typing import Any
 
-from edge_agent.dlms.apdu.results import ActionResult, DataAccessResult
 from edge_agent.dlms.apdu.conformance import Conformance
+from edge_agent.dlms.apdu.results import ActionResult, DataAccessResult
 from edge_agent.dlms.errors import ServiceError
 
 

@@ -24,18 +24,18 @@ from datetime import UTC, datetime
 from typing import Any, Final
 
 from edge_agent.dlms.apdu import DataNotification
+from edge_agent.dlms.cosem.units import ScalerUnit
 from edge_agent.dlms.encoding.axdr import Array, OctetString, Structure
 from edge_agent.dlms.encoding.date_time import ClockStatus
-from edge_agent.dlms.push.dsmr import DsmrTelegram
 from edge_agent.dlms.errors import ConfigError
 from edge_agent.dlms.link.hdlc.frame import LLC_RESPONSE, FrameKind, HdlcAddress, HdlcFrame
 from edge_agent.dlms.link.mbus import split_telegram
+from edge_agent.dlms.link.wrapper import WrapperFrame
+from edge_agent.dlms.push.dsmr import DsmrTelegram
 from edge_agent.dlms.security import CipherKeys, SecurityControl, protect
 from edge_agent.dlms.security.tags import Form
-from edge_agent.dlms.cosem.units import ScalerUnit
-from edge_agent.dlms.link.wrapper import WrapperFrame
-from edge_agent.simulator.objects import Request
 from edge_agent.simulator.meter_models import PUSH_SETUP, SimulatedMeter, ln
+from edge_agent.simulator.objects import Request
 
 __all__ = ["PUSH_FORMATS", "T210D_PUSHED", "build_push", "push_stream"]
 

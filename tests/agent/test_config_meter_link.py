@@ -19,8 +19,8 @@ from edge_agent.agent.meter_settings import client_settings, connection_settings
 from edge_agent.agent.meter_worker import MeterWorker
 from edge_agent.agent.scheduler import BackOff, LaneSchedule
 from edge_agent.client import client as client_module
-from edge_agent.dlms.errors import ConfigError
 from edge_agent.dlms.cosem.obis import Obis
+from edge_agent.dlms.errors import ConfigError
 
 BASE = {"id": "m", "transport": {"tcp": "10.0.0.1:4059"}, "link": "hdlc"}
 

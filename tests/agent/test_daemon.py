@@ -26,9 +26,9 @@ from daemon_harness import (
 
 from edge_agent.client.client import MeterClient
 from edge_agent.client.connection import ConnectionSettings
+from edge_agent.dlms.association.client import ClientSettings
 from edge_agent.dlms.secret import Secret
 from edge_agent.dlms.security import CipherKeys
-from edge_agent.dlms.association.client import ClientSettings
 from edge_agent.keystore import DEFAULT_CLIENT_SYSTEM_TITLE
 from edge_agent.mqtt.payloads import MeterInfo
 from edge_agent.simulator import meter_models

@@ -11,6 +11,7 @@ import pytest
 
 from edge_agent.agent.meter_worker import HEALTH_CODES_BY_ERROR, health_code
 from edge_agent.agent.push_listener import PushListener, PushSpec, TcpServerSource
+from edge_agent.dlms.association.client import Pass3SigningRequired
 from edge_agent.dlms.errors import (
     AssociationError,
     AuthenticationError,
@@ -26,9 +27,8 @@ from edge_agent.dlms.errors import (
     TransportError,
     TruncatedError,
 )
-from edge_agent.dlms.push.body import parse_object_list
-from edge_agent.dlms.association.client import Pass3SigningRequired
 from edge_agent.dlms.link.wrapper import WrapperFrame
+from edge_agent.dlms.push.body import parse_object_list
 from edge_agent.mqtt.payloads import HEALTH_CODES, health_payload
 
 pytestmark = pytest.mark.timeout(20)

@@ -19,9 +19,9 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from edge_agent.cli import keys as keys_cli
 from edge_agent.cli import main
+from edge_agent.dlms.cosem.security_setup import KeyPair
 from edge_agent.dlms.secret import Secret
 from edge_agent.dlms.security import certificates
-from edge_agent.dlms.cosem.security_setup import KeyPair
 from edge_agent.keystore import KeysDir
 from edge_agent.simulator.meter import SimulatedMeterStation, SimulatorOptions
 from edge_agent.simulator.security_setup_server import (

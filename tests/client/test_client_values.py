@@ -12,10 +12,10 @@ from hypothesis import strategies as st
 
 from edge_agent.client.connection import ConnectionSettings, parse_host_port
 from edge_agent.client.values import plain, to_reading, usual_class
-from edge_agent.dlms.encoding import axdr
-from edge_agent.dlms.errors import ConfigError
 from edge_agent.dlms.cosem.obis import Obis
 from edge_agent.dlms.cosem.units import ScalerUnit
+from edge_agent.dlms.encoding import axdr
+from edge_agent.dlms.errors import ConfigError
 
 NOW = dt.datetime(2026, 5, 1, 12, 0, tzinfo=dt.UTC)
 

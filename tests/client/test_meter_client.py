@@ -18,10 +18,15 @@ import pytest
 from edge_agent.client import client as client_module
 from edge_agent.client.client import FRAME_COUNTER, MeterClient, counter_identity
 from edge_agent.client.connection import ConnectionSettings
-from edge_agent.dlms.errors import AssociationError, AuthenticationError, NoResponseError, ServiceError
-from edge_agent.dlms.cosem.obis import Obis
-from edge_agent.dlms.secret import Secret
 from edge_agent.dlms.association.client import ClientSettings
+from edge_agent.dlms.cosem.obis import Obis
+from edge_agent.dlms.errors import (
+    AssociationError,
+    AuthenticationError,
+    NoResponseError,
+    ServiceError,
+)
+from edge_agent.dlms.secret import Secret
 from edge_agent.simulator.meter import (
     EXAMPLE_AK,
     EXAMPLE_EK,

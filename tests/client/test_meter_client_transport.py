@@ -18,10 +18,10 @@ import pytest
 
 from edge_agent.client.client import MeterClient
 from edge_agent.client.connection import ConnectionSettings
+from edge_agent.dlms.association.client import ClientSettings
+from edge_agent.dlms.cosem.obis import Obis
 from edge_agent.dlms.errors import NoResponseError, TransportError
 from edge_agent.dlms.link.hdlc.frame import HdlcFrame
-from edge_agent.dlms.cosem.obis import Obis
-from edge_agent.dlms.association.client import ClientSettings
 from edge_agent.simulator.meter import SimulatedMeterStation, SimulatorOptions
 from edge_agent.simulator.server import MeterServer
 from edge_agent.transport.tcp import TcpTransport

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from hypothesis import strategies as st
 
-from edge_agent.dlms.encoding import axdr
 from edge_agent.dlms.apdu import (
     OMITTED,
     ActionRequestNextPblock,
@@ -55,6 +54,7 @@ from edge_agent.dlms.apdu import (
     StateError,
 )
 from edge_agent.dlms.apdu.conformance import Conformance
+from edge_agent.dlms.encoding import axdr
 from edge_agent.dlms.secret import Secret
 
 u8 = st.integers(0, 0xFF)

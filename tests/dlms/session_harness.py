@@ -14,8 +14,8 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from edge_agent.dlms import apdu as x
+from edge_agent.dlms.association.client import ClientSession, ClientSettings
 from edge_agent.dlms.association.events import SendApdu
-from edge_agent.dlms.secret import Secret
 from edge_agent.dlms.association.server import (
     AssociationFacts,
     ClientAccess,
@@ -23,7 +23,7 @@ from edge_agent.dlms.association.server import (
     ServerSession,
     ServerSettings,
 )
-from edge_agent.dlms.association.client import ClientSession, ClientSettings
+from edge_agent.dlms.secret import Secret
 
 EK = Secret(bytes.fromhex("000102030405060708090a0b0c0d0e0f"), "EK")
 AK = Secret(bytes.fromhex("d0d1d2d3d4d5d6d7d8d9dadbdcdddedf"), "AK")

@@ -6,6 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from edge_agent.dlms.apdu import InitiateRequest, InitiateResponse, decode_apdu
 from edge_agent.dlms.apdu.acse import (
     AARE,
     AARQ,
@@ -22,7 +23,6 @@ from edge_agent.dlms.apdu.acse import (
     ReleaseResponseReason,
     decode_acse,
 )
-from edge_agent.dlms.apdu import InitiateRequest, InitiateResponse, decode_apdu
 from edge_agent.dlms.apdu.conformance import Conformance
 from edge_agent.dlms.errors import DecodeError, DlmsError, TruncatedError
 from edge_agent.dlms.secret import Secret

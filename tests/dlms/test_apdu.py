@@ -7,7 +7,6 @@ from apdu_strategies import APDUS, any_apdu
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from edge_agent.dlms.encoding import axdr
 from edge_agent.dlms.apdu import (
     OMITTED,
     PROTECTED_TAGS,
@@ -42,6 +41,7 @@ from edge_agent.dlms.apdu import (
     invoke_id_and_priority,
     invoke_id_of,
 )
+from edge_agent.dlms.encoding import axdr
 from edge_agent.dlms.encoding.date_time import CosemDateTime
 from edge_agent.dlms.errors import (
     DecodeError,

@@ -7,7 +7,6 @@ from apdu_strategies import attribute_descriptors, data
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from edge_agent.dlms.encoding import axdr
 from edge_agent.dlms.apdu import (
     OMITTED,
     ActionRequestNormal,
@@ -37,6 +36,7 @@ from edge_agent.dlms.apdu import (
     split_set_request,
 )
 from edge_agent.dlms.apdu.base import encode_get_data_result
+from edge_agent.dlms.encoding import axdr
 from edge_agent.dlms.errors import EncodeError, ProtocolError, ServiceError
 
 PROFILE = CosemAttributeDescriptor(7, bytes((1, 0, 99, 1, 0, 255)), 2)

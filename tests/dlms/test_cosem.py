@@ -7,6 +7,20 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from edge_agent.dlms.apdu.base import SelectiveAccess
+from edge_agent.dlms.cosem.interface_classes import (
+    CLOCK_TIME,
+    INTERFACE_CLASSES,
+    CaptureObject,
+    ObjectListEntry,
+    entry_descriptor,
+    interface_class,
+    parse_buffer,
+    parse_capture_objects,
+    parse_object_list,
+    range_descriptor,
+)
+from edge_agent.dlms.cosem.obis import Obis
+from edge_agent.dlms.cosem.units import ScalerUnit
 from edge_agent.dlms.encoding.axdr import (
     Array,
     CompactArray,
@@ -20,22 +34,8 @@ from edge_agent.dlms.encoding.axdr import (
     decode_all,
     encode,
 )
-from edge_agent.dlms.cosem.interface_classes import (
-    CLOCK_TIME,
-    INTERFACE_CLASSES,
-    CaptureObject,
-    ObjectListEntry,
-    entry_descriptor,
-    interface_class,
-    parse_buffer,
-    parse_capture_objects,
-    parse_object_list,
-    range_descriptor,
-)
 from edge_agent.dlms.encoding.date_time import CosemDateTime
 from edge_agent.dlms.errors import DecodeError, DlmsError
-from edge_agent.dlms.cosem.obis import Obis
-from edge_agent.dlms.cosem.units import ScalerUnit
 
 
 @pytest.mark.parametrize(("class_id", "index", "name"), [

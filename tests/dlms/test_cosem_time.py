@@ -11,8 +11,14 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from edge_agent.dlms.encoding.date_time import (
-    DAY_LAST, MONTH_DST_BEGIN, ClockStatus, CosemDate, CosemDateTime, CosemTime,
-    date_time_from_octets, looks_like_date_time,
+    DAY_LAST,
+    MONTH_DST_BEGIN,
+    ClockStatus,
+    CosemDate,
+    CosemDateTime,
+    CosemTime,
+    date_time_from_octets,
+    looks_like_date_time,
 )
 from edge_agent.dlms.errors import DecodeError, DlmsError, EncodeError, TruncatedError
 

@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from edge_agent.dlms.errors import DecodeError
 from edge_agent.dlms.cosem.obis import Obis, name, suggest
+from edge_agent.dlms.errors import DecodeError
 
 ENERGY = Obis(1, 0, 1, 8, 0, 255)
 

@@ -7,11 +7,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from edge_agent.dlms.apdu.acse import AARQ, AuthenticationValue, MechanismName
-from edge_agent.dlms.link.hdlc.frame import LLC_COMMAND, FrameKind, HdlcAddress, HdlcFrame
 from edge_agent.dlms.inspect import inspect
+from edge_agent.dlms.link.hdlc.frame import LLC_COMMAND, FrameKind, HdlcAddress, HdlcFrame
+from edge_agent.dlms.link.wrapper import WrapperFrame
 from edge_agent.dlms.redact import redact_apdu, redact_frame
 from edge_agent.dlms.secret import Secret
-from edge_agent.dlms.link.wrapper import WrapperFrame
 
 PASSWORD = b"S3cretPw"
 

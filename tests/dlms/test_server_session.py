@@ -19,11 +19,8 @@ from edge_agent.dlms.apdu.acse import (
     MechanismName,
 )
 from edge_agent.dlms.apdu.conformance import Conformance
-from edge_agent.dlms.errors import AssociationError, ConfigError, DlmsError, ExceptionResponseError
+from edge_agent.dlms.association.client import ClientSettings, ClientState
 from edge_agent.dlms.association.events import Associated, GetResult, Released
-from edge_agent.dlms.secret import Secret
-from edge_agent.dlms.security import CipherKeys, SecurityControl, protect, unprotect
-from edge_agent.dlms.security.certificates import public_key_from_point
 from edge_agent.dlms.association.server import (
     ClientAccess,
     CounterLog,
@@ -31,7 +28,10 @@ from edge_agent.dlms.association.server import (
     ServerSettings,
     ServerState,
 )
-from edge_agent.dlms.association.client import ClientSettings, ClientState
+from edge_agent.dlms.errors import AssociationError, ConfigError, DlmsError, ExceptionResponseError
+from edge_agent.dlms.secret import Secret
+from edge_agent.dlms.security import CipherKeys, SecurityControl, protect, unprotect
+from edge_agent.dlms.security.certificates import public_key_from_point
 
 VECTORS = cases("security.json")
 

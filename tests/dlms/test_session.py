@@ -20,18 +20,13 @@ from session_harness import (
 )
 
 from edge_agent.dlms import apdu as x
-from edge_agent.dlms.encoding import axdr
 from edge_agent.dlms.apdu.acse import AARE, AcseServiceUser, AssociationResult
 from edge_agent.dlms.apdu.conformance import Conformance
-from edge_agent.dlms.errors import (
-    AssociationError,
-    AuthenticationError,
-    ConfigError,
-    ExceptionResponseError,
-    ProtocolError,
-    ReplayError,
-    SecurityError,
-    SignatureError,
+from edge_agent.dlms.association.client import (
+    ClientSession,
+    ClientSettings,
+    ClientState,
+    Pass3SigningRequired,
 )
 from edge_agent.dlms.association.events import (
     ActionResult,
@@ -41,6 +36,18 @@ from edge_agent.dlms.association.events import (
     Released,
     SendApdu,
     SetResult,
+)
+from edge_agent.dlms.association.server import ClientAccess, ServerState
+from edge_agent.dlms.encoding import axdr
+from edge_agent.dlms.errors import (
+    AssociationError,
+    AuthenticationError,
+    ConfigError,
+    ExceptionResponseError,
+    ProtocolError,
+    ReplayError,
+    SecurityError,
+    SignatureError,
 )
 from edge_agent.dlms.secret import Secret
 from edge_agent.dlms.security import (
@@ -52,8 +59,6 @@ from edge_agent.dlms.security import (
     unprotect,
     verify,
 )
-from edge_agent.dlms.association.server import ClientAccess, ServerState
-from edge_agent.dlms.association.client import ClientSession, ClientSettings, ClientState, Pass3SigningRequired
 
 VECTORS = cases("security.json")
 PASSWORD = Secret(b"12345678", "password")

@@ -10,6 +10,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from session_harness import AK, CLIENT_TITLE, CTOS, EK, STOC, Link
 
 from edge_agent.dlms import apdu as x
+from edge_agent.dlms.association.client import ClientSession, ClientSettings, Pass3SigningRequired
 from edge_agent.dlms.association.server import (
     AssociationFacts,
     ClientAccess,
@@ -17,7 +18,6 @@ from edge_agent.dlms.association.server import (
     ServerSession,
     ServerSettings,
 )
-from edge_agent.dlms.association.client import ClientSession, ClientSettings, Pass3SigningRequired
 
 simulator = pytest.importorskip("edge_agent.simulator.handler")
 profiles = pytest.importorskip("edge_agent.simulator.meter_models")

@@ -9,11 +9,17 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from edge_agent.dlms.cosem.units import (
+    UNITS,
+    ScalerUnit,
+    apply_scaler,
+    float32_shortest,
+    unit,
+    unit_code,
+    unit_symbol,
+)
 from edge_agent.dlms.encoding.axdr import Enum, Float32, Integer, Structure, decode_all, encode
 from edge_agent.dlms.errors import DecodeError, EncodeError
-from edge_agent.dlms.cosem.units import (
-    UNITS, ScalerUnit, apply_scaler, float32_shortest, unit, unit_code, unit_symbol,
-)
 
 
 @pytest.mark.parametrize(("code", "symbol"), [

@@ -17,9 +17,9 @@ import pytest
 
 from edge_agent.client.client import MeterClient
 from edge_agent.client.connection import ConnectionSettings
+from edge_agent.dlms.association.client import ClientSettings
 from edge_agent.dlms.cosem.obis import Obis
 from edge_agent.dlms.secret import Secret
-from edge_agent.dlms.association.client import ClientSettings
 from edge_agent.simulator.meter import (
     EXAMPLE_AK,
     EXAMPLE_EK,

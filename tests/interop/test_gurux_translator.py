@@ -17,14 +17,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from edge_agent.dlms.encoding import axdr
-from edge_agent.dlms.apdu.acse import (
-    AARQ,
-    RLRQ,
-    ApplicationContextName,
-    AuthenticationValue,
-    MechanismName,
-)
 from edge_agent.dlms.apdu import (
     ActionRequestNormal,
     CosemAttributeDescriptor,
@@ -37,7 +29,15 @@ from edge_agent.dlms.apdu import (
     SetRequestNormal,
     SetRequestWithList,
 )
+from edge_agent.dlms.apdu.acse import (
+    AARQ,
+    RLRQ,
+    ApplicationContextName,
+    AuthenticationValue,
+    MechanismName,
+)
 from edge_agent.dlms.apdu.conformance import Conformance
+from edge_agent.dlms.encoding import axdr
 from edge_agent.dlms.secret import Secret
 
 gurux = pytest.importorskip("gurux_dlms", reason="gurux-dlms is not installed (test extra)")

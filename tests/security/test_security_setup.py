@@ -15,7 +15,6 @@ from hypothesis import strategies as st
 from known_answers import VECTORS
 
 from edge_agent.client.security_setup_calls import SecuritySetup
-from edge_agent.dlms.encoding import axdr
 from edge_agent.dlms.apdu import (
     OMITTED,
     ActionRequestNormal,
@@ -29,10 +28,7 @@ from edge_agent.dlms.apdu import (
     decode_apdu,
 )
 from edge_agent.dlms.apdu.conformance import Conformance
-from edge_agent.dlms.errors import DecodeError, ServiceError
 from edge_agent.dlms.cosem.obis import Obis
-from edge_agent.dlms.secret import Secret
-from edge_agent.dlms.security import certificates
 from edge_agent.dlms.cosem.security_setup import (
     ByEntity,
     BySerial,
@@ -49,6 +45,10 @@ from edge_agent.dlms.cosem.security_setup import (
     parse_key_data,
     serial_bytes,
 )
+from edge_agent.dlms.encoding import axdr
+from edge_agent.dlms.errors import DecodeError, ServiceError
+from edge_agent.dlms.secret import Secret
+from edge_agent.dlms.security import certificates
 from edge_agent.simulator.objects import AssociationContext, ObjectView, Refused, Request
 from edge_agent.simulator.security_setup_server import MeterKeyState, SecuritySetupServer
 

@@ -8,6 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sec_fixtures import AK, CLIENT_ST, EK, SERVER_ST, VECTORS
 
+from edge_agent.dlms.association.pass3 import build_signed_pass3
 from edge_agent.dlms.errors import (
     DecodeError,
     DlmsError,
@@ -20,7 +21,6 @@ from edge_agent.dlms.security.ciphering import protect, unprotect
 from edge_agent.dlms.security.control import CipherKeys, SecurityControl
 from edge_agent.dlms.security.header import TransactionHeader
 from edge_agent.dlms.security.layers import peel
-from edge_agent.dlms.association.pass3 import build_signed_pass3
 from edge_agent.dlms.security.signing import GeneralSigning, der_to_raw, raw_to_der, sign, verify
 from edge_agent.dlms.security.tags import Form
 

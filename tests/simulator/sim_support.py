@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from edge_agent.dlms.apdu.conformance import CLIENT_DEFAULT, Conformance
-from edge_agent.simulator.objects import AssociationContext, Request
 from edge_agent.simulator.meter_models import SERVER_CONFORMANCE, SimulatedMeter, build
+from edge_agent.simulator.objects import AssociationContext, Request
 
 START = datetime(2025, 3, 10, 12, 7, 30, tzinfo=UTC)
 NEGOTIATED = CLIENT_DEFAULT & SERVER_CONFORMANCE

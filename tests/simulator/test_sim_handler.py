@@ -7,7 +7,6 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sim_support import NEGOTIATED, START, context, make, request
 
-from edge_agent.dlms.encoding import axdr
 from edge_agent.dlms.apdu import (
     OMITTED,
     ActionRequestNormal,
@@ -36,10 +35,11 @@ from edge_agent.dlms.apdu import (
     StateError,
     decode_apdu,
 )
+from edge_agent.dlms.apdu.conformance import Conformance
 from edge_agent.dlms.apdu.get import raw_chunk_size
 from edge_agent.dlms.apdu.notification import DataNotification
+from edge_agent.dlms.encoding import axdr
 from edge_agent.dlms.encoding.axdr import DoubleLongUnsigned, Integer, LongUnsigned, OctetString
-from edge_agent.dlms.apdu.conformance import Conformance
 from edge_agent.dlms.encoding.date_time import date_time_from_octets
 from edge_agent.simulator.handler import RequestHandler
 from edge_agent.simulator.loadprofile import CLOCK_CAPTURE

@@ -10,7 +10,13 @@ import pytest
 from sim_support import START, make, request
 
 from edge_agent.dlms.apdu.results import DataAccessResult
-from edge_agent.dlms.encoding.axdr import Array, DoubleLongUnsigned, Integer, LongUnsigned, OctetString
+from edge_agent.dlms.encoding.axdr import (
+    Array,
+    DoubleLongUnsigned,
+    Integer,
+    LongUnsigned,
+    OctetString,
+)
 from edge_agent.dlms.encoding.date_time import CosemDateTime, date_time_from_octets
 from edge_agent.simulator.loadprofile import (
     CLOCK_CAPTURE,
@@ -18,8 +24,8 @@ from edge_agent.simulator.loadprofile import (
     STATUS_POWER_DOWN,
     CaptureObject,
 )
-from edge_agent.simulator.objects import Refused
 from edge_agent.simulator.meter_models import LOAD_PROFILE, LOAD_PROFILE_CAPACITY, ln
+from edge_agent.simulator.objects import Refused
 
 ENERGY = ("1.0.1.8.0.255", "1.0.2.8.0.255", "1.0.3.8.0.255", "1.0.4.8.0.255")
 

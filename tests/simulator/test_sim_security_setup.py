@@ -24,10 +24,8 @@ from edge_agent.dlms.apdu import (
     GetRequestNormal,
     decode_apdu,
 )
-from edge_agent.dlms.errors import ServiceError
+from edge_agent.dlms.association.server import ClientAccess, ServerSettings
 from edge_agent.dlms.cosem.obis import Obis
-from edge_agent.dlms.secret import Secret
-from edge_agent.dlms.security import certificates
 from edge_agent.dlms.cosem.security_setup import (
     SECURITY_SETUP,
     BySerial,
@@ -36,11 +34,13 @@ from edge_agent.dlms.cosem.security_setup import (
     KeyPair,
     serial_bytes,
 )
-from edge_agent.dlms.association.server import ClientAccess, ServerSettings
+from edge_agent.dlms.errors import ServiceError
+from edge_agent.dlms.secret import Secret
+from edge_agent.dlms.security import certificates
 from edge_agent.keystore import KeyMaterial
 from edge_agent.simulator.handler import RequestHandler
-from edge_agent.simulator.objects import AssociationContext
 from edge_agent.simulator.meter_models import SimulatedMeter
+from edge_agent.simulator.objects import AssociationContext
 from edge_agent.simulator.security_setup_server import SecuritySetupServer, attach_security_setup
 
 CLIENT_ST = bytes.fromhex("444c4d5300000001")

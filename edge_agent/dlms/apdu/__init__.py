@@ -31,7 +31,6 @@ from edge_agent.dlms.apdu.action import (
 )
 from edge_agent.dlms.apdu.base import (
     OMITTED,
-    Omitted,
     Apdu,
     Buffer,
     CosemAttributeDescriptor,
@@ -40,14 +39,18 @@ from edge_agent.dlms.apdu.base import (
     Data,
     DataBlockSA,
     GetDataResult,
+    Omitted,
     SelectiveAccess,
     access_error,
     invoke_id_and_priority,
     invoke_id_of,
     truncated,
 )
-from edge_agent.dlms.apdu.service_errors import ConfirmedServiceError, ExceptionResponse
-from edge_agent.dlms.apdu.general_block_transfer import GbtReassembler, GeneralBlockTransfer, split_into_gbt
+from edge_agent.dlms.apdu.general_block_transfer import (
+    GbtReassembler,
+    GeneralBlockTransfer,
+    split_into_gbt,
+)
 from edge_agent.dlms.apdu.get import (
     GET_REQUESTS,
     GET_RESPONSES,
@@ -65,6 +68,7 @@ from edge_agent.dlms.apdu.get import (
     split_get_response,
 )
 from edge_agent.dlms.apdu.initiate import InitiateRequest, InitiateResponse
+from edge_agent.dlms.apdu.notification import DataNotification, EventNotificationRequest
 from edge_agent.dlms.apdu.results import (
     ActionResult,
     ConfirmedService,
@@ -74,7 +78,7 @@ from edge_agent.dlms.apdu.results import (
     StateError,
     explain_result,
 )
-from edge_agent.dlms.apdu.notification import DataNotification, EventNotificationRequest
+from edge_agent.dlms.apdu.service_errors import ConfirmedServiceError, ExceptionResponse
 from edge_agent.dlms.apdu.set import (
     SET_REQUESTS,
     SET_RESPONSES,

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from enum import IntEnum
 from typing import Any, ClassVar, NamedTuple, Self, TypeVar
 
-from edge_agent.dlms.encoding import ber
 from edge_agent.dlms.apdu.results import StandardEnum, StrictEnum
+from edge_agent.dlms.encoding import ber
 from edge_agent.dlms.errors import DecodeError
 from edge_agent.dlms.secret import Secret
 

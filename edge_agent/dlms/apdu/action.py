@@ -9,7 +9,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar, Self
 
-from edge_agent.dlms.encoding import axdr
 from edge_agent.dlms.apdu.base import (
     OMITTED,
     Apdu,
@@ -32,6 +31,7 @@ from edge_agent.dlms.apdu.base import (
     split_datablocks_sa,
 )
 from edge_agent.dlms.apdu.results import ActionResult
+from edge_agent.dlms.encoding import axdr
 
 ACTION_REQUEST = 0xC3
 ACTION_RESPONSE = 0xC7

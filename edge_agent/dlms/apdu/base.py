@@ -11,8 +11,13 @@ import struct
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, Self
 
+from edge_agent.dlms.apdu.results import (
+    ActionResult,
+    DataAccessResult,
+    StandardEnum,
+    explain_result,
+)
 from edge_agent.dlms.encoding import axdr
-from edge_agent.dlms.apdu.results import ActionResult, DataAccessResult, StandardEnum, explain_result
 from edge_agent.dlms.errors import DecodeError, EncodeError, ServiceError, TruncatedError
 
 Buffer = bytes | bytearray | memoryview

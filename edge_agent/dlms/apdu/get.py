@@ -10,7 +10,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar, Self
 
-from edge_agent.dlms.encoding import axdr
 from edge_agent.dlms.apdu.base import (
     Apdu,
     BlockNumberApdu,
@@ -37,6 +36,7 @@ from edge_agent.dlms.apdu.base import (
     read_u32,
 )
 from edge_agent.dlms.apdu.results import DataAccessResult, explain_result
+from edge_agent.dlms.encoding import axdr
 from edge_agent.dlms.errors import DecodeError, ProtocolError, ServiceError
 
 GET_REQUEST = 0xC0

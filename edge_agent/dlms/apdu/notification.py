@@ -9,7 +9,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar, Self
 
-from edge_agent.dlms.encoding import axdr
 from edge_agent.dlms.apdu.base import (
     LONG_INVOKE_ID_MASK,
     Apdu,
@@ -23,6 +22,7 @@ from edge_agent.dlms.apdu.base import (
     read_presence,
     read_u32,
 )
+from edge_agent.dlms.encoding import axdr
 from edge_agent.dlms.encoding.date_time import CosemDateTime
 from edge_agent.dlms.errors import DecodeError
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar, Self
 
-from edge_agent.dlms.encoding import axdr
 from edge_agent.dlms.apdu.base import (
     Apdu,
     BlockNumberApdu,
@@ -35,6 +34,7 @@ from edge_agent.dlms.apdu.base import (
     split_datablocks_sa,
 )
 from edge_agent.dlms.apdu.results import DataAccessResult
+from edge_agent.dlms.encoding import axdr
 
 SET_REQUEST = 0xC1
 SET_RESPONSE = 0xC5

@@ -28,11 +28,23 @@ from dataclasses import dataclass, field
 from enum import Enum, StrEnum
 from typing import Any
 
-from edge_agent.dlms.apdu import acse
-from edge_agent.dlms.encoding import axdr
 from edge_agent.dlms import apdu as x
+from edge_agent.dlms.apdu import acse
 from edge_agent.dlms.apdu.acse import AARE, AARQ, RLRE, RLRQ, AuthenticationValue, MechanismName
+from edge_agent.dlms.apdu.base import INVOKE_ID_MASK
+from edge_agent.dlms.apdu.conformance import Conformance
 from edge_agent.dlms.apdu.results import ExceptionServiceError, StateError
+from edge_agent.dlms.association.events import (
+    ActionResult,
+    Associated,
+    ClientEvent,
+    GetResult,
+    Notification,
+    Released,
+    SendApdu,
+    SetResult,
+)
+from edge_agent.dlms.association.pass3 import build_signed_pass3
 from edge_agent.dlms.association.settings import (
     CIPHERING_OVERHEAD,
     CONTEXTS,
@@ -45,8 +57,7 @@ from edge_agent.dlms.association.settings import (
     spend_invocation_counter,
     verify_hls_reply,
 )
-from edge_agent.dlms.apdu.base import INVOKE_ID_MASK
-from edge_agent.dlms.apdu.conformance import Conformance
+from edge_agent.dlms.encoding import axdr
 from edge_agent.dlms.errors import (
     AssociationError,
     AssociationRefusal,
@@ -60,23 +71,12 @@ from edge_agent.dlms.errors import (
     SignatureError,
     StaleAnswerError,
 )
-from edge_agent.dlms.association.events import (
-    ActionResult,
-    Associated,
-    ClientEvent,
-    GetResult,
-    Notification,
-    Released,
-    SendApdu,
-    SetResult,
-)
 from edge_agent.dlms.secret import Secret
-from edge_agent.dlms.system_title import SystemTitle
 from edge_agent.dlms.security import CipherKeys, Form, ReceiveCounterGuard, peel, protect
 from edge_agent.dlms.security.hls import check_challenge
 from edge_agent.dlms.security.signing import PublicKeyOrCertificate
-from edge_agent.dlms.association.pass3 import build_signed_pass3
 from edge_agent.dlms.security.tags import GENERAL_SIGNING, is_ciphered
+from edge_agent.dlms.system_title import SystemTitle
 
 __all__ = ["ClientSession", "ClientSettings", "ClientState", "Pass3SigningRequired"]
 

@@ -16,12 +16,11 @@ the outer general-glo-ciphering the next (1426 and 1427 in the trace).
 
 from __future__ import annotations
 
-
+from edge_agent.dlms.security import crypto
 from edge_agent.dlms.security.ciphering import protect
 from edge_agent.dlms.security.control import CipherKeys, SecurityControl
 from edge_agent.dlms.security.signing import sign
 from edge_agent.dlms.security.tags import Form
-from edge_agent.dlms.security import crypto
 
 
 def build_signed_pass3(

@@ -24,10 +24,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
-
 from edge_agent.dlms import apdu as x
-from edge_agent.dlms.apdu.base import Omitted
-from edge_agent.dlms.encoding import axdr
 from edge_agent.dlms.apdu.acse import (
     AARE,
     AARQ,
@@ -39,6 +36,8 @@ from edge_agent.dlms.apdu.acse import (
     MechanismName,
     ReleaseResponseReason,
 )
+from edge_agent.dlms.apdu.base import Omitted
+from edge_agent.dlms.apdu.conformance import Conformance
 from edge_agent.dlms.apdu.results import ConfirmedService, ServiceErrorKind, StateError
 from edge_agent.dlms.apdu.results import ExceptionServiceError as ESE
 from edge_agent.dlms.association.settings import (
@@ -46,15 +45,13 @@ from edge_agent.dlms.association.settings import (
     CONTEXTS,
     HLS_MECHANISMS,
     HLS_METHOD,
-    required,
     Authentication,
+    required,
     spend_invocation_counter,
 )
-from edge_agent.dlms.apdu.conformance import Conformance
+from edge_agent.dlms.encoding import axdr
 from edge_agent.dlms.errors import ConfigError, DecodeError, DlmsError, ReplayError, SecurityError
 from edge_agent.dlms.secret import Secret
-from edge_agent.dlms.security import crypto
-from edge_agent.dlms.system_title import SystemTitle
 from edge_agent.dlms.security import (
     CipheredApdu,
     CipherKeys,
@@ -63,6 +60,7 @@ from edge_agent.dlms.security import (
     ReceiveCounterGuard,
     SecurityControl,
     SecurityPolicy,
+    crypto,
     protect,
     unprotect,
     verify,
@@ -76,6 +74,7 @@ from edge_agent.dlms.security.hls import (
 )
 from edge_agent.dlms.security.signing import PublicKeyOrCertificate, public_key_of
 from edge_agent.dlms.security.tags import CIPHERED, GENERAL_SIGNING, is_ciphered
+from edge_agent.dlms.system_title import SystemTitle
 
 #: What the simulated meter grants at most (Green Book 9.4.6.1); intersected with the proposal.
 SERVER_CONFORMANCE = (

@@ -15,12 +15,10 @@ from typing import TypeVar
 from edge_agent.dlms import apdu as x
 from edge_agent.dlms.apdu.acse import ApplicationContextName, MechanismName
 from edge_agent.dlms.apdu.conformance import CLIENT_DEFAULT, Conformance
+from edge_agent.dlms.choice import Choice
 from edge_agent.dlms.errors import ConfigError, CounterError
 from edge_agent.dlms.secret import Secret
-from edge_agent.dlms.security import crypto
-from edge_agent.dlms.system_title import SystemTitle
-from edge_agent.dlms.choice import Choice
-from edge_agent.dlms.security import CipherKeys, Form, SecurityControl, SecurityPolicy
+from edge_agent.dlms.security import CipherKeys, Form, SecurityControl, SecurityPolicy, crypto
 from edge_agent.dlms.security.hls import (
     ecdsa_response,
     gmac_response,
@@ -28,6 +26,7 @@ from edge_agent.dlms.security.hls import (
     verify_gmac_response,
 )
 from edge_agent.dlms.security.signing import PublicKeyOrCertificate, public_key_of
+from edge_agent.dlms.system_title import SystemTitle
 
 # --- facts shared with the server side ------------------------------------------------------
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from edge_agent.dlms.apdu.base import SelectiveAccess
+from edge_agent.dlms.cosem.obis import Obis
 from edge_agent.dlms.encoding.axdr import (
     CompactArray,
     DoubleLongUnsigned,
@@ -25,7 +26,6 @@ from edge_agent.dlms.encoding.axdr import (
 )
 from edge_agent.dlms.encoding.date_time import CosemDateTime, date_time_from_octets
 from edge_agent.dlms.errors import DecodeError
-from edge_agent.dlms.cosem.obis import Obis
 
 # --- interface classes ----------------------------------------------------------------------
 

@@ -27,14 +27,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-
+from edge_agent.dlms.cosem.obis import Obis
 from edge_agent.dlms.encoding import axdr
 from edge_agent.dlms.errors import DecodeError, EncodeError
-from edge_agent.dlms.cosem.obis import Obis
 from edge_agent.dlms.secret import Secret
-from edge_agent.dlms.security import crypto
+from edge_agent.dlms.security import agreement, certificates, crypto, keywrap
 from edge_agent.dlms.system_title import SystemTitle
-from edge_agent.dlms.security import agreement, certificates, keywrap
 
 CLASS_ID = 64
 SECURITY_SETUP = Obis(0, 0, 43, 0, 0, 255)  # the management logical device's instance

@@ -25,15 +25,13 @@ from __future__ import annotations
 
 import enum
 
-
 from edge_agent.dlms.errors import ConfigError, SignatureError
 from edge_agent.dlms.secret import Secret
 from edge_agent.dlms.security import crypto
-from edge_agent.dlms.system_title import SystemTitle
 from edge_agent.dlms.security.certificates import public_key_from_point, public_key_to_point
-from edge_agent.dlms.security.control import suite_parameters
-from edge_agent.dlms.security.control import suite_of_key
+from edge_agent.dlms.security.control import suite_of_key, suite_parameters
 from edge_agent.dlms.security.signing import ecdsa_sign, ecdsa_verify
+from edge_agent.dlms.system_title import SystemTitle
 
 _DLMS_ALGORITHM_ARC = bytes.fromhex(
     "608574050803"

@@ -14,11 +14,10 @@ from __future__ import annotations
 
 import datetime as dt
 
-
 from edge_agent.dlms.errors import ConfigError, DecodeError, SignatureError
 from edge_agent.dlms.security import crypto
-from edge_agent.dlms.system_title import SystemTitle
 from edge_agent.dlms.security.control import SUITES, suite_of_key, suite_parameters
+from edge_agent.dlms.system_title import SystemTitle
 
 DIGITAL_SIGNATURE = "digital-signature"
 KEY_AGREEMENT = "key-agreement"

@@ -32,7 +32,6 @@ from edge_agent.dlms.errors import (
 )
 from edge_agent.dlms.secret import Secret
 from edge_agent.dlms.security import crypto
-from edge_agent.dlms.system_title import SystemTitle
 from edge_agent.dlms.security._length import decode_length, octet_string, take, take_octet_string
 from edge_agent.dlms.security.control import CipherKeys, SecurityControl
 from edge_agent.dlms.security.header import (
@@ -44,6 +43,7 @@ from edge_agent.dlms.security.header import (
     WrappedKey,
 )
 from edge_agent.dlms.security.tags import CIPHERED, Form, ciphered_tag
+from edge_agent.dlms.system_title import SystemTitle
 
 TAG_LENGTH = 12
 _HEADER = struct.Struct(">BI")  # SC, invocation counter

@@ -23,10 +23,10 @@ import struct
 from edge_agent.dlms.errors import AuthenticationError, DecodeError, EncodeError, SignatureError
 from edge_agent.dlms.secret import Secret
 from edge_agent.dlms.security import crypto
-from edge_agent.dlms.system_title import SystemTitle
 from edge_agent.dlms.security.ciphering import LIKELY_CAUSES, MAX_INVOCATION_COUNTER, TAG_LENGTH
 from edge_agent.dlms.security.control import CipherKeys, SecurityControl
 from edge_agent.dlms.security.signing import ecdsa_sign, ecdsa_verify
+from edge_agent.dlms.system_title import SystemTitle
 
 MIN_CHALLENGE = 8
 MAX_CHALLENGE = 64

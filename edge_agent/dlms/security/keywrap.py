@@ -5,7 +5,6 @@ the new key, with the default IV A6A6A6A6A6A6A6A6.
 
 from __future__ import annotations
 
-
 from edge_agent.dlms.errors import AuthenticationError, DecodeError, EncodeError
 from edge_agent.dlms.secret import Secret
 from edge_agent.dlms.security import crypto
