@@ -23,7 +23,7 @@ from edge_agent.dlms.apdu import CosemAttributeDescriptor, decode_apdu
 from edge_agent.dlms.association.client import ClientSession
 from edge_agent.dlms.association.settings import ClientSettings
 from edge_agent.dlms.encoding import axdr
-from edge_agent.dlms.errors import ConfigError, DlmsError
+from edge_agent.dlms.errors import ConfigError, DecodeError, DlmsError
 from edge_agent.dlms.inspect import DecodeKeys, inspect, parse_line
 from edge_agent.dlms.link.hdlc.frame import FrameSplitter, HdlcFrame
 from edge_agent.dlms.link.mbus import MbusLongFrame
@@ -31,6 +31,7 @@ from edge_agent.dlms.link.wrapper import WrapperFrame
 from edge_agent.dlms.push.decoder import FORMATS, PushDecoder
 from edge_agent.dlms.secret import Secret
 from edge_agent.dlms.security import CipherKeys
+from edge_agent.mqtt.payloads import ReplayRequest
 
 REPOSITORY = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPOSITORY / "tests" / "dlms"))
@@ -138,6 +139,7 @@ def targets() -> list[Target]:
         Target("capture-line", lambda d: parse_line(_text(d))),
         *(Target(f"push-{name}", _push(name), ()) for name in FORMATS),
         Target("config", _config, (ConfigError,)),
+        Target("replay-request", ReplayRequest.decode, (DecodeError,)),
         Target("ha-info", _ha_info, (invalid_payload,)),
         Target("ha-reading", _ha_reading, (invalid_payload,)),
         Target("ha-health", _ha_health, (invalid_payload,)),

@@ -41,7 +41,7 @@ import logging
 import random as random_module
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Self
@@ -57,13 +57,14 @@ from edge_agent.agent.serial_line import SharedLine
 from edge_agent.client.link import Tap, _no_tap
 from edge_agent.client.values import Reading
 from edge_agent.dlms.cosem.obis import suggest
-from edge_agent.dlms.errors import ConfigError, CounterError
+from edge_agent.dlms.errors import ConfigError, CounterError, DecodeError
 from edge_agent.mqtt.discovery import discovery_messages
-from edge_agent.mqtt.forget import forget_messages, meter_of_info_topic
+from edge_agent.mqtt.forget import forget_messages
 from edge_agent.mqtt.payloads import (
     HEALTH_CODES,
     MeterInfo,
     ObjectInfo,
+    ReplayRequest,
     health_payload,
     objects_info,
     profile_row_payload,
@@ -116,6 +117,7 @@ class Agent:
         self._published: dict[str, _Published] = {}
         self._stale_infos: dict[str, bytes] = {}  # retained info of meters not (yet) known
         self.publisher.subscribe(f"{self.topics.base}/+/info", self._retained_info)
+        self.publisher.subscribe(f"{self.topics.base}/+/replay", self._replay_requested)
         self._stop = threading.Event()
         self.lines: dict[str, SharedLine] = {}
         self.lanes = self._lanes(backoff, clock, wall_clock, random, tap)
@@ -187,6 +189,8 @@ class Agent:
             return False  # stopped already
         deadline = time.monotonic() + timeout
         self._stop.set()
+        for lane in self.lanes:
+            lane.wake()
         for listener in self.listeners:
             listener.stop()
         busy = [lane.name for lane in self.lanes
@@ -249,13 +253,16 @@ class Agent:
                 max(r.timestamp for r in readings), snapshot), 1, True))
             self.publisher.publish_many(messages)
 
-    def profile_rows(self, meter_id: str, profile: str, rows: list[ProfileRow]) -> None:
+    def profile_rows(self, meter_id: str, profile: str, rows: list[ProfileRow], *,
+                     replay: bool = False) -> None:
         """Queue the rows (oldest first) of ``meter_id``'s profile ``profile`` in one
         transaction, one message per row; once this returns they are in the durable
         queue. Rows that came through mean the meter is fine: health ok, online.
 
         The time of the newest row is stored in the queue in the same transaction
-        (:meth:`profile_mark`): a restart resumes after exactly what was queued."""
+        (:meth:`profile_mark`): a restart resumes after exactly what was queued. Rows
+        sent again on request (``replay``) carry ``"replay": true`` and leave the mark
+        and the peak demand alone: they were counted when first sent."""
         if not rows:
             return
         with self._lock:
@@ -263,10 +270,12 @@ class Agent:
             messages = self._health(meter_id, state, None, HEALTH_OK_MESSAGE)
             messages += self._availability(meter_id, state, True)
             topic = self.topics.profile(meter_id, profile)
-            messages += [(topic, profile_row_payload(row.ts, row.values, row.units,
-                                                     row.status), 1, False) for row in rows]
-            marks = {f"profile:{topic}": rows[-1].ts.isoformat()}
-            messages += self._peak_from_profile(meter_id, state, topic, rows, marks)
+            messages += [(topic, profile_row_payload(row.ts, row.values, row.units, row.status,
+                                                     replay=replay), 1, False) for row in rows]
+            marks: dict[str, str] = {}
+            if not replay:
+                marks[f"profile:{topic}"] = rows[-1].ts.isoformat()
+                messages += self._peak_from_profile(meter_id, state, topic, rows, marks)
             self.publisher.publish_many(messages, marks)
 
     def _peak_from_profile(self, meter_id: str, state: _Published, topic: str,
@@ -360,11 +369,51 @@ class Agent:
             if messages:
                 self.publisher.publish_many(messages)
 
+    # --- subscribers asking for profile rows again ----------------------------------------
+
+    def _workers(self) -> Iterator[tuple[Lane, MeterWorker]]:
+        for lane in self.lanes:
+            for target in lane.targets:
+                if isinstance(target, MeterWorker):
+                    yield lane, target
+
+    def _replay_requested(self, topic: str, payload: bytes) -> None:
+        """A subscriber asks for rows of a profile again (paho's thread): note it with the
+        meter's worker and have its lane serve it soon. Requests are not retained; one
+        for a meter or profile this agent does not publish is logged and dropped."""
+        meter_id = self.topics.meter_of(topic, "replay")
+        if meter_id is None or not payload:
+            return
+        try:
+            request = ReplayRequest.decode(payload)
+        except DecodeError as exc:
+            log.warning("meter %s: replay request ignored: %s", meter_id, exc,
+                        extra={"meter": meter_id})
+            return
+        found = next(((lane, worker) for lane, worker in self._workers()
+                      if worker.meter_id == meter_id), None)
+        if found is None:
+            log.warning("meter %s: replay request for profile %s ignored: this agent polls no "
+                        "meter of that id", meter_id, request.profile, extra={"meter": meter_id})
+            return
+        lane, worker = found
+        try:
+            profile = worker.request_replay(request)
+        except ConfigError as exc:
+            log.warning("meter %s: replay request ignored: %s", meter_id, exc,
+                        extra={"meter": meter_id})
+            return
+        lane.hurry(worker, profile.name)
+
+    def _profiles_of(self, meter_id: str) -> tuple[str, ...]:
+        return next((tuple(p.obis for p in worker.meter.profiles)
+                     for _, worker in self._workers() if worker.meter_id == meter_id), ())
+
     # --- meters removed from the config --------------------------------------------------
 
     def _retained_info(self, topic: str, payload: bytes) -> None:
         """A (retained) ``info`` of this agent arrived from the broker (paho's thread)."""
-        meter = meter_of_info_topic(self.topics, topic)
+        meter = self.topics.meter_of(topic, "info")
         if meter is None or not payload:
             return  # an empty payload is a clearing, ours or a ``forget``'s
         with self._lock:
@@ -415,7 +464,7 @@ class Agent:
         info = MeterInfo(self.config.agent_id, meter_id, identity.serial,
                          identity.manufacturer, identity.model, identity.firmware,
                          identity.system_title, __version__,
-                         objects_info(state.objects.values()))
+                         objects_info(state.objects.values()), self._profiles_of(meter_id))
         payload = info.encode()
         if payload == state.info:
             return []

@@ -19,6 +19,15 @@ Catching up never starves live polling: with ``max_chunks=1`` (what the worker a
 look reads one chunk and says whether more is left; the schedule keeps the profile due,
 so the lane serves the other meters and the due poll groups between two chunks.
 
+Replays: a subscriber that was away while rows went out (Home Assistant restarting, its
+broker session lost) asks for them again (``dlms/<agent>/<meter>/replay``,
+:class:`~edge_agent.mqtt.payloads.ReplayRequest`). :meth:`ProfileFeed.request_replay`
+notes the range -- after the time asked, up to the newest row published then, never
+deeper than the backfill -- and :meth:`ProfileFeed.collect` serves it first, one chunk per
+turn like a backfill, through ``publish(..., replay=True)``: the rows go out again
+flagged as replayed, and the published cursor does not move. A replay is not persisted:
+one cut short by a restart is asked again by the subscriber that still misses rows.
+
 A row becomes :class:`ProfileRow`: its time, the numeric columns by OBIS with their
 units, and the status column (an AMR profile status register, 0-x:96.10.x) if the
 profile captures one.
@@ -28,9 +37,10 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from edge_agent.agent.config_model import ProfileConfig
 from edge_agent.client.client import MeterClient
@@ -52,6 +62,23 @@ PUBLISHED_FACT = PROFILES_PUBLISHED
 STATUS_REGISTER = (96, 10)
 
 Number = int | float
+# The smallest step of a COSEM date-time is 1/100 s (Blue Book 4.1.6.1): a row at
+# ``moment + RESOLUTION`` is already after ``moment``.
+RESOLUTION = dt.timedelta(microseconds=1)
+
+
+class Publish(Protocol):
+    """Hand ``rows`` (oldest first) of the profile ``obis`` to the sink."""
+
+    def __call__(self, obis: str, rows: list[ProfileRow], *, replay: bool = False) -> None: ...
+
+
+@dataclass(slots=True)
+class Replay:
+    """Rows of one profile to send again: captured in ``[start, stop)``."""
+
+    start: dt.datetime
+    stop: dt.datetime
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,7 +92,6 @@ class ProfileRow:
 
 
 # Where the rows of one read go: (profile OBIS, rows oldest first).
-Publish = Callable[[str, list[ProfileRow]], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,6 +148,8 @@ class ProfileFeed:
         self.facts_key = facts_key
         self.wall_clock = wall_clock
         self._readers: dict[str, tuple[ProfileReader, RowShape]] = {}
+        self._replays: dict[str, Replay] = {}  # profile OBIS -> rows to send again
+        self._replays_lock = threading.Lock()  # requests come from the MQTT thread
 
     def last(self, obis: str) -> dt.datetime | None:
         """The time of the newest row of ``obis`` handed to the sink, if any."""
@@ -148,6 +176,61 @@ class ProfileFeed:
             known = self._readers[profile.obis] = (reader, RowShape.of(reader.layout()))
         return known
 
+    def request_replay(self, obis: str, after: dt.datetime | None,
+                       newest: dt.datetime | None) -> Replay | None:
+        """Note a request for the rows of ``obis`` captured after ``after`` (None: as deep
+        as the backfill reaches) up to ``newest``, the newest row published (None: none
+        yet, so nothing to replay: the backfill sends every row once). Merged with a
+        replay still pending; returns what is pending, or None."""
+        if newest is None:
+            return None
+        start = dt.datetime.min.replace(tzinfo=dt.UTC) if after is None else after + RESOLUTION
+        with self._replays_lock:
+            pending = self._replays.get(obis)
+            if pending is not None:
+                start, newest = min(start, pending.start), max(newest, pending.stop - RESOLUTION)
+            if start > newest:
+                return None
+            replay = self._replays[obis] = Replay(start, newest + RESOLUTION)
+            return replay
+
+    def replaying(self, obis: str) -> bool:
+        with self._replays_lock:
+            return obis in self._replays
+
+    def _replay_chunk(self, reader: ProfileReader, shape: RowShape, obis: str,
+                      oldest: dt.datetime, publish: Publish) -> tuple[int, bool]:
+        """Send the next chunk of the pending replay of ``obis`` again: (rows, more left)."""
+        with self._replays_lock:
+            replay = self._replays.get(obis)
+            if replay is None:
+                return 0, False
+            start, stop = max(replay.start, oldest), replay.stop
+        if start >= stop:
+            self._replay_done(obis, stop)
+            return 0, False
+        low, high = reader.chunks(start, stop)[0]
+        rows = [row for row in sorted((shape.row(raw) for raw in reader.rows(low, high)),
+                                      key=lambda row: row.ts) if start <= row.ts < stop]
+        self._log_report(reader, obis)
+        if rows:
+            publish(obis, rows, replay=True)
+            log.info("%s: %d row(s) of profile %s sent again, up to %s", self.facts_key,
+                     len(rows), obis, rows[-1].ts.isoformat())
+        with self._replays_lock:
+            replay = self._replays.get(obis)
+            if replay is not None:  # a request may have widened it meanwhile
+                replay.start = max(replay.start, high)
+                if replay.start >= replay.stop:
+                    del self._replays[obis]
+            return len(rows), obis in self._replays
+
+    def _replay_done(self, obis: str, stop: dt.datetime) -> None:
+        with self._replays_lock:
+            replay = self._replays.get(obis)
+            if replay is not None and replay.stop <= stop:
+                del self._replays[obis]
+
     def collect(self, client: MeterClient, profile: ProfileConfig, publish: Publish,
                 queued: Callable[[str], dt.datetime | None] | None = None,
                 max_chunks: int | None = None) -> tuple[int, bool]:
@@ -158,7 +241,10 @@ class ProfileFeed:
         ``queued(obis)``: the time of the newest row the durable queue holds a note of
         (written in the same transaction as the rows): it wins over the facts' mark, which
         is written after the queue and may lag by one chunk after a crash. Meter errors
-        (DlmsError) propagate: rows published before them stay published."""
+        (DlmsError) propagate: rows published before them stay published.
+
+        A pending replay (:meth:`request_replay`) goes first, one chunk per call when
+        ``max_chunks`` is 1; new rows follow once it is done."""
         now = dt.datetime.fromtimestamp(self.wall_clock(), dt.UTC)
         last = self.last(profile.obis)
         in_queue = queued(profile.obis) if queued is not None else None
@@ -167,15 +253,21 @@ class ProfileFeed:
         reader, shape = self._reader(client, profile)
         depth = self.depth(profile, reader)
         oldest = now - depth
+        replayed, more = 0, self.replaying(profile.obis)
+        while more:
+            count, more = self._replay_chunk(reader, shape, profile.obis, oldest, publish)
+            replayed += count
+            if max_chunks is not None:
+                return count, True  # the rest, and new rows, in the next turns
         start = oldest if last is None or last < oldest else last
         if last is not None and last < oldest:
             log.warning("%s: profile %s was last published up to %s, before the backfill "
                         "depth (%s); rows before %s are not read", self.facts_key,
                         profile.obis, last.isoformat(), depth, oldest.isoformat())
         if start >= now:
-            return 0, False
+            return replayed, False
         chunks = reader.chunks(start, now)
-        count = sent = 0
+        count, sent = replayed, 0
         for low, high in chunks:
             # A chunk without new rows (the rest of a day already sent, a meter without
             # power) does not count: the next turn would ask for it again.
@@ -214,4 +306,4 @@ class ProfileFeed:
                         extra={"meter": self.facts_key, "report": report.as_json()})
 
 
-__all__ = ["PUBLISHED_FACT", "ProfileFeed", "ProfileRow", "RowShape", "aware"]
+__all__ = ["PUBLISHED_FACT", "ProfileFeed", "ProfileRow", "Publish", "Replay", "RowShape", "aware"]

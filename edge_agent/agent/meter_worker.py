@@ -74,6 +74,7 @@ from edge_agent.dlms.errors import (
     SignatureError,
     TransportError,
 )
+from edge_agent.mqtt.payloads import ReplayRequest
 from edge_agent.mqtt.topics import check_id
 from edge_agent.state.facts import SERIAL, FactStore
 
@@ -140,16 +141,15 @@ class Sink(Protocol):
 
     def problem(self, meter_id: str, code: str, message: str) -> None: ...
 
-    def profile_rows(self, meter_id: str, profile: str, rows: list[ProfileRow]) -> None:
-        """Queue ``rows`` (oldest first) of the profile ``profile``; returns once queued."""
+    def profile_rows(self, meter_id: str, profile: str, rows: list[ProfileRow], *,
+                     replay: bool = False) -> None:
+        """Queue ``rows`` (oldest first) of the profile ``profile``; returns once queued.
+        ``replay``: rows sent again on request, which do not move the profile's mark."""
         ...
 
     def profile_mark(self, meter_id: str, profile: str) -> dt.datetime | None:
         """The time of the newest row of ``profile`` queued, kept with the rows."""
         ...
-
-
-# --- from the config to client settings -------------------------------------------------
 
 
 # --- the worker ---------------------------------------------------------------------------
@@ -324,6 +324,26 @@ class MeterWorker:
         it due)."""
         return group.name in self._behind
 
+    def request_replay(self, request: ReplayRequest) -> ProfileConfig:
+        """Note a subscriber's request for rows of a profile again (:mod:`.load_profile_feed`);
+        returns the profile, which the lane should serve soon. ConfigError when this
+        meter publishes no such profile."""
+        profile = next((p for p in self.meter.profiles if p.obis == request.profile), None)
+        if profile is None or self.meter_id is None:
+            configured = ", ".join(p.obis for p in self.meter.profiles) or "none"
+            raise ConfigError(f"profile {request.profile} is not published for this meter "
+                              f"(its profiles: {configured})")
+        newest = self.sink.profile_mark(self.meter_id, profile.obis) or \
+            self.profiles.last(profile.obis)
+        replay = self.profiles.request_replay(profile.obis, request.start, newest)
+        if replay is not None:
+            self._behind.add(profile.name)
+            log.info("meter %s: rows of profile %s asked again, after %s up to %s",
+                     self.label, profile.obis, "the backfill depth" if request.start is None
+                     else request.start.isoformat(), replay.stop.isoformat(),
+                     extra={"meter": self.label})
+        return profile
+
     def _collect(self, client: MeterClient, profile: ProfileConfig) -> tuple[int, bool]:
         """Publish the next chunk of new rows of ``profile``: (how many went out, whether
         more are left)."""
@@ -339,9 +359,12 @@ class MeterWorker:
         meter_id = self.meter_id
         if meter_id is None:  # no id and no usable serial: logged when identified
             return 0, False
+        def publish(obis: str, rows: list[ProfileRow], *, replay: bool = False) -> None:
+            self.sink.profile_rows(meter_id, obis, rows, replay=replay)
+
         return self.profiles.collect(
-            client, profile, lambda obis, rows: self.sink.profile_rows(meter_id, obis, rows),
-            lambda obis: self.sink.profile_mark(meter_id, obis), max_chunks=1)
+            client, profile, publish, lambda obis: self.sink.profile_mark(meter_id, obis),
+            max_chunks=1)
 
     # --- first association: object list and identity --------------------------------------
 

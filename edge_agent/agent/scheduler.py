@@ -141,6 +141,12 @@ class LaneSchedule:
                 return Next(0.0, meter, meter.due_groups(now))
         return Next(min(m.runnable_at() for m in self.meters) - now)
 
+    def hurry(self, target: Target, group: str, now: float) -> None:
+        """Make ``group`` of ``target`` due now (a back-off after failures still holds)."""
+        for meter in self.meters:
+            if meter.target is target and group in meter.due:
+                meter.due[group] = min(meter.due[group], now)
+
     def done(self, meter: MeterSchedule, groups: tuple[Group, ...], ok: bool,
              now: float) -> float | None:
         """Record the outcome of a poll; returns the back-off delay after a failure."""
@@ -178,9 +184,26 @@ class Lane:
         self.targets = list(targets)
         self.stop = stop
         self.clock = clock
-        self.sleep = sleep if sleep is not None else stop.wait
+        self.sleep = sleep if sleep is not None else self._nap
         self.schedule = LaneSchedule.start(self.targets, clock(), backoff, random)
         self._thread: threading.Thread | None = None
+        self._wake = threading.Event()
+        self._hurried: list[tuple[Target, str]] = []  # from other threads, under the lock
+        self._hurried_lock = threading.Lock()
+
+    def hurry(self, target: Target, group: str) -> None:
+        """Serve ``group`` of ``target`` as soon as the lane is free (from any thread)."""
+        with self._hurried_lock:
+            self._hurried.append((target, group))
+        self._wake.set()
+
+    def wake(self) -> None:
+        """End the lane's sleep now (after setting ``stop``, so that it sees it)."""
+        self._wake.set()
+
+    def _nap(self, seconds: float) -> None:
+        self._wake.wait(seconds)
+        self._wake.clear()
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self.run, name=f"lane-{self.name}",
@@ -204,6 +227,10 @@ class Lane:
 
     def step(self) -> None:
         """Poll what is due, or sleep until something is (at most 60 s at a time)."""
+        with self._hurried_lock:
+            hurried, self._hurried = self._hurried, []
+        for target, group in hurried:
+            self.schedule.hurry(target, group, self.clock())
         decision = self.schedule.next(self.clock())
         if decision.meter is None:
             self.sleep(min(decision.wait, 60.0))

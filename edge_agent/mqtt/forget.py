@@ -53,10 +53,3 @@ def forget_messages(topics: Topics, meter: str, info_payload: bytes,
     return [(topic, CLEARED, 1, True) for topic in dict.fromkeys(topics_to_clear)]
 
 
-def meter_of_info_topic(topics: Topics, topic: str) -> str | None:
-    """``meter`` of ``<prefix>/<agent>/<meter>/info``; None for any other topic."""
-    head, _, rest = topic.partition(f"{topics.base}/")
-    if head or not rest.endswith("/info"):
-        return None
-    meter = rest.removesuffix("/info")
-    return meter if meter and "/" not in meter else None

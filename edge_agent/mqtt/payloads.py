@@ -148,14 +148,62 @@ def state_payload(ts: datetime | float,
 
 
 def profile_row_payload(ts: datetime | float, values: Mapping[object, object],
-                        units: Mapping[object, str | None], status: int | None) -> bytes:
-    """``dlms/<agent>/<meter>/profile/<obis>``: one load-profile row."""
-    return to_json({
+                        units: Mapping[object, str | None], status: int | None,
+                        *, replay: bool = False) -> bytes:
+    """``dlms/<agent>/<meter>/profile/<obis>``: one load-profile row; ``replay`` marks a
+    row sent again on a subscriber's request (:class:`ReplayRequest`)."""
+    row: dict[str, object] = {
         "ts": format_ts(ts),
         "values": {obis_leaf(obis): render_value(value) for obis, value in values.items()},
         "units": {obis_leaf(obis): unit for obis, unit in units.items()},
         "status": None if status is None else int(status),
-    })
+    }
+    if replay:
+        row["replay"] = True
+    return to_json(row)
+
+
+@dataclass(frozen=True, slots=True)
+class ReplayRequest:
+    """``dlms/<agent>/<meter>/replay``: a subscriber asks for a profile's rows again.
+
+    ``{"profile": "<obis>", "from": "<ISO 8601>" | null}``: the rows of ``profile``
+    captured after ``from`` (null: as far back as the profile's backfill reaches), up to
+    the newest row already published. A subscriber that was away (Home Assistant
+    restarting, its broker session lost) asks for what it missed; the rows come again on
+    the profile topic with ``"replay": true``.
+    """
+
+    profile: str
+    start: datetime | None
+
+    @classmethod
+    def decode(cls, payload: bytes) -> ReplayRequest:
+        """Parse a request; DecodeError naming what is wrong."""
+        try:
+            doc = json.loads(payload)
+        except (ValueError, UnicodeDecodeError):
+            raise DecodeError(f"expected a JSON object, got {payload[:40]!r}") from None
+        if not isinstance(doc, dict):
+            raise DecodeError(f"expected a JSON object, got {type(doc).__name__}")
+        profile, start = doc.get("profile"), doc.get("from")
+        try:
+            obis = obis_leaf(profile)
+        except (DlmsError, TypeError, ValueError):
+            raise DecodeError(f"expected 'profile' as an OBIS code such as 1.0.99.1.0.255, "
+                              f"got {profile!r:.40}") from None
+        if start is None:
+            return cls(obis, None)
+        moment = None
+        if isinstance(start, str):
+            try:
+                moment = datetime.fromisoformat(start)
+            except ValueError:
+                moment = None
+        if moment is None or moment.tzinfo is None:
+            raise DecodeError(f"expected 'from' as ISO 8601 with an offset "
+                              f"(2026-11-25T01:00:00Z) or null, got {start!r:.40}")
+        return cls(obis, moment)
 
 
 def clock_payload(*, agent_time: datetime, meter_time: datetime | None,
@@ -234,6 +282,8 @@ class MeterInfo:
     system_title: bytes | None
     agent_version: str
     objects: tuple[ObjectInfo, ...]
+    # The load profiles the agent publishes rows of (OBIS leaf form), for replay requests.
+    profiles: tuple[str, ...] = ()
 
     def encode(self) -> bytes:
         return to_json({
@@ -243,6 +293,7 @@ class MeterInfo:
             "system_title": None if self.system_title is None else self.system_title.hex(),
             "agent_version": self.agent_version,
             "objects": [obj.to_dict() for obj in self.objects],
+            "profiles": list(self.profiles),
         })
 
     @classmethod
@@ -257,7 +308,8 @@ class MeterInfo:
                 firmware=doc["firmware"],
                 system_title=None if title is None else bytes.fromhex(title),
                 agent_version=doc["agent_version"],
-                objects=tuple(ObjectInfo(**obj) for obj in doc["objects"]))
+                objects=tuple(ObjectInfo(**obj) for obj in doc["objects"]),
+                profiles=tuple(obis_leaf(obis) for obis in doc.get("profiles", ())))
         except (ValueError, KeyError, TypeError, DlmsError) as exc:
             raise DecodeError(f"not an info payload of the MQTT contract: {exc}") from None
 

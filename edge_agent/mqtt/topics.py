@@ -8,6 +8,7 @@ implementation::
     <prefix>/<agent>/<meter>/<obis>             OBIS leaf form 1.0.1.8.0.255
     <prefix>/<agent>/<meter>/profile/<obis>
     <prefix>/<agent>/<meter>/clock | event
+    <prefix>/<agent>/<meter>/replay             subscribers -> agent (the one it reads)
 
 Ids become topic levels, so they must not contain the MQTT wildcards ``+`` and ``#``
 or the level separator ``/`` (MQTT 3.1.1 section 4.7.1), must not be empty, and must
@@ -142,3 +143,14 @@ class Topics:
     def event(self, meter: str) -> str:
         """One message per event of the meter's event logs (not retained)."""
         return f"{self.meter(meter)}/event"
+
+    def replay(self, meter: str) -> str:
+        """Where subscribers ask for a profile's rows again (not retained; read by the
+        agent, :class:`~edge_agent.mqtt.payloads.ReplayRequest`)."""
+        return f"{self.meter(meter)}/replay"
+
+    def meter_of(self, topic: str, leaf: str) -> str | None:
+        """The meter id of ``<base>/<meter>/<leaf>``, None for any other topic."""
+        head, _, rest = topic.partition(f"{self.base}/")
+        meter, _, tail = rest.partition("/")
+        return meter if not head and meter and tail == leaf else None

@@ -464,3 +464,63 @@ def test_time_stamps_without_deviation_are_placed_in_the_profiles_time_zone(
                      lambda obis, chunk: rows.extend(chunk))
     first = START.replace(minute=15, second=0) - dt.timedelta(hours=1)
     assert [r.ts.astimezone(dt.UTC) for r in rows] == [first + i * STEP for i in range(4)]
+
+
+# --- replays: a subscriber that was away asks for rows again ------------------------------
+
+
+def ask_again(watcher: Subscriber, payload: bytes, meter: str = "kitchen") -> None:
+    watcher.client.publish(f"dlms/pi/{meter}/replay", payload, qos=1).wait_for_publish(10.0)
+
+
+def test_a_subscriber_asks_for_rows_again(tmp_path, mosquitto, meter, clock, caplog) -> None:
+    """The rows after `from` up to the newest published come again, flagged, in order, soon
+    (the profile is due only hourly: the request hurries it); the cursor does not move, and
+    requests the agent cannot serve are said and dropped."""
+    _, port = meter
+    config = write_config(tmp_path, mosquitto, f"""\
+        - id: kitchen
+          transport: {{tcp: "127.0.0.1:{port}"}}
+          poll: []
+          profiles: [{{obis: {PROFILE}, interval: 1h, backfill: 1d}}]
+        """)
+    watcher = Subscriber(mosquitto.host, mosquitto.port, ["dlms/#"])
+    agent = make_agent(config, wall_clock=clock.posix)
+    agent.start()
+    try:
+        assert watcher.wait_for(lambda ms: sum(m.topic == TOPIC for m in ms) >= 96)
+        first = dt.datetime(2026, 3, 9, 12, 15, tzinfo=dt.UTC)
+        info = json.loads(watcher.on("dlms/pi/kitchen/info")[-1].payload)
+        assert info["profiles"] == [PROFILE]
+        mark = FactStore(tmp_path / "state").get_fact("kitchen", PUBLISHED_FACT)[PROFILE]
+
+        for bad in (b"not json", b'{"profile": "1.0.99.1.0.255", "from": "yesterday"}',
+                    b'{"profile": "1.0.99.2.0.255", "from": null}'):
+            ask_again(watcher, bad)
+        ask_again(watcher, b'{"profile": "1.0.99.1.0.255", "from": null}', meter="hall")
+        ask_again(watcher, json.dumps({"profile": PROFILE,
+                                       "from": (first + 10 * STEP).isoformat()}).encode())
+        assert watcher.wait_for(lambda ms: sum(m.topic == TOPIC for m in ms) >= 96 + 85)
+        time.sleep(0.5)  # nothing more may come
+        rows = [json.loads(m.payload) for m in watcher.on(TOPIC)]
+        assert len(rows) == 96 + 85
+        again = rows[96:]
+        assert all(row["replay"] is True for row in again)
+        assert "replay" not in rows[0]
+        assert [ts(row["ts"]) for row in again] == [first + i * STEP for i in range(11, 96)]
+        assert again == [dict(row, replay=True) for row in rows[11:96]]  # the same values
+        assert FactStore(tmp_path / "state").get_fact("kitchen", PUBLISHED_FACT)[PROFILE] == mark
+        assert agent.profile_mark("kitchen", PROFILE) == first + 95 * STEP
+        said = caplog.text
+        assert "expected a JSON object" in said and "expected 'from' as ISO 8601" in said
+        assert "profile 1.0.99.2.0.255 is not published for this meter" in said
+        assert "this agent polls no meter of that id" in said
+
+        # From null: everything the backfill depth reaches, up to the newest row.
+        ask_again(watcher, json.dumps({"profile": PROFILE, "from": None}).encode())
+        assert watcher.wait_for(lambda ms: sum(m.topic == TOPIC for m in ms) >= 96 + 85 + 96)
+        stamps = [ts(json.loads(m.payload)["ts"]) for m in watcher.on(TOPIC)][96 + 85:]
+        assert stamps == [first + i * STEP for i in range(96)]
+    finally:
+        assert agent.stop(timeout=5.0)
+        watcher.close()

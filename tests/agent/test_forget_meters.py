@@ -12,7 +12,7 @@ import time
 import pytest
 from daemon_harness import WAIT, Subscriber, make_agent, tcp_meter, wait_until, write_config
 
-from edge_agent.mqtt.forget import forget_messages, info_objects, meter_of_info_topic
+from edge_agent.mqtt.forget import forget_messages, info_objects
 from edge_agent.mqtt.topics import Topics
 
 pytestmark = [pytest.mark.mosquitto, pytest.mark.timeout(90)]
@@ -183,4 +183,4 @@ def test_forget_messages_follow_the_info_and_end_with_it() -> None:
     ("dlms/pi/m1/info", "m1"), ("dlms/pi/m1/state", None), ("dlms/other/m1/info", None),
     ("dlms/pi/info", None), ("dlms/pi/a/b/info", None), ("x/dlms/pi/m1/info", None)])
 def test_meter_of_info_topic(topic: str, meter: str | None) -> None:
-    assert meter_of_info_topic(Topics("dlms", "pi"), topic) == meter
+    assert Topics("dlms", "pi").meter_of(topic, "info") == meter

@@ -1,7 +1,7 @@
 """The lane schedule: cadence per poll group, fairness on a bus, back-off with jitter.
 
 Time is fake: the lane's clock and sleep are injected, so an hour of polling runs in
-milliseconds and every assertion is exact.
+milliseconds and every assertion is exact (but for the one test of the lane's own sleep).
 """
 
 from __future__ import annotations
@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import math
 import threading
+import time as real_time
 from collections.abc import Callable
 
 import pytest
@@ -218,3 +219,41 @@ def test_run_closes_every_meter_when_stopped() -> None:
     assert lane.join(timeout=5.0)
     assert all(m.closed for m in meters)
     assert len(meters[0].polls) == 11
+
+
+def test_a_hurried_group_is_served_at_once() -> None:
+    """A replay request makes a group due now; the others keep their slots."""
+    time = FakeTime()
+    meter = FakeMeter("a", (POWER, ENERGY), time)
+    lane = Lane("test", [meter], backoff=NO_JITTER, stop=threading.Event(), clock=time.clock,
+                sleep=time.sleep)
+    lane.step()  # both groups are due at the start
+    time.now += 5.0
+    lane.hurry(meter, ENERGY.name)
+    lane.step()
+    assert meter.polls == [(0.0, ("power", "energy")), (5.0, ("energy",))]
+    assert lane.schedule.next(time.clock()).wait == pytest.approx(5.0)  # power at 10 s
+    assert time.sleeps == []
+
+
+def test_hurry_and_wake_end_the_lane_sleep() -> None:
+    """The lane sleeps until its next slot (60 s here) unless hurried or stopped: a hurry
+    from another thread is served at once, and stop + wake end it at once."""
+    stop = threading.Event()
+    slow = PollGroup("slow", 60.0, ("1.0.1.8.0.255",))
+    other = PollGroup("other", 60.0, ("1.0.2.8.0.255",))
+    meter = FakeMeter("a", (slow, other), FakeTime())
+    lane = Lane("test", [meter], backoff=NO_JITTER, stop=stop, clock=real_time.monotonic)
+    lane.start()
+    try:
+        deadline = real_time.monotonic() + 5.0
+        while len(meter.polls) < 1 and real_time.monotonic() < deadline:
+            real_time.sleep(0.01)
+        lane.hurry(meter, other.name)
+        while len(meter.polls) < 2 and real_time.monotonic() < deadline:
+            real_time.sleep(0.01)
+        assert [names for _, names in meter.polls] == [("slow", "other"), ("other",)]
+    finally:
+        stop.set()
+        lane.wake()
+        assert lane.join(timeout=5.0)

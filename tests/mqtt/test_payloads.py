@@ -17,6 +17,7 @@ from edge_agent.dlms.errors import DecodeError, EncodeError
 from edge_agent.mqtt.payloads import (
     MeterInfo,
     ObjectInfo,
+    ReplayRequest,
     format_ts,
     health_payload,
     objects_info,
@@ -118,7 +119,8 @@ _INFO = MeterInfo(
     manufacturer="Sagemcom", model="T-210D", firmware="1.2.3",
     system_title=bytes.fromhex("5341477df129c270"), agent_version="0.1.0",
     objects=(ObjectInfo("1.0.1.8.0.255", "Active energy import (+A)", 3, "Wh", "energy",
-                        "total_increasing"),))
+                        "total_increasing"),),
+    profiles=("1.0.99.1.0.255",))
 
 
 def test_info_payload_matches_contract_example() -> None:
@@ -130,7 +132,8 @@ def test_info_payload_matches_contract_example() -> None:
         "agent_version": "0.1.0",
         "objects": [
             {"obis": "1.0.1.8.0.255", "name": "Active energy import (+A)", "class_id": 3,
-             "unit": "Wh", "device_class": "energy", "state_class": "total_increasing"}]}
+             "unit": "Wh", "device_class": "energy", "state_class": "total_increasing"}],
+        "profiles": ["1.0.99.1.0.255"]}
     assert b" " not in _INFO.encode().replace(b"Active energy import (+A)", b"")
 
 
@@ -163,3 +166,26 @@ def test_objects_info_sorted_unique() -> None:
     c = ObjectInfo("0.0.1.0.0.255", "clock", 8, None)
     assert [o.obis for o in objects_info([b, a, c, a])] == [
         "0.0.1.0.0.255", "1.0.2.8.0.255", "1.0.10.8.0.255"]
+
+
+@pytest.mark.parametrize(("payload", "profile", "start"), [
+    (b'{"profile": "1.0.99.1.0.255", "from": "2026-11-25T01:00:00Z"}', "1.0.99.1.0.255",
+     datetime(2026, 11, 25, 1, 0, tzinfo=UTC)),
+    (b'{"profile": "1-0:99.2.0", "from": null}', "1.0.99.2.0.255", None),
+    (b'{"profile": "1.0.99.1.0.255"}', "1.0.99.1.0.255", None),
+])
+def test_replay_request_decodes(payload: bytes, profile: str, start: datetime | None) -> None:
+    request = ReplayRequest.decode(payload)
+    assert (request.profile, request.start) == (profile, start)
+
+
+@pytest.mark.parametrize(("payload", "said"), [
+    (b"\xff", "expected a JSON object"),
+    (b"[1]", "expected a JSON object, got list"),
+    (b'{"profile": 7}', "expected 'profile' as an OBIS code"),
+    (b'{"profile": "1.0.99.1.0.255", "from": "2026-11-25T01:00:00"}', "with an offset"),
+    (b'{"profile": "1.0.99.1.0.255", "from": 5}', "expected 'from' as ISO 8601"),
+])
+def test_replay_request_says_what_is_wrong(payload: bytes, said: str) -> None:
+    with pytest.raises(DecodeError, match=said):
+        ReplayRequest.decode(payload)
