@@ -84,6 +84,8 @@ _INFO_SCHEMA = vol.Schema(
         vol.Optional("system_title", default=None): _system_title,
         vol.Optional("agent_version", default=None): _optional_str,
         vol.Optional("objects", default=list): [_OBJECT_SCHEMA],
+        # Load profiles whose rows the agent publishes (older agents omit it).
+        vol.Optional("profiles", default=list): [_obis],
     },
     # Newer agents may add keys; ignoring them keeps old integrations working.
     extra=vol.REMOVE_EXTRA,
@@ -143,6 +145,7 @@ class MeterInfo:
     system_title: str | None
     agent_version: str | None
     objects: tuple[MeterObject, ...]
+    profiles: tuple[str, ...] = ()
 
     @property
     def unique_id(self) -> str:
@@ -172,7 +175,10 @@ class MeterInfo:
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-compatible form stored in the config entry; `from_dict` reads it back."""
-        return asdict(self) | {"objects": [asdict(obj) for obj in self.objects]}
+        return asdict(self) | {
+            "objects": [asdict(obj) for obj in self.objects],
+            "profiles": list(self.profiles),
+        }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> MeterInfo:
@@ -185,7 +191,8 @@ class MeterInfo:
         objects = tuple(MeterObject(**obj) for obj in valid.pop("objects"))
         if len({obj.obis for obj in objects}) != len(objects):
             raise InvalidPayload("'objects' lists an OBIS code twice")
-        return cls(**valid, objects=objects)
+        profiles = tuple(dict.fromkeys(valid.pop("profiles")))
+        return cls(**valid, objects=objects, profiles=profiles)
 
     @classmethod
     def from_payload(cls, payload: str | bytes | bytearray) -> MeterInfo:
