@@ -13,6 +13,14 @@ late hour would have to rewrite every later `sum`; the profile series is instead
 by this module alone, written from the meter's own record and nothing else. The live
 sensor keeps its states and statistics (history, automations); the Energy dashboard uses
 one of the two per register, so nothing is counted twice.
+
+Rows published while Home Assistant was not listening (stopped, restarting, its broker
+session lost, or before the agent's entry existed) are not retained by the broker. The
+integration asks the agent for them again (`<prefix>/<agent>/<meter>/replay`,
+docs/mqtt-contract.md "Replay"): for each meter that lists profiles, once per start,
+from the end of the newest hour stored for the meter (all the agent keeps when none is),
+and whenever a profile's rows jump by more than their usual spacing. Replayed rows fill
+the hours in between with the meter's own values: the same rows give the same hours.
 """
 
 from __future__ import annotations
@@ -23,7 +31,7 @@ import logging
 import math
 import re
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Final, cast
 
 from homeassistant.components import mqtt
@@ -36,6 +44,7 @@ from homeassistant.components.recorder.statistics import (
     STATISTIC_UNIT_TO_UNIT_CONVERTER,
     async_add_external_statistics,
     get_last_statistics,
+    get_metadata,
 )
 from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
 from homeassistant.helpers.recorder import get_instance
@@ -44,7 +53,7 @@ from homeassistant.util import dt as dt_util
 from .const import DOMAIN
 from .coordinator import DlmsEdgeAgent, DlmsEdgeMeter
 from .models import OBIS_PATTERN, InvalidPayload
-from .profile_hours import HourlySeries, HourStat
+from .profile_hours import HOUR, HourlySeries, HourStat
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -65,6 +74,9 @@ ENERGY_UNITS: Final[dict[str, tuple[str, float]]] = {
 # cumulative, their profile rows cannot become a `sum`.
 _CUMULATIVE_D: Final = "8"
 _NOT_ID = re.compile(r"[^a-z0-9]+")
+_OBIS_ID: Final = re.compile(r"(?:_\d{1,3}){6}")  # an OBIS code in a statistic id
+# A jump larger than this many times the rows' usual spacing is a hole to ask for again.
+GAP_FACTOR: Final = 1.5
 
 # `unit_class` joined the statistic metadata in Home Assistant 2025.11 (required from
 # 2026.11; from then on the Energy dashboard's picker takes the unit class from the
@@ -79,6 +91,17 @@ def statistic_id(meter_key: str, obis: str) -> str:
     """`dlms_edge:<meter identity>_<obis with _>`: lower case, digits and single `_`."""
     object_id = _NOT_ID.sub("_", f"{meter_key}_{obis}".lower()).strip("_")
     return f"{DOMAIN}:{object_id}"
+
+
+def meter_statistic_ids(meter_key: str, statistic_ids: Any) -> list[str]:
+    """The ids among `statistic_ids` of the meter `meter_key`'s registers (not those of
+    another meter whose key only starts like it)."""
+    prefix = statistic_id(meter_key, "")
+    return [
+        sid
+        for sid in statistic_ids
+        if sid.startswith(prefix) and _OBIS_ID.fullmatch(sid[len(prefix) :])
+    ]
 
 
 def is_cumulative_energy(obis: str) -> bool:
@@ -141,6 +164,25 @@ class ProfileRow:
 
 
 @dataclass(slots=True)
+class _ProfileFlow:
+    """The rows of one profile topic as they come: the newest, their usual spacing."""
+
+    newest: datetime | None = None
+    spacing: timedelta | None = None
+
+    def gap_before(self, ts: datetime) -> datetime | None:
+        """Take a row; the start of the hole before it (rows missed), if any."""
+        newest, self.newest = self.newest, max(ts, self.newest or ts)
+        if newest is None or ts <= newest:
+            return None
+        step = ts - newest
+        if self.spacing is not None and step > self.spacing * GAP_FACTOR:
+            return newest
+        self.spacing = step if self.spacing is None else min(self.spacing, step)
+        return None
+
+
+@dataclass(slots=True)
 class _Statistic:
     """One register's series: loaded from the recorder first, then fed row by row."""
 
@@ -160,6 +202,9 @@ class ProfileStatistics:
         self.agent = agent
         self._statistics: dict[str, _Statistic] = {}
         self._flush_handle: asyncio.Handle | None = None
+        self._flows: dict[str, _ProfileFlow] = {}  # profile topic -> its rows so far
+        self._asked: set[tuple[str, str, datetime | None]] = set()  # (meter, profile, from)
+        self._greeted: set[str] = set()  # meters asked for what they missed at this start
 
     async def async_start(self) -> CALLBACK_TYPE:
         """Subscribe to the rows of every meter of the agent; return what stops it."""
@@ -170,13 +215,70 @@ class ProfileStatistics:
             qos=1,
             encoding=None,
         )
+        stop_listening = self.agent.async_add_meter_listener(self._on_meter)
+        for meter in list(self.agent.meters.values()):
+            self._on_meter(meter)
 
         @callback
         def _stop() -> None:
+            stop_listening()
             unsubscribe()
             self._flush()
 
         return _stop
+
+    @callback
+    def _on_meter(self, meter: DlmsEdgeMeter) -> None:
+        """A meter announced itself: once per start, ask for the rows missed meanwhile."""
+        if meter.info.profiles and meter.key not in self._greeted:
+            self._greeted.add(meter.key)
+            self.agent.entry.async_create_background_task(
+                self.hass,
+                self._async_ask_missed(meter),
+                f"{DOMAIN} ask rows of {meter.name} again",
+            )
+
+    async def _async_ask_missed(self, meter: DlmsEdgeMeter) -> None:
+        """Ask for each profile of `meter` from the end of its newest stored hour (none
+        stored: from as far back as the agent keeps)."""
+        recorder = get_instance(self.hass)
+        await recorder.async_block_till_done()
+        known = await recorder.async_add_executor_job(
+            lambda: get_metadata(self.hass, statistic_source=DOMAIN)
+        )
+        ends: list[datetime] = []
+        for sid in meter_statistic_ids(meter.key, known):
+            stored = await recorder.async_add_executor_job(
+                get_last_statistics, self.hass, 1, sid, False, {"state"}
+            )
+            if rows := stored.get(sid):
+                ends.append(dt_util.utc_from_timestamp(rows[0]["start"]) + HOUR)
+        start = min(ends) if ends else None
+        for profile in meter.info.profiles:
+            self._ask(meter, profile, start)
+
+    @callback
+    def _ask(self, meter: DlmsEdgeMeter, profile: str, start: datetime | None) -> None:
+        """Ask the agent for the rows of `profile` after `start` again (once each)."""
+        if (meter.key, profile, start) in self._asked:
+            return
+        self._asked.add((meter.key, profile, start))
+        when = "as far back as it keeps" if start is None else f"after {start.isoformat()}"
+        _LOGGER.info(
+            "Asking agent %s for the rows of profile %s of %s %s",
+            self.agent.agent,
+            profile,
+            meter.name,
+            when,
+        )
+        payload = json.dumps(
+            {"profile": profile, "from": None if start is None else start.isoformat()}
+        )
+        self.agent.entry.async_create_background_task(
+            self.hass,
+            mqtt.async_publish(self.hass, f"{meter.base_topic}/replay", payload, 1, False),
+            f"{DOMAIN} replay request {meter.name} {profile}",
+        )
 
     @callback
     def _on_row(self, msg: mqtt.ReceiveMessage) -> None:
@@ -189,6 +291,10 @@ class ProfileStatistics:
         except InvalidPayload as err:
             self.agent.report_malformed(msg.topic, str(err))
             return
+        profile = msg.topic.rsplit("/", 1)[-1]
+        flow = self._flows.setdefault(msg.topic, _ProfileFlow())
+        if (hole := flow.gap_before(row.ts)) is not None:
+            self._ask(meter, profile, hole)
         announced = {obj.obis: obj.unit for obj in meter.info.objects}
         for obis, value in row.values.items():
             unit = row.units.get(obis) or announced.get(obis)

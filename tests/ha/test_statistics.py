@@ -22,7 +22,7 @@ from homeassistant.components.recorder.statistics import (
 )
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.recorder import get_instance
-from payloads import BASE, SERIAL, value_payload
+from payloads import BASE, INFO, SERIAL, value_payload
 from pytest_homeassistant_custom_component.common import MockConfigEntry, async_fire_mqtt_message
 from pytest_homeassistant_custom_component.components.recorder.common import (
     async_wait_recording_done,
@@ -30,11 +30,12 @@ from pytest_homeassistant_custom_component.components.recorder.common import (
 
 from custom_components.dlms_edge.profile_hours import MAX_ROWS, HourlySeries, HourStat
 from custom_components.dlms_edge.statistics import statistic_id
-from edge_agent.mqtt.payloads import profile_row_payload
+from edge_agent.mqtt.payloads import ReplayRequest, profile_row_payload
 
 IMPORT, EXPORT, REACTIVE = "1.0.1.8.0.255", "1.0.2.8.0.255", "1.0.3.8.0.255"
 POWER, INTERVAL = "1.0.1.7.0.255", "1.0.1.29.0.255"
-PROFILE_TOPIC = f"{BASE}/profile/1.0.99.1.0.255"
+PROFILE = "1.0.99.1.0.255"
+PROFILE_TOPIC = f"{BASE}/profile/{PROFILE}"
 IMPORT_ID = statistic_id(SERIAL, IMPORT)
 EXPORT_ID = statistic_id(SERIAL, EXPORT)
 REACTIVE_ID = statistic_id(SERIAL, REACTIVE)
@@ -105,12 +106,14 @@ async def send(
     await settle(hass)
 
 
-async def hours(hass: HomeAssistant, sid: str = IMPORT_ID) -> list[dict[str, Any]]:
+async def hours(
+    hass: HomeAssistant, sid: str = IMPORT_ID, since: datetime = T0 - timedelta(days=2)
+) -> list[dict[str, Any]]:
     """The stored hours of `sid`, oldest first: start (datetime), state, sum, change."""
     result = await get_instance(hass).async_add_executor_job(
         statistics_during_period,
         hass,
-        T0 - timedelta(days=2),
+        since,
         None,
         {sid},
         "hour",
@@ -219,25 +222,7 @@ async def test_fresh_install_gets_the_backfill_hour_by_hour(
         async_fire_mqtt_message(hass, PROFILE_TOPIC, row(ts, {IMPORT: value}), qos=1)
     await settle(hass)
 
-    result = await get_instance(hass).async_add_executor_job(
-        statistics_during_period,
-        hass,
-        times[0] - HOUR,
-        None,
-        {IMPORT_ID},
-        "hour",
-        None,
-        {"state", "sum", "change"},
-    )
-    stored = [
-        {
-            "start": datetime.fromtimestamp(r["start"], UTC),
-            "state": r["state"],
-            "sum": r["sum"],
-            "change": r["change"],
-        }
-        for r in result[IMPORT_ID]
-    ]
+    stored = await hours(hass, since=times[0] - HOUR)
     assert len(stored) == 30 * 24 + 1
     assert_hours_match(stored, times, values)
 
@@ -402,6 +387,125 @@ async def test_restart_after_missed_rows_spreads_them(
     for hour in range(2, 8):
         assert stored[T0 + hour * HOUR]["change"] == pytest.approx(even, abs=COUNT)
     assert stored[T0 + 8 * HOUR]["change"] == pytest.approx((values[9 * 4] - values[8 * 4]) / 1000)
+
+
+def replay_requests(mqtt_broker: Any) -> list[ReplayRequest]:
+    """What the integration asked the agent for on `<base>/replay`, parsed by the agent's
+    own reader of that message (docs/mqtt-contract.md "Replay")."""
+    return [
+        ReplayRequest.decode(c.args[1].encode())
+        for c in mqtt_broker.async_publish.call_args_list
+        if c.args[0] == f"{BASE}/replay"
+    ]
+
+
+async def announce_profiles(fire: Callable[..., Any], profiles: list[str]) -> None:
+    """The agent's retained info, listing the profiles it publishes."""
+    await fire(f"{BASE}/info", json.dumps(INFO | {"profiles": profiles}), retain=True)
+
+
+async def answer(
+    hass: HomeAssistant,
+    fire: Callable[..., Any],
+    request: ReplayRequest,
+    rows: list[tuple[datetime, float]],
+) -> None:
+    """Answer as the agent does: the rows after `from`, flagged as replayed."""
+    for ts, value in rows:
+        if request.start is None or ts > request.start:
+            payload = profile_row_payload(ts, {IMPORT: value}, {IMPORT: "Wh"}, 0, replay=True)
+            await fire(PROFILE_TOPIC, payload)
+    await settle(hass)
+
+
+async def test_home_assistant_down_asks_again_and_every_hour_is_the_meter_s(
+    hass: HomeAssistant,
+    loaded_entry: MockConfigEntry,
+    fire: Callable[..., Any],
+    mqtt_broker: Any,
+) -> None:
+    """Home Assistant is down six hours while the agent publishes: at its start it asks
+    for the rows after its newest stored hour, and the answer gives each missed hour the
+    meter's own consumption -- no even share, no spike, nothing twice."""
+    values = register(10 * 4)
+    times = quarters_from(T0, values)
+    rows = list(zip(times, values, strict=True))
+    await send(hass, fire, rows[: 2 * 4 + 1])  # live until 02:00
+    assert await hass.config_entries.async_reload(loaded_entry.entry_id)
+    await settle(hass)
+    mqtt_broker.async_publish.reset_mock()
+
+    await announce_profiles(fire, [PROFILE])
+    await settle(hass)
+    requests = replay_requests(mqtt_broker)
+    assert [(r.profile, r.start) for r in requests] == [(PROFILE, T0 + 2 * HOUR)]
+    # A live row may come first (08:00): the hours before it are spread, then replaced.
+    await send(hass, fire, rows[8 * 4 : 8 * 4 + 1])
+    await answer(hass, fire, requests[0], rows[: 8 * 4])
+    await send(hass, fire, rows[8 * 4 + 1 :])
+
+    stored = await hours(hass)
+    assert [h["start"] for h in stored] == [T0 + i * HOUR for i in range(-1, 10)]
+    assert_hours_match(stored, times, values)
+    assert stored[-1]["sum"] == pytest.approx((values[-1] - values[0]) / 1000)
+    # Announced again (the agent reconnects): the start's question is not repeated.
+    await announce_profiles(fire, [PROFILE])
+    await settle(hass)
+    assert len(replay_requests(mqtt_broker)) == 1
+
+
+async def test_a_fresh_install_asks_for_all_the_agent_keeps(
+    hass: HomeAssistant,
+    loaded_entry: MockConfigEntry,
+    fire: Callable[..., Any],
+    mqtt_broker: Any,
+) -> None:
+    """The agent published its backfill before the entry existed: the first start asks
+    from null, and the weeks the agent sends again become the statistics."""
+    await announce_profiles(fire, [PROFILE])
+    await settle(hass)
+    requests = replay_requests(mqtt_broker)
+    assert [(r.profile, r.start) for r in requests] == [(PROFILE, None)]
+    values = register(14 * 24 * 4)
+    times = quarters_from(T0 - timedelta(days=13), values)
+    await answer(hass, fire, requests[0], list(zip(times, values, strict=True)))
+    stored = await hours(hass, since=times[0] - HOUR)
+    assert len(stored) == 14 * 24 + 1
+    assert_hours_match(stored, times, values)
+
+
+async def test_a_hole_in_the_rows_is_asked_for_once(
+    hass: HomeAssistant,
+    loaded_entry: MockConfigEntry,
+    fire: Callable[..., Any],
+    mqtt_broker: Any,
+) -> None:
+    """Rows jump by more than their spacing (Home Assistant's broker session was lost):
+    the rows after the last one before the hole are asked for, once."""
+    values = register(6 * 4)
+    times = quarters_from(T0, values)
+    rows = list(zip(times, values, strict=True))
+    await send(hass, fire, rows[:9] + rows[14:16])  # 02:15..03:15 missed
+    requests = replay_requests(mqtt_broker)
+    assert [(r.profile, r.start) for r in requests] == [(PROFILE, times[8])]
+    await answer(hass, fire, requests[0], rows[:14])
+    await send(hass, fire, rows[14:])  # the rows go on: nothing more is asked
+    assert len(replay_requests(mqtt_broker)) == 1
+    stored = await hours(hass)
+    assert_hours_match(stored, times, values)
+
+
+async def test_an_agent_without_profiles_is_not_asked(
+    hass: HomeAssistant,
+    loaded_entry: MockConfigEntry,
+    fire: Callable[..., Any],
+    mqtt_broker: Any,
+) -> None:
+    """Older agents list no profiles (and read no requests): nothing is published."""
+    await fire(f"{BASE}/info", json.dumps(INFO), retain=True)
+    await announce_profiles(fire, [])
+    await settle(hass)
+    assert replay_requests(mqtt_broker) == []
 
 
 async def test_rows_as_the_agent_publishes_them(
