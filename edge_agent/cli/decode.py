@@ -9,12 +9,15 @@ prints.
 from __future__ import annotations
 
 import argparse
+import codecs
+import dataclasses
 import json
 import os
 import sys
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from edge_agent.dlms import errors
 from edge_agent.dlms.errors import ConfigError, DecodeError, DlmsError
@@ -28,7 +31,9 @@ from edge_agent.dlms.inspect import (
 )
 from edge_agent.dlms.secret import Secret
 from edge_agent.dlms.security.control import CipherKeys
-from edge_agent.keystore import KeyMaterial, KeysDir
+
+if TYPE_CHECKING:
+    from edge_agent.keystore import KeyMaterial
 
 EXAMPLES = f"""\
   dlms-edge decode 7ea0070321930f017e
@@ -107,32 +112,57 @@ class _Signers(Mapping[bytes, Any]):
         return len(self._table())
 
 
-def build_keys(args: argparse.Namespace) -> tuple[DecodeKeys, KeyMaterial]:
+def build_keys(args: argparse.Namespace) -> DirectedKeys:
     """Keys from flags, then the environment, then --keys-dir (the first one given wins)."""
-    stored = KeysDir(args.keys_dir).load() if args.keys_dir else KeyMaterial()
+    stored = _keys_dir(args.keys_dir)
     cipher = CipherKeys(
-        ek=_secret(args.ek, "DLMS_EK", "EK") or stored.ek,
-        ak=_secret(args.ak, "DLMS_AK", "AK") or stored.ak,
-        kek=stored.kek,
+        ek=_secret(args.ek, "DLMS_EK", "EK") or (stored and stored.ek),
+        ak=_secret(args.ak, "DLMS_AK", "AK") or (stored and stored.ak),
+        kek=stored and stored.kek,
     )
     system_title = Secret.from_hex(args.system_title, "--system-title", 8).reveal() if args.system_title else None
-    parsed = [c for c in (stored.client_certificate, stored.meter_certificate) if c is not None]
+    parsed = [c for c in (stored.client_certificate, stored.meter_certificate)
+              if c is not None] if stored else []
     signers = _Signers(parsed, [_file(path, "certificate") for path in args.cert])
     signer = None
     if args.public_key:
         from edge_agent.dlms.security import certificates
 
         signer = certificates.public_key_from_point(parse_hex(args.public_key))
-    return DecodeKeys(cipher, system_title, signer, signers), stored
+    keys = DecodeKeys(cipher, system_title, signer, signers)
+    if system_title is not None or stored is None:
+        return DirectedKeys(keys)
+    # A capture line says who sent the frame: tx is the client, rx the meter. With a keys
+    # directory that names both, the sender's system title needs no --system-title.
+    by_direction = {direction: dataclasses.replace(keys, system_title=title)
+                    for direction, title in (("tx", stored.client_system_title),
+                                             ("rx", stored.meter_system_title))
+                    if title is not None}
+    return DirectedKeys(keys, by_direction)
 
 
-def _for_line(keys: DecodeKeys, stored: KeyMaterial, line: CaptureLine) -> DecodeKeys:
-    """A capture line says who sent the frame: tx is the client, rx the meter. With a keys
-    directory that names both, the sender's system title needs no --system-title."""
-    if keys.system_title is not None or line.direction is None:
-        return keys
-    title = stored.client_system_title if line.direction == "tx" else stored.meter_system_title
-    return keys if title is None else DecodeKeys(keys.cipher, title, keys.signer, keys.signers)
+def _keys_dir(path: str | None) -> KeyMaterial | None:
+    """The keys directory's material; the keystore is loaded only when there is one."""
+    if not path:
+        return None
+    from edge_agent.keystore import KeysDir
+
+    return KeysDir(path).load()
+
+
+@dataclass(frozen=True, slots=True)
+class DirectedKeys:
+    """The keys for every input line, worked out once: ``keys``, or for a capture line of a
+    direction whose sender the keys directory names, the keys with that sender's title."""
+
+    keys: DecodeKeys
+    by_direction: Mapping[str, DecodeKeys] = field(default_factory=dict)
+
+    def __repr__(self) -> str:
+        return "<DirectedKeys>"
+
+    def for_line(self, line: CaptureLine) -> DecodeKeys:
+        return self.by_direction.get(line.direction, self.keys) if line.direction else self.keys
 
 
 # --- text output ------------------------------------------------------------------------------
@@ -182,9 +212,6 @@ def render_text(node: Any, out: TextIO, indent: int = 0) -> None:
         out.write(f"{pad}{node}\n")
 
 
-# --- run --------------------------------------------------------------------------------------
-
-
 # --- problems: what a capture lacked or held besides frames ----------------------------------
 
 
@@ -196,16 +223,16 @@ def _problem_error(problem: dict[str, Any]) -> DlmsError:
     return cause(str(problem["message"]))
 
 
-def report_problems(tree: dict[str, Any], prefix: str) -> DlmsError | None:
-    """Print skipped bytes and problems on stderr; the first problem's error, if any."""
-    for skipped in tree.get("skipped", []):
-        print(f"{prefix}warning: skipped {skipped['length']} byte(s) at offset "
-              f"{skipped['offset']}: not part of a frame", file=sys.stderr)
-    first: DlmsError | None = None
-    for problem in tree.get("problems", []):
-        print(f"{prefix}error: {problem['message']}", file=sys.stderr)
-        first = first or _problem_error(problem)
-    return first
+def _first_problem(tree: dict[str, Any]) -> DlmsError | None:
+    problems = tree.get("problems")
+    return _problem_error(problems[0]) if problems else None
+
+
+def _problem_messages(tree: dict[str, Any]) -> list[str]:
+    """A warning for each run of skipped bytes, an error for each problem."""
+    return ([f"warning: skipped {skipped['length']} byte(s) at offset {skipped['offset']}: "
+             "not part of a frame" for skipped in tree.get("skipped", ())]
+            + [f"error: {problem['message']}" for problem in tree.get("problems", ())])
 
 
 _KEY_OPTIONS = {"ek": "--ek HEX", "ak": "--ak HEX"}
@@ -228,9 +255,10 @@ def _locked(node: Any) -> list[dict[str, Any]]:
     return found
 
 
-def hint_keys(tree: dict[str, Any], prefix: str) -> None:
-    """Name the options that would open each ciphered APDU (once per sender)."""
+def _key_hints(tree: dict[str, Any]) -> list[str]:
+    """A note naming the options that would open each ciphered APDU (once per sender)."""
     said: set[tuple[str, ...]] = set()
+    hints = []
     for node in _locked(tree):
         keys = tuple(node.get("keys") or ("ek", "ak"))
         title = node.get("system_title")
@@ -239,20 +267,79 @@ def hint_keys(tree: dict[str, Any], prefix: str) -> None:
             continue
         said.add((str(sender), *keys))
         options = " and ".join(_KEY_OPTIONS[key] for key in keys if key in _KEY_OPTIONS)
-        print(f"{prefix}note: {node['note']}: give {options} (or DLMS_EK/DLMS_AK, --keys-dir) "
-              "to decipher it", file=sys.stderr)
+        hints.append(f"note: {node['note']}: give {options} (or DLMS_EK/DLMS_AK, --keys-dir) "
+                     "to decipher it")
+    return hints
+
+
+def _say(prefix: str, messages: list[str]) -> None:
+    for message in messages:
+        print(f"{prefix}{message}", file=sys.stderr)
 
 
 def _decoded_anything(tree: dict[str, Any]) -> bool:
     return any(key in tree for key in ("apdu", "apdus", "frames"))
 
 
-def _stdin(keys: DecodeKeys, stored: KeyMaterial) -> int:
+# --- stdin: JSON Lines ------------------------------------------------------------------------
+
+_CHUNK = 1 << 16
+# json.dumps' output, without its check for reference cycles (a tree has none).
+_JSON_LINE = json.JSONEncoder(check_circular=False)
+
+
+def _input_lines(stdin: TextIO, before_wait: Callable[[], None]) -> Iterator[str]:
+    """The lines of ``stdin``, split and decoded as iterating it does; ``before_wait()`` runs
+    before each read that may block, so what was printed goes out before more input is
+    waited for: a capture file is read a large chunk at a time, ``tail -f`` line by line."""
+    binary = getattr(stdin, "buffer", None)
+    if binary is None:  # a stream in memory: nothing to wait for
+        yield from stdin
+        return
+    read = getattr(binary, "read1", binary.read)
+    decoder = codecs.getincrementaldecoder(stdin.encoding)(stdin.errors)
+    pending = ""
+    while True:
+        before_wait()
+        chunk = read(_CHUNK)
+        *lines, pending = (pending + decoder.decode(chunk, final=not chunk)).split("\n")
+        yield from lines
+        if not chunk:
+            break
+    if pending:
+        yield pending
+
+
+class _JsonLines:
+    """JSON lines to a stream: on a terminal each at once; otherwise gathered and written
+    together by flush() (before waiting for input, before a message on stderr, at the end)."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self._stream = stream
+        self._pending: list[str] = []
+        self._at_once = stream.isatty()
+
+    def write(self, tree: dict[str, Any]) -> None:
+        self._pending += (_JSON_LINE.encode(tree), "\n")
+        if self._at_once:
+            self.flush()
+
+    def flush(self) -> None:
+        if self._pending:
+            self._stream.write("".join(self._pending))
+            self._pending.clear()
+            self._stream.flush()
+
+
+def _stdin(keys: DirectedKeys) -> int:
     from edge_agent.cli import exit_code_for
 
+    can_decipher = keys.keys.can_decipher
+    out = _JsonLines(sys.stdout)
     status = 0
-    for number, text in enumerate(sys.stdin, start=1):
+    for number, text in enumerate(_input_lines(sys.stdin, out.flush), start=1):
         record: dict[str, Any] = {"line": number}
+        messages: list[str] = []
         try:
             line = parse_line(text)
             if line is None:
@@ -260,25 +347,31 @@ def _stdin(keys: DecodeKeys, stored: KeyMaterial) -> int:
             if line.timestamp is not None:
                 record["timestamp"] = line.timestamp.isoformat(timespec="milliseconds").replace("+00:00", "Z")
                 record["direction"] = line.direction
-            record.update(inspect(line.frame, _for_line(keys, stored, line)))
-            problem = report_problems(record, f"dlms-edge decode: line {number}: ")
-            if not keys.can_decipher:
-                hint_keys(record, f"dlms-edge decode: line {number}: ")
+            record.update(inspect(line.frame, keys.for_line(line)))
+            messages = _problem_messages(record) + ([] if can_decipher else _key_hints(record))
+            problem = _first_problem(record)
             if problem is not None:
                 status = status or exit_code_for(problem)
         except DlmsError as error:
             record["error"] = str(error)
             record["error_type"] = type(error).__name__
-            print(f"dlms-edge decode: line {number}: error: {error}", file=sys.stderr)
+            messages.append(f"error: {error}")
             status = status or exit_code_for(error)
-        print(json.dumps(record), flush=True)
+        if messages:
+            out.flush()  # the JSON lines before it first, as when both go to one pipe (2>&1)
+            _say(f"dlms-edge decode: line {number}: ", messages)
+        out.write(record)
+    out.flush()
     return status
 
 
+# --- run --------------------------------------------------------------------------------------
+
+
 def run(args: argparse.Namespace) -> int:
-    keys, stored = build_keys(args)
+    keys = build_keys(args)
     if args.hex == ["-"]:
-        return _stdin(keys, stored)
+        return _stdin(keys)
     if "-" in args.hex:
         raise ConfigError("'-' (read stdin) cannot be combined with hex on the command line")
     line = parse_line(" ".join(args.hex))
@@ -286,19 +379,19 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError("nothing to decode: give a frame or APDU as hex, or - for stdin")
     from edge_agent.cli import exit_code_for
 
-    tree = inspect(line.frame, _for_line(keys, stored, line))
+    line_keys = keys.for_line(line)
+    tree = inspect(line.frame, line_keys)
+    hints = [] if line_keys.can_decipher else _key_hints(tree)
     if not _decoded_anything(tree) and tree.get("problems"):
         # Nothing but problems: one error line per problem, the exit code of the first.
         first, *rest = tree["problems"]
-        report_problems({"skipped": tree.get("skipped", []), "problems": rest}, "dlms-edge decode: ")
-        if not keys.can_decipher:
-            hint_keys(tree, "dlms-edge decode: ")
+        _say("dlms-edge decode: ", _problem_messages({"skipped": tree.get("skipped", []),
+                                                       "problems": rest}) + hints)
         raise _problem_error(first)
     if args.json:
         print(json.dumps(tree, indent=2))
     else:
         render_text(tree, sys.stdout)
-    problem = report_problems(tree, "dlms-edge decode: ")
-    if not keys.can_decipher:
-        hint_keys(tree, "dlms-edge decode: ")
+    _say("dlms-edge decode: ", _problem_messages(tree) + hints)
+    problem = _first_problem(tree)
     return exit_code_for(problem) if problem is not None else 0

@@ -32,35 +32,27 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from edge_agent.dlms.apdu import decode_apdu
-from edge_agent.dlms.apdu.acse import decode_acse
 from edge_agent.dlms.apdu.base import (
     OMITTED,
     CosemAttributeDescriptor,
     CosemMethodDescriptor,
+    Omitted,
 )
 from edge_agent.dlms.apdu.conformance import Conformance
 from edge_agent.dlms.apdu.results import StandardEnum
-from edge_agent.dlms.cosem import interface_classes as cosem
-from edge_agent.dlms.cosem.obis import Obis
-from edge_agent.dlms.cosem.obis import name as obis_name
-from edge_agent.dlms.cosem.units import float32_shortest
 from edge_agent.dlms.encoding import axdr
 from edge_agent.dlms.encoding.date_time import (
     CosemDate,
     CosemDateTime,
     CosemTime,
-    looks_like_date_time,
 )
 from edge_agent.dlms.errors import AuthenticationError, DecodeError, DlmsError, FrameError
 from edge_agent.dlms.link.hdlc.frame import FrameKind, HdlcFrame, HdlcParameters
 from edge_agent.dlms.link.mbus import MbusLongFrame
 from edge_agent.dlms.link.wrapper import WrapperFrame
-from edge_agent.dlms.push.body import PushItem, decode_body
-from edge_agent.dlms.push.dsmr import START as DSMR_START
-from edge_agent.dlms.push.dsmr import DsmrTelegram
 from edge_agent.dlms.push.notification_quirks import standard_data_notification
 from edge_agent.dlms.push.reassembly import (
     ControlFrame,
@@ -78,6 +70,13 @@ from edge_agent.dlms.security.control import CipherKeys
 from edge_agent.dlms.security.signing import GeneralSigning, PublicKeyOrCertificate, verify
 from edge_agent.dlms.security.tags import CIPHERED, GENERAL_SIGNING
 from edge_agent.dlms.system_title import SystemTitle
+
+if TYPE_CHECKING:
+    from edge_agent.dlms.push.body import PushItem
+
+# What a capture may or may not hold is decoded by modules imported where first needed
+# (ACSE, DSMR P1, push bodies, OBIS names, interface classes): `dlms-edge decode -` runs as a
+# process per capture, and a log of GET answers should not pay for loading the rest.
 
 __all__ = ["CAPTURE_FORMAT", "CaptureLine", "DecodeKeys", "format_capture_line", "inspect",
            "parse_hex", "parse_line"]
@@ -121,6 +120,12 @@ def format_capture_line(timestamp: datetime, direction: str, frame: bytes) -> st
 
 def parse_hex(text: str) -> bytes:
     """Hex with optional 0x, spaces or colons between bytes; DecodeError says what is wrong."""
+    try:
+        data = bytes.fromhex(text)  # what captures hold: plain hex, maybe spaced by bytes
+    except ValueError:
+        data = b""
+    if data:
+        return data
     cleaned = _HEX_NOISE.sub("", text)
     cleaned = cleaned[2:] if cleaned[:2] in ("0x", "0X") else cleaned
     if not cleaned:
@@ -217,20 +222,27 @@ def inspect(data: bytes | bytearray | memoryview, keys: DecodeKeys | None = None
     if not buf:
         raise DecodeError("empty input: expected a frame or an APDU")
     walk = _Walk(keys or DecodeKeys())
-    events = reassemble(buf)
-    telegrams = [e for e in events if isinstance(e, Telegram)]
-    skipped = [e for e in events if isinstance(e, Skipped)]
-    problems: list[Tree] = [_problem(e) for e in events if isinstance(e, Damaged | Incomplete)]
-    control = [e for e in events if isinstance(e, ControlFrame)]
-    if not telegrams and not problems and not control:
+    telegrams: list[Telegram] = []
+    skipped: list[Skipped] = []
+    problems: list[Tree] = []
+    frames: list[Tree] = []  # every link frame, in order
+    for event in reassemble(buf):
+        if isinstance(event, Telegram):
+            telegrams.append(event)
+            frames += (_frame_tree(frame) for frame in event.frames)
+        elif isinstance(event, Skipped):
+            skipped.append(event)
+        elif isinstance(event, ControlFrame):
+            frames.append(_hdlc_frame(event.frame))
+        elif isinstance(event, Damaged | Incomplete):
+            problems.append(_problem(event))
+    if not telegrams and not problems and not frames:
         raise FrameError(
             f"no frame in {len(buf)} bytes: " + "; ".join(e.message for e in skipped)
             + " (expected HDLC 7e..7e, M-Bus 68 L L 68..16, wrapper 00 01.., or an APDU)")
     tree: Tree = {"format": _format_of(telegrams, buf), "length": len(buf)}
-    frames = [_frame_tree(frame) for event in events
-              for frame in (event.frames if isinstance(event, Telegram)
-                            else (event.frame,) if isinstance(event, ControlFrame) else ())]
-    if frames and not (len(telegrams) == 1 and telegrams[0].framing == "wrapper"):
+    wrapped = len(telegrams) == 1 and telegrams[0].framing == "wrapper"
+    if frames and not wrapped:  # one wrapper frame is shown with its APDU (below)
         tree["frames"] = frames
     alone = len(telegrams) == 1 and not problems and not skipped
     apdus: list[Tree] = []
@@ -344,7 +356,7 @@ def _apdu(buf: bytes, walk: _Walk) -> Tree:
             return _signed(buf, walk)
         if tag in _ACSE_TAGS:
             return _acse(buf, walk)
-        if tag == DSMR_START:
+        if tag == _DSMR_START:
             return _dsmr(buf)
         return _xdlms(buf)
     finally:
@@ -370,9 +382,12 @@ def _xdlms(buf: bytes) -> Tree:
 
 
 _ACSE_TAGS = frozenset({0x60, 0x61, 0x62, 0x63})
+_DSMR_START = ord("/")  # a P1 telegram begins with its identification line, "/XXX5..."
 
 
 def _acse(buf: bytes, walk: _Walk) -> Tree:
+    from edge_agent.dlms.apdu.acse import decode_acse
+
     pdu = decode_acse(buf)
     node: Tree = {"type": pdu.NAME, "tag": f"0x{buf[0]:02X}"}
     node.update(_fields(pdu))
@@ -491,6 +506,8 @@ def _signed(buf: bytes, walk: _Walk) -> Tree:
 
 def _dsmr(buf: bytes) -> Tree:
     """A P1 telegram (a T-210D-r ciphers it in general-glo-ciphering); the CRC is checked."""
+    from edge_agent.dlms.push.dsmr import DsmrTelegram
+
     telegram = DsmrTelegram.decode(buf)
     node: Tree = {"type": "dsmr-p1-telegram", "identification": telegram.identification}
     if telegram.timestamp is not None:
@@ -503,6 +520,8 @@ def push_values(body: Any) -> Tree:
     """Values per OBIS of a pushed notification body, read by :func:`push_body.decode_body`
     (OBIS, value, scaler_unit triples: T-210D and IDIS-style push objects); ``{}`` when the
     body names no OBIS code (a push object list body says nothing without the list)."""
+    from edge_agent.dlms.push.body import decode_body
+
     try:
         content = decode_body(body)
     except DecodeError:
@@ -517,13 +536,18 @@ def push_values(body: Any) -> Tree:
 
 
 def _items(items: tuple[PushItem, ...]) -> Tree:
+    from edge_agent.dlms.cosem.obis import name as obis_name
+
     return {item.obis.dotted: {"name": obis_name(item.obis), "value": _plain(item.value),
                                "unit": item.unit} for item in items}
 
 
+_PRINTABLE: Final = bytes(range(0x20, 0x7F))
+
+
 def _printable(value: bytes | str) -> bool:
     raw = value.encode("latin-1") if isinstance(value, str) else bytes(value)
-    return len(raw) >= 2 and all(0x20 <= b < 0x7F for b in raw)
+    return len(raw) >= 2 and not raw.translate(None, _PRINTABLE)  # nothing left: all printable
 
 
 def _text(value: bytes | str) -> str:
@@ -559,14 +583,33 @@ def _octets(raw: bytes) -> Tree | str:
     if len(raw) == 6 and _printable(raw):
         node["text"] = _text(raw)  # six printable bytes are text (a serial), not an OBIS code
     elif len(raw) == 6:
+        from edge_agent.dlms.cosem.obis import Obis
+        from edge_agent.dlms.cosem.obis import name as obis_name
+
         code = Obis.from_bytes(raw)
         node["obis"] = code.dotted
         node["name"] = obis_name(code)
-    elif looks_like_date_time(raw):
-        node["date_time"] = str(CosemDateTime.decode(raw))
+    elif (date_time := _date_time(raw)) is not None:
+        node["date_time"] = str(date_time)
     elif _printable(raw):
         node["text"] = _text(raw)
     return node
+
+
+def _date_time(raw: bytes) -> CosemDateTime | None:
+    """The date-time 12 octets hold, or None (as :func:`looks_like_date_time` decides)."""
+    if len(raw) != CosemDateTime.SIZE:
+        return None
+    try:
+        return CosemDateTime.decode(raw)
+    except DecodeError:
+        return None
+
+
+def _float32(value: float) -> float:
+    from edge_agent.dlms.cosem.units import float32_shortest
+
+    return float32_shortest(value)
 
 
 def _scalar(name: str, convert: Callable[[Any], Any]) -> Callable[[Any], Tree]:
@@ -577,7 +620,7 @@ def _sequence(name: str) -> Callable[[Any], Tree]:
     return lambda value: {"type": name, "value": [_data(v) for v in value]}
 
 
-def _date_time(name: str) -> Callable[[Any], Tree]:
+def _date_time_value(name: str) -> Callable[[Any], Tree]:
     return lambda value: {"type": name, "value": str(value)}
 
 
@@ -595,16 +638,16 @@ _DATA_RENDERERS: Final[dict[type, Callable[[Any], Tree | str]]] = {
     axdr.VisibleString: _scalar(_NAMES[axdr.VisibleString.TAG], str),
     axdr.Utf8String: _scalar(_NAMES[axdr.Utf8String.TAG], str),
     axdr.Float64: _scalar(_NAMES[axdr.Float64.TAG], float),
-    axdr.Float32: _scalar("float32", float32_shortest),
+    axdr.Float32: lambda value: {"type": "float32", "value": _float32(value)},
     axdr.Structure: _sequence("structure"),
     axdr.Array: _sequence("array"),
     axdr.CompactArray: lambda value: {"type": "compact-array",
                                       "value": [_data(v) for v in value.values]},
     axdr.BitString: lambda value: {"type": "bit-string", "value": value.bits},
     axdr.DontCare: lambda value: {"type": "dont-care", "value": None},
-    CosemDateTime: _date_time("datetime"),
-    CosemDate: _date_time("date"),
-    CosemTime: _date_time("time"),
+    CosemDateTime: _date_time_value("datetime"),
+    CosemDate: _date_time_value("date"),
+    CosemTime: _date_time_value("time"),
 }
 
 
@@ -625,6 +668,10 @@ def _data(value: Any) -> Any:
 
 
 def _descriptor(value: CosemAttributeDescriptor | CosemMethodDescriptor) -> Tree:
+    from edge_agent.dlms.cosem import interface_classes as cosem
+    from edge_agent.dlms.cosem.obis import Obis
+    from edge_agent.dlms.cosem.obis import name as obis_name
+
     interface = cosem.interface_class(value.class_id)
     code = Obis.from_bytes(value.instance_id)
     node: Tree = {
@@ -642,39 +689,57 @@ def _descriptor(value: CosemAttributeDescriptor | CosemMethodDescriptor) -> Tree
     return node
 
 
+_FIELD_NAMES: dict[type, tuple[str, ...]] = {}  # of each dataclass, looked up once
+
+
 def _fields(obj: Any) -> Tree:
-    return {
-        f.name: _tree(getattr(obj, f.name))
-        for f in dataclasses.fields(obj)
-        if getattr(obj, f.name) is not OMITTED and getattr(obj, f.name) is not None
-    }
+    names = _FIELD_NAMES.get(type(obj))
+    if names is None:
+        names = _FIELD_NAMES[type(obj)] = tuple(f.name for f in dataclasses.fields(obj))
+    node: Tree = {}
+    for name in names:
+        value = getattr(obj, name)
+        if value is not OMITTED and value is not None:
+            node[name] = _tree(value)
+    return node
 
 
 def _tree(value: Any) -> Any:
     """Any value an APDU holds as JSON-able data; key material never leaves as bytes."""
-    render = _TYPED_RENDERERS.get(type(value))
-    if render is not None:
-        return render(value)
-    if value is OMITTED:
-        return None
-    if isinstance(value, Secret):
-        return f"<hidden: {len(value)} bytes>"
-    if isinstance(value, Conformance):
-        return [(m.name or "").lower().replace("_", "-") for m in Conformance if m and m in value]
-    if isinstance(value, StandardEnum):
-        return value.standard_name
-    if isinstance(value, CosemAttributeDescriptor | CosemMethodDescriptor):
-        return _descriptor(value)
-    if _is_data(value) or isinstance(value, CosemDateTime | CosemDate | CosemTime):
-        return _data(value)
-    if isinstance(value, enum.Enum):
-        return value.name.lower().replace("_", "-")
-    if isinstance(value, bytes | bytearray | memoryview):
-        return bytes(value).hex()
-    if isinstance(value, bool | int | float | str) or value is None:
-        return value
-    if isinstance(value, tuple | list):
-        return [_tree(v) for v in value]
-    if dataclasses.is_dataclass(value):
-        return _fields(value)
-    return repr(value)
+    render = _TREE_RENDERERS.get(type(value))
+    if render is None:
+        render = _TREE_RENDERERS[type(value)] = _tree_renderer(type(value))
+    return render(value)
+
+
+def _tree_renderer(cls: type) -> Callable[[Any], Any]:
+    """How :func:`_tree` renders a value of ``cls`` (looked up once per type)."""
+    if cls is Omitted:
+        return lambda value: None
+    if issubclass(cls, Secret):
+        return lambda value: f"<hidden: {len(value)} bytes>"
+    if issubclass(cls, Conformance):
+        return lambda value: [(m.name or "").lower().replace("_", "-")
+                              for m in Conformance if m and m in value]
+    if issubclass(cls, StandardEnum):
+        return lambda value: value.standard_name
+    if issubclass(cls, CosemAttributeDescriptor | CosemMethodDescriptor):
+        return _descriptor
+    if isinstance(getattr(cls, "TAG", None), axdr.DataType) or issubclass(
+            cls, CosemDateTime | CosemDate | CosemTime):
+        return _data
+    if issubclass(cls, enum.Enum):
+        return lambda value: value.name.lower().replace("_", "-")
+    if issubclass(cls, bytes | bytearray | memoryview):
+        return lambda value: bytes(value).hex()
+    if issubclass(cls, bool | int | float | str) or cls is type(None):
+        return lambda value: value
+    if issubclass(cls, tuple | list):
+        return lambda value: [_tree(v) for v in value]
+    if dataclasses.is_dataclass(cls):
+        return _fields
+    return repr
+
+
+# A-XDR values by their exact type; every other type gets its renderer at first sight.
+_TREE_RENDERERS: dict[type, Callable[[Any], Any]] = dict(_TYPED_RENDERERS)
