@@ -29,7 +29,11 @@ from edge_agent.dlms.link.wrapper import WrapperDecoder, WrapperFrame
 log = logging.getLogger(__name__)
 
 Tap = Callable[[str, bytes], None]
-DEFAULT_PARAMETERS = HdlcParameters()  # what the client proposes in SNRM: the standard's defaults
+# What the client proposes in SNRM: the largest the standard allows (2030-byte information
+# fields, window 7); the meter's UA grants what it can, and the link uses that. On a slow
+# line every frame the meter grants room for saves a segment header, and a window saves the
+# RR round trip (and the meter's turnaround) between segments.
+DEFAULT_PARAMETERS = HdlcParameters.largest()
 
 
 def _no_tap(direction: str, frame: bytes) -> None:

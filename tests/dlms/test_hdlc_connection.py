@@ -238,6 +238,61 @@ def test_client_sees_dm_as_disconnected() -> None:
     assert isinstance(event, Disconnected) and "DM" in event.reason
 
 
+def test_client_proposes_the_largest_and_never_sends_more_than_granted() -> None:
+    granted = HdlcParameters(max_info_transmit=512, max_info_receive=100, window_transmit=1,
+                             window_receive=2)
+    client, server = make_pair(HdlcParameters.largest(), granted)
+    snrm = HdlcFrame.decode(client.send_connect())[0]
+    assert HdlcParameters.decode(snrm.info) == HdlcParameters.largest()
+    line = connect(client, server, answer=lambda apdu: bytes(1000))
+    assert client.parameters == HdlcParameters(100, 512, 2, 1)
+    frames = [HdlcFrame.decode(f)[0] for f in client.send_data(bytes(450))]
+    assert len(frames) == 2 and all(len(f.info) == 100 for f in frames)  # the granted window
+    line.run([f.encode() for f in frames])
+    assert line.server_got == [bytes(450)] and line.client_got == [bytes(1000)]
+    assert not any(isinstance(e, Rejected) for e in line.server_events)
+
+
+def test_snrm_of_default_parameters_carries_no_information_field() -> None:
+    client, _server = make_pair()
+    assert HdlcFrame.decode(client.send_connect())[0].info == b""
+
+
+@pytest.mark.parametrize("refusal", [
+    HdlcFrame(CLIENT, SERVER, FrameKind.DM, True),
+    HdlcFrame(CLIENT, SERVER, FrameKind.FRMR, True, info=b"\x93\x00\x02"),
+])
+def test_refused_proposal_is_asked_again_with_the_defaults(refusal: HdlcFrame) -> None:
+    client, _server = make_pair(HdlcParameters.largest())
+    client.send_connect()
+    client.receive_data(refusal.encode())
+    assert events(client) == [] and client.state is State.CONNECTING
+    (again,) = client.data_to_send()
+    snrm = HdlcFrame.decode(again)[0]
+    assert (snrm.kind, snrm.info) == (FrameKind.SNRM, b"")
+    # A UA granting more than the second SNRM asked: the client keeps to what it asked.
+    generous = HdlcParameters(512, 512, 7, 7).encode()
+    client.receive_data(HdlcFrame(CLIENT, SERVER, FrameKind.UA, True, info=generous).encode())
+    assert events(client) == [Connected(DEFAULTS)]
+    # A time-out retransmits the SNRM in flight, not the refused proposal.
+    client, _server = make_pair(HdlcParameters.largest())
+    client.send_connect()
+    client.receive_data(refusal.encode())
+    client.data_to_send()
+    assert HdlcFrame.decode(client.on_timeout()[0])[0].info == b""
+
+
+def test_second_refusal_ends_the_connection_attempt() -> None:
+    client, _server = make_pair(HdlcParameters.largest())
+    client.send_connect()
+    client.receive_data(HdlcFrame(CLIENT, SERVER, FrameKind.DM, True).encode())
+    client.data_to_send()
+    client.receive_data(HdlcFrame(CLIENT, SERVER, FrameKind.DM, True).encode())
+    (event,) = events(client)
+    assert isinstance(event, Disconnected) and "DM" in event.reason
+    assert client.data_to_send() == [] and client.state is State.DISCONNECTED
+
+
 def _connected_server() -> HdlcConnection:
     client, server = make_pair()
     connect(client, server)

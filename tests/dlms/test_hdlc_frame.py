@@ -135,6 +135,16 @@ def test_default_parameters_match_the_green_book_example() -> None:
     assert HdlcParameters().encode().hex() == "818012050180060180070400000001080400000001"
 
 
+def test_snrm_form_leaves_the_defaults_out() -> None:
+    assert HdlcParameters().encode(defaults=False) == b""
+    assert HdlcParameters(max_info_receive=2030).encode(defaults=False).hex() == "818004060207ee"
+    assert HdlcParameters(window_transmit=7).encode(defaults=False).hex() == "818006070400000007"
+    assert HdlcParameters.largest().encode(defaults=False).hex() == (
+        "818014" "050207ee" "060207ee" "070400000007" "080400000007"
+    )
+    assert HdlcParameters.largest() == HdlcParameters(2030, 2030, 7, 7)
+
+
 @pytest.mark.parametrize(
     ("wire", "expected"),
     [
@@ -224,6 +234,7 @@ def test_frame_round_trip(frame: HdlcFrame) -> None:
 )
 def test_parameter_round_trip(parameters: HdlcParameters) -> None:
     assert HdlcParameters.decode(parameters.encode()) == parameters
+    assert HdlcParameters.decode(parameters.encode(defaults=False)) == parameters
 
 
 def test_oversized_frame_is_an_encode_error() -> None:

@@ -41,7 +41,12 @@ Rules implemented (clause numbers of IEC 62056-46:2002):
   information field where none is allowed or longer than negotiated make the server
   answer FRMR (6.4.4.10) and stay in frame-reject condition until SNRM or DISC;
 * recovery is go-back-N: on time-out, or when a polled peer's N(R) shows frames missing,
-  all unacknowledged I-frames are sent again with the current N(R).
+  all unacknowledged I-frames are sent again with the current N(R);
+* the client's SNRM carries only the parameters that differ from the defaults (an absent
+  one means its default, 6.4.4.4.3.2) and each station then uses the smaller of its own
+  and the peer's value, so it never sends more than the peer granted. A server that
+  answers the proposal with DM or FRMR (it cannot serve those parameters) is asked once
+  more with an SNRM without parameters: the defaults, which every station supports.
 """
 
 from __future__ import annotations
@@ -166,6 +171,7 @@ class HdlcConnection:
     _peer_busy: bool
     _tries: int
     _frmr_condition: tuple[int, int]
+    _offer: HdlcParameters  # client: what the SNRM in flight proposes
 
     def __init__(
         self,
@@ -181,6 +187,7 @@ class HdlcConnection:
         self.local = local
         self.remote = remote
         self.proposed = parameters  # own capabilities, offered in SNRM / capping the UA
+        self._offer = parameters
         self.parameters = HdlcParameters()  # negotiated; defaults until connected
         self.max_retries = max_retries
         self.state = State.DISCONNECTED
@@ -200,7 +207,8 @@ class HdlcConnection:
         self._require_role(Role.CLIENT, "send_connect")
         self.state = State.CONNECTING
         self._tries = 0
-        return self._frame(FrameKind.SNRM, poll=True, info=self.proposed.encode())
+        self._offer = self.proposed
+        return self._snrm()
 
     def send_disconnect(self) -> bytes:
         """Client: the DISC that closes the link; expect Disconnected after UA or DM."""
@@ -299,7 +307,7 @@ class HdlcConnection:
                 " address (logical/physical), client SAP, baud rate and cable"
             )
         if self.state is State.CONNECTING:
-            return [self._frame(FrameKind.SNRM, poll=True, info=self.proposed.encode())]
+            return [self._snrm()]
         if self.state is State.DISCONNECTING:
             return [self._frame(FrameKind.DISC, poll=True)]
         if self._unacked:
@@ -409,9 +417,18 @@ class HdlcConnection:
                 self._enter_disconnected()
                 raise ProtocolError(f"server UA carries unusable parameters: {error}") from None
             self._reset_link()
-            self.parameters = self.proposed.negotiate(offered)
+            self.parameters = self._offer.negotiate(offered)
             self.state = State.CONNECTED
             self._events.append(Connected(self.parameters))
+        elif (
+            kind in (FrameKind.DM, FrameKind.FRMR)
+            and self.state is State.CONNECTING
+            and self._offer != DEFAULT_PARAMETERS
+        ):
+            # Refused parameters, maybe not the link: ask again with the defaults (6.4.4.4.3.2).
+            self._offer = DEFAULT_PARAMETERS
+            self._tries = 0
+            self._outgoing.append(self._snrm())
         elif kind in (FrameKind.UA, FrameKind.DM) and self.state is State.DISCONNECTING:
             self._enter_disconnected()
             self._events.append(Disconnected(f"server answered DISC with {kind.value}"))
@@ -537,6 +554,9 @@ class HdlcConnection:
             else:
                 self._polled = False  # F=1 ends our turn
         return [frame.encode() for frame in frames]
+
+    def _snrm(self) -> bytes:
+        return self._frame(FrameKind.SNRM, poll=True, info=self._offer.encode(defaults=False))
 
     def _i_frame(self, ns: int, info: bytes, segmented: bool, poll: bool) -> HdlcFrame:
         return HdlcFrame(

@@ -390,6 +390,11 @@ DEFAULT_MAX_INFO_LENGTH: Final = 128
 DEFAULT_WINDOW_SIZE: Final = 1
 # Largest information field a frame with two 4-byte addresses can carry: 2047 - 15 bytes.
 MAX_INFO_LENGTH: Final = MAX_FRAME_LENGTH - 15
+# The largest values a station may propose (Green Book 8.4.5.3.2; the value ranges of the
+# IEC HDLC setup class, Blue Book 4.7.2): information fields of 32..2030 bytes, windows of
+# 1..7 frames (N(S)/N(R) count modulo 8).
+LARGEST_MAX_INFO_LENGTH: Final = 2030
+LARGEST_WINDOW_SIZE: Final = 7
 
 # parameter identifier -> (field name, encoded value length). Windows go as 4 bytes and
 # lengths as 1 or 2, the form of the Green Book example; decoding accepts 1, 2 and 4.
@@ -398,6 +403,12 @@ _PARAMETER_IDS: Final = {
     0x06: "max_info_receive",
     0x07: "window_transmit",
     0x08: "window_receive",
+}
+_PARAMETER_DEFAULTS: Final = {
+    "max_info_transmit": DEFAULT_MAX_INFO_LENGTH,
+    "max_info_receive": DEFAULT_MAX_INFO_LENGTH,
+    "window_transmit": DEFAULT_WINDOW_SIZE,
+    "window_receive": DEFAULT_WINDOW_SIZE,
 }
 _PARAMETER_LIMITS: Final = {
     "max_info_transmit": (1, MAX_INFO_LENGTH),
@@ -426,12 +437,30 @@ class HdlcParameters:
             if not low <= value <= high:
                 raise EncodeError(f"HDLC parameter {name} must be {low}..{high}, got {value}")
 
-    def encode(self) -> bytes:
+    @classmethod
+    def largest(cls) -> HdlcParameters:
+        """The largest parameters the standard lets a station propose (2030 bytes, window 7):
+        a client offers them in SNRM and the server grants what it can (its UA)."""
+        return cls(
+            LARGEST_MAX_INFO_LENGTH,
+            LARGEST_MAX_INFO_LENGTH,
+            LARGEST_WINDOW_SIZE,
+            LARGEST_WINDOW_SIZE,
+        )
+
+    def encode(self, *, defaults: bool = True) -> bytes:
+        """The SNRM/UA information field. ``defaults=False`` leaves out the parameters at
+        their default value, and gives an empty field when all are: a parameter absent from
+        SNRM means its default (IEC 62056-46 6.4.4.4.3.2)."""
         body = bytearray()
         for identifier, name in _PARAMETER_IDS.items():
             value = getattr(self, name)
+            if not defaults and value == _PARAMETER_DEFAULTS[name]:
+                continue
             size = 4 if name.startswith("window") else (1 if value < 0x100 else 2)
             body += bytes((identifier, size)) + value.to_bytes(size, "big")
+        if not body and not defaults:
+            return b""
         return bytes((_FORMAT_IDENTIFIER, _GROUP_IDENTIFIER, len(body))) + body
 
     @classmethod
