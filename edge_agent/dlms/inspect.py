@@ -225,15 +225,15 @@ def inspect(data: bytes | bytearray | memoryview, keys: DecodeKeys | None = None
     telegrams: list[Telegram] = []
     skipped: list[Skipped] = []
     problems: list[Tree] = []
-    frames: list[Tree] = []  # every link frame, in order
+    frames: list[LinkFrame] = []  # every link frame, in order
     for event in reassemble(buf):
         if isinstance(event, Telegram):
             telegrams.append(event)
-            frames += (_frame_tree(frame) for frame in event.frames)
+            frames += event.frames
         elif isinstance(event, Skipped):
             skipped.append(event)
         elif isinstance(event, ControlFrame):
-            frames.append(_hdlc_frame(event.frame))
+            frames.append(event.frame)
         elif isinstance(event, Damaged | Incomplete):
             problems.append(_problem(event))
     if not telegrams and not problems and not frames:
@@ -243,7 +243,7 @@ def inspect(data: bytes | bytearray | memoryview, keys: DecodeKeys | None = None
     tree: Tree = {"format": _format_of(telegrams, buf), "length": len(buf)}
     wrapped = len(telegrams) == 1 and telegrams[0].framing == "wrapper"
     if frames and not wrapped:  # one wrapper frame is shown with its APDU (below)
-        tree["frames"] = frames
+        tree["frames"] = [_frame_tree(frame) for frame in frames]
     alone = len(telegrams) == 1 and not problems and not skipped
     apdus: list[Tree] = []
     for telegram in telegrams:
@@ -735,10 +735,17 @@ def _tree_renderer(cls: type) -> Callable[[Any], Any]:
     if issubclass(cls, bool | int | float | str) or cls is type(None):
         return lambda value: value
     if issubclass(cls, tuple | list):
-        return lambda value: [_tree(v) for v in value]
+        return _sequence_tree
     if dataclasses.is_dataclass(cls):
         return _fields
     return repr
+
+
+def _sequence_tree(values: tuple[Any, ...] | list[Any]) -> list[Any]:
+    """A tuple or list as a list: :func:`_tree` of each item, written out (the results of
+    a GET-with-list are the hot path of `dlms-edge decode -`)."""
+    renderers = _TREE_RENDERERS
+    return [(renderers.get(type(v)) or _tree)(v) for v in values]
 
 
 # A-XDR values by their exact type; every other type gets its renderer at first sight.
