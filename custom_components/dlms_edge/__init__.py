@@ -62,10 +62,12 @@ async def async_setup_entry(hass: HomeAssistant, entry: DlmsEdgeConfigEntry) -> 
     # its entities name it.
     entry.async_on_unload(agent.async_add_meter_listener(_register))
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
+    # Hourly statistics from the meters' load profiles (docs/home-assistant.md). Their
+    # subscription goes out before the agent's: when a meter's retained info arrives,
+    # the profile rows asked for then are already listened to.
+    entry.async_on_unload(await async_setup_statistics(hass, agent))
     await agent.async_start()
     entry.async_on_unload(agent.async_stop)
-    # Hourly statistics from the meters' load profiles (docs/home-assistant.md).
-    entry.async_on_unload(await async_setup_statistics(hass, agent))
     # Options choose the entities and the prefix the topics: rebuild on their change.
     # Other data changes (new meters and infos) are applied in place by the agent.
     built_from = (dict(entry.options), entry.data[CONF_PREFIX])

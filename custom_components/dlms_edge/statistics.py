@@ -215,9 +215,9 @@ class ProfileStatistics:
             qos=1,
             encoding=None,
         )
+        # Asked when a meter's info arrives (retained: at once after subscribing), never
+        # from the meters stored in the entry: the rows must find a subscription.
         stop_listening = self.agent.async_add_meter_listener(self._on_meter)
-        for meter in list(self.agent.meters.values()):
-            self._on_meter(meter)
 
         @callback
         def _stop() -> None:

@@ -340,7 +340,7 @@ class MeterWorker:
             self._behind.add(profile.name)
             log.info("meter %s: rows of profile %s asked again, after %s up to %s",
                      self.label, profile.obis, "the backfill depth" if request.start is None
-                     else request.start.isoformat(), replay.stop.isoformat(),
+                     else request.start.isoformat(), newest.isoformat(),
                      extra={"meter": self.label})
         return profile
 

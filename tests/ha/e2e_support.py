@@ -172,11 +172,19 @@ def write_mosquitto_config(workdir: Path, port: int) -> Path:
 
 
 def write_agent_config(
-    workdir: Path, broker_port: int, meter_port: int, agent_id: str, interval: float
+    workdir: Path,
+    broker_port: int,
+    meter_port: int,
+    agent_id: str,
+    interval: float,
+    *,
+    objects: str = "all",
+    profile: tuple[str, str] | None = None,
 ) -> Path:
-    """The simulator's public client (SAP 16, no security) read every `interval` s."""
+    """The simulator's public client (SAP 16, no security): `objects` read every
+    `interval` s and, with `profile` = (OBIS, backfill), that load profile's rows."""
     state_dir = workdir / "agent-state"
-    state_dir.mkdir()
+    state_dir.mkdir(exist_ok=True)
     text = f"""\
 agent: {{id: {agent_id}}}
 state_dir: {state_dir}
@@ -188,7 +196,13 @@ meters:
     addresses: {{client: 16, logical: 1}}
     timeout: 5s
     poll:
-      - {{name: all, interval: {interval:g}, objects: all}}
+      - {{name: all, interval: {interval:g}, objects: {objects}}}
+"""
+    if profile is not None:
+        obis, backfill = profile
+        text += f"""\
+    profiles:
+      - {{obis: {obis}, interval: 15m, backfill: {backfill}}}
 """
     path = workdir / "agent.yaml"
     path.write_text(text)

@@ -1,16 +1,18 @@
 """End to end: the meter's load profile becomes Home Assistant's hourly energy statistics.
 
 Real programs on 127.0.0.1 only (see test_e2e.py): Mosquitto, `dlms-edge simulate`, the
-agent and `hass` with its recorder. As docs/home-assistant.md tells the user: the agent's
-entry is added first, then the agent is restarted with `profiles:`; its first backfill (a
-day) arrives in Home Assistant, and every stored hour's change must equal the meter's own
-profile, read a second time with `dlms-edge profile`.
+agent and `hass` with its recorder. The agent runs with `profiles:` first and publishes
+its backfill (a day) while Home Assistant is not listening -- a fresh install, or Home
+Assistant down. When the agent's entry is added, the integration asks the agent for those
+rows again (docs/mqtt-contract.md "Replay"); every stored hour's change must equal the
+meter's own profile, read a second time with `dlms-edge profile`.
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import re
 import sqlite3
 import subprocess
 import sys
@@ -28,6 +30,7 @@ from e2e_support import (
     port_open,
     python_tool,
     wait_for,
+    write_agent_config,
     write_home_assistant_config,
     write_mosquitto_config,
 )
@@ -56,35 +59,9 @@ BACKFILL_HOURS = 24
 EXPECTED_HOURS = BACKFILL_HOURS - 2
 STATISTICS_TIMEOUT = 150.0
 HOUR = timedelta(hours=1)
-
-
-def _agent_config(workdir: Path, broker_port: int, meter_port: int, profiles: bool) -> Path:
-    state_dir = workdir / "agent-state"
-    state_dir.mkdir(exist_ok=True)
-    profile_block = (
-        f"""\
-    profiles:
-      - {{obis: {PROFILE}, interval: 15m, backfill: {BACKFILL_HOURS}h}}
-"""
-        if profiles
-        else ""
-    )
-    text = f"""\
-agent: {{id: {AGENT_ID}}}
-state_dir: {state_dir}
-logging: {{level: DEBUG}}
-mqtt: {{host: {HOST}, port: {broker_port}, prefix: dlms}}
-meters:
-  - transport: {{tcp: "{HOST}:{meter_port}"}}
-    link: wrapper
-    addresses: {{client: 16, logical: 1}}
-    timeout: 5s
-    poll:
-      - {{name: energy, interval: 10, objects: [{IMPORT}]}}
-{profile_block}"""
-    path = workdir / ("agent-profiles.yaml" if profiles else "agent.yaml")
-    path.write_text(text)
-    return path
+# The agent's log lines for rows published first, and sent again on request.
+PUBLISHED = re.compile(r"(\d+) row\(s\) of profile \S+ published")
+SENT_AGAIN = re.compile(r"\d+ row\(s\) of profile \S+ sent again")
 
 
 def _stored_hours(database: Path) -> tuple[str, list[tuple[datetime, float, float]]] | None:
@@ -155,8 +132,6 @@ def test_profile_backfill_becomes_hourly_statistics(
     )
     broker_port = free_port()
     broker_config = write_mosquitto_config(tmp_path, broker_port)
-    with broker_config.open("a") as config:
-        config.write("log_type subscribe\n")  # to see when Home Assistant listens
     broker = _start(
         services,
         Service(
@@ -177,16 +152,31 @@ def test_profile_backfill_becomes_hourly_statistics(
     meter_port = wait_for(
         "the simulator to listen", lambda: listening_port(simulator), START_TIMEOUT, (simulator,)
     )
-    agent_argv = [python_tool("dlms-edge"), "run", "--config"]
+    agent_config = write_agent_config(
+        tmp_path,
+        broker_port,
+        meter_port,
+        AGENT_ID,
+        10,
+        objects=f"[{IMPORT}]",
+        profile=(PROFILE, f"{BACKFILL_HOURS}h"),
+    )
     agent = _start(
         services,
         Service(
             "agent",
-            [*agent_argv, str(_agent_config(tmp_path, broker_port, meter_port, False))],
+            [python_tool("dlms-edge"), "run", "--config", str(agent_config)],
             tmp_path / "agent.log",
         ),
     )
     chain = (broker, simulator, agent, hass)
+
+    def backfill_published() -> int | None:
+        rows = sum(map(int, PUBLISHED.findall(agent.log_path.read_text(errors="replace"))))
+        return rows if rows >= EXPECTED_HOURS * 4 else None
+
+    # The day of rows goes out before Home Assistant has an entry that could listen.
+    wait_for("the agent's backfill", backfill_published, START_TIMEOUT, chain)
 
     api = HomeAssistantApi(ha_port)
     started_by = time.monotonic() + HA_START_TIMEOUT
@@ -206,21 +196,6 @@ def test_profile_backfill_becomes_hourly_statistics(
     assert "recorder" in config["components"], config["components"]
     _add_mqtt(api, broker_port)
     _add_agent(api, chain)
-
-    # Home Assistant subscribes a moment after the entry is set up (it batches
-    # subscriptions); rows published before would not reach it.
-    wait_for(
-        "Home Assistant to subscribe to the profile rows",
-        lambda: (
-            f"dlms/{AGENT_ID}/+/profile/+" in broker.log_path.read_text(errors="replace") or None
-        ),
-        START_TIMEOUT,
-        chain,
-    )
-    # Now the agent reads the profile: its first look reaches back a day.
-    agent.stop()
-    agent.argv = [*agent_argv, str(_agent_config(tmp_path, broker_port, meter_port, True))]
-    agent.start()
 
     def day_stored() -> tuple[str, list[tuple[datetime, float, float]]] | None:
         stored = _stored_hours(ha_dir / "home-assistant_v2.db")
@@ -243,3 +218,4 @@ def test_profile_backfill_becomes_hourly_statistics(
         delta = (profile[end] - profile[start]) / 1000
         assert abs((total - previous_total) - delta) < 1e-6, (start, total - previous_total, delta)
     assert _integration_problems(hass.log_path.read_text(errors="replace")) == []
+    assert SENT_AGAIN.search(agent.log_path.read_text(errors="replace")), "no replay"
