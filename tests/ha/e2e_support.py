@@ -67,10 +67,13 @@ def child_environment() -> dict[str, str]:
 class Service:
     """One background program; ``log_tail()`` for diagnostics."""
 
-    def __init__(self, name: str, argv: list[str], log_path: Path) -> None:
+    def __init__(
+        self, name: str, argv: list[str], log_path: Path, env: dict[str, str] | None = None
+    ) -> None:
         self.name = name
         self.argv = argv
         self.log_path = log_path
+        self.env = env or {}  # added to the environment of the next start
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> Service:
@@ -82,7 +85,7 @@ class Service:
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
-                env=child_environment(),
+                env=child_environment() | self.env,
                 start_new_session=True,
             )
         return self

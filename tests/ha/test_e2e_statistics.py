@@ -1,17 +1,25 @@
 """End to end: the meter's load profile becomes Home Assistant's hourly energy statistics.
 
 Real programs on 127.0.0.1 only (see test_e2e.py): Mosquitto, `dlms-edge simulate`, the
-agent and `hass` with its recorder. The agent runs with `profiles:` first and publishes
-its backfill (a day) while Home Assistant is not listening -- a fresh install, or Home
-Assistant down. When the agent's entry is added, the integration asks the agent for those
-rows again (docs/mqtt-contract.md "Replay"); every stored hour's change must equal the
-meter's own profile, read a second time with `dlms-edge profile`.
+agent and `hass` with its recorder.
+
+1. The agent runs six hours in the past (libfaketime moves its clock; the meter keeps
+   the real time) with `profiles:` and publishes its backfill (a day) while Home
+   Assistant is not listening -- a fresh install, or Home Assistant down. When the
+   agent's entry is added, the integration asks the agent for those rows again
+   (docs/mqtt-contract.md "Replay").
+2. The agent stops and starts again at the real time: it was away for six simulated
+   hours, and reads and publishes the 24 rows it missed.
+
+Each time, every stored hour's change must equal the meter's own profile, read a second
+time with `dlms-edge profile`, with no hour missing and none twice.
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import os
 import re
 import sqlite3
 import subprocess
@@ -59,6 +67,8 @@ BACKFILL_HOURS = 24
 EXPECTED_HOURS = BACKFILL_HOURS - 2
 STATISTICS_TIMEOUT = 150.0
 HOUR = timedelta(hours=1)
+OUTAGE = timedelta(hours=6)  # how long the agent is away, in simulated time
+OUTAGE_ROWS = 6 * 4
 # The agent's log lines for rows published first, and sent again on request.
 PUBLISHED = re.compile(r"(\d+) row\(s\) of profile \S+ published")
 SENT_AGAIN = re.compile(r"\d+ row\(s\) of profile \S+ sent again")
@@ -167,6 +177,7 @@ def test_profile_backfill_becomes_hourly_statistics(
             "agent",
             [python_tool("dlms-edge"), "run", "--config", str(agent_config)],
             tmp_path / "agent.log",
+            env=six_hours_ago(),
         ),
     )
     chain = (broker, simulator, agent, hass)
@@ -197,14 +208,60 @@ def test_profile_backfill_becomes_hourly_statistics(
     _add_mqtt(api, broker_port)
     _add_agent(api, chain)
 
+    database = ha_dir / "home-assistant_v2.db"
+
     def day_stored() -> tuple[str, list[tuple[datetime, float, float]]] | None:
-        stored = _stored_hours(ha_dir / "home-assistant_v2.db")
+        stored = _stored_hours(database)
         return stored if stored and len(stored[1]) >= EXPECTED_HOURS else None
 
     statistic_id, hours = wait_for(
         "a day of hourly statistics", day_stored, STATISTICS_TIMEOUT, chain, interval=2.0
     )
     assert statistic_id.startswith("dlms_edge:"), statistic_id
+    assert hours[-1][0] < datetime.now(UTC) - OUTAGE + HOUR  # the agent's past
+    assert_hours_are_the_profile(hours, meter_port)
+    assert SENT_AGAIN.search(agent.log_path.read_text(errors="replace")), "no replay"
+
+    # Six simulated hours later the agent is back, at the real time.
+    agent.stop()
+    agent.env = {}
+    first_run = agent.log_path.read_text(errors="replace")
+    agent.start()
+
+    def outage_stored() -> list[tuple[datetime, float, float]] | None:
+        stored = _stored_hours(database)
+        late = stored is not None and stored[1][-1][0] >= datetime.now(UTC) - 2 * HOUR
+        return stored[1] if stored is not None and late else None
+
+    hours = wait_for("the outage's hours", outage_stored, STATISTICS_TIMEOUT, chain, interval=2.0)
+    assert len(hours) >= EXPECTED_HOURS + 5
+    assert_hours_are_the_profile(hours, meter_port)
+    second_run = agent.log_path.read_text(errors="replace")[len(first_run) :]
+    caught_up = sum(map(int, PUBLISHED.findall(second_run)))
+    assert OUTAGE_ROWS - 4 <= caught_up <= OUTAGE_ROWS + 4, second_run[-3000:]
+    assert _integration_problems(hass.log_path.read_text(errors="replace")) == []
+
+
+def six_hours_ago() -> dict[str, str]:
+    """The environment that runs a program with its clock OUTAGE in the past (libfaketime;
+    monotonic clocks are left alone). Under CI=true a missing libfaketime is a failure."""
+    library = next(iter(sorted(Path("/usr/lib").glob("*/faketime/libfaketime.so.1"))), None)
+    if library is None:
+        message = "libfaketime is missing: apt-get install faketime (scripts/test does)"
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    return {
+        "LD_PRELOAD": str(library),
+        "FAKETIME": f"-{int(OUTAGE.total_seconds())}",
+        "FAKETIME_DONT_FAKE_MONOTONIC": "1",
+    }
+
+
+def assert_hours_are_the_profile(
+    hours: list[tuple[datetime, float, float]], meter_port: int
+) -> None:
+    """Contiguous hours, none twice, each one's change the meter's own profile's."""
     starts = [start for start, _state, _sum in hours]
     assert starts == [starts[0] + i * HOUR for i in range(len(starts))]  # no gap, none twice
     profile = _profile(meter_port, starts[0], starts[-1] + 2 * HOUR)
@@ -217,5 +274,3 @@ def test_profile_backfill_becomes_hourly_statistics(
         assert abs(state - profile[end] / 1000) < 1e-6, (start, state, profile[end])
         delta = (profile[end] - profile[start]) / 1000
         assert abs((total - previous_total) - delta) < 1e-6, (start, total - previous_total, delta)
-    assert _integration_problems(hass.log_path.read_text(errors="replace")) == []
-    assert SENT_AGAIN.search(agent.log_path.read_text(errors="replace")), "no replay"
