@@ -203,7 +203,7 @@ class ProfileStatistics:
         self._statistics: dict[str, _Statistic] = {}
         self._flush_handle: asyncio.Handle | None = None
         self._flows: dict[str, _ProfileFlow] = {}  # profile topic -> its rows so far
-        self._asked: set[tuple[str, str, datetime | None]] = set()  # (meter, profile, from)
+        self._asked: set[tuple[str, str, datetime]] = set()  # holes asked for: meter, profile, from
         self._greeted: set[str] = set()  # meters asked for what they missed at this start
 
     async def async_start(self) -> CALLBACK_TYPE:
@@ -218,14 +218,23 @@ class ProfileStatistics:
         # Asked when a meter's info arrives (retained: at once after subscribing), never
         # from the meters stored in the entry: the rows must find a subscription.
         stop_listening = self.agent.async_add_meter_listener(self._on_meter)
+        # Rows published while Home Assistant's own broker connection was down are lost
+        # to it (a clean session): after a reconnection, ask again as at a start.
+        stop_watching = mqtt.async_subscribe_connection_status(self.hass, self._on_connection)
 
         @callback
         def _stop() -> None:
+            stop_watching()
             stop_listening()
             unsubscribe()
             self._flush()
 
         return _stop
+
+    @callback
+    def _on_connection(self, connected: bool) -> None:
+        if not connected:
+            self._greeted.clear()
 
     @callback
     def _on_meter(self, meter: DlmsEdgeMeter) -> None:
@@ -258,11 +267,15 @@ class ProfileStatistics:
             self._ask(meter, profile, start)
 
     @callback
+    def _ask_once(self, meter: DlmsEdgeMeter, profile: str, start: datetime) -> None:
+        """Ask for the rows after a hole in `profile`'s rows, once per hole."""
+        if (meter.key, profile, start) not in self._asked:
+            self._asked.add((meter.key, profile, start))
+            self._ask(meter, profile, start)
+
+    @callback
     def _ask(self, meter: DlmsEdgeMeter, profile: str, start: datetime | None) -> None:
-        """Ask the agent for the rows of `profile` after `start` again (once each)."""
-        if (meter.key, profile, start) in self._asked:
-            return
-        self._asked.add((meter.key, profile, start))
+        """Ask the agent for the rows of `profile` after `start` again."""
         when = "as far back as it keeps" if start is None else f"after {start.isoformat()}"
         _LOGGER.info(
             "Asking agent %s for the rows of profile %s of %s %s",
@@ -294,7 +307,7 @@ class ProfileStatistics:
         profile = msg.topic.rsplit("/", 1)[-1]
         flow = self._flows.setdefault(msg.topic, _ProfileFlow())
         if (hole := flow.gap_before(row.ts)) is not None:
-            self._ask(meter, profile, hole)
+            self._ask_once(meter, profile, hole)
         announced = {obj.obis: obj.unit for obj in meter.info.objects}
         for obis, value in row.values.items():
             unit = row.units.get(obis) or announced.get(obis)

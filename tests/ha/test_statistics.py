@@ -23,7 +23,11 @@ from homeassistant.components.recorder.statistics import (
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.recorder import get_instance
 from payloads import BASE, INFO, SERIAL, value_payload
-from pytest_homeassistant_custom_component.common import MockConfigEntry, async_fire_mqtt_message
+from pytest_homeassistant_custom_component.common import (
+    MockConfigEntry,
+    MockMqttReasonCode,
+    async_fire_mqtt_message,
+)
 from pytest_homeassistant_custom_component.components.recorder.common import (
     async_wait_recording_done,
 )
@@ -452,6 +456,38 @@ async def test_home_assistant_down_asks_again_and_every_hour_is_the_meter_s(
     await announce_profiles(fire, [PROFILE])
     await settle(hass)
     assert len(replay_requests(mqtt_broker)) == 1
+
+
+async def test_a_lost_broker_connection_asks_again_from_the_newest_hour(
+    hass: HomeAssistant,
+    loaded_entry: MockConfigEntry,
+    fire: Callable[..., Any],
+    mqtt_broker: Any,
+    mqtt_client_mock: Any,
+) -> None:
+    """Home Assistant's own connection to the broker drops (rows go out meanwhile, lost
+    to its clean session): when the retained info comes back, it asks again."""
+    values = register(6 * 4)
+    times = quarters_from(T0, values)
+    rows = list(zip(times, values, strict=True))
+    await announce_profiles(fire, [PROFILE])
+    await send(hass, fire, rows[: 2 * 4 + 1])
+    assert [r.start for r in replay_requests(mqtt_broker)] == [None]
+    await announce_profiles(fire, [PROFILE])  # a re-announcement alone asks nothing
+    await settle(hass)
+    assert len(replay_requests(mqtt_broker)) == 1
+
+    mqtt_client_mock.on_disconnect(None, None, 0, MockMqttReasonCode())
+    await hass.async_block_till_done()
+    mqtt_client_mock.on_connect(None, None, 0, MockMqttReasonCode())
+    await hass.async_block_till_done()
+    await announce_profiles(fire, [PROFILE])  # the broker's retained copy, resubscribed
+    await settle(hass)
+    requests = replay_requests(mqtt_broker)
+    assert [r.start for r in requests] == [None, T0 + 2 * HOUR]
+    await answer(hass, fire, requests[-1], rows[: 5 * 4])
+    await send(hass, fire, rows[5 * 4 :])
+    assert_hours_match(await hours(hass), times, values)
 
 
 async def test_a_fresh_install_asks_for_all_the_agent_keeps(
