@@ -16,12 +16,21 @@ and decodes every APDU and prints one line per APDU:
   bench_decode.py.
 
 Wall time per process, start-up included, best of ``--rounds``; APDUs/s and the ratio.
-Target: >= 15x gurux. Printed, never asserted.
+Each contender also reads a one-line log: its start-up (interpreter, imports, first line),
+so that the rest, divided by the other lines, is its cost per line. ``python -c pass``
+is the interpreter's share of every start-up.
+
+Both run as installed packages would: with compiled bytecode (a warm-up run writes it to
+a temporary ``PYTHONPYCACHEPREFIX``; pip compiles it at install, while an editable install
+under ``PYTHONDONTWRITEBYTECODE`` compiles every module at every start) and without
+``PYTHONUNBUFFERED`` (which a user's shell does not set). Target: >= 15x gurux. Printed,
+never asserted.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import subprocess
 import sys
 import tempfile
@@ -50,12 +59,11 @@ client.settings.cipher.systemTitle = bytes.fromhex("{CLIENT_TITLE.hex()}")
 client.settings.cipher.blockCipherKey = bytes.fromhex("{EK.hex()}")
 client.settings.cipher.authenticationKey = bytes.fromhex("{AK.hex()}")
 client.settings.sourceSystemTitle = bytes.fromhex("{METER_TITLE.hex()}")
-out = sys.stdout
-real = sys.stdout
+real, quiet = sys.stdout, open("/dev/null", "w")
 for line in sys.stdin:
     frame = bytes.fromhex(line.split()[2])
     reply = GXReplyData()
-    sys.stdout = open("/dev/null", "w") if out is real else out  # gurux prints per APDU
+    sys.stdout = quiet  # gurux prints per APDU
     client.getData(GXByteBuffer(frame[8:]), reply)
     sys.stdout = real
     real.write(repr(reply.value) + "\\n")
@@ -73,13 +81,14 @@ def capture_log(lines: int) -> str:
     return "\n".join(out) + "\n"
 
 
-def run(command: list[str], log: Path, rounds: int) -> tuple[float, int]:
+def run(command: list[str], log: Path, rounds: int, env: dict[str, str]) -> tuple[float, int]:
     """(best wall seconds, lines printed) of ``command`` reading ``log``."""
     best, printed = float("inf"), 0
     for _ in range(rounds):
         with log.open("rb") as stdin:
             started = time.perf_counter()
-            result = subprocess.run(command, stdin=stdin, capture_output=True, check=False)
+            result = subprocess.run(command, stdin=stdin, capture_output=True, check=False,
+                                    env=env)
             elapsed = time.perf_counter() - started
         if result.returncode != 0:
             raise SystemExit(f"{command[:4]} failed ({result.returncode}): "
@@ -94,8 +103,12 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as work:
-        log = Path(work) / "capture.txt"
+        log, one = Path(work) / "capture.txt", Path(work) / "one-line.txt"
         log.write_text(capture_log(args.lines))
+        one.write_text(capture_log(1))
+        env = {name: value for name, value in os.environ.items()
+               if name not in ("PYTHONDONTWRITEBYTECODE", "PYTHONUNBUFFERED")}
+        env["PYTHONPYCACHEPREFIX"] = str(Path(work) / "bytecode")
         contenders = {
             "dlms-edge decode -": [sys.executable, "-m", "edge_agent", "decode", "-",
                                    "--ek", EK.hex(), "--ak", AK.hex(),
@@ -107,14 +120,21 @@ def main() -> None:
             contenders["gurux-dlms script"] = [sys.executable, "-c", GURUX_SCRIPT]
         except ImportError:
             print("gurux-dlms not installed: skipped")
+        for command in contenders.values():
+            run(command, one, 1, env)  # warm-up: writes the bytecode
+        bare, _ = run([sys.executable, "-c", "pass"], one, args.rounds, env)
         print(f"{args.lines} capture lines of glo-get-response with-list (20 registers, "
-              f"AES-GCM-128), one process each, best of {args.rounds}")
+              f"AES-GCM-128), one process each, best of {args.rounds}; bytecode compiled")
         rates = {}
         for name, command in contenders.items():
-            seconds, printed = run(command, log, args.rounds)
+            seconds, printed = run(command, log, args.rounds, env)
+            start_up, _ = run(command, one, args.rounds, env)
             rates[name] = args.lines / seconds
-            print(f"  {name:20} {seconds:7.2f} s  {rates[name]:9,.0f} APDUs/s  "
-                  f"({printed} lines out)")
+            per_line = (seconds - start_up) / (args.lines - 1) if args.lines > 1 else 0.0
+            print(f"  {name:20} {seconds:7.3f} s  {rates[name]:9,.0f} APDUs/s  "
+                  f"({printed} lines out); start-up + 1 line {start_up * 1e3:5.0f} ms, "
+                  f"then {per_line * 1e6:6.1f} µs a line")
+        print(f"  python -c pass       {bare * 1e3:5.0f} ms (the interpreter's part of each start-up)")
         print("  dlms-cosem 21.3.2    no glo-get-response class: sits out")
         if len(rates) == 2:
             ratio = rates["dlms-edge decode -"] / rates["gurux-dlms script"]

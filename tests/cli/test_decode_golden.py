@@ -191,6 +191,29 @@ def test_decode_stdin_prints_each_line_as_it_comes_through_a_pipe() -> None:
         process.wait()
 
 
+def test_decode_stdin_keeps_each_message_before_its_line_on_one_pipe(monkeypatch) -> None:
+    """stdout and stderr on one pipe (2>&1): the JSON lines are written in batches, yet every
+    message of line N comes after the JSON of the lines before N and before line N's own."""
+    for variable in [name for name in os.environ if name.startswith("DLMS_")]:
+        monkeypatch.delenv(variable)
+    options, stdin = stdin_cases()["captures-no-keys"]
+    done = subprocess.run([sys.executable, "-m", "edge_agent", "decode", "-", *options],
+                          input=stdin.encode(), stdout=subprocess.PIPE,
+                          stderr=subprocess.STDOUT, timeout=100, check=False)
+    merged = done.stdout.decode().splitlines()
+    json_lines = [json.loads(text)["line"] for text in merged if text.startswith("{")]
+    printed, messages = 0, 0  # the last JSON line's number; messages checked
+    for text in merged:
+        if text.startswith("{"):
+            printed = json.loads(text)["line"]
+            continue
+        number = int(re.match(r"dlms-edge decode: line (\d+): ", text).group(1))  # type: ignore[union-attr]
+        before = max((line for line in json_lines if line < number), default=0)
+        assert printed == before, f"message of line {number} after JSON line {printed}, not {before}"
+        messages += 1
+    assert messages > 100 and json_lines[-1] == stdin.count("\n")
+
+
 def write() -> None:
     GOLDEN.mkdir(exist_ok=True)
     for name, (options, stdin) in stdin_cases().items():
