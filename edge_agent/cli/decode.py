@@ -332,12 +332,19 @@ class _JsonLines:
 
 
 def _stdin(keys: DirectedKeys) -> int:
+    out = _JsonLines(sys.stdout)
+    try:
+        return _decode_lines(keys, _input_lines(sys.stdin, out.flush), out)
+    finally:
+        out.flush()  # also what was decoded before an interruption
+
+
+def _decode_lines(keys: DirectedKeys, lines: Iterator[str], out: _JsonLines) -> int:
     from edge_agent.cli import exit_code_for
 
     can_decipher = keys.keys.can_decipher
-    out = _JsonLines(sys.stdout)
     status = 0
-    for number, text in enumerate(_input_lines(sys.stdin, out.flush), start=1):
+    for number, text in enumerate(lines, start=1):
         record: dict[str, Any] = {"line": number}
         messages: list[str] = []
         try:
@@ -361,7 +368,6 @@ def _stdin(keys: DirectedKeys) -> int:
             out.flush()  # the JSON lines before it first, as when both go to one pipe (2>&1)
             _say(f"dlms-edge decode: line {number}: ", messages)
         out.write(record)
-    out.flush()
     return status
 
 

@@ -178,3 +178,27 @@ def test_entry_point_as_a_subprocess() -> None:
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["plaintext"] == SECURITY["glo-get-request-enc-only"]["expected"]["plaintext"]
     assert EK_HEX not in done.stdout + done.stderr  # the key never comes back out
+
+
+def test_stdin_interrupted_still_prints_the_lines_decoded_before(capsys, monkeypatch, tmp_path) -> None:
+    """Output is written in batches when stdout is no terminal: Ctrl-C in the middle of a
+    batch still prints every line decoded before it."""
+    from edge_agent.cli import decode
+
+    capture = tmp_path / "capture.txt"
+    capture.write_text("7ea0070321930f017e\n" * 5)
+    real_inspect = decode.inspect
+
+    def interrupted_at_line_4(frame: bytes, keys: object) -> dict[str, object]:
+        if len(decoded) == 3:
+            raise KeyboardInterrupt
+        decoded.append(frame)
+        return real_inspect(frame, keys)
+
+    decoded: list[bytes] = []
+    monkeypatch.setattr(decode, "inspect", interrupted_at_line_4)
+    with capture.open() as stdin:  # a real file: read in chunks, as a redirected capture is
+        monkeypatch.setattr(sys, "stdin", stdin)
+        code, out, err = run(capsys, "-")
+    assert code == 130 and "interrupted" in err
+    assert [json.loads(line)["line"] for line in out.splitlines()] == [1, 2, 3]
