@@ -15,19 +15,15 @@ delivers. Target on a Raspberry Pi: RSS <= 40 MB. Printed, never asserted.
 from __future__ import annotations
 
 import argparse
-import os
 import platform
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
-import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
+from agent_watch import StateArrivals, cpu_seconds, memory_mb, mosquitto_binary, start_broker
 
 from edge_agent.simulator.meter import SimulatedMeterStation, SimulatorOptions
 from edge_agent.simulator.server import MeterServer
@@ -35,47 +31,6 @@ from edge_agent.simulator.server import MeterServer
 RSS_TARGET_MB = 40.0
 INSTANTANEOUS = ["1.0.1.7.0.255", "1.0.2.7.0.255", "1.0.32.7.0.255", "1.0.52.7.0.255",
                  "1.0.72.7.0.255", "1.0.31.7.0.255", "1.0.51.7.0.255", "1.0.71.7.0.255"]
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def proc_status(pid: int) -> dict[str, float]:
-    """VmRSS and VmHWM in MB."""
-    values = {}
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        key, _, rest = line.partition(":")
-        if key in ("VmRSS", "VmHWM"):
-            values[key] = int(rest.split()[0]) / 1024
-    return values
-
-
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # utime, stime
-
-
-class StateCounter:
-    def __init__(self, port: int) -> None:
-        self.count = 0
-        self._lock = threading.Lock()
-        self.client = mqtt.Client(CallbackAPIVersion.VERSION2)
-        self.client.on_message = self._on_message
-        self.client.connect("127.0.0.1", port)
-        self.client.subscribe("dlms/bench/+/state", qos=1)
-        self.client.loop_start()
-
-    def _on_message(self, client, userdata, message) -> None:
-        with self._lock:
-            self.count += 1
-
-    def close(self) -> None:
-        self.client.loop_stop()
-        self.client.disconnect()
 
 
 def main() -> None:
@@ -84,15 +39,12 @@ def main() -> None:
     parser.add_argument("--interval", type=float, default=1.0,
                         help="seconds between instantaneous polls (default 1)")
     args = parser.parse_args()
-    broker_binary = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
-    if not os.access(broker_binary, os.X_OK):
+    broker_binary = mosquitto_binary()
+    if broker_binary is None:
         print("mosquitto not installed: nothing measured (bash scripts/test installs it)")
         return
     work = Path(tempfile.mkdtemp(prefix="bench-agent-"))
-    broker_port = free_port()
-    (work / "mosquitto.conf").write_text(
-        f"listener {broker_port} 127.0.0.1\nallow_anonymous true\nlog_dest none\n")
-    broker = subprocess.Popen([broker_binary, "-c", str(work / "mosquitto.conf")])
+    broker, broker_port = start_broker(broker_binary, work)
     servers = []
     meters = []
     for index in range(3):
@@ -112,7 +64,7 @@ def main() -> None:
                       f"mqtt: {{host: 127.0.0.1, port: {broker_port}}}\n"
                       "meters:\n" + "".join(meters))
     time.sleep(0.3)
-    counter = StateCounter(broker_port)
+    counter = StateArrivals(broker_port)
     agent = subprocess.Popen([sys.executable, "-m", "edge_agent", "run", "--config",
                               str(config)])
     try:
@@ -122,9 +74,9 @@ def main() -> None:
         samples = []
         while time.monotonic() - t0 < args.duration:
             time.sleep(1.0)
-            samples.append(proc_status(agent.pid)["VmRSS"])
+            samples.append(memory_mb(agent.pid)["VmRSS"])
         cpu1, polls1, t1 = cpu_seconds(agent.pid), counter.count, time.monotonic()
-        status = proc_status(agent.pid)
+        status = memory_mb(agent.pid)
     finally:
         agent.terminate()
         agent.wait(timeout=20)
