@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import functools
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -72,6 +73,7 @@ from edge_agent.dlms.security.tags import CIPHERED, GENERAL_SIGNING
 from edge_agent.dlms.system_title import SystemTitle
 
 if TYPE_CHECKING:
+    from edge_agent.dlms.cosem.obis import Obis
     from edge_agent.dlms.push.body import PushItem
 
 # What a capture may or may not hold is decoded by modules imported where first needed
@@ -535,10 +537,17 @@ def push_values(body: Any) -> Tree:
     return node
 
 
-def _items(items: tuple[PushItem, ...]) -> Tree:
-    from edge_agent.dlms.cosem.obis import name as obis_name
+@functools.lru_cache(maxsize=1024)
+def _obis_name(code: Obis) -> str:
+    """An object's name (Blue Book 7.3 and the tables of :mod:`~edge_agent.dlms.cosem.obis`):
+    a capture names the same objects push after push, answer after answer."""
+    from edge_agent.dlms.cosem.obis import name
 
-    return {item.obis.dotted: {"name": obis_name(item.obis), "value": _plain(item.value),
+    return name(code)
+
+
+def _items(items: tuple[PushItem, ...]) -> Tree:
+    return {item.obis.dotted: {"name": _obis_name(item.obis), "value": _plain(item.value),
                                "unit": item.unit} for item in items}
 
 
@@ -584,11 +593,10 @@ def _octets(raw: bytes) -> Tree | str:
         node["text"] = _text(raw)  # six printable bytes are text (a serial), not an OBIS code
     elif len(raw) == 6:
         from edge_agent.dlms.cosem.obis import Obis
-        from edge_agent.dlms.cosem.obis import name as obis_name
 
         code = Obis.from_bytes(raw)
         node["obis"] = code.dotted
-        node["name"] = obis_name(code)
+        node["name"] = _obis_name(code)
     elif (date_time := _date_time(raw)) is not None:
         node["date_time"] = str(date_time)
     elif _printable(raw):
@@ -670,7 +678,6 @@ def _data(value: Any) -> Any:
 def _descriptor(value: CosemAttributeDescriptor | CosemMethodDescriptor) -> Tree:
     from edge_agent.dlms.cosem import interface_classes as cosem
     from edge_agent.dlms.cosem.obis import Obis
-    from edge_agent.dlms.cosem.obis import name as obis_name
 
     interface = cosem.interface_class(value.class_id)
     code = Obis.from_bytes(value.instance_id)
@@ -678,7 +685,7 @@ def _descriptor(value: CosemAttributeDescriptor | CosemMethodDescriptor) -> Tree
         "class_id": value.class_id,
         "class": interface.name,
         "instance_id": code.dotted,
-        "name": obis_name(code),
+        "name": _obis_name(code),
     }
     if isinstance(value, CosemAttributeDescriptor):
         node["attribute_id"] = value.attribute_id
