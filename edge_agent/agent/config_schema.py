@@ -15,7 +15,9 @@ from typing import Any
 import voluptuous as vol
 
 from edge_agent.agent.config_model import DEFAULT_ASSOCIATION, DEFAULT_FRAME_COUNTER
+from edge_agent.dlms.association.settings import Authentication, Pass3Signing
 from edge_agent.dlms.errors import ConfigError
+from edge_agent.dlms.security.control import SecurityPolicy
 from edge_agent.mqtt.queue import DEFAULT_MAX_BYTES, DEFAULT_MAX_MESSAGES
 from edge_agent.mqtt.topics import check_id, check_prefix, obis_leaf
 
@@ -215,11 +217,11 @@ TRANSPORT = _strict({O("tcp"): _host_port, O("serial"): SERIAL, O("bus"): _id})
 KEYS = _strict({O("ek"): _secret_ref, O("ak"): _secret_ref, O("password"): _secret_ref})
 SECURITY = _strict({
     O("suite", default=0): vol.In((0, 1, 2), msg="expected 0, 1 or 2"),
-    O("policy", default="none"): _enum("none", "auth", "enc", "authenc"),
-    O("auth", default="none"): _enum("none", "low", "hls-gmac", "hls-ecdsa"),
+    O("policy", default="none"): _enum(*SecurityPolicy),
+    O("auth", default="none"): _enum(*Authentication),
     O("keys", default=dict): KEYS,
     O("system_title"): _hex_bytes(8),
-    O("pass3_signing"): _enum("never", "always", "auto"),
+    O("pass3_signing"): _enum(*Pass3Signing),
     O("signing_key"): _path,
     O("meter_certificate"): _path,
     # The Association LN object HLS pass 3 is sent to (Blue Book 4.4.3 method 1): the

@@ -17,11 +17,13 @@ from typing import TextIO
 from edge_agent.client.client import FRAME_COUNTER, MeterClient, default_state_dir
 from edge_agent.client.connection import ConnectionSettings, parse_host_port
 from edge_agent.dlms.association.client import ClientSettings
+from edge_agent.dlms.association.settings import Authentication, Pass3Signing
 from edge_agent.dlms.cosem.obis import Obis
 from edge_agent.dlms.errors import ConfigError, DecodeError
 from edge_agent.dlms.inspect import format_capture_line
 from edge_agent.dlms.redact import redact_frame
 from edge_agent.dlms.secret import Secret
+from edge_agent.dlms.security.control import SecurityPolicy
 from edge_agent.dlms.system_title import SystemTitle
 from edge_agent.keystore import DEFAULT_CLIENT_SYSTEM_TITLE, KeyMaterial, KeysDir
 
@@ -48,17 +50,17 @@ def add_connection_arguments(parser: argparse.ArgumentParser) -> None:
 
 def add_security_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("security")
-    group.add_argument("--security", choices=("none", "auth", "enc", "authenc"), default="none",
+    group.add_argument("--security", choices=tuple(SecurityPolicy), default="none",
                        help="security policy of the association (default none)")
     group.add_argument("--suite", type=int, choices=(0, 1, 2), default=0, help="security suite (default 0)")
-    group.add_argument("--auth", choices=("none", "low", "hls-gmac", "hls-ecdsa"), default="none",
+    group.add_argument("--auth", choices=tuple(Authentication), default="none",
                        help="authentication: none, low (LLS password), hls-gmac (HLS-5), hls-ecdsa (HLS-7)")
     group.add_argument("--password", help="LLS password (or env DLMS_PASSWORD)")
     group.add_argument("--ek", metavar="HEX", help="global unicast encryption key (or env DLMS_EK)")
     group.add_argument("--ak", metavar="HEX", help="authentication key (or env DLMS_AK)")
     group.add_argument("--keys-dir", metavar="DIR", help="keys directory (ek.hex, ak.hex, client.key.pem, meter.crt.pem, ...)")
     group.add_argument("--system-title", metavar="HEX", help="the client's system title (16 hex digits)")
-    group.add_argument("--pass3-signing", choices=("never", "always", "auto"), default="auto",
+    group.add_argument("--pass3-signing", choices=tuple(Pass3Signing), default="auto",
                        help="sign HLS pass 3 (general-signing, as the T-210D demands): auto tries "
                        "unsigned first and remembers per meter (default auto)")
     group.add_argument("--association", metavar="OBIS", default="0.0.40.0.0.255",

@@ -11,9 +11,11 @@ import threading
 
 from edge_agent.cli.options import FrameTap
 from edge_agent.client.connection import DEFAULT_TCP_PORT, parse_host_port
+from edge_agent.dlms.association.settings import Authentication
 from edge_agent.dlms.errors import ConfigError
 from edge_agent.dlms.secret import Secret
 from edge_agent.dlms.security import CipherKeys
+from edge_agent.dlms.security.control import SecurityPolicy
 from edge_agent.simulator.faults import DEFAULT_DELAY, FaultInjector, describe_faults
 from edge_agent.simulator.meter import MIN_PDU_SIZE, SimulatedMeterStation, SimulatorOptions
 from edge_agent.simulator.meter_models import MAX_PDU_SIZE
@@ -63,8 +65,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--logical", type=int, default=1, help="server logical address (default 1)")
     parser.add_argument("--physical", type=int, default=16, help="server physical address (default 16)")
     parser.add_argument("--management-client", type=int, default=1, metavar="SAP", help="management client SAP (default 1)")
-    parser.add_argument("--security", choices=("none", "auth", "enc", "authenc"), help="management client policy (t210d: authenc)")
-    parser.add_argument("--auth", choices=("none", "low", "hls-gmac", "hls-ecdsa"), help="management client authentication (generic: low, t210d: hls-gmac)")
+    parser.add_argument("--security", choices=tuple(SecurityPolicy), help="management client policy (t210d: authenc)")
+    parser.add_argument("--auth", choices=tuple(Authentication), help="management client authentication (generic: low, t210d: hls-gmac)")
     parser.add_argument("--suite", type=int, choices=(0, 1, 2), help="security suite (t210d: 1)")
     parser.add_argument("--password", help="LLS password of the generic management client (default 00000000)")
     parser.add_argument("--keys-dir", metavar="DIR", help="meter and client keys; missing ones are created (0600)")
