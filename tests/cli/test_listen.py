@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import json
 import socket
-import threading
-import time
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from push_sender import send_when_listening
 
 from edge_agent.cli import main
 from edge_agent.dlms.inspect import parse_line
@@ -33,30 +32,6 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
-
-
-def send_when_listening(port: int, pushes: list[bytes]) -> threading.Thread:
-    """Connect to the listener as a meter would (retrying while it starts) and send."""
-
-    def run() -> None:
-        deadline = time.monotonic() + 5
-        while True:
-            try:
-                connection = socket.create_connection(("127.0.0.1", port), timeout=5)
-                break
-            except ConnectionRefusedError:
-                if time.monotonic() > deadline:
-                    return
-                time.sleep(0.02)
-        with connection:
-            for push in pushes:
-                connection.sendall(push)
-                time.sleep(0.02)
-            time.sleep(0.5)
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    return thread
 
 
 @pytest.fixture

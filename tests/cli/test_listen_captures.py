@@ -14,10 +14,10 @@ import socket
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
 import pytest
+from push_sender import pieces, send_when_listening
 
 from edge_agent.cli import main
 from edge_agent.transport.pty import PtyPair
@@ -37,30 +37,6 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def send_when_listening(port: int, data: bytes, piece: int = 16) -> threading.Thread:
-    """Connect as a serial-to-Ethernet converter would and send ``data`` in pieces."""
-
-    def run() -> None:
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                connection = socket.create_connection(("127.0.0.1", port), timeout=5)
-                break
-            except ConnectionRefusedError:
-                if time.monotonic() > deadline:
-                    return
-                time.sleep(0.05)
-        with connection:
-            for start in range(0, len(data), piece):
-                connection.sendall(data[start : start + piece])
-                time.sleep(0.001)
-            time.sleep(1.0)
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    return thread
-
-
 def listen(port: int, *argv: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, "-m", "edge_agent", "listen", "--tcp-listen", f"127.0.0.1:{port}",
@@ -75,7 +51,7 @@ def test_listen_deciphers_the_e570_block_transfer_amid_garbage() -> None:
     wire = GARBAGE + b"\x7e\x00garbage\x7e".join(frames) + GARBAGE
     port = free_port()
     process = listen(port, "--ek", E570_EK, "--count", "1", "--duration", "20", "--json")
-    send_when_listening(port, wire)
+    send_when_listening(port, pieces(wire, 16), pause=0.001, linger=1.0, patience=10)
     out, err = process.communicate(timeout=40)
     assert process.returncode == 0, err
     assert "Traceback" not in out + err and E570_EK not in out + err
@@ -88,7 +64,8 @@ def test_listen_without_a_key_names_the_meter_and_the_options() -> None:
     """Landis+Gyr E450 (Austria), ciphered GBT, no key: refused, never a framing error."""
     port = free_port()
     process = listen(port, "--duration", "4")
-    send_when_listening(port, capture("smartmeter-datacollector/lg-e450-ciphered-gbt.hex"))
+    data = capture("smartmeter-datacollector/lg-e450-ciphered-gbt.hex")
+    send_when_listening(port, pieces(data, 16), pause=0.001, linger=1.0, patience=10)
     out, err = process.communicate(timeout=30)
     assert process.returncode == 5, err  # a key problem, as every wrong or missing key
     assert "Traceback" not in out + err
