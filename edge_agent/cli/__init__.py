@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+from collections.abc import Callable
 
 from edge_agent import __version__
 from edge_agent.dlms import errors
@@ -69,8 +70,11 @@ EXIT_CODES: tuple[tuple[type[BaseException], int], ...] = (
 )
 
 
-# Settings the core names in a fix (DlmsError.fix) -> their command-line option.
-_OPTIONS = {"pass3_signing": "--pass3-signing"}
+# Settings the core names in a fix (DlmsError.fix) -> their command-line spelling.
+_OPTIONS: dict[str, Callable[[str], str]] = {
+    "pass3_signing": lambda value: f"--pass3-signing {value}",
+    "link": lambda value: f"--{value}",
+}
 
 
 def _command_line_fix(exc: errors.DlmsError) -> str:
@@ -78,7 +82,7 @@ def _command_line_fix(exc: errors.DlmsError) -> str:
     if exc.fix is None or exc.fix[0] not in _OPTIONS:
         return ""
     setting, value = exc.fix
-    return f" (command line: {_OPTIONS[setting]} {value})"
+    return f" (command line: {_OPTIONS[setting](value)})"
 
 
 def exit_code_for(exc: BaseException) -> int:

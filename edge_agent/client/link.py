@@ -24,7 +24,7 @@ from edge_agent.dlms.link.hdlc.connection import (
     State,
 )
 from edge_agent.dlms.link.hdlc.frame import HdlcAddress, HdlcParameters
-from edge_agent.dlms.link.wrapper import WrapperDecoder, WrapperFrame
+from edge_agent.dlms.link.wrapper import WrapperDecoder, WrapperFrame, hdlc_instead
 
 log = logging.getLogger(__name__)
 
@@ -206,6 +206,7 @@ class WrapperLink:
         self._decoder = WrapperDecoder(expects=(server_logical, client_sap))
         self._frames: list[WrapperFrame] = []
         self._refused: WrapperFrame | None = None  # the last frame between other ports
+        self._spoke_wrapper = False  # a wrapper frame came: later noise is only noise
 
     def open(self) -> None:
         return None  # the TCP connection is the link
@@ -250,7 +251,11 @@ class WrapperLink:
             if data:
                 self.tap("rx", data)
                 self._frames.extend(self._decoder.feed(data))
-                if self._decoder.skipped:
+                skipped = self._decoder.skipped
+                if not self._spoke_wrapper and (error := hdlc_instead(skipped)) is not None:
+                    raise error
+                self._spoke_wrapper = self._spoke_wrapper or bool(self._frames)
+                if skipped:
                     log.warning("skipped %d byte(s) that are no wrapper frame from port %d (line"
                                 " noise): %s", len(self._decoder.skipped), self.server_wport,
                                 self._decoder.skipped.hex())

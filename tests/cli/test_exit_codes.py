@@ -6,8 +6,10 @@ from __future__ import annotations
 import importlib
 import pkgutil
 import re
+import socket
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import edge_agent
@@ -69,3 +71,31 @@ def test_no_error_of_ours_exits_with_the_code_reserved_for_bugs() -> None:
         code = exit_code_for(instance)
         assert code != 1, f"{kind.__module__}.{kind.__qualname__} exits with 1, the code of bugs"
         assert code in documented
+
+
+def test_a_meter_speaking_hdlc_to_the_wrapper_names_the_flag(tmp_path) -> None:
+    """A TCP peer that answers in HDLC where the wrapper was asked for (a converter in
+    front of an optical or RS-485 meter): said at once rather than a time-out; the core
+    names the setting (link: hdlc), the command line adds its own flag."""
+    server = socket.create_server(("127.0.0.1", 0))
+    port = server.getsockname()[1]
+
+    def answer_in_hdlc() -> None:
+        connection, _ = server.accept()
+        with connection:
+            connection.recv(4096)  # the AARQ in a wrapper frame
+            connection.sendall(bytes.fromhex("7ea00a000200232193fd8a7e"))  # an HDLC frame
+
+    thread = threading.Thread(target=answer_in_hdlc, daemon=True)
+    thread.start()
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "edge_agent", "read", "--tcp", f"127.0.0.1:{port}",
+             "--timeout", "2", "--state-dir", str(tmp_path), "1.0.1.8.0.255"],
+            capture_output=True, text=True, timeout=60, check=False)
+    finally:
+        thread.join(timeout=10)
+        server.close()
+    assert "answers with an HDLC frame (7ea00a" in done.stderr, done.stderr
+    assert "set link: hdlc (command line: --hdlc)" in done.stderr, done.stderr
+    assert done.returncode not in (0, 1)

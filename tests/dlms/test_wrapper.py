@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from edge_agent.dlms.errors import DlmsError, EncodeError, FrameError, TruncatedError
-from edge_agent.dlms.link.wrapper import WrapperDecoder, WrapperFrame
+from edge_agent.dlms.link.wrapper import WrapperDecoder, WrapperFrame, hdlc_instead
 
 # GET-Request-Normal of Register 1.0.1.8.0.255 attribute 2, client 16 to server 1.
 GET = bytes.fromhex("c001c100030100010800ff0200")
@@ -75,3 +75,19 @@ def test_garbage_gives_dlms_errors_only(data: bytes) -> None:
         WrapperDecoder().feed(data)
     except DlmsError:
         pass
+
+
+@pytest.mark.parametrize(("data", "hdlc"), [
+    (bytes.fromhex("7ea00a000200232193fd8a7e"), True),  # an HDLC UA
+    (bytes.fromhex("7ea8"), True),  # format type 3 with the segmentation bit
+    (bytes.fromhex("0001000100100005"), False),  # a wrapper header
+    (bytes.fromhex("7e"), False),  # too short to tell
+    (bytes.fromhex("7e7e"), False),  # flags only: noise
+    (b"", False),
+])
+def test_an_hdlc_frame_where_a_wrapper_stream_begins_is_named(data: bytes, hdlc: bool) -> None:
+    error = hdlc_instead(data)
+    assert (error is not None) is hdlc
+    if error is not None:
+        assert isinstance(error, FrameError) and error.fix == ("link", "hdlc")
+        assert "speaks HDLC over TCP" in str(error)

@@ -14,7 +14,7 @@ from typing import Final
 
 from edge_agent.dlms.errors import EncodeError, FrameError, TruncatedError
 
-__all__ = ["HEADER_LENGTH", "WRAPPER_VERSION", "WrapperDecoder", "WrapperFrame"]
+__all__ = ["HEADER_LENGTH", "WRAPPER_VERSION", "WrapperDecoder", "WrapperFrame", "hdlc_instead"]
 
 WRAPPER_VERSION: Final = 0x0001
 HEADER_LENGTH: Final = 8
@@ -52,16 +52,33 @@ class WrapperFrame:
             )
         version, source, destination, length = _HEADER.unpack_from(data, offset)
         if version != WRAPPER_VERSION:
-            raise FrameError(
+            error = FrameError(
                 f"wrapper version {version:#06x}, expected 0x0001: the peer does not speak the"
-                " IEC 62056-47 wrapper (HDLC over TCP? then use --hdlc)"
+                " IEC 62056-47 wrapper (HDLC over TCP? then link: hdlc)"
             )
+            error.fix = ("link", "hdlc")
+            raise error
         end = offset + HEADER_LENGTH + length
         if len(data) < end:
             raise TruncatedError(
                 f"wrapper frame announces {length} APDU bytes, {available - HEADER_LENGTH} present"
             )
         return cls(source, destination, bytes(data[offset + HEADER_LENGTH : end])), end
+
+
+def hdlc_instead(data: bytes) -> FrameError | None:
+    """The error to raise when ``data``, where a wrapper stream begins (version 0x0001),
+    starts with an HDLC frame instead: the flag 0x7E and a frame format type 3 octet
+    (0xA0..0xAF, IEC 62056-46 8.4.1.3) -- the meter speaks HDLC over TCP."""
+    if len(data) < 2 or data[0] != 0x7E or data[1] & 0xF0 != 0xA0:
+        return None
+    error = FrameError(
+        f"the meter answers with an HDLC frame ({data[:12].hex()}...), not an IEC 62056-47"
+        " wrapper frame: it speaks HDLC over TCP (a serial-to-Ethernet converter?); set"
+        " link: hdlc"
+    )
+    error.fix = ("link", "hdlc")
+    return error
 
 
 class WrapperDecoder:
