@@ -1,6 +1,6 @@
 """Decoding a capture log as a whole process: ``dlms-edge decode -`` against the peers.
 
-    .venv/bin/python bench/bench_decode_process.py [--lines 5000] [--rounds 3]
+    .venv/bin/python bench/bench_decode_process.py [--lines 5000] [--rounds 3] [--breakdown]
 
 A capture log of ``--lines`` lines (``dlms-edge read --capture`` format: time, direction,
 hex), each a TCP-wrapper frame holding the glo-get-response a T-210D answers a 20-register
@@ -25,27 +25,36 @@ a temporary ``PYTHONPYCACHEPREFIX``; pip compiles it at install, while an editab
 under ``PYTHONDONTWRITEBYTECODE`` compiles every module at every start) and without
 ``PYTHONUNBUFFERED`` (which a user's shell does not set). Target: >= 15x gurux. Printed,
 never asserted.
+
+``--breakdown`` adds where dlms-edge's time goes: its start-up in parts (a fresh
+interpreter), and a line's stages, each timed alone over the log in this process (in the
+real loop they interleave and cost somewhat more).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 from bench_decode import AK, CLIENT_TITLE, EK, KEYS, METER_TITLE, WITH_LIST
 
-from edge_agent.dlms.inspect import format_capture_line
+from edge_agent.dlms.apdu import decode_apdu
+from edge_agent.dlms.inspect import DecodeKeys, format_capture_line, inspect, parse_line
 from edge_agent.dlms.link.wrapper import WrapperFrame
-from edge_agent.dlms.security.ciphering import protect
+from edge_agent.dlms.push.reassembly import Telegram, reassemble
+from edge_agent.dlms.security.ciphering import CipheredApdu, decipher, protect
 from edge_agent.dlms.security.control import SecurityControl
 
 GURUX_SCRIPT = f"""
@@ -67,6 +76,36 @@ for line in sys.stdin:
     client.getData(GXByteBuffer(frame[8:]), reply)
     sys.stdout = real
     real.write(repr(reply.value) + "\\n")
+"""
+
+
+# Start-up of `decode` in parts, in a fresh interpreter: its imports, and how many frozen
+# dataclasses they create at what cost each (a class made the same way, timed); the
+# command line, logging and cryptography, which the first line loads.
+START_UP_PARTS = """
+import dataclasses, json, sys, time
+t0 = time.perf_counter()
+import edge_agent.cli, edge_agent.cli.decode
+t1 = time.perf_counter()
+edge_agent.cli.build_parser("decode")
+t2 = time.perf_counter()
+import logging
+t3 = time.perf_counter()
+from edge_agent.dlms.security import crypto
+crypto.Cipher
+t4 = time.perf_counter()
+classes = {id(value) for name, module in list(sys.modules.items()) if name.startswith("edge_agent")
+           for value in vars(module).values()
+           if isinstance(value, type) and dataclasses.is_dataclass(value)
+           and value.__module__ == name}
+spec = {"__annotations__": {"a": "int", "b": "bytes", "c": "int | None"}, "c": None,
+        "__module__": __name__}  # as a module with `from __future__ import annotations` has
+t5 = time.perf_counter()
+for _ in range(50):
+    dataclasses.dataclass(frozen=True, slots=True)(type("Sample", (), dict(spec)))
+each = (time.perf_counter() - t5) / 50
+print(json.dumps({"imports": t1 - t0, "dataclasses": len(classes), "each": each,
+                  "command line": t2 - t1, "logging": t3 - t2, "cryptography": t4 - t3}))
 """
 
 
@@ -97,10 +136,62 @@ def run(command: list[str], log: Path, rounds: int, env: dict[str, str]) -> tupl
     return best, printed
 
 
+def per_line(function: Callable[[Any], object], items: list[Any], rounds: int = 5) -> float:
+    """Best seconds per item of ``function`` over ``items``."""
+    best = float("inf")
+    for _ in range(rounds):
+        started = time.perf_counter()
+        for item in items:
+            function(item)
+        best = min(best, time.perf_counter() - started)
+    return best / len(items)
+
+
+def breakdown(log: str, env: dict[str, str]) -> None:
+    """Print where `decode -` spends its start-up and each line."""
+    done = subprocess.run([sys.executable, "-c", START_UP_PARTS], capture_output=True,
+                          text=True, env=env, check=True)
+    parts = json.loads(done.stdout)
+    print("  dlms-edge start-up, in parts:")
+    print(f"    imports                {parts['imports'] * 1e3:6.1f} ms, of which creating "
+          f"{parts['dataclasses']} frozen dataclasses ~{parts['dataclasses'] * parts['each'] * 1e3:.0f} ms "
+          f"({parts['each'] * 1e6:.0f} µs each)")
+    for name in ("command line", "logging", "cryptography"):
+        print(f"    {name:22} {parts[name] * 1e3:6.1f} ms")
+    keys = DecodeKeys(KEYS, METER_TITLE)
+    lines = log.splitlines()
+    captured = [parse_line(line) for line in lines]
+    frames = [line.frame for line in captured if line is not None]
+    apdus = [event.apdu for frame in frames for event in reassemble(frame)
+             if isinstance(event, Telegram)]
+    ciphered = [CipheredApdu.decode(apdu)[0] for apdu in apdus]
+    plaintexts = [decipher(apdu, KEYS, METER_TITLE).plaintext for apdu in ciphered]
+    encoder = json.JSONEncoder(check_circular=False)
+    trees = [inspect(frame, keys) for frame in frames]
+    stages = {
+        "capture line to bytes": per_line(parse_line, lines),
+        "link frame": per_line(reassemble, frames),
+        "ciphered APDU header": per_line(CipheredApdu.decode, apdus),
+        "AES-GCM decipher": per_line(lambda apdu: decipher(apdu, KEYS, METER_TITLE), ciphered),
+        "APDU decode": per_line(decode_apdu, plaintexts),
+        "JSON encoding": per_line(encoder.encode, trees),
+    }
+    whole = per_line(lambda frame: inspect(frame, keys), frames)
+    core = sum(stages[name] for name in ("link frame", "ciphered APDU header", "AES-GCM decipher",
+                                         "APDU decode"))
+    stages["tree (inspect, less the above)"] = whole - core
+    print("  dlms-edge a line, stage by stage (each timed alone, in this process):")
+    for name, seconds in stages.items():
+        print(f"    {name:30} {seconds * 1e6:6.1f} µs")
+    print(f"    {'sum':30} {sum(stages.values()) * 1e6:6.1f} µs")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--lines", type=int, default=5000)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--breakdown", action="store_true",
+                        help="also print where dlms-edge spends its start-up and each line")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as work:
         log, one = Path(work) / "capture.txt", Path(work) / "one-line.txt"
@@ -139,6 +230,8 @@ def main() -> None:
         if len(rates) == 2:
             ratio = rates["dlms-edge decode -"] / rates["gurux-dlms script"]
             print(f"  dlms-edge / gurux-dlms: {ratio:.1f}x (target >= 15x)")
+        if args.breakdown:
+            breakdown(log.read_text(), env)
 
 
 if __name__ == "__main__":
