@@ -55,6 +55,7 @@ from edge_agent.agent.push_listener import PushListener
 from edge_agent.agent.scheduler import BackOff, Lane
 from edge_agent.agent.serial_line import SharedLine
 from edge_agent.client.link import Tap, _no_tap
+from edge_agent.client.profile_report import zone_named
 from edge_agent.client.values import Reading
 from edge_agent.dlms.cosem.obis import suggest
 from edge_agent.dlms.errors import ConfigError, CounterError, DecodeError
@@ -275,21 +276,24 @@ class Agent:
             marks: dict[str, str] = {}
             if not replay:
                 marks[f"profile:{topic}"] = rows[-1].ts.isoformat()
-                messages += self._peak_from_profile(meter_id, state, topic, rows, marks)
+                zone = self._profile_zone(meter_id, profile)
+                messages += self._peak_from_profile(meter_id, state, topic, rows, marks, zone)
             self.publisher.publish_many(messages, marks)
 
     def _peak_from_profile(self, meter_id: str, state: _Published, topic: str,
-                           rows: list[ProfileRow], marks: dict[str, str]) -> list[Message]:
+                           rows: list[ProfileRow], marks: dict[str, str],
+                           zone: dt.tzinfo | None) -> list[Message]:
         """The month's peak demand from profile rows, while the meter's own maximum demand
         register is not published (:mod:`.peak_demand`); its state joins ``marks``, in
-        the rows' transaction (caller holds the lock)."""
+        the rows' transaction (caller holds the lock). Months are those of ``zone`` (the
+        profile's ``timezone``; None: the host's)."""
         own = state.objects.get(MAXIMUM_DEMAND)
         if own is not None and own.class_id != PROFILE_CLASS:
             return []
         key = f"peak:{topic}"
         text = self.publisher.queue.mark(key)
         before = json.loads(text) if text else None
-        after, peak = ProfilePeak().observe(before, rows)
+        after, peak = ProfilePeak(zone).observe(before, rows)
         if after != before:
             marks[key] = json.dumps(after)
         if peak is None:
@@ -404,6 +408,12 @@ class Agent:
                         extra={"meter": meter_id})
             return
         lane.hurry(worker, profile.name)
+
+    def _profile_zone(self, meter_id: str, profile: str) -> dt.tzinfo:
+        """The time zone configured for ``profile`` of ``meter_id`` (None: the host's)."""
+        name = next((p.timezone for _, worker in self._workers() if worker.meter_id == meter_id
+                     for p in worker.meter.profiles if p.obis == profile), None)
+        return zone_named(name)
 
     def _profiles_of(self, meter_id: str) -> tuple[str, ...]:
         return next((tuple(p.obis for p in worker.meter.profiles)
