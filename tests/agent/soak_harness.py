@@ -60,6 +60,7 @@ SILENCE = 1.5  # a silence holds a burst back longer than an exchange's time-out
 DELAY = 2.0  # so does a delayed answer of the meter
 CLEAN = LineFaults()
 FIRE_WAIT = 10.0  # seconds an armed fault may wait for its opportunity
+WARM_UP_POLLS = 3  # good polls before the first fault
 # Exchanges of a poll after a failure, each with every HDLC retransmission: DISC, SNRM,
 # AARQ, the GET-with-list and its answer's segments (IEC 62056-46 6.4.4.4.3.3 retries).
 EXCHANGES_PER_POLL = 6
@@ -304,6 +305,7 @@ class SoakRig:
         self.retries = retries
         self.topic = f"dlms/pi/{METER}/state"
         self.windows: list[tuple[float, float, Tally]] = []  # what each tally covers
+        self.warmed = False
 
     def count_lost(self) -> list[float]:
         """Snapshots lost (see :meth:`lost`), each also counted in the tally whose window
@@ -456,6 +458,11 @@ def run_episodes(rig: SoakRig, classes: list[FaultClass], tallies: dict[str, Tal
                  keep_going: Callable[[], bool] = lambda: True) -> list[Episode]:
     """One episode of each class in turn (while ``keep_going()``), added to ``tallies``."""
     episodes = []
+    if not rig.warmed:
+        # The first polls also read the clock and event logs once: not a recovery.
+        for _ in range(WARM_UP_POLLS):
+            rig.wait_good(time.monotonic(), recovery_bound(0.0, rig.retries))
+        rig.warmed = True
     for fault in classes:
         if not keep_going():
             break
