@@ -492,7 +492,11 @@ def test_a_subscriber_asks_for_rows_again(tmp_path, mosquitto, meter, clock, cap
         first = dt.datetime(2026, 3, 9, 12, 15, tzinfo=dt.UTC)
         info = json.loads(watcher.on("dlms/pi/kitchen/info")[-1].payload)
         assert info["profiles"] == [PROFILE]
-        mark = FactStore(tmp_path / "state").get_fact("kitchen", PUBLISHED_FACT)[PROFILE]
+        facts = FactStore(tmp_path / "state")
+        # The facts' copy is written just after the rows are queued: let it settle.
+        assert wait_until(lambda: ts(facts.get_fact("kitchen", PUBLISHED_FACT)[PROFILE])
+                          == first + 95 * STEP)
+        mark = facts.get_fact("kitchen", PUBLISHED_FACT)[PROFILE]
 
         for bad in (b"not json", b'{"profile": "1.0.99.1.0.255", "from": "yesterday"}',
                     b'{"profile": "1.0.99.2.0.255", "from": null}'):
@@ -509,7 +513,7 @@ def test_a_subscriber_asks_for_rows_again(tmp_path, mosquitto, meter, clock, cap
         assert "replay" not in rows[0]
         assert [ts(row["ts"]) for row in again] == [first + i * STEP for i in range(11, 96)]
         assert again == [dict(row, replay=True) for row in rows[11:96]]  # the same values
-        assert FactStore(tmp_path / "state").get_fact("kitchen", PUBLISHED_FACT)[PROFILE] == mark
+        assert facts.get_fact("kitchen", PUBLISHED_FACT)[PROFILE] == mark
         assert agent.profile_mark("kitchen", PROFILE) == first + 95 * STEP
         said = caplog.text
         assert "expected a JSON object" in said and "expected 'from' as ISO 8601" in said
