@@ -5,13 +5,17 @@ The client proposes the largest parameters the standard allows (2030-byte inform
 fields, window 7) and must use exactly what the meter's UA grants: never a longer
 information field (the meter would answer FRMR), never more frames before a poll than
 the granted window; and, where the meter grants room, no segment or RR round trip that
-the grant makes unnecessary. Readings are the same whatever the meter grants.
+the grant makes unnecessary. Readings are the same whatever the meter grants. A meter
+that answers the proposal with DM is asked again with the defaults, and read.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import os
+import select
 import threading
+import tty
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -152,3 +156,65 @@ def test_room_granted_saves_segments_and_round_trips(meter_granting, tmp_path: P
     assert results[id(windowed), "frames"][:2] == [[FrameKind.I, FrameKind.I], [FrameKind.I]]
     # Defaults: one segment, wait for the meter's RR, the next segment.
     assert results[id(default), "frames"][:3] == [[FrameKind.I], [FrameKind.I], [FrameKind.I]]
+
+
+class ParameterRefusingMeter:
+    """The simulator behind a pty relay that answers DM to any SNRM carrying parameters,
+    as a meter that cannot serve a proposal may; everything else passes both ways."""
+
+    def __init__(self, device_to_client: str, device_to_meter: str) -> None:
+        self.client_fd = os.open(device_to_client, os.O_RDWR | os.O_NOCTTY)
+        self.meter_fd = os.open(device_to_meter, os.O_RDWR | os.O_NOCTTY)
+        for fd in (self.client_fd, self.meter_fd):
+            tty.setraw(fd)
+        self.refused = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._relay, daemon=True)
+        self._thread.start()
+
+    def _relay(self) -> None:
+        splitter = FrameSplitter()
+        while not self._stop.is_set():
+            readable, _, _ = select.select([self.client_fd, self.meter_fd], [], [], 0.1)
+            if self.meter_fd in readable:
+                os.write(self.client_fd, os.read(self.meter_fd, 4096))
+            if self.client_fd in readable:
+                for frame in splitter.feed(os.read(self.client_fd, 4096)):
+                    assert isinstance(frame, HdlcFrame)
+                    if frame.kind is FrameKind.SNRM and frame.info:
+                        self.refused += 1
+                        dm = HdlcFrame(frame.source, frame.destination, FrameKind.DM, True)
+                        os.write(self.client_fd, dm.encode())
+                    else:
+                        os.write(self.meter_fd, frame.encode())
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+        os.close(self.client_fd)
+        os.close(self.meter_fd)
+
+
+def test_a_meter_refusing_the_proposal_is_read_with_the_defaults(tmp_path: Path) -> None:
+    to_client, to_meter = PtyPair(), PtyPair()
+    station = SimulatedMeterStation(SimulatorOptions(seed=5), clock=lambda: FROZEN)
+    server = MeterServer([station.station])
+    thread = threading.Thread(target=server.serve_serial, args=(to_meter.path_b,), daemon=True)
+    thread.start()
+    assert server.serial_open.wait(10), "the simulator did not open its pty"
+    refusing = ParameterRefusingMeter(to_client.path_a, to_meter.path_a)
+    try:
+        wire = Wire()
+        parameters, first, second, _ = poll_twice(to_client.path_b, tmp_path, wire)
+    finally:
+        refusing.close()
+        server.stop()
+        thread.join(timeout=5)
+        to_client.close()
+        to_meter.close()
+    assert refusing.refused == 1
+    assert [(f.kind, bool(f.info)) for f in wire.sent[:2]] == [
+        (FrameKind.SNRM, True), (FrameKind.SNRM, False)]
+    assert parameters == HdlcParameters()
+    assert len(first) == len(second) == 20
+    assert all(len(f.info) <= 128 for f in wire.sent + wire.received)
