@@ -31,7 +31,7 @@ import datetime as dt
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Protocol, TypeVar
 
@@ -52,7 +52,7 @@ from edge_agent.agent.peak_demand import stamp_capture_times
 from edge_agent.agent.scheduler import BackOff, Group
 from edge_agent.agent.serial_line import SharedLine
 from edge_agent.client.client import MeterClient
-from edge_agent.client.link import Tap, _no_tap
+from edge_agent.client.link import HdlcLink, Tap, _no_tap
 from edge_agent.client.profile_report import zone_named
 from edge_agent.client.values import SCALED_CLASSES, VALUE_ATTRIBUTE, Reading
 from edge_agent.dlms.association.client import Pass3SigningRequired
@@ -74,6 +74,7 @@ from edge_agent.dlms.errors import (
     SignatureError,
     TransportError,
 )
+from edge_agent.dlms.link.hdlc.frame import DEFAULT_MAX_INFO_LENGTH, HdlcParameters
 from edge_agent.mqtt.payloads import ReplayRequest
 from edge_agent.mqtt.topics import check_id
 from edge_agent.state.facts import SERIAL, FactStore
@@ -178,6 +179,7 @@ class MeterWorker:
             meter.clock, meter.events, facts, self.facts_key, wall_clock, self.label,
             zone_named(zone) if zone else None)
         self._client: MeterClient | None = None
+        self._granted: HdlcParameters | None = None  # what the meter's UA granted
         self._view: list[ObjectListEntry] | None = None  # None: not read yet
         self._identity: MeterIdentity | None = None
         self._missing_warned: set[Obis] = set()
@@ -250,6 +252,7 @@ class MeterWorker:
                     self._client = self._connect()
                 return True, work(self._client)
             except DlmsError as error:
+                self._fall_back_to_default_frames(error)
                 # A dead link cannot carry a release (RLRQ, DISC): waiting for their
                 # answers would cost time-outs; just close. Otherwise release politely.
                 self._drop(release=not isinstance(error, _LINK_ERRORS))
@@ -275,8 +278,25 @@ class MeterWorker:
                      extra={"meter": self.label})
         self._drop()
 
+    def _fall_back_to_default_frames(self, error: DlmsError) -> None:
+        """After a link with information fields longer than the standard's default ran out
+        of retries, propose the default (128 bytes, IEC 62056-46 6.4.4.4.3.2) from then on:
+        a frame's chance to cross a noisy line falls with its length (at a bit-error rate of
+        1e-3, 98 % of 512-byte frames are damaged, 67 % of 128-byte ones)."""
+        granted, self._granted = self._granted, None
+        if (not isinstance(error, NoResponseError) or granted is None
+                or self.connection.hdlc_parameters is not None
+                or max(granted.max_info_transmit, granted.max_info_receive)
+                <= DEFAULT_MAX_INFO_LENGTH):
+            return
+        self.connection = replace(self.connection, hdlc_parameters=HdlcParameters())
+        log.warning("meter %s: no answer with %d-byte HDLC frames; proposing the standard's "
+                    "%d bytes from now on", self.label, granted.max_info_receive,
+                    DEFAULT_MAX_INFO_LENGTH, extra={"meter": self.label})
+
     def _drop(self, release: bool = True) -> None:
         client, self._client = self._client, None
+        self._granted = None
         if client is not None:
             client.close(release=release)
 
@@ -295,6 +315,8 @@ class MeterWorker:
                              state_dir=self.state_dir, pass3_signing=pass3, tap=self.tap,
                              frame_counter=frame_counter(security), transport=self.line)
         client.connect()
+        if isinstance(client.link, HdlcLink):
+            self._granted = client.link.connection.parameters
         log.info("meter %s: associated over %s", self.label, self.connection.describe(),
                  extra={"meter": self.label})
         return client

@@ -4,8 +4,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from edge_agent.client.link import HdlcLink, Link, Tap, WrapperLink, _no_tap, server_address
+from edge_agent.client.link import (
+    DEFAULT_PARAMETERS,
+    HdlcLink,
+    Link,
+    Tap,
+    WrapperLink,
+    _no_tap,
+    server_address,
+)
 from edge_agent.dlms.errors import ConfigError
+from edge_agent.dlms.link.hdlc.frame import HdlcParameters
 from edge_agent.transport.base import Transport
 
 DEFAULT_TCP_PORT = 4059  # IANA "dlms-cosem"
@@ -30,6 +39,7 @@ class ConnectionSettings:
     address_size: int = 4
     timeout: float = 5.0
     retries: int = 3
+    hdlc_parameters: HdlcParameters | None = None  # proposed in SNRM; None: the largest
 
     def __post_init__(self) -> None:
         if (self.tcp is None) == (self.serial is None):
@@ -99,6 +109,7 @@ def open_link(settings: ConnectionSettings, transport: Transport, tap: Tap = _no
             server_address(settings.server_logical, settings.server_physical, settings.address_size),
             timeout=settings.timeout,
             retries=settings.retries,
+            parameters=DEFAULT_PARAMETERS if settings.hdlc_parameters is None else settings.hdlc_parameters,
             tap=tap,
         )
     return WrapperLink(transport, settings.client_sap, settings.server_logical, timeout=settings.timeout, tap=tap)

@@ -10,14 +10,21 @@ Recovery times are printed, never asserted beyond the generous bound."""
 
 from __future__ import annotations
 
+import json
 import os
+import select
+import socket
+import threading
 import time
 
 import pytest
+from daemon_harness import Subscriber, make_agent, tcp_meter, write_config
 from soak_harness import (
     FAULT_CLASSES,
     INTERVAL,
     NOT_EXERCISED,
+    OBJECTS,
+    SEED,
     Tally,
     recovery_bound,
     run_episodes,
@@ -86,3 +93,90 @@ def test_the_agent_recovers_from_every_fault_class(tmp_path, mosquitto) -> None:
     assert not slow, f"no good poll within the bound after: {slow}"
     assert not wrong, wrong[:10]
     assert not lost, f"{len(lost)} snapshots queued by the agent never reached the broker"
+
+
+class LongFrameLoss:
+    """127.0.0.1 TCP relay to an HDLC meter that loses every frame from the meter longer
+    than ``longest`` bytes (a noisy line damages long frames most). Frames are cut by the
+    length in their format field (IEC 62056-46 6.4.3)."""
+
+    def __init__(self, meter_port: int, longest: int) -> None:
+        self.meter_port = meter_port
+        self.longest = longest
+        self.lost: list[int] = []  # frame lengths lost
+        self.passed: list[int] = []  # frame lengths relayed from the meter
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._relay, args=(client,), daemon=True).start()
+
+    def _relay(self, client: socket.socket) -> None:
+        meter = socket.create_connection(("127.0.0.1", self.meter_port))
+        pending = bytearray()
+        try:
+            while True:
+                readable, _, _ = select.select([client, meter], [], [], 30)
+                if not readable:
+                    return
+                for sock in readable:
+                    data = sock.recv(65536)
+                    if not data:
+                        return
+                    if sock is client:
+                        meter.sendall(data)
+                        continue
+                    pending += data
+                    while len(pending) >= 3:
+                        size = ((pending[1] & 0x07) << 8 | pending[2]) + 2  # and both flags
+                        if len(pending) < size:
+                            break
+                        frame, pending[:size] = bytes(pending[:size]), b""
+                        if size > self.longest:
+                            self.lost.append(size)
+                        else:
+                            self.passed.append(size)
+                            client.sendall(frame)
+        except OSError:
+            return
+        finally:
+            client.close()
+            meter.close()
+
+    def close(self) -> None:
+        self.listener.close()
+
+
+def test_a_line_that_loses_long_frames_is_read_with_the_default_frame_size(
+        tmp_path, mosquitto) -> None:
+    """The client proposes the largest HDLC frames and the simulator grants 512 bytes; on a
+    line that loses every frame longer than 200 bytes the object list never arrives. After
+    the link runs out of retries the agent proposes the standard's 128 bytes, and reads."""
+    server, _, meter_port = tcp_meter(seed=SEED)
+    relay = LongFrameLoss(meter_port, longest=200)
+    config = write_config(tmp_path, mosquitto, f"""\
+        - id: long
+          transport: {{tcp: "127.0.0.1:{relay.port}"}}
+          link: hdlc
+          timeout: 0.3
+          retries: 2
+          poll: [{{name: fast, interval: 1, objects: [{", ".join(OBJECTS)}]}}]
+        """)
+    watcher = Subscriber(mosquitto.host, mosquitto.port, ["dlms/pi/long/state"])
+    agent = make_agent(config).start()
+    try:
+        arrived = watcher.wait_count("dlms/pi/long/state", 1, timeout=30)
+    finally:
+        agent.stop()
+        watcher.close()
+        relay.close()
+        server.stop()
+    assert relay.lost, "no frame was longer than 200 bytes: the meter granted no large frames"
+    assert arrived, f"no poll published; frames lost {relay.lost[:5]}, passed {relay.passed[-5:]}"
+    assert set(json.loads(arrived[0].payload)["values"]) == set(OBJECTS)
