@@ -5,20 +5,33 @@ The agent pushes; nothing is polled. One `DlmsEdgeAgent` per config entry subscr
 announces (a new `info` adds a meter, an empty retained `info` says it is gone), keeps
 the latest value of each object, and calls back the entities that depend on what
 changed. Home Assistant's own MQTT connection counts too: without it nothing is current.
+
+Each meter's `clock` (retained) and `event` messages (one per event of its logs, not
+retained) arrive on the same subscription. Events are judged against what the
+integration has seen (`EventMarkStore`, kept in Home Assistant's storage): a duplicate
+is dropped, every other event is fired on the bus as `dlms_edge_meter_event` (the
+logbook shows it at the meter's time), and only an event from after the integration
+began watching the meter (its first clock or event message) reaches the meter's event
+entity (docs/home-assistant.md).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections import defaultdict
+from collections import Counter, defaultdict, deque
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from homeassistant.components import mqtt
 from homeassistant.config_entries import ConfigEntry
 from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
+from homeassistant.helpers import device_registry as dr
+from homeassistant.helpers import entity_registry as er
 from homeassistant.helpers.event import async_call_later
+from homeassistant.helpers.storage import Store
+from homeassistant.util import dt as dt_util
+from homeassistant.util.hass_dict import HassKey
 
 from .const import (
     AGENT_OFFLINE_ISSUE_SECONDS,
@@ -28,6 +41,7 @@ from .const import (
     CONF_NAME,
     CONF_PREFIX,
     DOMAIN,
+    EVENT_METER_EVENT,
     STATUS_OFFLINE,
     STATUS_ONLINE,
 )
@@ -40,11 +54,15 @@ from .issues import (
 )
 from .models import (
     OBIS_PATTERN,
+    ClockReading,
     Health,
     InvalidPayload,
+    MeterEvent,
+    MeterEventMarks,
     MeterInfo,
     MeterTopic,
     Reading,
+    Verdict,
     parse_discovery,
 )
 
@@ -53,6 +71,7 @@ _LOGGER = logging.getLogger(__name__)
 type DlmsEdgeConfigEntry = ConfigEntry[DlmsEdgeAgent]
 type ReadingListener = Callable[[Reading | None], None]
 type MeterListener = Callable[[DlmsEdgeMeter], None]
+type EventListener = Callable[[MeterEvent], None]
 type Payload = str | bytes | bytearray
 
 _STATUS_VALUES = {STATUS_ONLINE: True, STATUS_OFFLINE: False}
@@ -67,6 +86,11 @@ _MODEL_MAX_LENGTH = 32
 # info has not come this long after the agent was seen online was cleared while Home
 # Assistant was not listening (docs/mqtt-contract.md, a meter that leaves the config).
 ABSENT_METER_SECONDS = 120
+# New events that arrived while no event entity listened (the entity is being added
+# after the meter's first clock or event message), handed to it when it is added.
+_UNCLAIMED_EVENTS = 16
+# Unique id suffix of a meter's event entity (event.py), for the logbook's link to it.
+EVENTS_KEY = "events"
 
 
 def _parse_status(payload: Payload) -> bool:
@@ -97,8 +121,18 @@ class DlmsEdgeMeter:
         self.readings: dict[str, Reading] = {}
         # The type the meter reports in Device ID 2, for a device model the info lacks.
         self.reported_model: str | None = None
+        # The latest `clock` message (None: none yet, or cleared by the agent).
+        self.clock: ClockReading | None = None
+        # Whether the agent reads this meter's clock or event logs (a clock or an event
+        # message arrived): the drift sensor and the event entity are then added.
+        self.has_clock_or_events = False
+        self.last_event: MeterEvent | None = None
+        self.event_counts: Counter[Verdict] = Counter()
+        self.unclaimed_events: deque[MeterEvent] = deque(maxlen=_UNCLAIMED_EVENTS)
         self._reading_listeners: defaultdict[str, list[ReadingListener]] = defaultdict(list)
         self._status_listeners: list[CALLBACK_TYPE] = []
+        self._clock_listeners: list[CALLBACK_TYPE] = []
+        self._event_listeners: list[EventListener] = []
 
     @property
     def base_topic(self) -> str:
@@ -130,6 +164,18 @@ class DlmsEdgeMeter:
         return lambda: self._reading_listeners[obis].remove(listener)
 
     @callback
+    def async_add_clock_listener(self, listener: CALLBACK_TYPE) -> CALLBACK_TYPE:
+        """Call `listener` when a clock message arrives or is cleared; return the remover."""
+        self._clock_listeners.append(listener)
+        return lambda: self._clock_listeners.remove(listener)
+
+    @callback
+    def async_add_event_listener(self, listener: EventListener) -> CALLBACK_TYPE:
+        """Call `listener` with each new event (Verdict.NEW); return the remover."""
+        self._event_listeners.append(listener)
+        return lambda: self._event_listeners.remove(listener)
+
+    @callback
     def notify_status(self) -> None:
         for listener in list(self._status_listeners):
             listener()
@@ -148,6 +194,10 @@ class DlmsEdgeMeter:
                 self.health = health
                 async_update_health_issue(self.agent.hass, self.agent.entry, self, health)
                 self.notify_status()
+        elif leaf == "clock":
+            self._on_clock(payload)
+        elif leaf == "event":
+            self._on_event(payload)
         elif OBIS_PATTERN.match(leaf):
             self._on_reading(leaf, payload)
         # `state` repeats the per-object topics; other leaves are for newer
@@ -170,6 +220,48 @@ class DlmsEdgeMeter:
             listener(reading)
         self.readings[obis] = reading
         if obis == MODEL_OBIS and self._take_model(reading.value):
+            self.agent.meter_changed(self)
+
+    def _on_clock(self, payload: Payload) -> None:
+        # An empty retained payload: the agent cleared the meter (it left the config).
+        self.clock = ClockReading.from_payload(payload) if payload else None
+        if self.clock is not None:
+            # The agent reads this meter: its events are watched from now on (the first
+            # clock of an agent installed or upgraded after Home Assistant comes with
+            # its first read of the logs, whose day of backfill is history).
+            self.agent.event_marks.meter(self.agent.entry.entry_id, self.key)
+            self._note_clock_or_events()
+        for listener in list(self._clock_listeners):
+            listener()
+
+    def _on_event(self, payload: Payload) -> None:
+        if not payload:  # events are not retained: an empty message clears nothing
+            return
+        event = MeterEvent.from_payload(payload)
+        verdict = self.agent.event_marks.judge(self.agent.entry.entry_id, self.key, event)
+        self.event_counts[verdict] += 1
+        self._note_clock_or_events()
+        if verdict is Verdict.DUPLICATE:
+            _LOGGER.debug(
+                "Meter %s: event %s of %s at %s seen before; ignored",
+                self.name,
+                event.name,
+                event.log,
+                event.ts.isoformat(),
+            )
+            return
+        self.last_event = event
+        self.agent.fire_meter_event(self, event, verdict)
+        if verdict is not Verdict.NEW:
+            return
+        if not self._event_listeners:
+            self.unclaimed_events.append(event)
+        for listener in list(self._event_listeners):
+            listener(event)
+
+    def _note_clock_or_events(self) -> None:
+        if not self.has_clock_or_events:
+            self.has_clock_or_events = True
             self.agent.meter_changed(self)
 
     def _take_model(self, value: object) -> bool:
@@ -206,6 +298,8 @@ class DlmsEdgeAgent:
         self._absence_timer: CALLBACK_TYPE | None = None
         # Meters whose info arrived since the (re)subscription.
         self._announced: set[str] = set()
+        # Events seen per meter, shared by the agents' entries (loaded in async_start).
+        self.event_marks: EventMarkStore = event_mark_store(hass)
         self._refused: set[str] = set()
         self._logged_down: set[str] = set()
 
@@ -230,14 +324,17 @@ class DlmsEdgeAgent:
         Payloads arrive as bytes (`encoding=None`): decoding errors are then ours to
         report, once per topic, instead of a warning per message from MQTT.
         """
+        # Events arrive only after subscribing: know what was seen before they do.
+        await self.event_marks.async_load()
+        self.event_marks.retain(self.entry.entry_id, set(self.meters))
         self.broker_connected = mqtt.is_connected(self.hass)
         self._unsubscribe = [
             mqtt.async_subscribe_connection_status(self.hass, self._on_connection),
             await mqtt.async_subscribe(
                 self.hass, self.status_topic, self._on_agent_status, qos=1, encoding=None
             ),
-            # `+/+` matches info, availability, health, state and each OBIS code of every
-            # meter, but not the non-retained `profile/<obis>` rows.
+            # `+/+` matches info, availability, health, state, clock, event and each OBIS
+            # code of every meter, but not the non-retained `profile/<obis>` rows.
             await mqtt.async_subscribe(
                 self.hass,
                 f"{self.prefix}/{self.agent}/+/+",
@@ -287,6 +384,44 @@ class DlmsEdgeAgent:
         elif up and what in self._logged_down:
             self._logged_down.discard(what)
             _LOGGER.info("%s is back online", what)
+
+    @callback
+    def fire_meter_event(self, meter: DlmsEdgeMeter, event: MeterEvent, verdict: Verdict) -> None:
+        """Fire `dlms_edge_meter_event` for the logbook (logbook.py) and automations.
+
+        The event is fired with the meter's time stamp as its time, so that the logbook
+        shows it where it happened, also when it arrives late (the agent reads the logs
+        every 15 minutes, and after an outage); never in the future, and at the time it
+        arrives when the meter flags its own time stamp invalid or doubtful.
+        """
+        data: dict[str, Any] = {
+            "log": event.log,
+            "code": event.code,
+            "name": event.name,
+            "text": event.text,
+            "meter_time": event.ts.isoformat(),
+            "clock_status": None if event.status is None else list(event.status),
+            "raw": event.raw,
+            "history": verdict is Verdict.HISTORY,
+        }
+        devices = dr.async_get(self.hass)
+        device = next(
+            (
+                device
+                for device in dr.async_entries_for_config_entry(devices, self.entry.entry_id)
+                if (DOMAIN, meter.key) in device.identifiers
+            ),
+            None,
+        )
+        if device is not None:
+            data["device_id"] = device.id
+        entity_id = er.async_get(self.hass).async_get_entity_id(
+            "event", DOMAIN, f"{meter.key}_{EVENTS_KEY}"
+        )
+        if entity_id is not None:
+            data["entity_id"] = entity_id
+        fired = min(event.ts, dt_util.utcnow()) if event.time_trusted else dt_util.utcnow()
+        self.hass.bus.async_fire(EVENT_METER_EVENT, data, time_fired=fired.timestamp())
 
     @callback
     def _report_valid(self, topic: str) -> None:
@@ -494,6 +629,7 @@ class DlmsEdgeAgent:
         """Drop a meter from the entry (its device was removed)."""
         if self.meters.pop(key, None) is not None:
             self._store_meters()
+        self.event_marks.forget(self.entry.entry_id, key)
         async_delete_meter_removed_issue(self.hass, self.entry, key)
 
     def _store_meters(self) -> None:
@@ -543,3 +679,109 @@ def entry_data(prefix: str, agent: str, infos: list[MeterInfo]) -> dict[str, Any
         names.add(name)
         meters[info.unique_id] = {CONF_INFO: info.as_dict(), CONF_NAME: name}
     return {CONF_PREFIX: prefix, CONF_AGENT: agent, CONF_METERS: meters}
+
+
+# --- events seen ---------------------------------------------------------------------------
+
+_EVENT_MARKS: HassKey[EventMarkStore] = HassKey(f"{DOMAIN}_event_marks")
+EVENT_MARKS_STORAGE_KEY = f"{DOMAIN}.event_marks"
+_EVENT_MARKS_VERSION = 1
+# Seconds between an event and the write of the marks (Home Assistant writes pending
+# data when it stops).
+_EVENT_MARKS_SAVE_DELAY = 10
+
+
+def event_mark_store(hass: HomeAssistant) -> EventMarkStore:
+    """The one store of event marks of this Home Assistant (all entries share it)."""
+    if (store := hass.data.get(_EVENT_MARKS)) is None:
+        store = hass.data[_EVENT_MARKS] = EventMarkStore(hass)
+    return store
+
+
+class EventMarkStore:
+    """The events seen per entry and meter (MeterEventMarks), in Home Assistant's storage.
+
+    Kept apart from the event entity on purpose: the logbook needs the same
+    deduplication when the user disabled the entity, and an entity restores only its
+    last event, while a meter has several logs. One file for every entry, keyed by entry
+    id: an entry that no longer exists is dropped when the file is next loaded.
+    """
+
+    def __init__(self, hass: HomeAssistant) -> None:
+        self.hass = hass
+        self._store: Store[dict[str, Any]] = Store(
+            hass, _EVENT_MARKS_VERSION, EVENT_MARKS_STORAGE_KEY
+        )
+        self._entries: dict[str, dict[str, MeterEventMarks]] = {}
+        self._lock = asyncio.Lock()
+        self._loaded = False
+
+    async def async_load(self) -> None:
+        """Read the file once; unusable parts are dropped with a warning."""
+        async with self._lock:
+            if self._loaded:
+                return
+            stored = await self._store.async_load()
+            entries = stored.get("entries") if isinstance(stored, dict) else None
+            existing = {entry.entry_id for entry in self.hass.config_entries.async_entries(DOMAIN)}
+            for entry_id, meters in (entries if isinstance(entries, dict) else {}).items():
+                if entry_id not in existing or not isinstance(meters, dict):
+                    continue
+                for key, data in meters.items():
+                    try:
+                        self._entries.setdefault(entry_id, {})[key] = MeterEventMarks.from_dict(
+                            data
+                        )
+                    except InvalidPayload as err:
+                        _LOGGER.warning("Starting the events of meter %s afresh: %s", key, err)
+            self._loaded = True
+
+    @callback
+    def meter(self, entry_id: str, key: str) -> MeterEventMarks:
+        """The marks of a meter; a meter without is watched from now on (called with its
+        first clock or event message)."""
+        meters = self._entries.setdefault(entry_id, {})
+        if (marks := meters.get(key)) is None:
+            marks = meters[key] = MeterEventMarks(since=dt_util.utcnow())
+            self._schedule_save()
+        return marks
+
+    @callback
+    def peek(self, entry_id: str, key: str) -> MeterEventMarks | None:
+        """The marks of a meter, without starting to watch it."""
+        return self._entries.get(entry_id, {}).get(key)
+
+    @callback
+    def retain(self, entry_id: str, keys: set[str]) -> None:
+        """Keep the marks of these meters of the entry only."""
+        meters = self._entries.get(entry_id, {})
+        if gone := set(meters) - keys:
+            for key in gone:
+                del meters[key]
+            self._schedule_save()
+
+    @callback
+    def forget(self, entry_id: str, key: str) -> None:
+        if self._entries.get(entry_id, {}).pop(key, None) is not None:
+            self._schedule_save()
+
+    @callback
+    def judge(self, entry_id: str, key: str, event: MeterEvent) -> Verdict:
+        """Classify and remember an event of a meter (MeterEventMarks.judge)."""
+        verdict = self.meter(entry_id, key).judge(event)
+        if verdict is not Verdict.DUPLICATE:
+            self._schedule_save()
+        return verdict
+
+    @callback
+    def _schedule_save(self) -> None:
+        self._store.async_delay_save(self._data, _EVENT_MARKS_SAVE_DELAY)
+
+    @callback
+    def _data(self) -> dict[str, Any]:
+        return {
+            "entries": {
+                entry_id: {key: marks.as_dict() for key, marks in meters.items()}
+                for entry_id, meters in self._entries.items()
+            }
+        }

@@ -37,6 +37,40 @@ TO_REDACT = {
 _IDENTIFYING_OBIS_PREFIXES = ("0.0.42.0.0.", "0.0.96.1.")
 
 
+def _clock_state(meter: DlmsEdgeMeter) -> dict[str, Any] | None:
+    if (clock := meter.clock) is None:
+        return None
+    return {
+        "ts": clock.ts.isoformat(),
+        "drift": clock.drift,
+        "meter_time": clock.meter_time.isoformat() if clock.meter_time else None,
+        "deviation": clock.deviation,
+        "status": clock.status,
+        "time_zone": clock.time_zone,
+        "daylight_saving_enabled": clock.daylight_saving_enabled,
+        "daylight_saving_active": clock.daylight_saving_active,
+        "clock_base": clock.clock_base,
+        "sync": asdict(clock.sync),
+    }
+
+
+def _events_state(meter: DlmsEdgeMeter) -> dict[str, Any]:
+    """What arrived on the meter's event topic; not the rows' columns (`raw`), which may
+    hold other devices' identities (an M-Bus log's)."""
+    marks = meter.agent.event_marks.peek(meter.agent.entry.entry_id, meter.key)
+    last = meter.last_event
+    return {
+        "watched_since": marks.since.isoformat() if marks else None,
+        "last_seen_per_log": {log: ts.isoformat() for log in marks.logs if (ts := marks.last(log))}
+        if marks
+        else {},
+        "received": {str(verdict): count for verdict, count in meter.event_counts.items()},
+        "last": None
+        if last is None
+        else {"ts": last.ts.isoformat(), "log": last.log, "code": last.code, "name": last.name},
+    }
+
+
 def _meter_state(meter: DlmsEdgeMeter) -> dict[str, Any]:
     return {
         "meter_online": meter.meter_online,
@@ -47,6 +81,8 @@ def _meter_state(meter: DlmsEdgeMeter) -> dict[str, Any]:
             | ({"value": REDACTED} if obis.startswith(_IDENTIFYING_OBIS_PREFIXES) else {})
             for obis, reading in meter.readings.items()
         },
+        "clock": _clock_state(meter),
+        "events": _events_state(meter),
     }
 
 

@@ -3,6 +3,13 @@
 Known electricity OBIS codes (value group A = 1) get a description from the table below:
 translated name, device class, state class, display hints. Anything else becomes a
 generic sensor, disabled by default, typed by what `info` says about it.
+
+A captured value (an extended register, class 4, or a figure the agent computes from a
+profile, class 7: the month's peak demand 1.0.1.6.0.255) carries the time it was
+captured in its `ts`; its sensor shows it as the attribute `capture_time`.
+
+Each meter whose clock the agent reads also gets a *Clock drift* sensor (diagnostic)
+from the retained `clock` topic.
 """
 
 from __future__ import annotations
@@ -40,7 +47,7 @@ from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.helpers.typing import UNDEFINED
 from homeassistant.util import dt as dt_util
 
-from .const import CONF_EXCLUDED_OBJECTS
+from .const import CONF_EXCLUDED_OBJECTS, DOMAIN
 from .coordinator import DlmsEdgeConfigEntry, DlmsEdgeMeter
 from .entity import DlmsEdgeEntity
 from .models import InvalidPayload, MeterInfo, MeterObject, Reading
@@ -115,6 +122,14 @@ _APPARENT_POWER = {
     "state_class": SensorStateClass.MEASUREMENT,
 }
 _MEASURE = {"state_class": SensorStateClass.MEASUREMENT}
+# Maximum demand (D 6, Blue Book 7.5.3.3): the largest average power of one demand period
+# in the billing period; power-based grid tariffs bill it in kW.
+_MAX_DEMAND = {
+    "device_class": SensorDeviceClass.POWER,
+    "state_class": SensorStateClass.MEASUREMENT,
+    "suggested_unit_of_measurement": UnitOfPower.KILO_WATT,
+    "suggested_display_precision": 2,
+}
 
 # Value groups C (quantity) and D (processing) of IEC 62056-61 / Blue Book 7.5.3.
 # C 1..20 are totals over all phases; C + 20, + 40, + 60 are the same quantity on
@@ -132,6 +147,8 @@ _DESCRIPTIONS: dict[tuple[int, int], tuple[str, dict[str, Any], frozenset[str]]]
     (8, 8): ("reactive_energy_q4", _REACTIVE_ENERGY_KW, frozenset()),
     (9, 8): ("apparent_energy_import", _APPARENT_ENERGY, frozenset()),
     (10, 8): ("apparent_energy_export", _APPARENT_ENERGY, frozenset()),
+    (1, 6): ("max_demand_import", _MAX_DEMAND, frozenset({_TARIFF})),
+    (2, 6): ("max_demand_export", _MAX_DEMAND, frozenset({_TARIFF})),
     (1, 7): ("power_import", _POWER, frozenset({_PHASE})),
     (2, 7): ("power_export", _POWER, frozenset({_PHASE})),
     (3, 7): ("reactive_power_import", _REACTIVE_POWER, frozenset({_PHASE})),
@@ -169,6 +186,23 @@ _PHASES = {1: "L1", 2: "L2", 3: "L3"}
 _TEXT_DEVICE_CLASSES = (None, SensorDeviceClass.TIMESTAMP, SensorDeviceClass.ENUM)
 # C 91: neutral current (Blue Book 7.5.3.2, not in the +20 phase pattern).
 _NEUTRAL_CURRENT = 91
+# Interface classes whose `ts` is the capture time of the value (docs/mqtt-contract.md,
+# "Peak demand"): the extended register (4) and a figure computed from a profile (7).
+CAPTURED_CLASSES = frozenset({4, 7})
+ATTR_CAPTURE_TIME = "capture_time"
+
+CLOCK_DRIFT_KEY = "clock_drift"
+CLOCK_DRIFT_DESCRIPTION = SensorEntityDescription(
+    key=CLOCK_DRIFT_KEY,
+    translation_key=CLOCK_DRIFT_KEY,
+    device_class=SensorDeviceClass.DURATION,
+    state_class=SensorStateClass.MEASUREMENT,
+    native_unit_of_measurement=UnitOfTime.SECONDS,
+    suggested_display_precision=1,
+    entity_category=EntityCategory.DIAGNOSTIC,
+)
+# Sync result when the agent does not set the meter's clock (no `clock_sync`).
+SYNC_DISABLED = "disabled"
 
 
 def describe_obis(obis: str) -> SensorEntityDescription | None:
@@ -314,16 +348,27 @@ async def async_setup_entry(
     agent = entry.runtime_data
     added: set[str] = set()
 
+    registry = er.async_get(hass)
+
     @callback
     def _add_meter(meter: DlmsEdgeMeter) -> None:
-        new = [
+        sensors = [
             DlmsEdgeSensor(meter, obj, description)
             for obj, description in meter_descriptions(
                 meter.info, excluded_objects(entry, meter.key)
             )
             if f"{meter.key}_{obj.obis}" not in added
         ]
-        added.update(f"{meter.key}_{sensor.obis}" for sensor in new)
+        added.update(f"{meter.key}_{sensor.obis}" for sensor in sensors)
+        new: list[SensorEntity] = [*sensors]
+        # The drift sensor once the agent is seen reading the meter's clock, and at once
+        # at later starts (its registry entry exists), before the retained clock arrives.
+        drift_id = f"{meter.key}_{CLOCK_DRIFT_KEY}"
+        if drift_id not in added and (
+            meter.clock is not None or registry.async_get_entity_id("sensor", DOMAIN, drift_id)
+        ):
+            added.add(drift_id)
+            new.append(DlmsEdgeClockDriftSensor(meter))
         if new:
             async_add_entities(new)
 
@@ -361,6 +406,7 @@ class DlmsEdgeSensor(DlmsEdgeEntity, SensorEntity):
         self.entity_description = description
         self.obis = obj.obis
         self._has_value = False
+        self._captured = obj.class_id in CAPTURED_CLASSES
         # Home Assistant refuses text for sensors with a unit, state class or
         # numeric device class; such readings are reported as malformed instead.
         self._numeric = (
@@ -375,22 +421,35 @@ class DlmsEdgeSensor(DlmsEdgeEntity, SensorEntity):
         # Retained values may have arrived before the entity was added.
         if (reading := self.meter.readings.get(self.obis)) is not None:
             try:
-                self._attr_native_value = self._convert(reading)
+                self._take(reading)
             except InvalidPayload as err:
                 self.meter.agent.report_malformed(f"{self.meter.base_topic}/{self.obis}", str(err))
-            else:
-                self._has_value = True
 
     @callback
     def _handle_reading(self, reading: Reading | None) -> None:
         # InvalidPayload propagates to the agent, which logs it once and keeps state.
         if reading is None:  # cleared by the agent
             self._attr_native_value = None
+            self._attr_extra_state_attributes = {}
             self._has_value = False
         else:
-            self._attr_native_value = self._convert(reading)
-            self._has_value = True
+            self._take(reading)
         self.async_write_ha_state()
+
+    def _take(self, reading: Reading) -> None:
+        """Show `reading`; raise InvalidPayload (nothing changed) when it is unusable."""
+        value = self._convert(reading)
+        if self._captured:
+            # When the peak (or other captured value) happened: its `ts` (the read time
+            # when the meter gives no capture time).
+            captured = dt_util.parse_datetime(reading.ts) if reading.ts else None
+            if captured is None or captured.tzinfo is None:
+                raise InvalidPayload(f"expected 'ts' as an ISO 8601 time, got {reading.ts!r:.40}")
+            self._attr_extra_state_attributes = {
+                ATTR_CAPTURE_TIME: dt_util.as_utc(captured).isoformat()
+            }
+        self._attr_native_value = value
+        self._has_value = True
 
     def _convert(self, reading: Reading) -> float | int | str | datetime | None:
         value = reading.value
@@ -418,3 +477,45 @@ class DlmsEdgeSensor(DlmsEdgeEntity, SensorEntity):
     @property
     def available(self) -> bool:
         return super().available and self._has_value
+
+
+class DlmsEdgeClockDriftSensor(DlmsEdgeEntity, SensorEntity):
+    """Meter time minus agent time in seconds (positive: the meter is ahead).
+
+    Unavailable while the meter's time is unusable (the agent publishes no drift).
+    """
+
+    entity_description = CLOCK_DRIFT_DESCRIPTION
+    # Change with every reading: kept in the state, not in every recorded state row.
+    _unrecorded_attributes = frozenset({"meter_time", "read_at"})
+
+    def __init__(self, meter: DlmsEdgeMeter) -> None:
+        super().__init__(meter, CLOCK_DRIFT_KEY)
+
+    async def async_added_to_hass(self) -> None:
+        await super().async_added_to_hass()
+        self.async_on_remove(self.meter.async_add_clock_listener(self.async_write_ha_state))
+
+    @property
+    def available(self) -> bool:
+        clock = self.meter.clock
+        return super().available and clock is not None and clock.drift is not None
+
+    @property
+    def native_value(self) -> float | None:
+        return self.meter.clock.drift if self.meter.clock else None
+
+    @property
+    def extra_state_attributes(self) -> dict[str, Any] | None:
+        if (clock := self.meter.clock) is None:
+            return None
+        sync = clock.sync
+        return {
+            "meter_time": clock.meter_time.isoformat() if clock.meter_time else None,
+            "read_at": clock.ts.isoformat(),
+            "status": list(clock.status) if clock.status is not None else None,
+            "clock_base": clock.clock_base,
+            "daylight_saving_active": clock.daylight_saving_active,
+            "sync": sync.result if sync.enabled else SYNC_DISABLED,
+            "sync_message": sync.message if sync.enabled else None,
+        }

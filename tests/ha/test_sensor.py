@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Any
 
@@ -14,7 +15,18 @@ from homeassistant.const import (
 )
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import entity_registry as er
-from payloads import AGENT, BASE, INFO, PREFIX, SERIAL, info_payload, value_payload
+from payloads import (
+    AGENT,
+    BASE,
+    INFO,
+    MAX_DEMAND,
+    MAX_DEMAND_COMPUTED,
+    MAX_DEMAND_REGISTER,
+    PREFIX,
+    SERIAL,
+    info_payload,
+    value_payload,
+)
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 from registry import device_of
 
@@ -401,3 +413,79 @@ async def test_model_from_device_id_2_when_info_has_none(
     # A model in the info wins.
     await fire(f"{BASE}/info", info_payload(model="T-210D-r"))
     assert device_of(hass, loaded_entry, SERIAL).model == "T-210D-r"
+
+
+PEAK_IMPORT = "sensor.sagemcom_t_210d_peak_demand_import"
+
+
+def captured_payload(value: float, ts: str, unit: str = "W", name: str = "") -> str:
+    """A captured value as the agent publishes it: `ts` is the capture time."""
+    return json.dumps({"value": value, "unit": unit, "ts": ts, "obis": MAX_DEMAND, "name": name})
+
+
+@pytest.mark.parametrize("announced", [MAX_DEMAND_REGISTER, MAX_DEMAND_COMPUTED])
+async def test_peak_demand_with_its_capture_time(
+    hass: HomeAssistant, loaded_entry: MockConfigEntry, fire: Any, announced: dict[str, Any]
+) -> None:
+    """The meter's maximum demand register (class 4) and the agent's figure from the load
+    profile (class 7) both show as the enabled sensor Peak demand import, in kW, with
+    when the peak happened, on the meter's device page."""
+    await fire(f"{BASE}/info", info_payload(objects=[*INFO["objects"], announced]))
+    await hass.async_block_till_done()
+    assert entity_id(hass, MAX_DEMAND) == PEAK_IMPORT
+    registry_entry = er.async_get(hass).async_get(PEAK_IMPORT)
+    assert registry_entry.disabled_by is None
+    assert registry_entry.entity_category is None
+    assert registry_entry.translation_key == "max_demand_import"
+    assert registry_entry.device_id == device_of(hass, loaded_entry, SERIAL).id
+    await fire(
+        f"{BASE}/{MAX_DEMAND}",
+        captured_payload(4321.5, "2026-11-12T17:45:00Z", name=announced["name"]),
+    )
+    state = hass.states.get(PEAK_IMPORT)
+    assert state.state == "4.3215"
+    assert state.attributes[ATTR_UNIT_OF_MEASUREMENT] == "kW"
+    assert state.attributes[ATTR_DEVICE_CLASS] == SensorDeviceClass.POWER
+    assert state.attributes[ATTR_STATE_CLASS] == SensorStateClass.MEASUREMENT
+    assert state.attributes["capture_time"] == "2026-11-12T17:45:00+00:00"
+    assert registry_entry.options["sensor"]["suggested_display_precision"] == 2
+    # A new, larger peak: a new value and capture time.
+    await fire(f"{BASE}/{MAX_DEMAND}", captured_payload(5000.0, "2026-11-20T08:15:00+01:00"))
+    state = hass.states.get(PEAK_IMPORT)
+    assert (state.state, state.attributes["capture_time"]) == ("5.0", "2026-11-20T07:15:00+00:00")
+
+
+async def test_peak_demand_per_tariff_and_export(
+    hass: HomeAssistant, loaded_entry: MockConfigEntry, fire: Any
+) -> None:
+    objects = [
+        MAX_DEMAND_REGISTER | {"obis": "1.0.1.6.2.255", "name": "Max demand import T2"},
+        MAX_DEMAND_REGISTER | {"obis": "1.0.2.6.0.255", "name": "Max demand export"},
+    ]
+    await fire(f"{BASE}/info", info_payload(objects=[*INFO["objects"], *objects]))
+    await hass.async_block_till_done()
+    assert entity_id(hass, "1.0.1.6.2.255") == "sensor.sagemcom_t_210d_peak_demand_import_tariff_2"
+    assert entity_id(hass, "1.0.2.6.0.255") == "sensor.sagemcom_t_210d_peak_demand_export"
+
+
+async def test_peak_demand_with_a_broken_capture_time_is_malformed(
+    hass: HomeAssistant, loaded_entry: MockConfigEntry, fire: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    await fire(f"{BASE}/info", info_payload(objects=[*INFO["objects"], MAX_DEMAND_REGISTER]))
+    await hass.async_block_till_done()
+    await fire(f"{BASE}/{MAX_DEMAND}", captured_payload(4000, "2026-11-12T17:45:00Z"))
+    for ts in ("yesterday", "2026-11-12T17:45:00"):
+        await fire(f"{BASE}/{MAX_DEMAND}", captured_payload(9999, ts))
+        state = hass.states.get(PEAK_IMPORT)
+        assert (state.state, state.attributes["capture_time"]) == (
+            "4.0",
+            "2026-11-12T17:45:00+00:00",
+        )
+    assert caplog.text.count(f"Ignoring malformed message on {BASE}/{MAX_DEMAND}") == 1
+
+
+async def test_ordinary_registers_have_no_capture_time(
+    hass: HomeAssistant, loaded_entry: MockConfigEntry, fire: Any
+) -> None:
+    await fire(f"{BASE}/1.0.1.7.0.255", value_payload(100, "W"))
+    assert "capture_time" not in hass.states.get(POWER_IMPORT).attributes
