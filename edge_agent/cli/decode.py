@@ -1,9 +1,11 @@
 """dlms-edge decode: any frame or APDU as a readable tree; deciphers and verifies with keys.
 
 Reads one hex string from the command line, or with ``-`` one per line from stdin
-(bare hex or capture lines ``<iso-time> <tx|rx> <hex>``) and prints JSON Lines. The
-decoding itself is :func:`edge_agent.dlms.inspect.inspect`; this module gathers keys and
-prints.
+(bare hex or capture lines ``<iso-time> <tx|rx> <hex>``) and prints JSON Lines: written
+as they come on a terminal, otherwise in batches flushed before every read of stdin that
+may block, so that a capture file is decoded at full speed and ``tail -f capture |
+dlms-edge decode -`` still shows each frame as it arrives. The decoding itself is
+:func:`edge_agent.dlms.inspect.inspect`; this module gathers keys and prints.
 """
 
 from __future__ import annotations

@@ -749,8 +749,8 @@ def _tree_renderer(cls: type) -> Callable[[Any], Any]:
 
 
 def _sequence_tree(values: tuple[Any, ...] | list[Any]) -> list[Any]:
-    """A tuple or list as a list: :func:`_tree` of each item, written out (the results of
-    a GET-with-list are the hot path of `dlms-edge decode -`)."""
+    """A tuple or list as a list of :func:`_tree` of each item, looked up in the table here
+    (one call less per item: the results of a GET-with-list are `decode -`'s hot path)."""
     renderers = _TREE_RENDERERS
     return [(renderers.get(type(v)) or _tree)(v) for v in values]
 
