@@ -123,9 +123,10 @@ class DlmsEdgeMeter:
         self.reported_model: str | None = None
         # The latest `clock` message (None: none yet, or cleared by the agent).
         self.clock: ClockReading | None = None
-        # Whether the agent reads this meter's clock or event logs (a clock or an event
-        # message arrived): the drift sensor and the event entity are then added.
-        self.has_clock_or_events = False
+        # What the agent is seen reading of this meter ("clock", "event": a message of
+        # that leaf arrived). Each one seen first adds its entities: the drift sensor with
+        # the clock, the event entity with either.
+        self.reads: set[str] = set()
         self.last_event: MeterEvent | None = None
         self.event_counts: Counter[Verdict] = Counter()
         self.unclaimed_events: deque[MeterEvent] = deque(maxlen=_UNCLAIMED_EVENTS)
@@ -230,7 +231,7 @@ class DlmsEdgeMeter:
             # clock of an agent installed or upgraded after Home Assistant comes with
             # its first read of the logs, whose day of backfill is history).
             self.agent.event_marks.meter(self.agent.entry.entry_id, self.key)
-            self._note_clock_or_events()
+            self._note_read("clock")
         for listener in list(self._clock_listeners):
             listener()
 
@@ -240,7 +241,7 @@ class DlmsEdgeMeter:
         event = MeterEvent.from_payload(payload)
         verdict = self.agent.event_marks.judge(self.agent.entry.entry_id, self.key, event)
         self.event_counts[verdict] += 1
-        self._note_clock_or_events()
+        self._note_read("event")
         if verdict is Verdict.DUPLICATE:
             _LOGGER.debug(
                 "Meter %s: event %s of %s at %s seen before; ignored",
@@ -259,9 +260,9 @@ class DlmsEdgeMeter:
         for listener in list(self._event_listeners):
             listener(event)
 
-    def _note_clock_or_events(self) -> None:
-        if not self.has_clock_or_events:
-            self.has_clock_or_events = True
+    def _note_read(self, leaf: str) -> None:
+        if leaf not in self.reads:
+            self.reads.add(leaf)
             self.agent.meter_changed(self)
 
     def _take_model(self, value: object) -> bool:

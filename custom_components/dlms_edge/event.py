@@ -65,7 +65,7 @@ async def async_setup_entry(
         unique_id = f"{meter.key}_{EVENTS_KEY}"
         if unique_id in added:
             return
-        if meter.has_clock_or_events or registry.async_get_entity_id("event", DOMAIN, unique_id):
+        if meter.reads or registry.async_get_entity_id("event", DOMAIN, unique_id):
             added.add(unique_id)
             async_add_entities([DlmsEdgeEventEntity(meter)])
 

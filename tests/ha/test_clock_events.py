@@ -327,6 +327,19 @@ async def test_drift_sensor_exists_at_the_next_start_before_the_clock(
     assert hass.states.get(DRIFT).state == "2.5"
 
 
+async def test_drift_sensor_when_the_clock_comes_after_the_events(
+    hass: HomeAssistant, loaded_entry: MockConfigEntry, fire: Any
+) -> None:
+    """The agent read the meter's event logs before its clock (`clock:` turned on later):
+    the first clock still adds the drift sensor, without a restart."""
+    await fire(EVENT_TOPIC, event_payload(T0, 1))
+    assert hass.states.get(EVENTS) is not None
+    assert hass.states.get(DRIFT) is None
+    await fire(CLOCK_TOPIC, clock_payload(), retain=True)
+    await hass.async_block_till_done()
+    assert hass.states.get(DRIFT).state == "17.0"
+
+
 @pytest.mark.parametrize(
     "payload",
     [
