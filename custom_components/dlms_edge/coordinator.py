@@ -313,6 +313,10 @@ class DlmsEdgeAgent:
         """The agent's status is known and online through a live broker connection."""
         return self.broker_connected and self.agent_online
 
+    def announced(self, meter: DlmsEdgeMeter) -> bool:
+        """Whether the meter's info arrived since the (re)subscription: the agent has it."""
+        return meter.key in self._announced and not meter.gone
+
     def meter_by_id(self, meter_id: str) -> DlmsEdgeMeter | None:
         """The meter currently published under the topic level `meter_id`."""
         return next(

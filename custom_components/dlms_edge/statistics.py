@@ -17,8 +17,10 @@ one of the two per register, so nothing is counted twice.
 Rows published while Home Assistant was not listening (stopped, restarting, its broker
 session lost, or before the agent's entry existed) are not retained by the broker. The
 integration asks the agent for them again (`<prefix>/<agent>/<meter>/replay`,
-docs/mqtt-contract.md "Replay"): for each meter that lists profiles, once per start,
-from the end of the newest hour stored for the meter (all the agent keeps when none is),
+docs/mqtt-contract.md "Replay"): for each meter that lists profiles, once per start
+(and per reconnection of Home Assistant to the broker) as soon as the meter's info is in
+and the agent is online (the agent's session is clean: a request it does not hear is
+lost), from the end of the newest hour stored for the meter (all the agent keeps when none is),
 and whenever a profile's rows jump by more than their usual spacing. Replayed rows fill
 the hours in between with the meter's own values: the same rows give the same hours.
 """
@@ -218,6 +220,7 @@ class ProfileStatistics:
         # Asked when a meter's info arrives (retained: at once after subscribing), never
         # from the meters stored in the entry: the rows must find a subscription.
         stop_listening = self.agent.async_add_meter_listener(self._on_meter)
+        stop_following = self.agent.async_add_status_listener(self._on_agent_status)
         # Rows published while Home Assistant's own broker connection was down are lost
         # to it (a clean session): after a reconnection, ask again as at a start.
         stop_watching = mqtt.async_subscribe_connection_status(self.hass, self._on_connection)
@@ -225,6 +228,7 @@ class ProfileStatistics:
         @callback
         def _stop() -> None:
             stop_watching()
+            stop_following()
             stop_listening()
             unsubscribe()
             self._flush()
@@ -237,9 +241,20 @@ class ProfileStatistics:
             self._greeted.clear()
 
     @callback
+    def _on_agent_status(self) -> None:
+        for meter in list(self.agent.meters.values()):
+            self._on_meter(meter)
+
+    @callback
     def _on_meter(self, meter: DlmsEdgeMeter) -> None:
-        """A meter announced itself: once per start, ask for the rows missed meanwhile."""
-        if meter.info.profiles and meter.key not in self._greeted:
+        """Once per start, when the meter's info is in and the agent online (whichever
+        comes last), ask for the rows missed meanwhile."""
+        if (
+            meter.info.profiles
+            and meter.key not in self._greeted
+            and self.agent.online
+            and self.agent.announced(meter)
+        ):
             self._greeted.add(meter.key)
             self.agent.entry.async_create_background_task(
                 self.hass,

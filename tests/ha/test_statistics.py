@@ -22,7 +22,7 @@ from homeassistant.components.recorder.statistics import (
 )
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.recorder import get_instance
-from payloads import BASE, INFO, SERIAL, value_payload
+from payloads import AGENT, BASE, INFO, PREFIX, SERIAL, value_payload
 from pytest_homeassistant_custom_component.common import (
     MockConfigEntry,
     MockMqttReasonCode,
@@ -439,6 +439,7 @@ async def test_home_assistant_down_asks_again_and_every_hour_is_the_meter_s(
     await settle(hass)
     mqtt_broker.async_publish.reset_mock()
 
+    await fire(f"{PREFIX}/{AGENT}/status", "online", retain=True)  # the broker's retained copy
     await announce_profiles(fire, [PROFILE])
     await settle(hass)
     requests = replay_requests(mqtt_broker)
@@ -481,7 +482,9 @@ async def test_a_lost_broker_connection_asks_again_from_the_newest_hour(
     await hass.async_block_till_done()
     mqtt_client_mock.on_connect(None, None, 0, MockMqttReasonCode())
     await hass.async_block_till_done()
-    await announce_profiles(fire, [PROFILE])  # the broker's retained copy, resubscribed
+    # The broker's retained copies, resubscribed.
+    await fire(f"{PREFIX}/{AGENT}/status", "online", retain=True)
+    await announce_profiles(fire, [PROFILE])
     await settle(hass)
     requests = replay_requests(mqtt_broker)
     assert [r.start for r in requests] == [None, T0 + 2 * HOUR]
@@ -632,3 +635,31 @@ def test_continue_from_the_stored_hour() -> None:
         HourStat(T0, round(10.1 + 0.4 * 3 / 7, 6), round(4.1 + 0.4 * 3 / 7, 6)),
         HourStat(T0 + HOUR, 10.5, 4.5),
     ]
+
+
+async def test_an_offline_agent_is_asked_once_it_is_back(
+    hass: HomeAssistant,
+    mqtt_broker: Any,
+    config_entry: MockConfigEntry,
+    fire: Callable[..., Any],
+) -> None:
+    """Home Assistant starts while the agent is offline (its retained Last Will): the
+    agent's clean session would lose a request now, so it is asked when it comes online;
+    once only, its own backfill covers its later outages."""
+    config_entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(config_entry.entry_id)
+    await hass.async_block_till_done()
+    status = f"{PREFIX}/{AGENT}/status"
+    await fire(status, "offline", retain=True)
+    await announce_profiles(fire, [PROFILE])
+    await settle(hass)
+    assert replay_requests(mqtt_broker) == []
+
+    await fire(status, "online")
+    await settle(hass)
+    assert [(r.profile, r.start) for r in replay_requests(mqtt_broker)] == [(PROFILE, None)]
+    await fire(status, "offline")
+    await fire(status, "online")
+    await announce_profiles(fire, [PROFILE])
+    await settle(hass)
+    assert len(replay_requests(mqtt_broker)) == 1
