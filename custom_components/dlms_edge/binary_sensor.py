@@ -8,11 +8,11 @@ from homeassistant.components.binary_sensor import (
     BinarySensorEntityDescription,
 )
 from homeassistant.const import EntityCategory
-from homeassistant.core import HomeAssistant, callback
+from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
-from .coordinator import DlmsEdgeAgent, DlmsEdgeConfigEntry, DlmsEdgeMeter
-from .entity import DlmsEdgeAgentEntity, DlmsEdgeEntity
+from .coordinator import DlmsEdgeConfigEntry, DlmsEdgeMeter
+from .entity import DlmsEdgeAgentEntity, DlmsEdgeEntity, MeterEntities, async_add_meter_entities
 
 PARALLEL_UPDATES = 0
 
@@ -34,27 +34,16 @@ async def async_setup_entry(
     entry: DlmsEdgeConfigEntry,
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
-    agent = entry.runtime_data
-    added: set[str] = set()
+    async_add_entities([DlmsEdgeAgentConnectivity(entry.runtime_data, CONNECTIVITY_DESCRIPTION)])
 
-    @callback
-    def _add_meter(meter: DlmsEdgeMeter) -> None:
-        if meter.key not in added:
-            added.add(meter.key)
-            async_add_entities([DlmsEdgeProblemSensor(meter, PROBLEM_DESCRIPTION)])
+    def _entities(meter: DlmsEdgeMeter) -> MeterEntities:
+        yield PROBLEM_DESCRIPTION.key, lambda: DlmsEdgeProblemSensor(meter, PROBLEM_DESCRIPTION)
 
-    async_add_entities([DlmsEdgeAgentConnectivity(agent, CONNECTIVITY_DESCRIPTION)])
-    for meter in agent.meters.values():
-        _add_meter(meter)
-    entry.async_on_unload(agent.async_add_meter_listener(_add_meter))
+    async_add_meter_entities(entry, async_add_entities, _entities)
 
 
 class DlmsEdgeProblemSensor(DlmsEdgeEntity, BinarySensorEntity):
     """On while the agent reports a problem with the meter (details in Repairs)."""
-
-    def __init__(self, meter: DlmsEdgeMeter, description: BinarySensorEntityDescription) -> None:
-        super().__init__(meter, description.key)
-        self.entity_description = description
 
     @property
     def available(self) -> bool:
@@ -68,10 +57,6 @@ class DlmsEdgeProblemSensor(DlmsEdgeEntity, BinarySensorEntity):
 
 class DlmsEdgeAgentConnectivity(DlmsEdgeAgentEntity, BinarySensorEntity):
     """On while the agent is connected to the broker (its retained status and Last Will)."""
-
-    def __init__(self, agent: DlmsEdgeAgent, description: BinarySensorEntityDescription) -> None:
-        super().__init__(agent, description.key)
-        self.entity_description = description
 
     @property
     def available(self) -> bool:

@@ -52,7 +52,7 @@ def entity_counts(infos: list[MeterInfo]) -> tuple[int, int]:
     """
     total = enabled = 1
     for info in infos:
-        descriptions = [description for _obj, description in meter_descriptions(info)]
+        descriptions = meter_descriptions(info)
         total += len(descriptions) + 1
         enabled += sum(d.entity_registry_enabled_default for d in descriptions) + 1
     return total, enabled

@@ -21,13 +21,13 @@ from __future__ import annotations
 from typing import Any
 
 from homeassistant.components.event import EventEntity, EventEntityDescription
+from homeassistant.const import Platform
 from homeassistant.core import HomeAssistant, callback
-from homeassistant.helpers import entity_registry as er
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
-from .const import DOMAIN, EVENT_TYPES
+from .const import EVENT_TYPES
 from .coordinator import EVENTS_KEY, DlmsEdgeConfigEntry, DlmsEdgeMeter
-from .entity import DlmsEdgeEntity
+from .entity import DlmsEdgeEntity, MeterEntities, async_add_meter_entities, registered
 from .models import MeterEvent
 
 PARALLEL_UPDATES = 0
@@ -56,31 +56,15 @@ async def async_setup_entry(
     entry: DlmsEdgeConfigEntry,
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
-    agent = entry.runtime_data
-    registry = er.async_get(hass)
-    added: set[str] = set()
+    def _entities(meter: DlmsEdgeMeter) -> MeterEntities:
+        if meter.reads or registered(hass, Platform.EVENT, meter, EVENTS_KEY):
+            yield EVENTS_KEY, lambda: DlmsEdgeEventEntity(meter, EVENTS_DESCRIPTION)
 
-    @callback
-    def _add_meter(meter: DlmsEdgeMeter) -> None:
-        unique_id = f"{meter.key}_{EVENTS_KEY}"
-        if unique_id in added:
-            return
-        if meter.reads or registry.async_get_entity_id("event", DOMAIN, unique_id):
-            added.add(unique_id)
-            async_add_entities([DlmsEdgeEventEntity(meter)])
-
-    for meter in agent.meters.values():
-        _add_meter(meter)
-    entry.async_on_unload(agent.async_add_meter_listener(_add_meter))
+    async_add_meter_entities(entry, async_add_entities, _entities)
 
 
 class DlmsEdgeEventEntity(DlmsEdgeEntity, EventEntity):
     """The latest new event of the meter's logs; its last one is restored at start."""
-
-    entity_description = EVENTS_DESCRIPTION
-
-    def __init__(self, meter: DlmsEdgeMeter) -> None:
-        super().__init__(meter, EVENTS_KEY)
 
     async def async_added_to_hass(self) -> None:
         await super().async_added_to_hass()

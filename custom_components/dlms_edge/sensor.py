@@ -18,6 +18,7 @@ import json
 import logging
 from dataclasses import replace
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from homeassistant.components.sensor import (
@@ -30,6 +31,7 @@ from homeassistant.components.sensor.const import DEVICE_CLASS_STATE_CLASSES, DE
 from homeassistant.const import (
     PERCENTAGE,
     EntityCategory,
+    Platform,
     UnitOfApparentPower,
     UnitOfElectricCurrent,
     UnitOfElectricPotential,
@@ -47,9 +49,9 @@ from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.helpers.typing import UNDEFINED
 from homeassistant.util import dt as dt_util
 
-from .const import CONF_EXCLUDED_OBJECTS, DOMAIN
+from .const import CONF_EXCLUDED_OBJECTS
 from .coordinator import DlmsEdgeConfigEntry, DlmsEdgeMeter
-from .entity import DlmsEdgeEntity
+from .entity import DlmsEdgeEntity, MeterEntities, async_add_meter_entities, registered
 from .models import InvalidPayload, MeterInfo, MeterObject, Reading
 
 _LOGGER = logging.getLogger(__name__)
@@ -328,11 +330,9 @@ def build_description(obj: MeterObject) -> SensorEntityDescription:
     return replace(description, native_unit_of_measurement=unit)
 
 
-def meter_descriptions(
-    info: MeterInfo, excluded: set[str] | frozenset[str] = frozenset()
-) -> list[tuple[MeterObject, SensorEntityDescription]]:
+def meter_descriptions(info: MeterInfo) -> list[SensorEntityDescription]:
     """The sensors an info gives, in order: what the confirm step counts and setup adds."""
-    return [(obj, build_description(obj)) for obj in info.objects if obj.obis not in excluded]
+    return [build_description(obj) for obj in info.objects]
 
 
 def excluded_objects(entry: DlmsEdgeConfigEntry, key: str) -> set[str]:
@@ -345,37 +345,20 @@ async def async_setup_entry(
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
     """One sensor per announced object the user did not exclude, as meters appear."""
-    agent = entry.runtime_data
-    added: set[str] = set()
 
-    registry = er.async_get(hass)
-
-    @callback
-    def _add_meter(meter: DlmsEdgeMeter) -> None:
-        sensors = [
-            DlmsEdgeSensor(meter, obj, description)
-            for obj, description in meter_descriptions(
-                meter.info, excluded_objects(entry, meter.key)
-            )
-            if f"{meter.key}_{obj.obis}" not in added
-        ]
-        added.update(f"{meter.key}_{sensor.obis}" for sensor in sensors)
-        new: list[SensorEntity] = [*sensors]
+    def _entities(meter: DlmsEdgeMeter) -> MeterEntities:
+        excluded = excluded_objects(entry, meter.key)
+        for obj in meter.info.objects:
+            if obj.obis not in excluded:
+                # Described when added only: a refused pair is logged once per set-up.
+                yield obj.obis, partial(DlmsEdgeSensor.of_object, meter, obj)
         # The drift sensor once the agent is seen reading the meter's clock, and at once
-        # at later starts (its registry entry exists), before the retained clock arrives.
-        drift_id = f"{meter.key}_{CLOCK_DRIFT_KEY}"
-        if drift_id not in added and (
-            meter.clock is not None or registry.async_get_entity_id("sensor", DOMAIN, drift_id)
-        ):
-            added.add(drift_id)
-            new.append(DlmsEdgeClockDriftSensor(meter))
-        if new:
-            async_add_entities(new)
+        # at later starts, before the retained clock arrives.
+        if "clock" in meter.reads or registered(hass, Platform.SENSOR, meter, CLOCK_DRIFT_KEY):
+            yield CLOCK_DRIFT_KEY, lambda: DlmsEdgeClockDriftSensor(meter, CLOCK_DRIFT_DESCRIPTION)
 
     _async_remove_excluded_sensors(hass, entry)
-    for meter in agent.meters.values():
-        _add_meter(meter)
-    entry.async_on_unload(agent.async_add_meter_listener(_add_meter))
+    async_add_meter_entities(entry, async_add_entities, _entities)
 
 
 @callback
@@ -399,11 +382,12 @@ def _async_remove_excluded_sensors(hass: HomeAssistant, entry: DlmsEdgeConfigEnt
 class DlmsEdgeSensor(DlmsEdgeEntity, SensorEntity):
     """The latest reading of one COSEM object."""
 
+    entity_description: SensorEntityDescription
+
     def __init__(
         self, meter: DlmsEdgeMeter, obj: MeterObject, description: SensorEntityDescription
     ) -> None:
-        super().__init__(meter, obj.obis)
-        self.entity_description = description
+        super().__init__(meter, description)
         self.obis = obj.obis
         self._has_value = False
         self._captured = obj.class_id in CAPTURED_CLASSES
@@ -414,6 +398,10 @@ class DlmsEdgeSensor(DlmsEdgeEntity, SensorEntity):
             or description.state_class is not None
             or description.device_class not in _TEXT_DEVICE_CLASSES
         )
+
+    @classmethod
+    def of_object(cls, meter: DlmsEdgeMeter, obj: MeterObject) -> DlmsEdgeSensor:
+        return cls(meter, obj, build_description(obj))
 
     async def async_added_to_hass(self) -> None:
         await super().async_added_to_hass()
@@ -485,12 +473,8 @@ class DlmsEdgeClockDriftSensor(DlmsEdgeEntity, SensorEntity):
     Unavailable while the meter's time is unusable (the agent publishes no drift).
     """
 
-    entity_description = CLOCK_DRIFT_DESCRIPTION
     # Change with every reading: kept in the state, not in every recorded state row.
     _unrecorded_attributes = frozenset({"meter_time", "read_at"})
-
-    def __init__(self, meter: DlmsEdgeMeter) -> None:
-        super().__init__(meter, CLOCK_DRIFT_KEY)
 
     async def async_added_to_hass(self) -> None:
         await super().async_added_to_hass()

@@ -24,6 +24,7 @@ from payloads import (
     MAX_DEMAND_REGISTER,
     PREFIX,
     SERIAL,
+    clock_payload,
     info_payload,
     value_payload,
 )
@@ -382,6 +383,25 @@ async def test_info_with_energy_as_measurement_drops_the_state_class(
     assert entry.original_device_class == SensorDeviceClass.ENERGY
     assert (entry.capabilities or {}).get(ATTR_STATE_CLASS) is None
     assert "state class measurement is not allowed with device class energy" in caplog.text
+
+
+async def test_a_refused_pair_is_logged_once_per_set_up(
+    hass: HomeAssistant, loaded_entry: MockConfigEntry, fire: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The agent announces its info again (a restart of it, a reconnection of Home
+    Assistant) and the meter's clock arrives: the sensors exist, nothing is said again."""
+    gas = {
+        "obis": "7.0.3.0.0.255",
+        "class_id": 3,
+        "unit": "kWh",
+        "device_class": "energy",
+        "state_class": "measurement",
+    }
+    caplog.set_level(logging.INFO, logger="custom_components.dlms_edge")
+    for _ in range(3):
+        await fire(f"{BASE}/info", info_payload(objects=[*INFO["objects"], gas]))
+    await fire(f"{BASE}/clock", clock_payload())
+    assert caplog.text.count("state class measurement is not allowed") == 1
 
 
 async def test_unnamed_abstract_objects_get_names(
