@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import copy
-from collections.abc import AsyncGenerator, Callable
+import logging
+from collections.abc import AsyncGenerator, Callable, Iterator
 from typing import Any
 from unittest.mock import Mock
 
@@ -23,6 +24,24 @@ from custom_components.dlms_edge.models import MeterInfo
 @pytest.fixture(autouse=True)
 def auto_enable_custom_integrations(enable_custom_integrations: None) -> None:
     """Let Home Assistant load custom_components/dlms_edge from the repository root."""
+
+
+@pytest.fixture
+def quiet_recorder(recorder_mock: Any, enable_custom_integrations: None) -> Iterator[None]:
+    """The recorder, then `hass` with our integration: a module that needs the recorder
+    overrides `auto_enable_custom_integrations` with this (the harness wants
+    `recorder_mock` before `hass`). The harness logs every SQL statement and recorder
+    task; the recorder's thread would print them past the capture of the test."""
+    loggers = [
+        logging.getLogger(name)
+        for name in ("sqlalchemy.engine", "homeassistant.components.recorder")
+    ]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.WARNING)
+    yield
+    for logger, level in zip(loggers, levels, strict=True):
+        logger.setLevel(level)
 
 
 @pytest.fixture(autouse=True)

@@ -4,14 +4,11 @@
 from __future__ import annotations
 
 import importlib.util
-import logging
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from freezegun.api import FrozenDateTimeFactory
-from homeassistant.components.recorder import Recorder
 from homeassistant.core import HomeAssistant
 from homeassistant.setup import async_setup_component
 from payloads import (
@@ -43,21 +40,8 @@ EVENTS = "event.sagemcom_t_210d_events"
 
 
 @pytest.fixture(autouse=True)
-def auto_enable_custom_integrations(
-    recorder_mock: Recorder, enable_custom_integrations: None
-) -> Iterator[None]:
-    """The recorder before `hass` (the harness requires it), then our integration; the
-    recorder's chatter silenced (see test_statistics.py)."""
-    loggers = [
-        logging.getLogger(name)
-        for name in ("sqlalchemy.engine", "homeassistant.components.recorder")
-    ]
-    levels = [logger.level for logger in loggers]
-    for logger in loggers:
-        logger.setLevel(logging.WARNING)
-    yield
-    for logger, level in zip(loggers, levels, strict=True):
-        logger.setLevel(level)
+def auto_enable_custom_integrations(quiet_recorder: None) -> None:
+    """The recorder before `hass` (conftest.quiet_recorder)."""
 
 
 async def setup_logbook(hass: HomeAssistant) -> None:

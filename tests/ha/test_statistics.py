@@ -10,12 +10,11 @@ from __future__ import annotations
 import json
 import logging
 import random
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from homeassistant.components.recorder import Recorder
 from homeassistant.components.recorder.statistics import (
     async_list_statistic_ids,
     statistics_during_period,
@@ -51,24 +50,8 @@ COUNT = 1e-3
 
 
 @pytest.fixture(autouse=True)
-def auto_enable_custom_integrations(
-    recorder_mock: Recorder, enable_custom_integrations: None
-) -> Iterator[None]:
-    """The recorder before `hass` (the harness requires it), then our integration.
-
-    The harness logs every SQL statement and recorder task; the recorder's thread would
-    print them past the capture of the test.
-    """
-    loggers = [
-        logging.getLogger(name)
-        for name in ("sqlalchemy.engine", "homeassistant.components.recorder")
-    ]
-    levels = [logger.level for logger in loggers]
-    for logger in loggers:
-        logger.setLevel(logging.WARNING)
-    yield
-    for logger, level in zip(loggers, levels, strict=True):
-        logger.setLevel(level)
+def auto_enable_custom_integrations(quiet_recorder: None) -> None:
+    """The recorder before `hass` (conftest.quiet_recorder)."""
 
 
 def register(quarters: int, start: float = 12_345_678.0) -> list[float]:
