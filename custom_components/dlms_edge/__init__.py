@@ -26,7 +26,7 @@ from .const import (
     CONF_PREFIX,
     DOMAIN,
 )
-from .coordinator import DlmsEdgeAgent, DlmsEdgeConfigEntry, DlmsEdgeMeter
+from .coordinator import DlmsEdgeAgent, DlmsEdgeConfigEntry, DlmsEdgeMeter, event_mark_store
 from .devices import (
     agent_identifier,
     async_register_agent_device,
@@ -89,8 +89,9 @@ async def async_unload_entry(hass: HomeAssistant, entry: DlmsEdgeConfigEntry) ->
 
 
 async def async_remove_entry(hass: HomeAssistant, entry: DlmsEdgeConfigEntry) -> None:
-    """Leave no repair issue behind for a removed agent."""
+    """Leave no repair issue and no stored event marks behind for a removed agent."""
     async_delete_entry_issues(hass, entry)
+    await event_mark_store(hass).async_forget_entry(entry.entry_id)
 
 
 async def async_remove_config_entry_device(

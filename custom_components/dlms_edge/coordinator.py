@@ -709,7 +709,8 @@ class EventMarkStore:
     Kept apart from the event entity on purpose: the logbook needs the same
     deduplication when the user disabled the entity, and an entity restores only its
     last event, while a meter has several logs. One file for every entry, keyed by entry
-    id: an entry that no longer exists is dropped when the file is next loaded.
+    id: a removed entry's marks go with it, and those of an entry that no longer exists
+    otherwise are dropped when the file is next loaded.
     """
 
     def __init__(self, hass: HomeAssistant) -> None:
@@ -763,6 +764,12 @@ class EventMarkStore:
         if gone := set(meters) - keys:
             for key in gone:
                 del meters[key]
+            self._schedule_save()
+
+    async def async_forget_entry(self, entry_id: str) -> None:
+        """Drop the marks of a removed entry (read first: the write keeps the others')."""
+        await self.async_load()
+        if self._entries.pop(entry_id, None) is not None:
             self._schedule_save()
 
     @callback

@@ -645,6 +645,29 @@ async def test_marks_are_kept_in_storage(
     ]
 
 
+async def test_removing_the_entry_drops_its_marks(
+    hass: HomeAssistant,
+    hass_storage: dict[str, Any],
+    watched: MockConfigEntry,
+    fire: Any,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    """A deleted agent entry leaves nothing of its meters' events in storage."""
+    freezer.tick(10 * MINUTE)
+    await fire(EVENT_TOPIC, event_payload(T0 + MINUTE, 40, FRAUD_LOG))
+    freezer.tick(MINUTE)
+    async_fire_time_changed(hass)
+    await hass.async_block_till_done()
+    assert list(hass_storage[EVENT_MARKS_STORAGE_KEY]["data"]["entries"]) == [watched.entry_id]
+
+    assert await hass.config_entries.async_remove(watched.entry_id)
+    await hass.async_block_till_done()
+    freezer.tick(MINUTE)
+    async_fire_time_changed(hass)
+    await hass.async_block_till_done()
+    assert hass_storage[EVENT_MARKS_STORAGE_KEY]["data"]["entries"] == {}
+
+
 async def test_unknown_codes_and_names(
     hass: HomeAssistant, watched: MockConfigEntry, fire: Any, freezer: FrozenDateTimeFactory
 ) -> None:
