@@ -26,7 +26,7 @@ from .const import (
     CONF_PREFIX,
     DOMAIN,
 )
-from .coordinator import DlmsEdgeAgent, DlmsEdgeConfigEntry, DlmsEdgeMeter, event_mark_store
+from .coordinator import DlmsEdgeAgent, DlmsEdgeConfigEntry, DlmsEdgeMeter
 from .devices import (
     agent_identifier,
     async_register_agent_device,
@@ -34,6 +34,7 @@ from .devices import (
     find_device,
     move_device,
 )
+from .event_marks import event_mark_store
 from .issues import async_delete_entry_issues
 from .models import InvalidPayload, MeterInfo
 from .statistics import async_setup_statistics

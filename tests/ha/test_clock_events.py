@@ -54,8 +54,8 @@ from custom_components.dlms_edge.const import (
     LONG_POWER_FAILURE,
     UNKNOWN_EVENT,
 )
-from custom_components.dlms_edge.coordinator import EVENT_MARKS_STORAGE_KEY
 from custom_components.dlms_edge.diagnostics import async_get_config_entry_diagnostics
+from custom_components.dlms_edge.event_marks import EVENT_MARKS_STORAGE_KEY
 from custom_components.dlms_edge.models import (
     MARKS_PER_LOG,
     ClockReading,
