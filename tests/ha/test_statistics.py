@@ -141,6 +141,15 @@ def quarters_from(start: datetime, values: list[float]) -> list[datetime]:
     return [start + i * QUARTER for i in range(len(values))]
 
 
+def profile_rows(
+    quarters: int, start: datetime = T0
+) -> tuple[list[datetime], list[float], list[tuple[datetime, float]]]:
+    """A profile from `start` over `quarters` + 1 rows (`register`): times, values, rows."""
+    values = register(quarters)
+    times = quarters_from(start, values)
+    return times, values, list(zip(times, values, strict=True))
+
+
 async def test_each_hour_is_the_profile_delta(
     hass: HomeAssistant, loaded_entry: MockConfigEntry, fire: Callable[..., Any]
 ) -> None:
@@ -222,9 +231,7 @@ async def test_agent_outage_rows_arrive_late_in_order(
     The live sensor jumps by six hours' energy when the agent is back; the profile
     statistic shows each of those hours with its own consumption and nothing twice.
     """
-    values = register(14 * 4)
-    times = quarters_from(T0, values)
-    rows = list(zip(times, values, strict=True))
+    times, values, rows = profile_rows(14 * 4)
     await send(hass, fire, rows[: 4 * 4 + 1])  # live until 04:00, then the agent stops
     before = await hours(hass)
     assert before[-1]["start"] == T0 + 3 * HOUR
@@ -247,9 +254,7 @@ async def test_duplicate_rows_change_nothing(
     hass: HomeAssistant, loaded_entry: MockConfigEntry, fire: Callable[..., Any]
 ) -> None:
     """QoS 1 may deliver a row twice; a late copy of old rows leaves every hour as it was."""
-    values = register(5 * 4)
-    times = quarters_from(T0, values)
-    rows = list(zip(times, values, strict=True))
+    *_, rows = profile_rows(5 * 4)
     await send(hass, fire, rows)
     first = await hours(hass)
 
@@ -264,9 +269,7 @@ async def test_late_rows_inside_a_gap_replace_the_interpolation(
     """Rows missing on both sides of a gap: its hours share the growth evenly (no spike);
     when the missing rows come after all, those hours get their real values and the
     hours after the gap keep theirs."""
-    values = register(9 * 4)
-    times = quarters_from(T0, values)
-    rows = list(zip(times, values, strict=True))
+    times, values, rows = profile_rows(9 * 4)
     gap = slice(2 * 4 + 1, 8 * 4)  # 02:15 .. 07:45 missing
     await send(hass, fire, rows[: gap.start] + rows[gap.stop :])
 
@@ -339,9 +342,7 @@ async def test_restart_continues_the_sum(
 ) -> None:
     """Home Assistant restarts (the entry is set up anew, nothing kept in memory): the sum
     goes on from the last stored hour; rows it had already counted change nothing."""
-    values = register(8 * 4)
-    times = quarters_from(T0, values)
-    rows = list(zip(times, values, strict=True))
+    times, values, rows = profile_rows(8 * 4)
     await send(hass, fire, rows[: 3 * 4 + 1])
 
     assert await hass.config_entries.async_reload(loaded_entry.entry_id)
@@ -361,9 +362,7 @@ async def test_restart_after_missed_rows_spreads_them(
     """Rows published while Home Assistant was down never reach it: the hours between
     the last stored one and the first row after the restart share that growth evenly,
     never as one spike."""
-    values = register(9 * 4)
-    times = quarters_from(T0, values)
-    rows = list(zip(times, values, strict=True))
+    _times, values, rows = profile_rows(9 * 4)
     await send(hass, fire, rows[: 2 * 4 + 1])
     assert await hass.config_entries.async_reload(loaded_entry.entry_id)
     await settle(hass)
@@ -414,9 +413,7 @@ async def test_home_assistant_down_asks_again_and_every_hour_is_the_meter_s(
     """Home Assistant is down six hours while the agent publishes: at its start it asks
     for the rows after its newest stored hour, and the answer gives each missed hour the
     meter's own consumption -- no even share, no spike, nothing twice."""
-    values = register(10 * 4)
-    times = quarters_from(T0, values)
-    rows = list(zip(times, values, strict=True))
+    times, values, rows = profile_rows(10 * 4)
     await send(hass, fire, rows[: 2 * 4 + 1])  # live until 02:00
     assert await hass.config_entries.async_reload(loaded_entry.entry_id)
     await settle(hass)
@@ -451,9 +448,7 @@ async def test_a_lost_broker_connection_asks_again_from_the_newest_hour(
 ) -> None:
     """Home Assistant's own connection to the broker drops (rows go out meanwhile, lost
     to its clean session): when the retained info comes back, it asks again."""
-    values = register(6 * 4)
-    times = quarters_from(T0, values)
-    rows = list(zip(times, values, strict=True))
+    times, values, rows = profile_rows(6 * 4)
     await announce_profiles(fire, [PROFILE])
     await send(hass, fire, rows[: 2 * 4 + 1])
     assert [r.start for r in replay_requests(mqtt_broker)] == [None]
@@ -504,9 +499,7 @@ async def test_a_hole_in_the_rows_is_asked_for_once(
 ) -> None:
     """Rows jump by more than their spacing (Home Assistant's broker session was lost):
     the rows after the last one before the hole are asked for, once."""
-    values = register(6 * 4)
-    times = quarters_from(T0, values)
-    rows = list(zip(times, values, strict=True))
+    times, values, rows = profile_rows(6 * 4)
     await send(hass, fire, rows[:9] + rows[14:16])  # 02:15..03:15 missed
     requests = replay_requests(mqtt_broker)
     assert [(r.profile, r.start) for r in requests] == [(PROFILE, times[8])]
