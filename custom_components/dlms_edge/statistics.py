@@ -17,12 +17,12 @@ one of the two per register, so nothing is counted twice.
 Rows published while Home Assistant was not listening (stopped, restarting, its broker
 session lost, or before the agent's entry existed) are not retained by the broker. The
 integration asks the agent for them again (`<prefix>/<agent>/<meter>/replay`,
-docs/mqtt-contract.md "Replay"): for each meter that lists profiles, once per start
-(and per reconnection of Home Assistant to the broker) as soon as the meter's info is in
-and the agent is online (the agent's session is clean: a request it does not hear is
-lost), from the end of the newest hour stored for the meter (all the agent keeps when none is),
-and whenever a profile's rows jump by more than their usual spacing. Replayed rows fill
-the hours in between with the meter's own values: the same rows give the same hours.
+docs/mqtt-contract.md "Replay"): for each meter that lists profiles, once per start and
+per reconnection of Home Assistant to the broker, as soon as the meter's info is in and
+the agent is online (its session is clean: a request it does not hear is lost), from the
+end of the newest hour stored for the meter (all the agent keeps when none is); and
+whenever a profile's rows jump by more than their usual spacing. Replayed rows fill the
+hours in between with the meter's own values: the same rows give the same hours.
 """
 
 from __future__ import annotations
@@ -217,8 +217,9 @@ class ProfileStatistics:
             qos=1,
             encoding=None,
         )
-        # Asked when a meter's info arrives (retained: at once after subscribing), never
-        # from the meters stored in the entry: the rows must find a subscription.
+        # Asked when a meter's info arrives (retained: at once after subscribing) or the
+        # agent comes online, whichever is last; never from the meters stored in the
+        # entry alone: the agent may have dropped them.
         stop_listening = self.agent.async_add_meter_listener(self._on_meter)
         stop_following = self.agent.async_add_status_listener(self._on_agent_status)
         # Rows published while Home Assistant's own broker connection was down are lost
