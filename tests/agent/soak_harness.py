@@ -439,7 +439,7 @@ def soak_rig(tmp_path: Path, broker, line_faults: LineFaults = CLEAN, *, retries
               retries: {retries}
               poll: [{{name: fast, interval: {INTERVAL:g}, objects: [{", ".join(OBJECTS)}]}}]
             """)
-        watcher = TimedSubscriber(broker.host, broker.port, [f"dlms/pi/{METER}/#"])
+        watcher = TimedSubscriber(broker.host, broker.port, [f"dlms/pi/{METER}/state"])
         agent = make_agent(config)
         recorder = TimedRecorder(agent)
         agent.start()
