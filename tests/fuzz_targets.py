@@ -50,11 +50,17 @@ class Target:
 
 
 def _ha_models() -> ModuleType:
-    """The integration's payload models, loaded by path: they import no Home Assistant."""
-    name = "dlms_edge_ha_models"
+    """The integration's payload models, loaded by path: they import no Home Assistant,
+    only the integration's constants beside them, so they go in a bare package whose
+    ``__init__`` (which imports Home Assistant) is not run."""
+    package, name = "dlms_edge_ha", "dlms_edge_ha.models"
     if name not in sys.modules:
-        path = REPOSITORY / "custom_components" / "dlms_edge" / "models.py"
-        spec = importlib.util.spec_from_file_location(name, path)
+        folder = REPOSITORY / "custom_components" / "dlms_edge"
+        if package not in sys.modules:
+            bare = ModuleType(package)
+            bare.__path__ = [str(folder)]  # where ``from .const import ...`` looks
+            sys.modules[package] = bare
+        spec = importlib.util.spec_from_file_location(name, folder / "models.py")
         assert spec is not None and spec.loader is not None
         module = importlib.util.module_from_spec(spec)
         sys.modules[name] = module
