@@ -171,19 +171,22 @@ class EmulatedLine(PtyPair):
             delay = at - time.monotonic()
             if delay > 0:
                 time.sleep(delay)
+            self._count(piece, start, at, from_meter)  # before the far side can read it
             view = memoryview(piece)
             while view:
                 try:
                     view = view[os.write(sink, view):]
                 except OSError:  # the far side is not open: the bytes fall off the line
                     break
+        return at
+
+    def _count(self, piece: bytes, start: float, end: float, from_meter: bool) -> None:
         with self._lock:
             stats = self.stats
-            if data:
-                stats.first_byte = start if stats.first_byte is None else stats.first_byte
-                stats.last_byte = at
-                if from_meter:
-                    stats.bytes_to_client += len(data)
-                else:
-                    stats.bytes_to_meter += len(data)
-        return at
+            if stats.first_byte is None:
+                stats.first_byte = start
+            stats.last_byte = end
+            if from_meter:
+                stats.bytes_to_client += len(piece)
+            else:
+                stats.bytes_to_meter += len(piece)
