@@ -380,3 +380,18 @@ def test_protected_tags_agree_with_the_security_module() -> None:
 
     expected = {tag: name for tag, (_form, name) in CIPHERED.items()}
     assert PROTECTED_TAGS == {**expected, GENERAL_SIGNING: "general-signing"}
+
+
+def test_the_tag_table_names_each_service_module_and_its_classes() -> None:
+    """decode_apdu imports a service's module at its first APDU: the table's tag of each
+    service is the TAG of every class it names, and every re-exported name resolves."""
+    import edge_agent.dlms.apdu as package
+
+    for tag, (module, name) in package._SERVICES.items():
+        decoders = package._decoders(tag)
+        classes = decoders.values() if isinstance(decoders, dict) else [decoders]
+        assert classes and all(cls.TAG == tag for cls in classes), (module, name)
+        assert all(cls.__module__ == f"edge_agent.dlms.apdu.{module}" for cls in classes)
+    for name in package.__all__:
+        assert getattr(package, name) is not None, name
+    assert package.Xdlms.__args__  # the union of every service's APDUs

@@ -1,9 +1,11 @@
 """xDLMS APDUs: the one entry point, :func:`decode_apdu`, and the public names.
 
-Each APDU is a frozen dataclass in a module of its service (``apdu_get``, ``apdu_set``,
-``apdu_action``, ``apdu_notification``, ``apdu_error``, ``apdu_gbt``, ``apdu_initiate``)
-with ``encode() -> bytes`` and ``decode(buf) -> Self``. :func:`decode_apdu` dispatches on
-the tag (and the service CHOICE octet) through tables built from those classes.
+Each APDU is a frozen dataclass in a module of its service (``get``, ``set``, ``action``,
+``notification``, ``service_errors``, ``general_block_transfer``, ``initiate``) with
+``encode() -> bytes`` and ``decode(buf) -> Self``. :func:`decode_apdu` dispatches on the tag
+(and the service CHOICE octet) through a table of tag -> service module, which it imports at
+the first APDU of that service; the names re-exported here load their module when first
+asked for (PEP 562).
 
 Ciphered and signed APDUs (glo-/ded-, general-*-ciphering, general-signing) are the
 security module's: this module refuses them with a message saying so.
@@ -11,24 +13,9 @@ security module's: this module refuses them with a message saying so.
 
 from __future__ import annotations
 
-from edge_agent.dlms.apdu.action import (
-    ACTION_REQUESTS,
-    ACTION_RESPONSES,
-    ActionRequest,
-    ActionRequestNextPblock,
-    ActionRequestNormal,
-    ActionRequestWithFirstPblock,
-    ActionRequestWithList,
-    ActionRequestWithListAndFirstPblock,
-    ActionRequestWithPblock,
-    ActionResponse,
-    ActionResponseNextPblock,
-    ActionResponseNormal,
-    ActionResponseWithList,
-    ActionResponseWithOptionalData,
-    ActionResponseWithPblock,
-    split_action_request,
-)
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from edge_agent.dlms.apdu.base import (
     OMITTED,
     Apdu,
@@ -46,29 +33,6 @@ from edge_agent.dlms.apdu.base import (
     invoke_id_of,
     truncated,
 )
-from edge_agent.dlms.apdu.general_block_transfer import (
-    GbtReassembler,
-    GeneralBlockTransfer,
-    split_into_gbt,
-)
-from edge_agent.dlms.apdu.get import (
-    GET_REQUESTS,
-    GET_RESPONSES,
-    BlockAssembler,
-    DataBlockG,
-    GetBlockReassembler,
-    GetRequest,
-    GetRequestNext,
-    GetRequestNormal,
-    GetRequestWithList,
-    GetResponse,
-    GetResponseNormal,
-    GetResponseWithDatablock,
-    GetResponseWithList,
-    split_get_response,
-)
-from edge_agent.dlms.apdu.initiate import InitiateRequest, InitiateResponse
-from edge_agent.dlms.apdu.notification import DataNotification, EventNotificationRequest
 from edge_agent.dlms.apdu.results import (
     ActionResult,
     ConfirmedService,
@@ -78,52 +42,176 @@ from edge_agent.dlms.apdu.results import (
     StateError,
     explain_result,
 )
-from edge_agent.dlms.apdu.service_errors import ConfirmedServiceError, ExceptionResponse
-from edge_agent.dlms.apdu.set import (
-    SET_REQUESTS,
-    SET_RESPONSES,
-    SetRequest,
-    SetRequestNormal,
-    SetRequestWithDatablock,
-    SetRequestWithFirstDatablock,
-    SetRequestWithList,
-    SetRequestWithListAndFirstDatablock,
-    SetResponse,
-    SetResponseDatablock,
-    SetResponseLastDatablock,
-    SetResponseLastDatablockWithList,
-    SetResponseNormal,
-    SetResponseWithList,
-    split_set_request,
-)
 from edge_agent.dlms.errors import DecodeError
 
-# Services with a CHOICE octet after the tag: tag -> {choice: class}.
-_BY_CHOICE: dict[int, dict[int, type[Apdu]]] = {}
-for _family in (
-    GET_REQUESTS,
-    GET_RESPONSES,
-    SET_REQUESTS,
-    SET_RESPONSES,
-    ACTION_REQUESTS,
-    ACTION_RESPONSES,
-):
-    for _cls in _family:
-        _BY_CHOICE.setdefault(_cls.TAG, {})[_cls.CHOICE] = _cls
-
-# APDUs identified by their tag alone.
-_BY_TAG: dict[int, type[Apdu]] = {
-    cls.TAG: cls
-    for cls in (
-        DataNotification,
-        EventNotificationRequest,
-        ExceptionResponse,
-        ConfirmedServiceError,
-        GeneralBlockTransfer,
-        InitiateRequest,
-        InitiateResponse,
+if TYPE_CHECKING:
+    from edge_agent.dlms.apdu.action import (
+        ACTION_REQUESTS,
+        ACTION_RESPONSES,
+        ActionRequest,
+        ActionRequestNextPblock,
+        ActionRequestNormal,
+        ActionRequestWithFirstPblock,
+        ActionRequestWithList,
+        ActionRequestWithListAndFirstPblock,
+        ActionRequestWithPblock,
+        ActionResponse,
+        ActionResponseNextPblock,
+        ActionResponseNormal,
+        ActionResponseWithList,
+        ActionResponseWithOptionalData,
+        ActionResponseWithPblock,
+        split_action_request,
     )
+    from edge_agent.dlms.apdu.general_block_transfer import (
+        GbtReassembler,
+        GeneralBlockTransfer,
+        split_into_gbt,
+    )
+    from edge_agent.dlms.apdu.get import (
+        GET_REQUESTS,
+        GET_RESPONSES,
+        BlockAssembler,
+        DataBlockG,
+        GetBlockReassembler,
+        GetRequest,
+        GetRequestNext,
+        GetRequestNormal,
+        GetRequestWithList,
+        GetResponse,
+        GetResponseNormal,
+        GetResponseWithDatablock,
+        GetResponseWithList,
+        split_get_response,
+    )
+    from edge_agent.dlms.apdu.initiate import InitiateRequest, InitiateResponse
+    from edge_agent.dlms.apdu.notification import DataNotification, EventNotificationRequest
+    from edge_agent.dlms.apdu.service_errors import ConfirmedServiceError, ExceptionResponse
+    from edge_agent.dlms.apdu.set import (
+        SET_REQUESTS,
+        SET_RESPONSES,
+        SetRequest,
+        SetRequestNormal,
+        SetRequestWithDatablock,
+        SetRequestWithFirstDatablock,
+        SetRequestWithList,
+        SetRequestWithListAndFirstDatablock,
+        SetResponse,
+        SetResponseDatablock,
+        SetResponseLastDatablock,
+        SetResponseLastDatablockWithList,
+        SetResponseNormal,
+        SetResponseWithList,
+        split_set_request,
+    )
+
+    Xdlms = (
+        GetRequest
+        | GetResponse
+        | SetRequest
+        | SetResponse
+        | ActionRequest
+        | ActionResponse
+        | DataNotification
+        | EventNotificationRequest
+        | ExceptionResponse
+        | ConfirmedServiceError
+        | GeneralBlockTransfer
+        | InitiateRequest
+        | InitiateResponse
+    )
+
+# The services' modules are imported on first use, so that a process decoding GET answers
+# (`dlms-edge decode -` over a capture log) creates no SET, ACTION or initiate classes.
+# Each module's public names, which this package re-exports (imported when first asked for):
+_EXPORTS: dict[str, tuple[str, ...]] = {
+    "action": (
+        "ACTION_REQUESTS", "ACTION_RESPONSES", "ActionRequest", "ActionRequestNextPblock",
+        "ActionRequestNormal", "ActionRequestWithFirstPblock", "ActionRequestWithList",
+        "ActionRequestWithListAndFirstPblock", "ActionRequestWithPblock", "ActionResponse",
+        "ActionResponseNextPblock", "ActionResponseNormal", "ActionResponseWithList",
+        "ActionResponseWithOptionalData", "ActionResponseWithPblock", "split_action_request",
+    ),
+    "general_block_transfer": ("GbtReassembler", "GeneralBlockTransfer", "split_into_gbt"),
+    "get": (
+        "GET_REQUESTS", "GET_RESPONSES", "BlockAssembler", "DataBlockG", "GetBlockReassembler",
+        "GetRequest", "GetRequestNext", "GetRequestNormal", "GetRequestWithList", "GetResponse",
+        "GetResponseNormal", "GetResponseWithDatablock", "GetResponseWithList",
+        "split_get_response",
+    ),
+    "initiate": ("InitiateRequest", "InitiateResponse"),
+    "notification": ("DataNotification", "EventNotificationRequest"),
+    "service_errors": ("ConfirmedServiceError", "ExceptionResponse"),
+    "set": (
+        "SET_REQUESTS", "SET_RESPONSES", "SetRequest", "SetRequestNormal",
+        "SetRequestWithDatablock", "SetRequestWithFirstDatablock", "SetRequestWithList",
+        "SetRequestWithListAndFirstDatablock", "SetResponse", "SetResponseDatablock",
+        "SetResponseLastDatablock", "SetResponseLastDatablockWithList", "SetResponseNormal",
+        "SetResponseWithList", "split_set_request",
+    ),
 }
+_MODULE_OF: dict[str, str] = {name: module for module, names in _EXPORTS.items() for name in names}
+
+# The xDLMS-APDU CHOICE (Green Book 9.5) by tag: the module of the service and its name for
+# what decodes the tag: a family told apart by the CHOICE octet after the tag (tuple of
+# classes), or the one class of the tag.
+_SERVICES: dict[int, tuple[str, str]] = {
+    0xC0: ("get", "GET_REQUESTS"),
+    0xC4: ("get", "GET_RESPONSES"),
+    0xC1: ("set", "SET_REQUESTS"),
+    0xC5: ("set", "SET_RESPONSES"),
+    0xC3: ("action", "ACTION_REQUESTS"),
+    0xC7: ("action", "ACTION_RESPONSES"),
+    0x0F: ("notification", "DataNotification"),
+    0xC2: ("notification", "EventNotificationRequest"),
+    0xD8: ("service_errors", "ExceptionResponse"),
+    0x0E: ("service_errors", "ConfirmedServiceError"),
+    0xE0: ("general_block_transfer", "GeneralBlockTransfer"),
+    0x01: ("initiate", "InitiateRequest"),
+    0x08: ("initiate", "InitiateResponse"),
+}
+# What each tag of _SERVICES decodes with, filled at its first APDU: {choice: class} for a
+# family, the class for a tag alone.
+_DECODERS: dict[int, dict[int, type[Apdu]] | type[Apdu]] = {}
+
+
+def __getattr__(name: str) -> Any:
+    """A service's public name (PEP 562): its module is imported at the first ask."""
+    if name == "Xdlms":
+        value: Any = _xdlms_union()
+    elif name in _MODULE_OF:
+        value = getattr(importlib.import_module(f"{__name__}.{_MODULE_OF[name]}"), name)
+    else:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
+
+
+def _xdlms_union() -> Any:
+    families = [__getattr__(name) for name in (
+        "GetRequest", "GetResponse", "SetRequest", "SetResponse", "ActionRequest",
+        "ActionResponse", "DataNotification", "EventNotificationRequest", "ExceptionResponse",
+        "ConfirmedServiceError", "GeneralBlockTransfer", "InitiateRequest", "InitiateResponse")]
+    union = families[0]
+    for family in families[1:]:
+        union = union | family
+    return union
+
+
+def _decoders(tag: int) -> dict[int, type[Apdu]] | type[Apdu] | None:
+    """What decodes APDUs of ``tag`` (its service's module imported at the first), or None."""
+    found = _DECODERS.get(tag)
+    if found is None and tag in _SERVICES:
+        module, name = _SERVICES[tag]
+        value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+        found = _DECODERS[tag] = ({cls.CHOICE: cls for cls in value} if isinstance(value, tuple)
+                                  else value)
+    return found
+
 
 # Protected APDUs by name, for the refusal message (Green Book 9.5, xDLMS-APDU CHOICE):
 # service-specific glo- (global key) and ded- (dedicated key) forms, then the general ones.
@@ -158,21 +246,6 @@ PROTECTED_TAGS: dict[int, str] = {
 # ACSE PDUs share the first octet space; say so rather than "unknown".
 _ACSE_TAGS = {0x60: "AARQ", 0x61: "AARE", 0x62: "RLRQ", 0x63: "RLRE"}
 
-Xdlms = (
-    GetRequest
-    | GetResponse
-    | SetRequest
-    | SetResponse
-    | ActionRequest
-    | ActionResponse
-    | DataNotification
-    | EventNotificationRequest
-    | ExceptionResponse
-    | ConfirmedServiceError
-    | GeneralBlockTransfer
-    | InitiateRequest
-    | InitiateResponse
-)
 
 
 def apdu_class(buf: Buffer) -> type[Apdu]:
@@ -180,20 +253,19 @@ def apdu_class(buf: Buffer) -> type[Apdu]:
     if not len(buf):
         raise truncated("xDLMS APDU", 1, buf, 0)
     tag = buf[0]
-    choices = _BY_CHOICE.get(tag)
-    if choices is not None:
+    decoders = _DECODERS.get(tag) or _decoders(tag)
+    if isinstance(decoders, dict):
         if len(buf) < 2:
             raise truncated(f"xDLMS APDU tag 0x{tag:02x}", 2, buf, 0)
-        cls = choices.get(buf[1])
+        cls = decoders.get(buf[1])
         if cls is None:
-            names = ", ".join(f"{choice} {c.NAME}" for choice, c in choices.items())
+            names = ", ".join(f"{choice} {c.NAME}" for choice, c in decoders.items())
             raise DecodeError(
                 f"xDLMS APDU tag 0x{tag:02x}: unknown choice {buf[1]} (expected {names})"
             )
         return cls
-    cls = _BY_TAG.get(tag)
-    if cls is not None:
-        return cls
+    if decoders is not None:
+        return decoders
     if tag in PROTECTED_TAGS:
         raise DecodeError(
             f"xDLMS APDU tag 0x{tag:02x} is {PROTECTED_TAGS[tag]}: it is protected and must be "
