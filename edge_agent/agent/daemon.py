@@ -116,6 +116,7 @@ class Agent:
             max_bytes=config.mqtt.queue_max_bytes), on_connection_change=self._connection_changed)
         self._lock = threading.Lock()
         self._published: dict[str, _Published] = {}
+        self._reached_broker = False  # once connected, a later connection is a reconnection
         self._stale_infos: dict[str, bytes] = {}  # retained info of meters not (yet) known
         self.publisher.subscribe(f"{self.topics.base}/+/info", self._retained_info)
         self.publisher.subscribe(f"{self.topics.base}/+/replay", self._replay_requested)
@@ -352,10 +353,17 @@ class Agent:
     # --- the broker came back -------------------------------------------------------------
 
     def _connection_changed(self, connected: bool) -> None:
-        """On every (re)connection, publish each meter's retained documents again: a broker
+        """On every reconnection, publish each meter's retained documents again: a broker
         without persistence comes back empty, and subscribers (Home Assistant offers a
-        meter for removal when its ``info`` stays gone) must find them (paho's thread)."""
+        meter for removal when its ``info`` stays gone) must find them (paho's thread).
+
+        The first connection has nothing to restore: everything published so far is still
+        in the queue, whose bounds keep the newest retained message of every topic, and
+        publishing it again would show subscribers each document twice."""
         if not connected:
+            return
+        if not self._reached_broker:
+            self._reached_broker = True
             return
         with self._lock:
             messages: list[Message] = []
