@@ -164,20 +164,7 @@ def test_meter_values_reach_home_assistant(
     chain = (broker, simulator, agent, hass)
 
     api = HomeAssistantApi(ha_port)
-    started_by = time.monotonic() + HA_START_TIMEOUT
-    wait_for(
-        "Home Assistant's HTTP server",
-        lambda: api.probe("/api/onboarding"),
-        started_by - time.monotonic(),
-        chain,
-    )
-    api.onboard()
-    config = wait_for(
-        "Home Assistant to be running",
-        lambda: _running_config(api),
-        started_by - time.monotonic(),
-        chain,
-    )
+    config = _onboarded(api, chain)
     # Recovery mode would skip custom integrations; nothing set up may reach the network.
     assert config["recovery_mode"] is False, config
     assert not NETWORKED & set(config["components"]), config["components"]
@@ -208,6 +195,26 @@ def test_meter_values_reach_home_assistant(
     # (Half a Wh of slack for a kWh display: 34478.174 * 1000 is not exactly 34478174.)
     assert shown_wh > 0.0 and -0.5 <= meter_wh - shown_wh < 1000.0, (shown_wh, meter_wh)
     assert _integration_problems(hass.log_path.read_text(errors="replace")) == []
+
+
+def _onboarded(api: HomeAssistantApi, chain: tuple[Service, ...]) -> dict[str, Any]:
+    """Wait for Home Assistant's HTTP server, onboard its owner, wait until it is running;
+    its ``/api/config``."""
+    started_by = time.monotonic() + HA_START_TIMEOUT
+    wait_for(
+        "Home Assistant's HTTP server",
+        lambda: api.probe("/api/onboarding"),
+        started_by - time.monotonic(),
+        chain,
+    )
+    api.onboard()
+    config: dict[str, Any] = wait_for(
+        "Home Assistant to be running",
+        lambda: _running_config(api),
+        started_by - time.monotonic(),
+        chain,
+    )
+    return config
 
 
 def _running_config(api: HomeAssistantApi) -> dict[str, Any] | None:

@@ -24,7 +24,6 @@ import re
 import sqlite3
 import subprocess
 import sys
-import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -44,7 +43,6 @@ from e2e_support import (
 )
 from test_e2e import (  # the same chain as the sensors' end-to-end test
     AGENT_ID,
-    HA_START_TIMEOUT,
     HASS,
     INTEGRATION,
     START_TIMEOUT,
@@ -52,7 +50,7 @@ from test_e2e import (  # the same chain as the sensors' end-to-end test
     _add_mqtt,
     _integration_problems,
     _mosquitto_binary,
-    _running_config,
+    _onboarded,
     _start,
     services,
 )
@@ -190,20 +188,7 @@ def test_profile_backfill_becomes_hourly_statistics(
     wait_for("the agent's backfill", backfill_published, START_TIMEOUT, chain)
 
     api = HomeAssistantApi(ha_port)
-    started_by = time.monotonic() + HA_START_TIMEOUT
-    wait_for(
-        "Home Assistant's HTTP server",
-        lambda: api.probe("/api/onboarding"),
-        started_by - time.monotonic(),
-        chain,
-    )
-    api.onboard()
-    config = wait_for(
-        "Home Assistant to be running",
-        lambda: _running_config(api),
-        started_by - time.monotonic(),
-        chain,
-    )
+    config = _onboarded(api, chain)
     assert "recorder" in config["components"], config["components"]
     _add_mqtt(api, broker_port)
     _add_agent(api, chain)
