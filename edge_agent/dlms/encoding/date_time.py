@@ -353,16 +353,22 @@ class CosemDateTime:
         return self.to_datetime().isoformat()
 
     def __str__(self) -> str:
-        def f(value: int | None, width: int) -> str:
-            return "*" * width if value is None else f"{value:0{width}d}"
+        """``2026-11-24 13:45:00.00 dev=-120 status=0x80``; ``*`` for each digit of a field
+        not specified, no ``dev=``/``status=`` when those are not specified (4.1.6.1)."""
+        (year, month, day, _, hour, minute, second, hundredths, deviation,
+         status) = _DATE_TIME.unpack(self._octets)
+        two = _TWO_DIGITS  # one look-up per octet field: every decoded capture line shows one
+        text = (f"{'****' if year == YEAR_NOT_SPECIFIED else f'{year:04d}'}-{two[month]}-"
+                f"{two[day]} {two[hour]}:{two[minute]}:{two[second]}.{two[hundredths]}")
+        if deviation != DEVIATION_NOT_SPECIFIED:
+            text += f" dev={deviation:+d}"
+        if status != NOT_SPECIFIED:
+            text += f" status=0x{status:02X}"
+        return text
 
-        dev = "" if self.deviation is None else f" dev={self.deviation:+d}"
-        status = "" if self.status is None else f" status=0x{self.status:02X}"
-        return (f"{f(self.year, 4)}-{f(self.month, 2)}-{f(self.day, 2)} "
-                f"{f(self.hour, 2)}:{f(self.minute, 2)}:{f(self.second, 2)}."
-                f"{f(self.hundredths, 2)}{dev}{status}")
 
-
+# An octet field of a date-time as str() shows it: two digits at least, "**" not specified.
+_TWO_DIGITS = (*(f"{value:02d}" for value in range(NOT_SPECIFIED)), "**")
 _DT_NAMES = ("year", "month", "day", "weekday", "hour", "minute", "second", "hundredths",
              "deviation", "status")
 _DT_NOT_SPECIFIED = (YEAR_NOT_SPECIFIED, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF,
