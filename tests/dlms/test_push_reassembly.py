@@ -13,12 +13,14 @@ from edge_agent.dlms.encoding.axdr import DoubleLongUnsigned, OctetString, Struc
 from edge_agent.dlms.inspect import inspect
 from edge_agent.dlms.link.hdlc.frame import LLC_RESPONSE, FrameKind, HdlcAddress, HdlcFrame
 from edge_agent.dlms.link.mbus import split_telegram
+from edge_agent.dlms.link.wrapper import WrapperFrame
 from edge_agent.dlms.push.decoder import PushDecoder, PushMessage, PushRejected
 from edge_agent.dlms.push.notification_quirks import (
     TAGGED_DATE_TIME_NOTE,
     standard_data_notification,
 )
 from edge_agent.dlms.push.reassembly import (
+    WRAPPER,
     Damaged,
     Incomplete,
     Reassembler,
@@ -219,3 +221,16 @@ def test_rejected_frames_keep_their_bytes_for_the_capture_file() -> None:
     rejected = [e for e in events if isinstance(e, PushRejected)]
     assert [e.wire for e in rejected] == [bytes(damaged), cut]
     assert isinstance(events[-1], PushMessage) and events[-1].wire == good
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.binary(min_size=0, max_size=40), st.binary(max_size=4), st.integers(0, 3))
+def test_one_whole_wrapper_frame_gives_what_the_scan_gives(apdu: bytes, tail: bytes,
+                                                             shape: int) -> None:
+    """reassemble() takes a single wrapper frame without scanning: the events must be the
+    scanning reassembler's, for whole frames, cut or padded ones, and GBT blocks."""
+    body = (b"\xe0\xc0\x00\x01\x00\x00" + apdu[:1] if shape == 1 else apdu)  # a GBT block
+    wire = WrapperFrame(1, 16, body).encode()
+    data = wire + tail if shape == 2 else wire[:-1] if shape == 3 and body else wire
+    scanner = Reassembler((WRAPPER,))
+    assert reassemble(data) == scanner.feed(data) + scanner.finish()

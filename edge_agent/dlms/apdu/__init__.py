@@ -46,8 +46,6 @@ from edge_agent.dlms.errors import DecodeError
 
 if TYPE_CHECKING:
     from edge_agent.dlms.apdu.action import (
-        ACTION_REQUESTS,
-        ACTION_RESPONSES,
         ActionRequest,
         ActionRequestNextPblock,
         ActionRequestNormal,
@@ -69,8 +67,6 @@ if TYPE_CHECKING:
         split_into_gbt,
     )
     from edge_agent.dlms.apdu.get import (
-        GET_REQUESTS,
-        GET_RESPONSES,
         BlockAssembler,
         DataBlockG,
         GetBlockReassembler,
@@ -88,8 +84,6 @@ if TYPE_CHECKING:
     from edge_agent.dlms.apdu.notification import DataNotification, EventNotificationRequest
     from edge_agent.dlms.apdu.service_errors import ConfirmedServiceError, ExceptionResponse
     from edge_agent.dlms.apdu.set import (
-        SET_REQUESTS,
-        SET_RESPONSES,
         SetRequest,
         SetRequestNormal,
         SetRequestWithDatablock,

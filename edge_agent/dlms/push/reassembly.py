@@ -38,6 +38,7 @@ from edge_agent.dlms.errors import DecodeError
 from edge_agent.dlms.link.hdlc.frame import FLAG, FrameKind, HdlcFrame
 from edge_agent.dlms.link.mbus import MbusLongFrame
 from edge_agent.dlms.link.wrapper import HEADER_LENGTH as WRAPPER_HEADER_LENGTH
+from edge_agent.dlms.link.wrapper import WrapperFrame
 from edge_agent.dlms.push.frame_scan import (
     FRAMING_TABLE,
     LLC_HEADERS,
@@ -433,6 +434,13 @@ def reassemble(data: bytes, framings: tuple[str, ...] = AUTO) -> list[Reassembly
         reassembler = Reassembler(framings)
         return reassembler.feed(buf) + reassembler.finish()
     if buf[:2] == WRAPPER_VERSION and len(buf) >= WRAPPER_HEADER_LENGTH:
+        if (int.from_bytes(buf[6:8], "big") == len(buf) - WRAPPER_HEADER_LENGTH > 0
+                and buf[WRAPPER_HEADER_LENGTH] != GENERAL_BLOCK_TRANSFER):
+            # One whole wrapper frame (IEC 62056-47: its length field counts the rest) around
+            # a whole APDU, as a capture line of a TCP meter's answer holds: the one telegram
+            # the scan below would find, without scanning.
+            frame, _ = WrapperFrame.decode(buf)
+            return [Telegram(frame.apdu, buf, 0, WRAPPER, (frame,))]
         reassembler = Reassembler((WRAPPER,))
         return reassembler.feed(buf) + reassembler.finish()
     reassembler = Reassembler((HDLC, MBUS))
