@@ -33,6 +33,7 @@ from edge_agent.dlms.inspect import (
 )
 from edge_agent.dlms.secret import Secret
 from edge_agent.dlms.security.control import CipherKeys
+from edge_agent.dlms.system_title import SystemTitle
 
 if TYPE_CHECKING:
     from edge_agent.keystore import KeyMaterial
@@ -122,7 +123,8 @@ def build_keys(args: argparse.Namespace) -> DirectedKeys:
         ak=_secret(args.ak, "DLMS_AK", "AK") or (stored and stored.ak),
         kek=stored and stored.kek,
     )
-    system_title = Secret.from_hex(args.system_title, "--system-title", 8).reveal() if args.system_title else None
+    system_title = (SystemTitle(Secret.from_hex(args.system_title, "--system-title", 8).reveal())
+                    if args.system_title else None)  # checked here once, not per APDU
     parsed = [c for c in (stored.client_certificate, stored.meter_certificate)
               if c is not None] if stored else []
     signers = _Signers(parsed, [_file(path, "certificate") for path in args.cert])

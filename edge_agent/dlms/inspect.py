@@ -67,7 +67,7 @@ from edge_agent.dlms.push.reassembly import (
 from edge_agent.dlms.push.security_header import peek_security_header
 from edge_agent.dlms.secret import Secret
 from edge_agent.dlms.security.ciphering import CipheredApdu, decipher
-from edge_agent.dlms.security.control import CipherKeys
+from edge_agent.dlms.security.control import CipherKeys, SecurityControl
 from edge_agent.dlms.security.signing import GeneralSigning, PublicKeyOrCertificate, verify
 from edge_agent.dlms.security.tags import CIPHERED, GENERAL_SIGNING
 from edge_agent.dlms.system_title import SystemTitle
@@ -185,7 +185,8 @@ class DecodeKeys:
     @property
     def can_decipher(self) -> bool:
         c = self.cipher
-        return any(k is not None for k in (c.ek, c.ak, c.broadcast_ek, c.dedicated_ek, c.kek))
+        return (c.ek is not None or c.ak is not None or c.broadcast_ek is not None
+                or c.dedicated_ek is not None or c.kek is not None)
 
     def signer_of(self, system_title: bytes) -> PublicKeyOrCertificate | None:
         return self.signers.get(system_title, self.signer)
@@ -193,10 +194,10 @@ class DecodeKeys:
 
 @dataclass(slots=True)
 class _Walk:
-    """State of one inspection: keys in, the plaintexts deciphered so far out."""
+    """State of one inspection: keys in, the plaintexts deciphered so far out (hex)."""
 
     keys: DecodeKeys
-    plaintexts: list[bytes] = field(default_factory=list)
+    plaintexts: list[str] = field(default_factory=list)
     depth: int = 0
 
 
@@ -276,7 +277,7 @@ def inspect(data: bytes | bytearray | memoryview, keys: DecodeKeys | None = None
     if problems:
         tree["problems"] = problems
     if walk.plaintexts:
-        tree["plaintext"] = walk.plaintexts[0].hex()
+        tree["plaintext"] = walk.plaintexts[0]
     return tree
 
 
@@ -368,18 +369,22 @@ def _apdu(buf: bytes, walk: _Walk) -> Tree:
 def _xdlms(buf: bytes) -> Tree:
     buf, note = standard_data_notification(buf)
     apdu = decode_apdu(buf)
-    node: Tree = {"type": apdu.NAME, "tag": f"0x{buf[0]:02X}"}
+    node: Tree = {"type": apdu.NAME, "tag": _BYTE_TEXT[buf[0]]}
     if note is not None:
         node["notes"] = [note]
-    if getattr(apdu, "invoke_id", None) is not None:
-        node["invoke_id"] = apdu.invoke_id
+    invoke_id = getattr(apdu, "invoke_id", None)
+    if invoke_id is not None:
+        node["invoke_id"] = invoke_id
     node.update(_fields(apdu))
-    date_time = getattr(apdu, "date_time", None)
-    if isinstance(date_time, bytes) and date_time:
-        node["date_time"] = _octets(date_time)
-    body = getattr(apdu, "notification_body", None)
-    if body is not None:
-        node.update(push_values(body))
+    names = _FIELD_NAMES[type(apdu)]  # looked up by _fields
+    if "date_time" in names:  # a notification's (Green Book 9.5: DataNotification)
+        date_time = apdu.date_time  # type: ignore[union-attr]  # the field is there
+        if isinstance(date_time, bytes) and date_time:
+            node["date_time"] = _octets(date_time)
+    if "notification_body" in names:
+        body = apdu.notification_body  # type: ignore[union-attr]  # the field is there
+        if body is not None:
+            node.update(push_values(body))
     return node
 
 
@@ -424,15 +429,8 @@ def _ciphered(buf: bytes, walk: _Walk) -> Tree:
     sc = ciphered.sc
     node: Tree = {
         "type": ciphered.name,
-        "tag": f"0x{ciphered.tag:02X}",
-        "security_control": {
-            "byte": f"0x{sc.byte:02X}",
-            "suite": sc.suite,
-            "authentication": sc.authentication,
-            "encryption": sc.encryption,
-            "broadcast_key": sc.broadcast,
-            "compression": sc.compression,
-        },
+        "tag": _BYTE_TEXT[ciphered.tag],
+        "security_control": dict(_security_control(sc)),  # a copy: trees are the caller's
         "security": sc.describe(),
         "invocation_counter": ciphered.invocation_counter,
     }
@@ -462,7 +460,8 @@ def _ciphered(buf: bytes, walk: _Walk) -> Tree:
         opened = decipher(ciphered, keys.cipher, keys.system_title)
     except AuthenticationError as error:
         raise AuthenticationError(f"{error}. {ciphered.keys_needed()}") from None
-    walk.plaintexts.append(opened.plaintext)  # outermost first: recursion comes after
+    plaintext = opened.plaintext.hex()
+    walk.plaintexts.append(plaintext)  # outermost first: recursion comes after
     try:
         content = _apdu(opened.plaintext, walk)
     except DecodeError as error:
@@ -475,8 +474,29 @@ def _ciphered(buf: bytes, walk: _Walk) -> Tree:
         ) from None
     node["deciphered"] = True
     node["key"] = opened.key_id
-    node["plaintext"] = opened.plaintext.hex()
+    node["plaintext"] = plaintext
     node["content"] = content
+    return node
+
+
+# "0x30" for 0x30: tags and SC bytes as the tree shows them.
+_BYTE_TEXT: Final = tuple(f"0x{octet:02X}" for octet in range(256))
+_SECURITY_CONTROLS: dict[int, Tree] = {}  # SC byte -> its subtree (Green Book 9.2.7.2.2)
+
+
+def _security_control(sc: SecurityControl) -> Tree:
+    """The bits of the SC byte by name, made once per byte: a capture repeats a few."""
+    byte = sc.byte
+    node = _SECURITY_CONTROLS.get(byte)
+    if node is None:
+        node = _SECURITY_CONTROLS[byte] = {
+            "byte": _BYTE_TEXT[byte],
+            "suite": sc.suite,
+            "authentication": sc.authentication,
+            "encryption": sc.encryption,
+            "broadcast_key": sc.broadcast,
+            "compression": sc.compression,
+        }
     return node
 
 

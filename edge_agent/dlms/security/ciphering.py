@@ -138,6 +138,17 @@ class CipheredApdu:
 
     def keys_needed(self) -> str:
         """'needs the encryption key (EK) and ...' for decode output and error messages."""
+        if self.header is not None:  # the key-info of general-ciphering decides
+            return self._keys_needed()
+        # Otherwise the tag, the SC byte and whether the system title is carried do: each
+        # text is made once (decode shows it for every ciphered APDU of a capture).
+        key = (self.tag, self.sc.byte, self.system_title is None)
+        text = _KEYS_NEEDED.get(key)
+        if text is None:
+            text = _KEYS_NEEDED[key] = self._keys_needed()
+        return text
+
+    def _keys_needed(self) -> str:
         if self.form in (Form.DED, Form.GENERAL_DED):
             needs = "the dedicated key of the association" + (
                 " and the AK" if self.sc.authentication else ""
@@ -155,6 +166,9 @@ class CipheredApdu:
         if self.system_title is None:
             needs += ", and the sender's system title (this APDU does not carry it)"
         return f"{self.name} with {self.sc.describe()} needs {needs}"
+
+
+_KEYS_NEEDED: dict[tuple[int, int, bool], str] = {}  # (tag, SC byte, no system title) -> text
 
 
 @dataclass(frozen=True, slots=True)
@@ -359,7 +373,8 @@ def decipher(
             "system title (AARE responding-AP-title / AARQ calling-AP-title, or the system_title "
             "setting)"
         )
-    sender = SystemTitle(sender, what=f"{what}: system title")
+    if not isinstance(sender, SystemTitle):
+        sender = SystemTitle(sender, what=f"{what}: system title")
     keys.check_suite(apdu.sc.suite)
     key, key_id = _select_key(apdu.form, apdu.sc, keys, apdu.header, content_key, what)
     ak = _require_ak(apdu.sc, keys, what)

@@ -143,15 +143,21 @@ class SecurityControl:
 
     @classmethod
     def decode(cls, value: int) -> SecurityControl:
+        known = _DECODED.get(value)  # a value is immutable: one per SC byte seen
+        if known is not None and cls is SecurityControl:
+            return known
         if not 0 <= value <= 0xFF:
             raise DecodeError(f"security control must be one byte, got {value}")
-        return cls(
+        decoded = cls(
             suite=value & _SUITE_MASK,
             authentication=bool(value & AUTHENTICATION),
             encryption=bool(value & ENCRYPTION),
             broadcast=bool(value & KEY_SET_BROADCAST),
             compression=bool(value & COMPRESSION),
         )
+        if cls is SecurityControl:
+            _DECODED[value] = decoded
+        return decoded
 
     @classmethod
     def of(cls, suite: int, policy: SecurityPolicy | str) -> SecurityControl:
@@ -182,6 +188,13 @@ class SecurityControl:
 
     def describe(self) -> str:
         """Human text for CLI output: 'SC 0x31: suite 1, authenticated and encrypted'."""
+        byte = self.byte  # the byte says it all: each text is made once
+        text = _DESCRIPTIONS.get(byte)
+        if text is None:
+            text = _DESCRIPTIONS[byte] = self._describe()
+        return text
+
+    def _describe(self) -> str:
         kind = {
             (True, True): "authenticated and encrypted",
             (True, False): "authenticated only (plaintext in clear)",
@@ -195,12 +208,27 @@ class SecurityControl:
 
     def keys_needed(self) -> str:
         """Which keys a frame with this SC needs, for 'cannot decrypt' messages."""
+        byte = self.byte
+        text = _KEYS_NEEDED.get(byte)
+        if text is None:
+            text = _KEYS_NEEDED[byte] = self._keys_needed()
+        return text
+
+    def _keys_needed(self) -> str:
         if not self.protected:
             return "no key"
         ek = "the broadcast encryption key" if self.broadcast else "the encryption key (EK)"
         if self.authentication:
             return f"{ek} and the authentication key (AK)"
         return f"{ek} only (encryption-only frames have no tag, so no AK is needed)"
+
+
+# Per SC byte (at most 256 entries each): the value, its description and the keys it
+# needs. Every APDU of a capture or a session carries the same few bytes, and decode
+# shows the texts for each.
+_DECODED: dict[int, SecurityControl] = {}
+_DESCRIPTIONS: dict[int, str] = {}
+_KEYS_NEEDED: dict[int, str] = {}
 
 
 @dataclass(frozen=True, slots=True)
