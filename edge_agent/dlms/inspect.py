@@ -68,17 +68,18 @@ from edge_agent.dlms.push.security_header import peek_security_header
 from edge_agent.dlms.secret import Secret
 from edge_agent.dlms.security.ciphering import CipheredApdu, decipher
 from edge_agent.dlms.security.control import CipherKeys, SecurityControl
-from edge_agent.dlms.security.signing import GeneralSigning, PublicKeyOrCertificate, verify
 from edge_agent.dlms.security.tags import CIPHERED, GENERAL_SIGNING
 from edge_agent.dlms.system_title import SystemTitle
 
 if TYPE_CHECKING:
     from edge_agent.dlms.cosem.obis import Obis
     from edge_agent.dlms.push.body import PushItem
+    from edge_agent.dlms.security.signing import PublicKeyOrCertificate
 
 # What a capture may or may not hold is decoded by modules imported where first needed
-# (ACSE, DSMR P1, push bodies, OBIS names, interface classes): `dlms-edge decode -` runs as a
-# process per capture, and a log of GET answers should not pay for loading the rest.
+# (ACSE, general-signing, DSMR P1, push bodies, OBIS names, interface classes): `dlms-edge
+# decode -` runs as a process per capture, and a log of GET answers should not pay for
+# loading the rest.
 
 __all__ = ["CAPTURE_FORMAT", "CaptureLine", "DecodeKeys", "format_capture_line", "inspect",
            "parse_hex", "parse_line"]
@@ -501,6 +502,8 @@ def _security_control(sc: SecurityControl) -> Tree:
 
 
 def _signed(buf: bytes, walk: _Walk) -> Tree:
+    from edge_agent.dlms.security.signing import GeneralSigning, verify
+
     signed = GeneralSigning.from_bytes(buf)
     header = signed.header
     node: Tree = {

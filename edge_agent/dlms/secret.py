@@ -7,7 +7,6 @@ raw bytes with :meth:`Secret.reveal` only where a cipher needs them.
 
 from __future__ import annotations
 
-import hmac
 from typing import NoReturn
 
 
@@ -50,6 +49,8 @@ class Secret:
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Secret):
             return NotImplemented
+        import hmac  # here: its OpenSSL hashes load in ~2 ms, and most runs compare no keys
+
         return hmac.compare_digest(self._value, other._value)
 
     def __hash__(self) -> int:

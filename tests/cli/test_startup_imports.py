@@ -83,13 +83,16 @@ def test_decode_imports_decode_alone(tmp_path, argv: list[str]) -> None:
     assert code == 0 and out
     assert verb_modules_in(loaded) == {"edge_agent.cli.decode"}
     assert forbidden_in(loaded) == set()
-    # The APDU services' modules load with their first APDU: a GET answer needs none of these.
-    assert OTHER_SERVICES & loaded == set()
+    # The APDU services' modules load with their first APDU, the security package's with
+    # their first use: a GET answer, plain or ciphered, needs none of these.
+    assert NOT_NEEDED & loaded == set()
 
 
-# xDLMS services (and ACSE) whose classes a glo-get-request or an HDLC control frame never needs.
-OTHER_SERVICES = {f"edge_agent.dlms.apdu.{service}" for service in (
-    "set", "action", "initiate", "notification", "service_errors", "acse")}
+# xDLMS services (and ACSE) whose classes a glo-get-request or an HDLC control frame never
+# needs, and the security modules that deciphering does not use.
+NOT_NEEDED = {f"edge_agent.dlms.apdu.{service}" for service in (
+    "set", "action", "initiate", "notification", "service_errors", "acse")} | {
+    f"edge_agent.dlms.security.{module}" for module in ("signing", "layers", "replay")}
 
 
 def test_decode_parses_a_certificate_only_for_a_signed_apdu(tmp_path) -> None:

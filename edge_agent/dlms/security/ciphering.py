@@ -17,7 +17,6 @@ J0 + 1 = IV ‖ 00000002 (NIST SP 800-38D 7.1): identical keystream, no GHASH ne
 
 from __future__ import annotations
 
-import hmac
 import struct
 from dataclasses import dataclass
 from typing import Protocol
@@ -289,6 +288,8 @@ def _gcm_decrypt(key: Secret, iv: bytes, aad: bytes, apdu: CipheredApdu) -> byte
         ).decryptor()
         return decryptor.update(apdu.information) + decryptor.finalize()
     if not sc.encryption:
+        import hmac  # here: authentication-only APDUs alone compare a tag themselves
+
         cipher = crypto.Cipher(crypto.algorithms.AES(key.reveal()), crypto.modes.GCM(iv))
         encryptor = cipher.encryptor()
         encryptor.authenticate_additional_data(aad + apdu.information)
