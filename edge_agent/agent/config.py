@@ -56,6 +56,7 @@ from edge_agent.agent.config_model import (
 )
 from edge_agent.agent.config_schema import BUS, METER, POLL_GROUP, PROFILE, TOP
 from edge_agent.dlms.errors import ConfigError
+from edge_agent.dlms.link.hdlc.frame import HdlcParameters
 from edge_agent.dlms.secret import Secret
 from edge_agent.mqtt.settings import MqttSettings, TlsSettings
 from edge_agent.state import default_state_dir
@@ -369,6 +370,14 @@ class _Builder:
             self.problems.add(path + ["retries"], "applies to HDLC links only; the wrapper "
                                                   "runs over TCP, which retransmits itself: "
                                                   "remove it, or set link: hdlc")
+        hdlc = None
+        if "hdlc" in raw:
+            if link != "hdlc":
+                self.problems.add(path + ["hdlc"], "sets HDLC frames; this meter's link is "
+                                                   f"{link or 'push only'}: remove it, or set "
+                                                   "link: hdlc")
+            size, window = raw["hdlc"]["max_info"], raw["hdlc"]["window"]
+            hdlc = HdlcParameters(size, size, window, window)
         label = raw.get("id") or format_path(path)
         clock, events = self.clock_and_events(raw, path)
         return MeterConfig(
@@ -376,7 +385,7 @@ class _Builder:
             self.addresses(raw["addresses"], transport, label, path + ["addresses"]),
             self.security(raw["security"], path + ["security"], "transport" in raw), poll, push,
             float(raw["timeout"]), raw.get("retries", DEFAULT_RETRIES),
-            self.backoff(raw.get("backoff"), path + ["backoff"]), profiles, clock, events)
+            self.backoff(raw.get("backoff"), path + ["backoff"]), profiles, clock, events, hdlc)
 
     def clock_and_events(self, raw: dict, path: list[Any]
                          ) -> tuple[ClockConfig | None, EventsConfig | None]:

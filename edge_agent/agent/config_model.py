@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Literal
 
 from edge_agent.dlms.errors import ConfigError
+from edge_agent.dlms.link.hdlc.frame import HdlcParameters
 from edge_agent.dlms.secret import Secret
 from edge_agent.mqtt.settings import MqttSettings
 
@@ -240,6 +241,7 @@ class MeterConfig:
     profiles: tuple[ProfileConfig, ...] = ()
     clock: ClockConfig | None = ClockConfig()  # None: the clock is not read
     events: EventsConfig | None = EventsConfig()  # None: event logs are not read
+    hdlc: HdlcParameters | None = None  # proposed in SNRM; None: the largest (2030, window 7)
 
     @property
     def label(self) -> str:

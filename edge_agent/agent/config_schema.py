@@ -17,6 +17,7 @@ import voluptuous as vol
 from edge_agent.agent.config_model import DEFAULT_ASSOCIATION, DEFAULT_FRAME_COUNTER
 from edge_agent.dlms.association.settings import Authentication, Pass3Signing
 from edge_agent.dlms.errors import ConfigError
+from edge_agent.dlms.link.hdlc.frame import LARGEST_MAX_INFO_LENGTH, LARGEST_WINDOW_SIZE
 from edge_agent.dlms.security.control import SecurityPolicy
 from edge_agent.mqtt.queue import DEFAULT_MAX_BYTES, DEFAULT_MAX_MESSAGES
 from edge_agent.mqtt.topics import check_id, check_prefix, obis_leaf
@@ -282,6 +283,9 @@ PUSH = _strict({
     O("interval"): _scaled("seconds", 1),  # expected push period (push_stopped after 3x)
     O("system_title"): _hex_bytes(8),  # the meter's, for glo- pushes that carry none
 })
+# Shorter information fields would cut even an AARQ into several frames.
+MIN_PROPOSED_INFO_LENGTH = 32
+
 METER = _strict({
     O("id"): _id,
     O("transport"): TRANSPORT,
@@ -295,6 +299,12 @@ METER = _strict({
     # HDLC: frames repeated after a time-out before the meter counts as unreachable
     # (IEC 62056-46 6.4.4.4.3.3, max retries); the wrapper relies on TCP instead.
     O("retries"): _int_range(0, 10, "retries"),
+    # HDLC: what the client proposes in SNRM (IEC 62056-46 6.4.4.4.3.2), the same both
+    # ways; the meter grants what it can. Default: the largest the standard allows.
+    O("hdlc"): _strict({O("max_info", default=LARGEST_MAX_INFO_LENGTH): _int_range(
+                            MIN_PROPOSED_INFO_LENGTH, LARGEST_MAX_INFO_LENGTH, "max_info"),
+                        O("window", default=LARGEST_WINDOW_SIZE): _int_range(
+                            1, LARGEST_WINDOW_SIZE, "window")}),
     # Waiting after failed polls: initial, doubling to maximum (with 20 % jitter).
     O("backoff"): _strict({O("initial"): _scaled("seconds", 0.1),
                            O("maximum"): _scaled("seconds", 1)}),

@@ -83,7 +83,7 @@ def connection_settings(meter: MeterConfig, bus_serial: SerialSettings | None = 
     transport = meter.transport
     common = {"client_sap": meter.addresses.client, "server_logical": meter.addresses.logical,
               "server_physical": meter.addresses.physical, "timeout": meter.timeout,
-              "retries": meter.retries}
+              "retries": meter.retries, "hdlc_parameters": meter.hdlc}
     if isinstance(transport, TcpTransport):
         return ConnectionSettings(tcp=(transport.host, transport.port),
                                   hdlc=meter.link == "hdlc", **common)

@@ -21,6 +21,11 @@ from edge_agent.dlms.association.settings import Authentication, Pass3Signing
 from edge_agent.dlms.cosem.obis import Obis
 from edge_agent.dlms.errors import ConfigError, DecodeError
 from edge_agent.dlms.inspect import format_capture_line
+from edge_agent.dlms.link.hdlc.frame import (
+    LARGEST_MAX_INFO_LENGTH,
+    LARGEST_WINDOW_SIZE,
+    HdlcParameters,
+)
 from edge_agent.dlms.redact import redact_frame
 from edge_agent.dlms.secret import Secret
 from edge_agent.dlms.security.control import SecurityPolicy
@@ -46,6 +51,34 @@ def add_connection_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--address-size", type=int, choices=(1, 2, 4), default=4, help="HDLC server address bytes (default 4)")
     group.add_argument("--timeout", type=float, default=5.0, metavar="S", help="seconds to wait for each answer (default 5)")
     group.add_argument("--retries", type=int, default=3, help="HDLC retransmissions before giving up (default 3)")
+    group.add_argument("--hdlc-max-info", type=_bounded(32, LARGEST_MAX_INFO_LENGTH), metavar="BYTES",
+                       help=f"HDLC information field length to propose (32..{LARGEST_MAX_INFO_LENGTH}; default "
+                       f"{LARGEST_MAX_INFO_LENGTH}: the meter grants what it can; 128 for a meter or a noisy "
+                       "line that does not cope with longer frames)")
+    group.add_argument("--hdlc-window", type=_bounded(1, LARGEST_WINDOW_SIZE), metavar="N",
+                       help=f"HDLC window size to propose (1..{LARGEST_WINDOW_SIZE}; default {LARGEST_WINDOW_SIZE})")
+
+
+def _bounded(low: int, high: int) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a whole number {low}..{high}, got {text!r}") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"expected {low}..{high}, got {value}")
+        return value
+
+    return parse
+
+
+def _hdlc_parameters(args: argparse.Namespace) -> HdlcParameters | None:
+    """What SNRM proposes: the flags given, the largest for the others; None without flags."""
+    if args.hdlc_max_info is None and args.hdlc_window is None:
+        return None
+    size = args.hdlc_max_info or LARGEST_MAX_INFO_LENGTH
+    window = args.hdlc_window or LARGEST_WINDOW_SIZE
+    return HdlcParameters(size, size, window, window)
 
 
 def add_security_arguments(parser: argparse.ArgumentParser) -> None:
@@ -93,6 +126,7 @@ def connection_from_args(args: argparse.Namespace) -> ConnectionSettings:
         address_size=args.address_size,
         timeout=args.timeout,
         retries=args.retries,
+        hdlc_parameters=_hdlc_parameters(args),
     )
 
 

@@ -53,6 +53,9 @@ class ConnectionSettings:
         if self.tcp is not None and (self.optical or self.rs485):
             flag = "--optical (the IEC 62056-21 sign-on of an optical head)" if self.optical else "--rs485"
             raise ConfigError(f"{flag} is for a serial line (--serial DEVICE), not for --tcp: drop one of them")
+        if self.hdlc_parameters is not None and not self.uses_hdlc:
+            raise ConfigError("--hdlc-max-info and --hdlc-window set HDLC frames; over --tcp the meter "
+                              "speaks the wrapper unless --hdlc is given: add --hdlc or drop them")
 
     @property
     def uses_hdlc(self) -> bool:

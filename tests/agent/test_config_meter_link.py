@@ -57,6 +57,7 @@ def test_defaults_are_the_clients(tmp_path: Path) -> None:
     assert (meter.security.frame_counter == DEFAULT_FRAME_COUNTER
             == client_module.FRAME_COUNTER.dotted)
     assert connection_settings(meter).retries == 3
+    assert meter.hdlc is None and connection_settings(meter).hdlc_parameters is None
     assert client_settings(meter.security, "meters[0].security").association == bytes(
         client_module.ASSOCIATION)
     assert frame_counter(meter.security) == client_module.FRAME_COUNTER
@@ -119,6 +120,13 @@ BAD = [
     ("backoff zero", {"backoff": {"initial": 0}}, "meters[0].backoff.initial", ">= 0.1"),
     ("backoff unit", {"backoff": {"maximum": "soon"}}, "meters[0].backoff.maximum", "5m"),
     ("backoff not a mapping", {"backoff": 5}, "meters[0].backoff", ""),
+    ("hdlc max_info too small", {"hdlc": {"max_info": 16}}, "meters[0].hdlc.max_info",
+     "32..2030"),
+    ("hdlc window too large", {"hdlc": {"window": 8}}, "meters[0].hdlc.window", "1..7"),
+    ("hdlc typo", {"hdlc": {"window_size": 1}}, "meters[0].hdlc.window_size",
+     "did you mean 'window'"),
+    ("hdlc on the wrapper", {"hdlc": {"max_info": 128}, "link": "wrapper"}, "meters[0].hdlc",
+     "set link: hdlc"),
     ("association not OBIS", {"security": {"association": "40.0"}},
      "meters[0].security.association", "OBIS"),
     ("frame counter not OBIS", {"security": {"frame_counter": "off"}},

@@ -21,11 +21,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+import yaml
 
+from edge_agent.agent.config import load_config
+from edge_agent.agent.meter_settings import connection_settings
+from edge_agent.cli import main
 from edge_agent.client.client import MeterClient
 from edge_agent.client.connection import ConnectionSettings
 from edge_agent.dlms.association.client import ClientSettings
 from edge_agent.dlms.cosem.obis import Obis
+from edge_agent.dlms.inspect import parse_line
 from edge_agent.dlms.link.hdlc.frame import FrameKind, FrameSplitter, HdlcFrame, HdlcParameters
 from edge_agent.simulator.meter import SimulatedMeterStation, SimulatorOptions
 from edge_agent.simulator.server import MeterServer
@@ -218,3 +223,71 @@ def test_a_meter_refusing_the_proposal_is_read_with_the_defaults(tmp_path: Path)
     assert parameters == HdlcParameters()
     assert len(first) == len(second) == 20
     assert all(len(f.info) <= 128 for f in wire.sent + wire.received)
+
+
+def proposed_from_config(tmp_path: Path, device: str, hdlc: dict) -> ConnectionSettings:
+    """The connection settings the agent derives from a meter's ``hdlc`` key."""
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump({"meters": [{
+        "id": "m", "transport": {"serial": {"device": device}}, "timeout": 3, "hdlc": hdlc}]}))
+    (meter,) = load_config(path).meters
+    return connection_settings(meter)
+
+
+@pytest.mark.parametrize(("hdlc", "proposed"), [
+    ({"max_info": 128, "window": 1}, HdlcParameters()),
+    ({"max_info": 256}, HdlcParameters(256, 256, 7, 7)),
+])
+def test_a_configured_proposal_is_what_snrm_carries_and_the_link_uses(
+        meter_granting, tmp_path: Path, hdlc: dict, proposed: HdlcParameters) -> None:
+    """``hdlc: {max_info, window}`` replaces the largest proposal: the meter grants 512
+    bytes and window 1, the link uses the smaller of both, and no frame is longer."""
+    device = meter_granting(HdlcParameters(512, 512, 1, 1))
+    wire = Wire()
+    with MeterClient(proposed_from_config(tmp_path, device, hdlc), ClientSettings(),
+                     meter_id="m", state_dir=tmp_path / "state", pass3_signing="never",
+                     clock=lambda: FROZEN, frame_counter=None, tap=wire) as meter:
+        used = meter.link.connection.parameters
+        readings = meter.read(REGISTERS, class_ids=CLASSES)
+    snrm = wire.sent[0]
+    assert snrm.kind is FrameKind.SNRM
+    assert HdlcParameters.decode(snrm.info) == proposed
+    size = proposed.max_info_receive
+    assert used == HdlcParameters(size, size, 1, 1)
+    assert len(readings) == 20
+    assert all(len(f.info) <= size for f in wire.sent + wire.received)
+    # An answer too long for one frame fills each segment up to the size, no shorter.
+    segments = [f for f in wire.received if f.segmented]
+    assert all(len(f.info) == size for f in segments) and bool(segments) == (size == 128)
+
+
+def test_the_command_line_proposes_what_its_flags_say(meter_granting, tmp_path: Path) -> None:
+    device = meter_granting(HdlcParameters(512, 512, 1, 1))
+    capture = tmp_path / "capture.txt"
+    code = main(["read", "--serial", device, "--timeout", "3", "--state-dir",
+                 str(tmp_path / "state"), "--hdlc-max-info", "128", "--hdlc-window", "1",
+                 "--capture", str(capture), *(code.dotted for code in REGISTERS)])
+    assert code == 0
+    frames = [HdlcFrame.decode(line.frame)[0]
+              for line in map(parse_line, capture.read_text().splitlines()) if line]
+    assert frames[0].kind is FrameKind.SNRM and HdlcParameters.decode(frames[0].info) == HdlcParameters()
+    assert len(frames) > 10 and all(len(f.info) <= 128 for f in frames)
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["--hdlc-max-info", "16"], "expected 32..2030, got 16"),
+    (["--hdlc-window", "8"], "expected 1..7, got 8"),
+    (["--hdlc-window", "two"], "expected a whole number 1..7, got 'two'"),
+])
+def test_the_command_line_refuses_impossible_proposals(capsys, argv: list[str],
+                                                       message: str) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["read", "--serial", "/dev/null", *argv, "1.0.1.8.0.255"])
+    assert exit_info.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_hdlc_flags_over_the_wrapper_are_refused(capsys) -> None:
+    code = main(["read", "--tcp", "127.0.0.1:1", "--hdlc-max-info", "128", "1.0.1.8.0.255"])
+    assert code != 0
+    assert "add --hdlc or drop them" in capsys.readouterr().err
