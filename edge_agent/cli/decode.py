@@ -38,6 +38,9 @@ from edge_agent.dlms.system_title import SystemTitle
 if TYPE_CHECKING:
     from edge_agent.keystore import KeyMaterial
 
+# Decoding logs nothing (the core is sans-IO; problems are printed): no logging set-up.
+LOGS = False
+
 EXAMPLES = f"""\
   dlms-edge decode 7ea0070321930f017e
   dlms-edge decode --json --ek 000102030405060708090a0b0c0d0e0f --ak d0d1d2d3d4d5d6d7d8d9dadbdcdddedf \\

@@ -86,6 +86,7 @@ def test_decode_imports_decode_alone(tmp_path, argv: list[str]) -> None:
     # The APDU services' modules load with their first APDU, the security package's with
     # their first use: a GET answer, plain or ciphered, needs none of these.
     assert NOT_NEEDED & loaded == set()
+    assert "logging" not in loaded  # decode logs nothing (LOGS = False): no set-up to pay for
 
 
 # xDLMS services (and ACSE) whose classes a glo-get-request or an HDLC control frame never
