@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from edge_agent.dlms.errors import (
     AuthenticationError,
@@ -33,16 +33,14 @@ from edge_agent.dlms.secret import Secret
 from edge_agent.dlms.security import crypto
 from edge_agent.dlms.security._length import decode_length, octet_string, take, take_octet_string
 from edge_agent.dlms.security.control import CipherKeys, SecurityControl
-from edge_agent.dlms.security.header import (
-    GLOBAL_BROADCAST_KEY_ID,
-    GLOBAL_UNICAST_KEY_ID,
-    AgreedKey,
-    GeneralCipheringHeader,
-    IdentifiedKey,
-    WrappedKey,
-)
 from edge_agent.dlms.security.tags import CIPHERED, Form, ciphered_tag
 from edge_agent.dlms.system_title import SystemTitle
+
+if TYPE_CHECKING:
+    from edge_agent.dlms.security.header import GeneralCipheringHeader
+
+# The general-ciphering header (edge_agent.dlms.security.header, five classes) is imported
+# where one is read or met: glo- and ded- APDUs, what meters mostly send, do without it.
 
 TAG_LENGTH = 12
 _HEADER = struct.Struct(">BI")  # SC, invocation counter
@@ -101,6 +99,8 @@ class CipheredApdu:
         offset += 1
         system_title = header = None
         if form is Form.GENERAL:
+            from edge_agent.dlms.security.header import GeneralCipheringHeader
+
             header, offset = GeneralCipheringHeader.decode(buf, offset)
             system_title = header.fields.originator_system_title
         elif form in (Form.GENERAL_GLO, Form.GENERAL_DED):
@@ -148,15 +148,16 @@ class CipheredApdu:
         return text
 
     def _keys_needed(self) -> str:
+        key_info = self.header.key_info if self.header is not None else None
         if self.form in (Form.DED, Form.GENERAL_DED):
             needs = "the dedicated key of the association" + (
                 " and the AK" if self.sc.authentication else ""
             )
-        elif self.header is not None and isinstance(self.header.key_info, WrappedKey):
+        elif _is_key_info(key_info, "WrappedKey"):
             needs = "the master key (KEK) to unwrap the content key" + (
                 " and the AK" if self.sc.authentication else ""
             )
-        elif self.header is not None and isinstance(self.header.key_info, AgreedKey):
+        elif _is_key_info(key_info, "AgreedKey"):
             needs = "a key agreed by ECDH (key agreement keys)" + (
                 " and the AK" if self.sc.authentication else ""
             )
@@ -186,6 +187,17 @@ class Unprotected:
     header: GeneralCipheringHeader | None = None
 
 
+def _is_key_info(key_info: object, kind: str) -> bool:
+    """Whether ``key_info`` (of a general-ciphering header, or None) is of class ``kind``
+    of the header module, which is loaded wherever a header exists."""
+    if key_info is None:
+        return False
+    from edge_agent.dlms.security import header
+
+    cls: type = getattr(header, kind)
+    return isinstance(key_info, cls)
+
+
 def _iv(system_title: bytes, invocation_counter: int) -> bytes:
     return system_title + invocation_counter.to_bytes(4, "big")
 
@@ -207,36 +219,47 @@ def _select_key(
     what: str,
 ) -> tuple[Secret, str]:
     """The block cipher key of an APDU (Green Book 9.2.3.3, key-info of general-ciphering)."""
+    key_info = header.key_info if header is not None else None
     if content_key is not None:
-        return content_key, "agreed" if header is not None and isinstance(
-            header.key_info, AgreedKey
-        ) else "given"
+        return content_key, "agreed" if _is_key_info(key_info, "AgreedKey") else "given"
     if form in (Form.DED, Form.GENERAL_DED):
         return keys.require(
             "dedicated_ek", f"{what} is ciphered with the dedicated key of the association"
         ), "dedicated_ek"
-    key_info = header.key_info if header is not None else None
-    if isinstance(key_info, WrappedKey):
-        from edge_agent.dlms.security.keywrap import unwrap
-
-        kek = keys.require("kek", f"{what} carries a content key wrapped with the master key (KEK)")
-        return unwrap(kek, key_info.key_ciphered_data), "wrapped"
-    if isinstance(key_info, AgreedKey):
-        raise MissingKeyError(
-            f"{what} uses an agreed key (key-parameters {key_info.key_parameters.hex()}): derive it with "
-            "edge_agent.dlms.security.agreement and pass it as content_key"
-        )
     broadcast = sc.broadcast
-    if isinstance(key_info, IdentifiedKey):
-        if key_info.key_id not in (GLOBAL_UNICAST_KEY_ID, GLOBAL_BROADCAST_KEY_ID):
-            raise DecodeError(
-                f"{what}: identified key-id {key_info.key_id}, expected 0 (unicast) or 1 (broadcast)"
+    if key_info is not None:
+        from edge_agent.dlms.security.header import (
+            GLOBAL_BROADCAST_KEY_ID,
+            GLOBAL_UNICAST_KEY_ID,
+            AgreedKey,
+            IdentifiedKey,
+            WrappedKey,
+        )
+
+        if isinstance(key_info, WrappedKey):
+            from edge_agent.dlms.security.keywrap import unwrap
+
+            kek = keys.require(
+                "kek", f"{what} carries a content key wrapped with the master key (KEK)")
+            return unwrap(kek, key_info.key_ciphered_data), "wrapped"
+        if isinstance(key_info, AgreedKey):
+            raise MissingKeyError(
+                f"{what} uses an agreed key (key-parameters {key_info.key_parameters.hex()}): "
+                "derive it with edge_agent.dlms.security.agreement and pass it as content_key"
             )
-        broadcast = key_info.key_id == GLOBAL_BROADCAST_KEY_ID
+        if isinstance(key_info, IdentifiedKey):
+            if key_info.key_id not in (GLOBAL_UNICAST_KEY_ID, GLOBAL_BROADCAST_KEY_ID):
+                raise DecodeError(
+                    f"{what}: identified key-id {key_info.key_id}, expected 0 (unicast) or 1 "
+                    "(broadcast)"
+                )
+            broadcast = key_info.key_id == GLOBAL_BROADCAST_KEY_ID
     if broadcast:
         return keys.require(
             "broadcast_ek", f"{what} is ciphered with the global broadcast key"
         ), "broadcast_ek"
+    if keys.ek is not None:  # the common case: no message to word
+        return keys.ek, "ek"
     return keys.require(
         "ek", f"{what} is ciphered with the global unicast key; {sc.keys_needed()} are needed"
     ), "ek"
@@ -245,6 +268,8 @@ def _select_key(
 def _require_ak(sc: SecurityControl, keys: CipherKeys, what: str) -> Secret | None:
     if not sc.authentication:
         return None
+    if keys.ak is not None:  # the common case: no message to word
+        return keys.ak
     return keys.require("ak", f"{what} has {sc.describe()}, whose tag covers the AK")
 
 
