@@ -317,24 +317,34 @@ def _input_lines(stdin: TextIO, before_wait: Callable[[], None]) -> Iterator[str
         yield pending
 
 
+# Gathered output is written once it reaches this size: half of what a Linux pipe holds
+# (64 KiB), so that a write seldom waits for the reader, which drains the pipe meanwhile.
+_WRITE_SIZE = 1 << 15
+
+
 class _JsonLines:
     """JSON lines to a stream: on a terminal each at once; otherwise gathered and written
-    together by flush() (before waiting for input, before a message on stderr, at the end)."""
+    together by flush() (before waiting for input, before a message on stderr, at the end,
+    and whenever _WRITE_SIZE characters are gathered)."""
 
     def __init__(self, stream: TextIO) -> None:
         self._stream = stream
         self._pending: list[str] = []
-        self._at_once = stream.isatty()
+        self._size = 0
+        self._limit = 0 if stream.isatty() else _WRITE_SIZE
 
     def write(self, tree: dict[str, Any]) -> None:
-        self._pending += (_JSON_LINE.encode(tree), "\n")
-        if self._at_once:
+        line = _JSON_LINE.encode(tree)
+        self._pending += (line, "\n")
+        self._size += len(line)
+        if self._size >= self._limit:
             self.flush()
 
     def flush(self) -> None:
         if self._pending:
             self._stream.write("".join(self._pending))
             self._pending.clear()
+            self._size = 0
             self._stream.flush()
 
 
