@@ -659,10 +659,12 @@ _NUMBER_TYPES: Final = (axdr.Integer, axdr.Long, axdr.Unsigned, axdr.LongUnsigne
                         axdr.DoubleLong, axdr.DoubleLongUnsigned, axdr.Long64,
                         axdr.Long64Unsigned, axdr.Enum, axdr.Bcd)
 
+_NUMBER_NAMES: Final = {cls: _NAMES[cls.TAG] for cls in _NUMBER_TYPES}
+
 # How each A-XDR value type renders, by exact type: one lookup per value on the hot path
 # of `dlms-edge decode -` (a capture log of thousands of answers).
 _DATA_RENDERERS: Final[dict[type, Callable[[Any], Tree | str]]] = {
-    **{cls: _scalar(_NAMES[cls.TAG], int) for cls in _NUMBER_TYPES},
+    **{cls: _scalar(name, int) for cls, name in _NUMBER_NAMES.items()},
     type(None): lambda value: {"type": "null-data", "value": None},
     bool: _scalar("boolean", bool),
     axdr.OctetString: lambda value: _octets(value),
@@ -772,10 +774,12 @@ def _tree_renderer(cls: type) -> Callable[[Any], Any]:
 
 
 def _sequence_tree(values: tuple[Any, ...] | list[Any]) -> list[Any]:
-    """A tuple or list as a list of :func:`_tree` of each item, looked up in the table here
-    (one call less per item: the results of a GET-with-list are `decode -`'s hot path)."""
-    renderers = _TREE_RENDERERS
-    return [(renderers.get(type(v)) or _tree)(v) for v in values]
+    """A tuple or list as a list of :func:`_tree` of each item, looked up in the table here,
+    numbers rendered in place (the results of a GET-with-list, mostly register values, are
+    `decode -`'s hot path)."""
+    numbers, renderers = _NUMBER_NAMES, _TREE_RENDERERS
+    return [{"type": name, "value": int(v)} if (name := numbers.get(type(v))) is not None
+            else (renderers.get(type(v)) or _tree)(v) for v in values]
 
 
 # A-XDR values by their exact type; every other type gets its renderer at first sight.
