@@ -371,11 +371,15 @@ def _decode_lines(keys: DirectedKeys, lines: Iterator[str], out: _JsonLines) -> 
             if line.timestamp is not None:
                 record["timestamp"] = line.timestamp.isoformat(timespec="milliseconds").replace("+00:00", "Z")
                 record["direction"] = line.direction
-            record.update(inspect(line.frame, keys.for_line(line)))
-            messages = _problem_messages(record) + ([] if can_decipher else _key_hints(record))
-            problem = _first_problem(record)
-            if problem is not None:
-                status = status or exit_code_for(problem)
+            tree = inspect(line.frame, keys.for_line(line))
+            record.update(tree)
+            if "skipped" in tree or "problems" in tree:  # most frames have neither
+                messages = _problem_messages(tree)
+                problem = _first_problem(tree)
+                if problem is not None:
+                    status = status or exit_code_for(problem)
+            if not can_decipher:
+                messages += _key_hints(record)
         except DlmsError as error:
             record["error"] = str(error)
             record["error_type"] = type(error).__name__
