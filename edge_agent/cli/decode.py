@@ -291,8 +291,24 @@ def _decoded_anything(tree: dict[str, Any]) -> bool:
 # --- stdin: JSON Lines ------------------------------------------------------------------------
 
 _CHUNK = 1 << 16
-# json.dumps' output, without its check for reference cycles (a tree has none).
-_JSON_LINE = json.JSONEncoder(check_circular=False)
+
+
+def _json_line_encoder() -> Callable[[Any], str]:
+    """json.dumps' output, without its check for reference cycles (a tree has none).
+
+    JSONEncoder.encode makes json's C encoder anew at every call; it holds no state between
+    calls (no cycle markers), so it is made here once, with the arguments encode gives it.
+    Where json has no C accelerator, JSONEncoder.encode itself."""
+    encoder = json.JSONEncoder(check_circular=False)
+    make = getattr(json.encoder, "c_make_encoder", None)
+    if make is None:
+        return encoder.encode
+    c_encode = make(None, encoder.default, json.encoder.encode_basestring_ascii, None,
+                    encoder.key_separator, encoder.item_separator, False, False, True)
+    return lambda tree: "".join(c_encode(tree, 0))
+
+
+_JSON_LINE = _json_line_encoder()
 
 
 def _input_lines(stdin: TextIO, before_wait: Callable[[], None]) -> Iterator[str]:
@@ -334,7 +350,7 @@ class _JsonLines:
         self._limit = 0 if stream.isatty() else _WRITE_SIZE
 
     def write(self, tree: dict[str, Any]) -> None:
-        line = _JSON_LINE.encode(tree)
+        line = _JSON_LINE(tree)
         self._pending += (line, "\n")
         self._size += len(line)
         if self._size >= self._limit:
