@@ -611,16 +611,17 @@ def _type_name(value: Any) -> str:
 
 def _octets(raw: bytes) -> Tree | str:
     """Octet strings: hex, plus what they evidently are (OBIS code, date-time, text)."""
-    node: Tree = {"type": "octet-string", "value": bytes(raw).hex()}
-    if len(raw) == 6 and _printable(raw):
+    node: Tree = {"type": "octet-string", "value": raw.hex()}
+    size = len(raw)
+    if size == 6 and _printable(raw):
         node["text"] = _text(raw)  # six printable bytes are text (a serial), not an OBIS code
-    elif len(raw) == 6:
+    elif size == 6:
         from edge_agent.dlms.cosem.obis import Obis
 
         code = Obis.from_bytes(raw)
         node["obis"] = code.dotted
         node["name"] = _obis_name(code)
-    elif (date_time := _date_time(raw)) is not None:
+    elif size == CosemDateTime.SIZE and (date_time := _date_time(raw)) is not None:
         node["date_time"] = str(date_time)
     elif _printable(raw):
         node["text"] = _text(raw)
