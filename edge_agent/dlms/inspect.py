@@ -42,7 +42,6 @@ from edge_agent.dlms.apdu.base import (
     CosemMethodDescriptor,
     Omitted,
 )
-from edge_agent.dlms.apdu.conformance import Conformance
 from edge_agent.dlms.apdu.results import StandardEnum
 from edge_agent.dlms.encoding import axdr
 from edge_agent.dlms.encoding.date_time import (
@@ -751,9 +750,12 @@ def _tree_renderer(cls: type) -> Callable[[Any], Any]:
         return lambda value: None
     if issubclass(cls, Secret):
         return lambda value: f"<hidden: {len(value)} bytes>"
-    if issubclass(cls, Conformance):
-        return lambda value: [(m.name or "").lower().replace("_", "-")
-                              for m in Conformance if m and m in value]
+    if issubclass(cls, enum.Flag):  # the conformance block among flag types, loaded when met
+        from edge_agent.dlms.apdu.conformance import Conformance
+
+        if issubclass(cls, Conformance):
+            return lambda value: [(m.name or "").lower().replace("_", "-")
+                                  for m in Conformance if m and m in value]
     if issubclass(cls, StandardEnum):
         return lambda value: value.standard_name
     if issubclass(cls, CosemAttributeDescriptor | CosemMethodDescriptor):
