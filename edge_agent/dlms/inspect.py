@@ -63,6 +63,7 @@ from edge_agent.dlms.push.reassembly import (
     Telegram,
     reassemble,
 )
+from edge_agent.dlms.push.reassembly_events import WRAPPER
 from edge_agent.dlms.push.security_header import peek_security_header
 from edge_agent.dlms.secret import Secret
 from edge_agent.dlms.security.ciphering import CipheredApdu, decipher
@@ -225,11 +226,14 @@ def inspect(data: bytes | bytearray | memoryview, keys: DecodeKeys | None = None
     if not buf:
         raise DecodeError("empty input: expected a frame or an APDU")
     walk = _Walk(keys or DecodeKeys())
+    events = reassemble(buf)
+    if len(events) == 1 and type(event := events[0]) is Telegram and event.framing == WRAPPER:
+        return _wrapped(buf, event, walk)  # a capture line of a TCP meter's answer
     telegrams: list[Telegram] = []
     skipped: list[Skipped] = []
     problems: list[Tree] = []
     frames: list[LinkFrame] = []  # every link frame, in order
-    for event in reassemble(buf):
+    for event in events:
         if isinstance(event, Telegram):
             telegrams.append(event)
             frames += event.frames
@@ -276,6 +280,24 @@ def inspect(data: bytes | bytearray | memoryview, keys: DecodeKeys | None = None
         tree["skipped"] = [{"offset": e.offset, "length": e.length} for e in skipped]
     if problems:
         tree["problems"] = problems
+    if walk.plaintexts:
+        tree["plaintext"] = walk.plaintexts[0]
+    return tree
+
+
+def _wrapped(buf: bytes, telegram: Telegram, walk: _Walk) -> Tree:
+    """The tree :func:`inspect` makes of one whole wrapper frame, the one telegram of ``buf``
+    (its APDU shown inside the frame), made without the general case's bookkeeping."""
+    wrapper = telegram.frames[0]
+    assert isinstance(wrapper, WrapperFrame)
+    node = _apdu(telegram.apdu, walk)  # alone: its error is the capture's
+    if telegram.notes:
+        node["notes"] = list(telegram.notes) + node.get("notes", [])
+    tree: Tree = {"format": WRAPPER, "length": len(buf), "frames": [{
+        "source_wport": wrapper.source_wport,
+        "destination_wport": wrapper.destination_wport,
+        "apdu": node,
+    }]}
     if walk.plaintexts:
         tree["plaintext"] = walk.plaintexts[0]
     return tree
