@@ -146,6 +146,10 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
 }
 _MODULE_OF: dict[str, str] = {name: module for module, names in _EXPORTS.items() for name in names}
 
+#: The general-block-transfer tag (Green Book 9.3.10), for the link layers that join blocks
+#: before any APDU is decoded (the push reassembler): naming it loads no APDU class.
+GENERAL_BLOCK_TRANSFER = 0xE0
+
 # The xDLMS-APDU CHOICE (Green Book 9.5) by tag: the module of the service and its name for
 # what decodes the tag: a family told apart by the CHOICE octet after the tag (tuple of
 # classes), or the one class of the tag.
@@ -160,7 +164,7 @@ _SERVICES: dict[int, tuple[str, str]] = {
     0xC2: ("notification", "EventNotificationRequest"),
     0xD8: ("service_errors", "ExceptionResponse"),
     0x0E: ("service_errors", "ConfirmedServiceError"),
-    0xE0: ("general_block_transfer", "GeneralBlockTransfer"),
+    GENERAL_BLOCK_TRANSFER: ("general_block_transfer", "GeneralBlockTransfer"),
     0x01: ("initiate", "InitiateRequest"),
     0x08: ("initiate", "InitiateResponse"),
 }
@@ -293,6 +297,7 @@ def decode_apdu_prefix(buf: Buffer) -> tuple[Xdlms, int]:
 
 
 __all__ = [
+    "GENERAL_BLOCK_TRANSFER",
     "OMITTED",
     "Omitted",
     "PROTECTED_TAGS",

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final
 
-from edge_agent.dlms.apdu.general_block_transfer import GENERAL_BLOCK_TRANSFER
+from edge_agent.dlms.apdu import GENERAL_BLOCK_TRANSFER
 from edge_agent.dlms.encoding.crc import crc16_x25
 from edge_agent.dlms.errors import ChecksumError, DecodeError, FrameError, TruncatedError
 from edge_agent.dlms.link.hdlc.frame import (

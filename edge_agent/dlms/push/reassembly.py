@@ -33,7 +33,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Final
 
-from edge_agent.dlms.apdu.general_block_transfer import GENERAL_BLOCK_TRANSFER, GeneralBlockTransfer
+from edge_agent.dlms.apdu import GENERAL_BLOCK_TRANSFER
 from edge_agent.dlms.errors import DecodeError
 from edge_agent.dlms.link.hdlc.frame import FLAG, FrameKind, HdlcFrame
 from edge_agent.dlms.link.mbus import MbusLongFrame
@@ -377,6 +377,8 @@ class Reassembler:
         if not apdu or apdu[0] != GENERAL_BLOCK_TRANSFER:
             events.append(telegram)
             return
+        from edge_agent.dlms.apdu.general_block_transfer import GeneralBlockTransfer
+
         try:
             block = GeneralBlockTransfer.decode(apdu)
         except DecodeError as error:
