@@ -97,7 +97,8 @@ def exit_status_text() -> str:
 
 
 def build_parser(verb: str | None = None) -> argparse.ArgumentParser:
-    """The whole command line; only ``verb`` (if any) gets its options, and its module loaded."""
+    """The command line: with ``verb``, that verb alone with its options (its module loaded);
+    without, every verb with its one-line help."""
     parser = argparse.ArgumentParser(
         prog="dlms-edge",
         description="Read DLMS/COSEM smart meters (HDLC, TCP, security suite 0/1/2) "
@@ -110,6 +111,8 @@ def build_parser(verb: str | None = None) -> argparse.ArgumentParser:
     parser.add_argument("--debug", action="store_true", help="show tracebacks of errors")
     sub = parser.add_subparsers(dest="verb", metavar="VERB", required=True)
     for name, help_line in VERBS.items():
+        if verb is not None and name != verb:
+            continue  # the command line names this verb only: no parser for the others
         verb_parser = sub.add_parser(name, help=help_line, description=help_line,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
         if name == verb:
