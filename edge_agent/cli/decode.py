@@ -18,7 +18,6 @@ import os
 import sys
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from edge_agent.dlms import errors
@@ -84,6 +83,8 @@ def _secret(value: str | None, env: str, name: str) -> Secret | None:
 
 
 def _file(path: str, what: str) -> bytes:
+    from pathlib import Path  # only for --cert: an installed `decode` starts without pathlib
+
     try:
         return Path(path).expanduser().read_bytes()
     except OSError as error:
