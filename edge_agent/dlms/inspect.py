@@ -449,11 +449,12 @@ def _ciphered(buf: bytes, walk: _Walk) -> Tree:
         # Cut short or malformed, but its clear header still says who sent it and how.
         raise type(error)(f"{error}; it is {seen.describe()}") from None
     sc = ciphered.sc
+    security_control, description, keys_needed = _security_texts(ciphered)
     node: Tree = {
         "type": ciphered.name,
         "tag": _BYTE_TEXT[ciphered.tag],
-        "security_control": dict(_security_control(sc)),  # a copy: trees are the caller's
-        "security": sc.describe(),
+        "security_control": dict(security_control),  # a copy: trees are the caller's
+        "security": description,
         "invocation_counter": ciphered.invocation_counter,
     }
     if ciphered.system_title is not None:
@@ -463,7 +464,7 @@ def _ciphered(buf: bytes, walk: _Walk) -> Tree:
     node["information_length"] = len(ciphered.information)
     if ciphered.auth_tag:
         node["authentication_tag"] = ciphered.auth_tag.hex()
-    node["keys_needed"] = ciphered.keys_needed()
+    node["keys_needed"] = keys_needed
     if end != len(buf):
         # The ciphered content states its length, so what follows is not part of it
         # (a logger's FCS and flag after an LLC-only dump): shown, not used.
@@ -503,23 +504,35 @@ def _ciphered(buf: bytes, walk: _Walk) -> Tree:
 
 # "0x30" for 0x30: tags and SC bytes as the tree shows them.
 _BYTE_TEXT: Final = tuple(f"0x{octet:02X}" for octet in range(256))
-_SECURITY_CONTROLS: dict[int, Tree] = {}  # SC byte -> its subtree (Green Book 9.2.7.2.2)
+# (tag, SC byte, no system title carried) -> what _security_texts gives for it.
+_SECURITY_TEXTS: dict[tuple[int, int, bool], tuple[Tree, str, str]] = {}
+
+
+def _security_texts(ciphered: CipheredApdu) -> tuple[Tree, str, str]:
+    """The SC byte's bits by name (Green Book 9.2.7.2.2), its description and the keys the
+    APDU needs. Without a general-ciphering header (whose key-info also counts) the tag, the
+    SC byte and whether a system title is carried decide them: made once for each, as a
+    capture repeats a few."""
+    sc = ciphered.sc
+    if ciphered.header is not None:
+        return _security_control(sc), sc.describe(), ciphered.keys_needed()
+    key = (ciphered.tag, sc.byte, ciphered.system_title is None)
+    texts = _SECURITY_TEXTS.get(key)
+    if texts is None:
+        texts = _SECURITY_TEXTS[key] = (_security_control(sc), sc.describe(),
+                                        ciphered.keys_needed())
+    return texts
 
 
 def _security_control(sc: SecurityControl) -> Tree:
-    """The bits of the SC byte by name, made once per byte: a capture repeats a few."""
-    byte = sc.byte
-    node = _SECURITY_CONTROLS.get(byte)
-    if node is None:
-        node = _SECURITY_CONTROLS[byte] = {
-            "byte": _BYTE_TEXT[byte],
-            "suite": sc.suite,
-            "authentication": sc.authentication,
-            "encryption": sc.encryption,
-            "broadcast_key": sc.broadcast,
-            "compression": sc.compression,
-        }
-    return node
+    return {
+        "byte": _BYTE_TEXT[sc.byte],
+        "suite": sc.suite,
+        "authentication": sc.authentication,
+        "encryption": sc.encryption,
+        "broadcast_key": sc.broadcast,
+        "compression": sc.compression,
+    }
 
 
 def _signed(buf: bytes, walk: _Walk) -> Tree:
