@@ -50,15 +50,12 @@ from edge_agent.dlms.encoding.date_time import (
     CosemTime,
 )
 from edge_agent.dlms.errors import AuthenticationError, DecodeError, DlmsError, FrameError
-from edge_agent.dlms.link.hdlc.frame import FrameKind, HdlcFrame, HdlcParameters
-from edge_agent.dlms.link.mbus import MbusLongFrame
 from edge_agent.dlms.link.wrapper import WrapperFrame
 from edge_agent.dlms.push.notification_quirks import standard_data_notification
 from edge_agent.dlms.push.reassembly import (
     ControlFrame,
     Damaged,
     Incomplete,
-    LinkFrame,
     Skipped,
     Telegram,
     reassemble,
@@ -73,7 +70,9 @@ from edge_agent.dlms.system_title import SystemTitle
 
 if TYPE_CHECKING:
     from edge_agent.dlms.cosem.obis import Obis
+    from edge_agent.dlms.link.hdlc.frame import HdlcFrame
     from edge_agent.dlms.push.body import PushItem
+    from edge_agent.dlms.push.reassembly_events import LinkFrame
     from edge_agent.dlms.security.signing import PublicKeyOrCertificate
 
 # What a capture may or may not hold is decoded by modules imported where first needed
@@ -324,21 +323,26 @@ def _problem(event: Damaged | Incomplete) -> Tree:
 
 
 def _frame_tree(frame: LinkFrame) -> Tree:
+    if isinstance(frame, WrapperFrame):
+        return {"source_wport": frame.source_wport, "destination_wport": frame.destination_wport}
+    # Any other frame came through the reassembler's scanner, which loaded these classes.
+    from edge_agent.dlms.link.hdlc.frame import HdlcFrame
+
     if isinstance(frame, HdlcFrame):
         return _hdlc_frame(frame)
-    if isinstance(frame, MbusLongFrame):
-        return {
-            "control": f"0x{frame.control:02X}",
-            "address": f"0x{frame.address:02X}",
-            "control_information": f"0x{frame.control_information:02X}",
-            "segment": frame.segment_number,
-            "final_segment": frame.final_segment,
-            "data_length": len(frame.data),
-        }
-    return {"source_wport": frame.source_wport, "destination_wport": frame.destination_wport}
+    return {  # an M-Bus long frame
+        "control": f"0x{frame.control:02X}",
+        "address": f"0x{frame.address:02X}",
+        "control_information": f"0x{frame.control_information:02X}",
+        "segment": frame.segment_number,
+        "final_segment": frame.final_segment,
+        "data_length": len(frame.data),
+    }
 
 
 def _hdlc_frame(frame: HdlcFrame) -> Tree:
+    from edge_agent.dlms.link.hdlc.frame import FrameKind, HdlcParameters
+
     node: Tree = {
         "kind": frame.kind.value,
         "destination": str(frame.destination),

@@ -27,6 +27,8 @@ HDLC_FRAME = "7ea0070321930f017e"
 GLO = ["--ek", "000102030405060708090a0b0c0d0e0f", "--ak", "d0d1d2d3d4d5d6d7d8d9dadbdcdddedf",
        "--system-title", "4d4d4d0000bc614e",
        "c81e3001234567411312ff935a47566827c467bc7d825c3be4a77c3fcc056b6b"]
+# The same APDU in one wrapper frame (IEC 62056-47), as a capture line of a TCP meter holds it
+WRAPPED = [*GLO[:-1], "0001001000010020" + GLO[-1]]
 
 # Runs the CLI as `python -m edge_agent` does, then writes the names of all loaded modules to
 # the file named by argv[1] (also when argparse exits, as it does after --help and --version).
@@ -77,7 +79,8 @@ def test_start_up_imports_no_verb(tmp_path, argv: list[str]) -> None:
         assert all(f"{verb} {help_line}" in words for verb, help_line in VERBS.items())
 
 
-@pytest.mark.parametrize("argv", [[HDLC_FRAME], ["--json", *GLO]], ids=["hdlc", "ciphered"])
+@pytest.mark.parametrize("argv", [[HDLC_FRAME], ["--json", *GLO], ["--json", *WRAPPED]],
+                         ids=["hdlc", "ciphered", "wrapped"])
 def test_decode_imports_decode_alone(tmp_path, argv: list[str]) -> None:
     code, loaded, out = start(tmp_path, "decode", *argv)
     assert code == 0 and out
@@ -87,6 +90,9 @@ def test_decode_imports_decode_alone(tmp_path, argv: list[str]) -> None:
     # their first use: a GET answer, plain or ciphered, needs none of these.
     assert NOT_NEEDED & loaded == set()
     assert "logging" not in loaded  # decode logs nothing (LOGS = False): no set-up to pay for
+    # One whole wrapper frame is taken without the reassembler's scanner: neither it nor the
+    # HDLC and M-Bus frame classes load; any other capture goes through the scanner.
+    assert (SCANNER & loaded == set()) == (argv[-1] == WRAPPED[-1])
 
 
 # xDLMS services (and ACSE) whose classes a glo-get-request or an HDLC control frame never
@@ -95,6 +101,10 @@ NOT_NEEDED = {f"edge_agent.dlms.apdu.{service}" for service in (
     "set", "action", "initiate", "notification", "service_errors", "acse", "conformance",
     "general_block_transfer")} | {
     f"edge_agent.dlms.security.{module}" for module in ("signing", "layers", "replay", "header")}
+
+# The stream scanner and the link frames only it finds.
+SCANNER = {"edge_agent.dlms.push.reassembler", "edge_agent.dlms.push.frame_scan",
+           "edge_agent.dlms.link.hdlc.frame", "edge_agent.dlms.link.mbus"}
 
 
 def test_decode_parses_a_certificate_only_for_a_signed_apdu(tmp_path) -> None:

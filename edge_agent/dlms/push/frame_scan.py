@@ -7,7 +7,7 @@ from __future__ import annotations
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 from edge_agent.dlms.apdu import GENERAL_BLOCK_TRANSFER
 from edge_agent.dlms.encoding.crc import crc16_x25
@@ -28,10 +28,12 @@ from edge_agent.dlms.push.reassembly_events import (
     MBUS,
     WRAPPER,
     Damaged,
-    LinkFrame,
     apdu_name,
 )
 from edge_agent.dlms.push.security_header import SecurityHeaderSeen, peek_security_header
+
+if TYPE_CHECKING:
+    from edge_agent.dlms.push.reassembly_events import LinkFrame
 
 __all__ = [
     "FRAMING_TABLE",

@@ -4,12 +4,16 @@ incomplete ones, and frames that carry no data (:mod:`edge_agent.dlms.push.reass
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Final
+from typing import TYPE_CHECKING, Any, Final
 
-from edge_agent.dlms.link.hdlc.frame import HdlcFrame
-from edge_agent.dlms.link.mbus import MbusLongFrame
-from edge_agent.dlms.link.wrapper import WrapperFrame
 from edge_agent.dlms.push.security_header import SecurityHeaderSeen
+
+if TYPE_CHECKING:
+    from edge_agent.dlms.link.hdlc.frame import HdlcFrame
+    from edge_agent.dlms.link.mbus import MbusLongFrame
+    from edge_agent.dlms.link.wrapper import WrapperFrame
+
+    LinkFrame = HdlcFrame | MbusLongFrame | WrapperFrame
 
 __all__ = [
     "APDU",
@@ -35,7 +39,6 @@ LLC: Final = "llc"
 APDU: Final = "apdu"
 FRAMINGS: Final = (HDLC, MBUS, WRAPPER)
 
-LinkFrame = HdlcFrame | MbusLongFrame | WrapperFrame
 NAMES: Final = {HDLC: "HDLC", MBUS: "M-Bus", WRAPPER: "wrapper"}
 
 # Names of the APDUs a push or a log may hold, by tag (Green Book 9.5), for messages about
@@ -50,6 +53,19 @@ _APDU_NAMES: Final = {
     0xDD: "general-ciphering",
     0xDF: "general-signing",
 }
+
+
+def __getattr__(name: str) -> Any:
+    """``LinkFrame`` at run time (PEP 562): the frame classes load at the first ask, so that
+    the events of a capture of wrapper frames do not load the HDLC and M-Bus ones."""
+    if name != "LinkFrame":
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    from edge_agent.dlms.link.hdlc.frame import HdlcFrame
+    from edge_agent.dlms.link.mbus import MbusLongFrame
+    from edge_agent.dlms.link.wrapper import WrapperFrame
+
+    value = globals()["LinkFrame"] = HdlcFrame | MbusLongFrame | WrapperFrame
+    return value
 
 
 def apdu_name(apdu: bytes) -> str | None:
