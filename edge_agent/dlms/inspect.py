@@ -63,7 +63,7 @@ from edge_agent.dlms.push.reassembly import (
 from edge_agent.dlms.push.reassembly_events import WRAPPER
 from edge_agent.dlms.push.security_header import peek_security_header
 from edge_agent.dlms.secret import Secret
-from edge_agent.dlms.security.ciphering import CipheredApdu, decipher
+from edge_agent.dlms.security.ciphering import CipheredApdu, decipher_plaintext
 from edge_agent.dlms.security.control import CipherKeys, SecurityControl
 from edge_agent.dlms.security.tags import CIPHERED, GENERAL_SIGNING
 from edge_agent.dlms.system_title import SystemTitle
@@ -484,13 +484,13 @@ def _ciphered(buf: bytes, walk: _Walk) -> Tree:
                         f"{ciphered.keys_needed()}, and the sender's system title")
         return node
     try:
-        opened = decipher(ciphered, keys.cipher, keys.system_title)
+        plain, key_id = decipher_plaintext(ciphered, keys.cipher, keys.system_title)
     except AuthenticationError as error:
         raise AuthenticationError(f"{error}. {ciphered.keys_needed()}") from None
-    plaintext = opened.plaintext.hex()
+    plaintext = plain.hex()
     walk.plaintexts.append(plaintext)  # outermost first: recursion comes after
     try:
-        content = _apdu(opened.plaintext, walk)
+        content = _apdu(plain, walk)
     except DecodeError as error:
         if sc.authentication:
             raise
@@ -500,7 +500,7 @@ def _ciphered(buf: bytes, walk: _Walk) -> Tree:
             f"system title. {ciphered.keys_needed()}"
         ) from None
     node["deciphered"] = True
-    node["key"] = opened.key_id
+    node["key"] = key_id
     node["plaintext"] = plaintext
     node["content"] = content
     return node

@@ -18,7 +18,13 @@ from edge_agent.dlms.errors import (
 )
 from edge_agent.dlms.secret import Secret
 from edge_agent.dlms.security import keywrap
-from edge_agent.dlms.security.ciphering import CipheredApdu, protect, unprotect
+from edge_agent.dlms.security.ciphering import (
+    CipheredApdu,
+    decipher,
+    decipher_plaintext,
+    protect,
+    unprotect,
+)
 from edge_agent.dlms.security.control import CipherKeys, SecurityControl
 from edge_agent.dlms.security.header import (
     AgreedKey,
@@ -195,6 +201,21 @@ def test_any_altered_byte_is_rejected_without_plaintext(position):
         unprotect(bytes(apdu), CipherKeys(ek=EK, ak=AK), SERVER_ST)
     message = str(info.value)
     assert "wrong AK or EK, wrong system title, or invocation counter" in message
+
+
+@pytest.mark.parametrize("sc_byte", [0x30, 0x20, 0x10])
+def test_decipher_plaintext_is_decipher_without_the_value(sc_byte):
+    keys = CipherKeys(ek=EK, ak=AK)
+    ciphered = CipheredApdu.decode(_glo(sc_byte))[0]
+    opened = decipher(ciphered, keys, SERVER_ST)
+    assert decipher_plaintext(ciphered, keys, SERVER_ST) == (opened.plaintext, opened.key_id)
+    if sc_byte & 0x10:  # authenticated: another sender's title fails the tag
+        with pytest.raises(AuthenticationError, match="authentication tag does not match"):
+            decipher_plaintext(ciphered, keys, CLIENT_ST)
+    else:  # encryption only: no tag, other bytes
+        assert decipher_plaintext(ciphered, keys, CLIENT_ST)[0] != GET_REQUEST
+    with pytest.raises(MissingKeyError, match="system title"):
+        decipher_plaintext(ciphered, keys)
 
 
 def test_wrong_system_title_or_key_is_rejected():

@@ -390,6 +390,32 @@ def decipher(
     content_key: Secret | None = None,
 ) -> Unprotected:
     """Verify and decipher; ``system_title`` is the sender's, needed for glo-/ded- APDUs."""
+    plaintext, sender, key_id = _open(apdu, keys, system_title, content_key)
+    return Unprotected(
+        plaintext, apdu.sc, sender, apdu.invocation_counter, apdu.form, apdu.name, key_id,
+        apdu.header
+    )
+
+
+def decipher_plaintext(
+    apdu: CipheredApdu,
+    keys: CipherKeys,
+    system_title: bytes | None = None,
+) -> tuple[bytes, str]:
+    """What :func:`decipher` checks and raises, giving the plaintext and the id of the key
+    that deciphered it without building the :class:`Unprotected` value: for a reader of many
+    APDUs (``dlms-edge decode``) that needs no more."""
+    plaintext, _, key_id = _open(apdu, keys, system_title, None)
+    return plaintext, key_id
+
+
+def _open(
+    apdu: CipheredApdu,
+    keys: CipherKeys,
+    system_title: bytes | None,
+    content_key: Secret | None,
+) -> tuple[bytes, SystemTitle, str]:
+    """Plaintext, sender's system title and key id of a verified APDU (Green Book 9.2.7.2)."""
     what = apdu.name
     _check_usable(apdu.sc, what)
     sender = apdu.system_title if apdu.system_title is not None else system_title
@@ -412,9 +438,7 @@ def decipher(
             f"{what}: authentication tag does not match ({apdu.sc.describe()}, invocation counter "
             f"{apdu.invocation_counter}, system title {sender.hex().upper()}): likely {LIKELY_CAUSES}"
         )
-    return Unprotected(
-        plaintext, apdu.sc, sender, apdu.invocation_counter, apdu.form, what, key_id, apdu.header
-    )
+    return plaintext, sender, key_id
 
 
 def unprotect(
