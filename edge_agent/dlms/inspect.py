@@ -61,7 +61,6 @@ from edge_agent.dlms.push.reassembly import (
     reassemble,
 )
 from edge_agent.dlms.push.reassembly_events import WRAPPER
-from edge_agent.dlms.push.security_header import peek_security_header
 from edge_agent.dlms.secret import Secret
 from edge_agent.dlms.security.ciphering import CipheredApdu, decipher_plaintext
 from edge_agent.dlms.security.control import CipherKeys, SecurityControl
@@ -447,6 +446,8 @@ def _ciphered(buf: bytes, walk: _Walk) -> Tree:
     try:
         ciphered, end = CipheredApdu.decode(buf)
     except DecodeError as error:
+        from edge_agent.dlms.push.security_header import peek_security_header
+
         seen = peek_security_header(buf)
         if seen is None or seen.security_control is None:
             raise
@@ -477,6 +478,8 @@ def _ciphered(buf: bytes, walk: _Walk) -> Tree:
         node["notes"] = [note]
     keys = walk.keys
     if not keys.can_decipher:
+        from edge_agent.dlms.push.security_header import peek_security_header
+
         seen = peek_security_header(buf)
         node["deciphered"] = False
         node["keys"] = list(seen.keys) if seen is not None else ["ek", "ak"]

@@ -102,9 +102,11 @@ NOT_NEEDED = {f"edge_agent.dlms.apdu.{service}" for service in (
     "general_block_transfer")} | {
     f"edge_agent.dlms.security.{module}" for module in ("signing", "layers", "replay", "header")}
 
-# The stream scanner and the link frames only it finds.
+# The stream scanner, the link frames only it finds, and the clear security header it reads
+# of a frame it cannot use (decode reads it of an APDU it cannot decipher).
 SCANNER = {"edge_agent.dlms.push.reassembler", "edge_agent.dlms.push.frame_scan",
-           "edge_agent.dlms.link.hdlc.frame", "edge_agent.dlms.link.mbus"}
+           "edge_agent.dlms.link.hdlc.frame", "edge_agent.dlms.link.mbus",
+           "edge_agent.dlms.push.security_header"}
 
 
 def test_decode_parses_a_certificate_only_for_a_signed_apdu(tmp_path) -> None:

@@ -6,12 +6,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
-from edge_agent.dlms.push.security_header import SecurityHeaderSeen
-
 if TYPE_CHECKING:
     from edge_agent.dlms.link.hdlc.frame import HdlcFrame
     from edge_agent.dlms.link.mbus import MbusLongFrame
     from edge_agent.dlms.link.wrapper import WrapperFrame
+    from edge_agent.dlms.push.security_header import SecurityHeaderSeen
 
     LinkFrame = HdlcFrame | MbusLongFrame | WrapperFrame
 
