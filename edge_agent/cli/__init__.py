@@ -125,8 +125,11 @@ def build_parser(verb: str | None = None) -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     if argv is None:  # run as the program (console script, python -m): the process ends next
+        # The verb's imports and the command line make objects that live as long as the
+        # process: no collection walks them while they are made (see _main).
+        gc.disable()
         try:
-            return _main(sys.argv[1:])
+            return _main(sys.argv[1:], program=True)
         finally:
             # What is still alive goes to the permanent generation, which the interpreter's
             # collections at exit do not walk again (`decode` exits ~8 ms sooner).
@@ -134,10 +137,15 @@ def main(argv: list[str] | None = None) -> int:
     return _main(argv)
 
 
-def _main(argv: list[str]) -> int:
+def _main(argv: list[str], program: bool = False) -> int:
     # The verb is the first word that is not an option (the top-level options take no value).
     verb = next((word for word in argv if not word.startswith("-")), None)
     args = build_parser(verb if verb in VERBS else None).parse_args(argv)
+    if program:
+        # Modules, classes and the parser into the permanent generation, then collections
+        # resume for what the verb makes: `decode` starts ~3 ms sooner.
+        gc.freeze()
+        gc.enable()
     if getattr(args._module, "LOGS", True):  # a verb that logs nothing says LOGS = False
         import logging  # after parsing: `--version` and `--help` exit without it
 
