@@ -268,7 +268,7 @@ class Publisher:
             if mqtt.topic_matches_sub(topic_filter, message.topic):
                 try:
                     handler(message.topic, message.payload)
-                except Exception:  # noqa: BLE001 - one bad message must not stop paho's thread
+                except Exception:
                     log.exception("handling a message on %s failed", message.topic)
 
     def _handle_publish(self, client: mqtt.Client, userdata: object, mid: int,

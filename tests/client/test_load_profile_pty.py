@@ -23,9 +23,9 @@ VIENNA = zoneinfo.ZoneInfo("Europe/Vienna")
 ENERGY = "1.0.1.8.0.255"
 
 
-def read(settings: ConnectionSettings, tmp_path, start, end, client_settings=ClientSettings(),
-         **options):
-    client = MeterClient(settings, client_settings, meter_id="pty", state_dir=tmp_path)
+def read(settings: ConnectionSettings, tmp_path, start, end, client_settings=None, **options):
+    client = MeterClient(settings, client_settings or ClientSettings(), meter_id="pty",
+                         state_dir=tmp_path)
     with client:
         reader = ProfileReader(client, zone=VIENNA, **options)
         return list(reader.rows(start, end)), reader.report

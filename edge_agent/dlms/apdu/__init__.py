@@ -299,7 +299,6 @@ def decode_apdu_prefix(buf: Buffer) -> tuple[Xdlms, int]:
 __all__ = [
     "GENERAL_BLOCK_TRANSFER",
     "OMITTED",
-    "Omitted",
     "PROTECTED_TAGS",
     "ActionRequest",
     "ActionRequestNextPblock",
@@ -344,6 +343,7 @@ __all__ = [
     "GetResponseWithList",
     "InitiateRequest",
     "InitiateResponse",
+    "Omitted",
     "SelectiveAccess",
     "ServiceErrorKind",
     "SetRequest",
