@@ -27,20 +27,26 @@ payload's ``sync`` member.
 generic objects whose capture objects are the clock and an event object 0.0.96.11.x.255,
 :mod:`edge_agent.dlms.cosem.event_log`), or the configured ``logs``, read by entry
 (Blue Book 4.3.6 entry_descriptor, selector 2) from the last event seen. Where each log
-was is kept in the meter's facts (``events_seen``: log OBIS -> entry number, the last
-event's time stamp octets and code, its time): the rows from that entry on are read and
-the last seen event is looked for at its entry number, then further back (a full log
-shifts its entries as the oldest drop out; a cleared log starts again at 1). Events after
-it are published oldest first, one message each, through the durable queue, and the
-mark moves only after they are queued: a restart neither repeats nor skips one. When the
-last seen event is not in the log any more (cleared, or overwritten while the agent was
-away), the events newer than its time are published and a warning says some may have
-been lost. The first read of a log publishes the events of the last ``backfill``.
+was -- its *mark*: entry number, the last event's time stamp octets and code, its time --
+is stored in the durable queue in the same SQLite transaction as the events it follows
+(:meth:`edge_agent.mqtt.queue.OfflineQueue.append_many` marks, as the load profile's
+newest row is): the events and the mark are committed together or not at all, so a
+restart, even after the process was killed between the two, neither repeats nor skips
+one. The meter's facts keep a copy (``events_seen``: log OBIS -> mark), written after the
+queue, for tools that read the state dir and for a queue file that was deleted; when
+the queue holds a mark it wins. The rows from the mark's entry on are read and the last
+seen event is looked for at its entry number, then further back (a full log shifts its
+entries as the oldest drop out; a cleared log starts again at 1). Events after it are
+published oldest first, one message each. When the last seen event is not in the log
+any more (cleared, or overwritten while the agent was away), the events newer than its
+time are published and a warning says some may have been lost. The first read of a log
+publishes the events of the last ``backfill``.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
@@ -84,8 +90,15 @@ class ClockEventsSink(Protocol):
 
     def publish_clock(self, meter_id: str, payload: bytes) -> None: ...
 
-    def publish_events(self, meter_id: str, payloads: list[bytes]) -> None:
-        """Queue the events (oldest first) in one transaction; returns once queued."""
+    def publish_events(self, meter_id: str, log: str, payloads: list[bytes],
+                       mark: str) -> None:
+        """Queue the events (oldest first) of the event log ``log`` and its ``mark`` (JSON,
+        where the agent stopped in that log) in one transaction; returns once queued.
+        ``payloads`` may be empty: the mark alone moves."""
+        ...
+
+    def events_mark(self, meter_id: str, log: str) -> str | None:
+        """The mark of ``log`` stored with its events (None: none stored)."""
         ...
 
 
@@ -282,6 +295,25 @@ class Mark:
     def dump(self) -> dict[str, Any]:
         return {"entry": self.entry, "event": list(self.identity), "ts": self.ts.isoformat()}
 
+    @classmethod
+    def decode(cls, text: str | None) -> Mark | None:
+        """A mark from its JSON text (the queue's), None when absent or unreadable."""
+        if text is None:
+            return None
+        try:
+            return cls.load(json.loads(text))
+        except ValueError:
+            return None
+
+    def encode(self) -> str:
+        return json.dumps(self.dump(), separators=(",", ":"))
+
+
+# Where the new events of one log go with the log's new mark, in one transaction.
+PublishEvents = Callable[[Obis, list[Event], Mark], None]
+# The mark of a log stored with its events in the durable queue (None: none).
+QueuedMark = Callable[[Obis], Mark | None]
+
 
 class EventFeed:
     """The event logs of one meter: which they are, what was published, what is new."""
@@ -347,10 +379,20 @@ class EventFeed:
 
     # --- marks --------------------------------------------------------------------------
 
-    def mark(self, code: Obis) -> Mark | None:
+    def mark(self, code: Obis, queued: QueuedMark | None = None) -> Mark | None:
+        """Where the agent stopped in ``code``: the queue's mark (stored with the events),
+        else the facts' copy (a queue file deleted, or a state dir of an agent that kept
+        its marks in the facts only)."""
+        in_queue = queued(code) if queued is not None else None
+        if in_queue is not None:
+            return in_queue
         return Mark.load(self.facts.get_fact(self.facts_key, EVENTS_SEEN, {}).get(code.dotted))
 
-    def _save(self, code: Obis, mark: Mark) -> None:
+    def _save(self, code: Obis, mark: Mark, events: list[Event],
+              publish: PublishEvents) -> None:
+        """Queue ``events`` with ``mark`` (one transaction), then copy the mark to the
+        facts."""
+        publish(code, events, mark)
         marks = dict(self.facts.get_fact(self.facts_key, EVENTS_SEEN, {}))
         marks[code.dotted] = mark.dump()
         self.facts.set(self.facts_key, **{EVENTS_SEEN: marks})
@@ -358,12 +400,14 @@ class EventFeed:
     # --- reading ------------------------------------------------------------------------
 
     def collect(self, client: MeterClient, view: Sequence[ObjectListEntry] | None,
-                publish: Callable[[list[Event]], None]) -> int:
-        """Publish the new events of every log; how many went out."""
+                publish: PublishEvents, queued: QueuedMark | None = None) -> int:
+        """Publish the new events of every log with the log's new mark (``publish``
+        queues both in one transaction); how many went out. ``queued(log)``: the mark
+        the queue holds, which wins over the facts' copy."""
         count = 0
         for shape in self.logs(client, view):
             try:
-                count += self._collect(client, shape, publish)
+                count += self._collect(client, shape, publish, queued)
             except ServiceError as error:
                 # One log the association may not read costs that log, not the meter's
                 # health: the others and the values go on.
@@ -374,13 +418,13 @@ class EventFeed:
                                 extra={"meter": self.label})
         return count
 
-    def _collect(self, client: MeterClient, shape: EventLogShape,
-                 publish: Callable[[list[Event]], None]) -> int:
+    def _collect(self, client: MeterClient, shape: EventLogShape, publish: PublishEvents,
+                 queued: QueuedMark | None) -> int:
         code = shape.log
         in_use = client.get(code, PROFILE_CLASS, ENTRIES_IN_USE)
         if isinstance(in_use, bool) or not isinstance(in_use, int):
             raise DecodeError(f"entries_in_use of {code.dotted} is {in_use!r}, not a number")
-        mark = self.mark(code)
+        mark = self.mark(code, queued)
         if in_use == 0:
             return 0
         reader = _Entries(client, shape, int(in_use), self.zone)
@@ -401,16 +445,15 @@ class EventFeed:
             else:
                 fresh = [(first + i, e) for i, e in enumerate(rows) if i > found]
                 if not fresh and first + found != mark.entry:  # shifted: remember where
-                    self._save(code, Mark(first + found, mark.identity, mark.ts))
+                    self._save(code, Mark(first + found, mark.identity, mark.ts), [], publish)
         if fresh:
-            publish([event for _, event in fresh])
             entry, last = fresh[-1]
-            self._save(code, Mark.of(last, entry))
+            self._save(code, Mark.of(last, entry), [event for _, event in fresh], publish)
             log.info("meter %s: %d event(s) of %s published, up to %s", self.label,
                      len(fresh), code.dotted, _aware(last.ts).isoformat(),
                      extra={"meter": self.label})
         elif mark is None and rows:  # nothing in the backfill: start after the newest
-            self._save(code, Mark.of(rows[-1], first + len(rows) - 1))
+            self._save(code, Mark.of(rows[-1], first + len(rows) - 1), [], publish)
         return len(fresh)
 
 
@@ -509,9 +552,13 @@ class ClockAndEvents:
         if isinstance(group, ClockConfig) and self.clock is not None:
             self.clock.run(client, view, lambda payload: sink.publish_clock(meter_id, payload))
         elif isinstance(group, EventsConfig) and self.events is not None:
-            self.events.collect(client, view, lambda events: sink.publish_events(
-                meter_id, event_payloads(events)))
+            def publish(code: Obis, events: list[Event], mark: Mark) -> None:
+                sink.publish_events(meter_id, code.dotted, event_payloads(events),
+                                    mark.encode())
+
+            self.events.collect(client, view, publish, lambda code: Mark.decode(
+                sink.events_mark(meter_id, code.dotted)))
 
 
 __all__ = ["EVENTS_SEEN", "ClockAndEvents", "ClockEventsSink", "ClockWatch", "EventFeed",
-           "Mark", "SyncPlan", "event_payloads", "plan_sync"]
+           "Mark", "PublishEvents", "QueuedMark", "SyncPlan", "event_payloads", "plan_sync"]

@@ -18,7 +18,8 @@ only way anything reaches MQTT:
 * :meth:`Agent.identify` -- serial, maker, firmware, system title for ``info``;
 * :meth:`Agent.profile_rows` -- load-profile rows, one message each (not retained);
 * :meth:`Agent.publish_clock` / :meth:`Agent.publish_events` -- the meter's clock
-  (retained) and its events, one message each (not retained).
+  (retained) and its events, one message each (not retained), stored with the event
+  log's mark in one transaction (:meth:`Agent.events_mark` reads it back).
 
 A meter the broker still holds (a retained ``info`` under this agent) that the config no
 longer has is cleared from the broker (:mod:`edge_agent.mqtt.forget`), once every
@@ -321,10 +322,15 @@ class Agent:
             messages.append((self.topics.clock(meter_id), payload, 1, True))
             self.publisher.publish_many(messages)
 
-    def publish_events(self, meter_id: str, payloads: list[bytes]) -> None:
-        """Queue events (oldest first) in one transaction, one ``event`` message each
-        (QoS 1, not retained); once this returns they are in the durable queue."""
+    def publish_events(self, meter_id: str, log: str, payloads: list[bytes],
+                       mark: str) -> None:
+        """Queue events (oldest first) of the event log ``log``, one ``event`` message each
+        (QoS 1, not retained), with the log's ``mark`` (where the agent stopped in it) in
+        the same transaction (:meth:`events_mark`); once this returns both are in the
+        durable queue. Without ``payloads`` the mark alone is stored."""
+        key = self._events_key(meter_id, log)
         if not payloads:
+            self.publisher.publish_many([], {key: mark})
             return
         with self._lock:
             state = self._meter(meter_id)
@@ -332,7 +338,15 @@ class Agent:
             messages += self._availability(meter_id, state, True)
             topic = self.topics.event(meter_id)
             messages += [(topic, payload, 1, False) for payload in payloads]
-            self.publisher.publish_many(messages)
+            self.publisher.publish_many(messages, {key: mark})
+
+    def events_mark(self, meter_id: str, log: str) -> str | None:
+        """The mark of ``meter_id``'s event log ``log`` stored with its events (None:
+        none yet)."""
+        return self.publisher.queue.mark(self._events_key(meter_id, log))
+
+    def _events_key(self, meter_id: str, log: str) -> str:
+        return f"events:{self.topics.event(meter_id)}:{log}"
 
     def problem(self, meter_id: str, code: str, message: str) -> None:
         """``meter_id`` has a problem: health ``code`` and availability offline.

@@ -11,13 +11,24 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import sqlite3
+import time
 from pathlib import Path
 
 import pytest
-from daemon_harness import Recorder, Subscriber, WorldClock, make_agent, wait_until, write_config
+from daemon_harness import (
+    Recorder,
+    Subscriber,
+    WorldClock,
+    make_agent,
+    payloads,
+    wait_until,
+    write_config,
+)
 
 from edge_agent.agent.clock_and_events import EVENTS_SEEN
 from edge_agent.dlms.cosem.event_codes import EVENT_CODES, event_code
+from edge_agent.mqtt.queue import QUEUE_FILE
 from edge_agent.simulator.event_log import CAPACITY, EventLogSource
 from edge_agent.simulator.meter import SimulatedMeterStation, SimulatorOptions
 from edge_agent.simulator.objects import Request
@@ -233,3 +244,51 @@ def test_logs_the_association_cannot_read_are_skipped_not_a_problem(tmp_path, mo
         watcher.close()
     assert not watcher.on(TOPIC)
     assert all(b'"state":"ok"' in m.payload for m in watcher.on("dlms/pi/kitchen/health"))
+
+
+def test_a_crash_between_the_queue_and_the_facts_repeats_and_skips_nothing(
+        tmp_path, mosquitto, meter, clock, monkeypatch) -> None:
+    """The events and the log's mark are committed to the durable queue (real SQLite) in
+    one transaction; the facts' copy comes after. An agent that died in between (the
+    facts never written) is restarted: the events it queued are not published again, and
+    the events that happened meanwhile are published once."""
+    station, port = meter
+    path = config(tmp_path, mosquitto, port, "120d")
+    cutoff = (START - dt.timedelta(days=120)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    expected = [e for e in meter_log(station) if e[0] > cutoff]
+    assert expected
+    saved = FactStore.set
+
+    def dies_before_the_facts(store, meter_id, **facts):
+        if EVENTS_SEEN in facts:
+            return store.get(meter_id)  # the process is gone: nothing written
+        return saved(store, meter_id, **facts)
+
+    watcher = Subscriber(mosquitto.host, mosquitto.port, ["dlms/#"])
+    try:
+        with monkeypatch.context() as patch:
+            patch.setattr(FactStore, "set", dies_before_the_facts)
+            first = run_once(path, clock, watcher, len(expected))
+        assert seen(first) == expected
+        assert FactStore(tmp_path / "state").get_fact("kitchen", EVENTS_SEEN) is None
+        queue = sqlite3.connect(tmp_path / "state" / QUEUE_FILE)
+        try:
+            (mark,), = queue.execute("SELECT value FROM mark WHERE key = ?",
+                                     (f"events:{TOPIC}:{LOG}",)).fetchall()
+        finally:
+            queue.close()
+        assert json.loads(mark)["event"][1] == expected[-1][1]
+
+        clock.advance(dt.timedelta(days=30))
+        later = meter_log(station)
+        new = later[later.index(expected[-1]) + 1:]
+        assert new  # the month brought events: the restart must publish them, once
+        second = run_once(path, clock, watcher, len(expected) + len(new))
+        assert seen(second) == new
+        time.sleep(0.5)  # a late duplicate would show
+        assert seen(payloads(watcher.on(TOPIC), TOPIC)) == expected + new
+        # Now the facts have their copy too.
+        copy = FactStore(tmp_path / "state").get_fact("kitchen", EVENTS_SEEN)[LOG]
+        assert copy["event"][1] == new[-1][1]
+    finally:
+        watcher.close()
