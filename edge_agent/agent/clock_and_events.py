@@ -13,9 +13,13 @@ clock is then moved by minus the drift, only when
   agent's own clock may be the wrong one),
 * the clock's status does not flag its time invalid or doubtful (4.1.6.1), and
 * the meter handles daylight saving as configured: ``daylight_saving: true`` means the
-  meter switches to summer time itself (attribute 8 daylight_savings_enabled true);
-  a meter whose attribute 8 or whose status bit "daylight saving active" says otherwise
-  is never set, since moving it would mix two time bases.
+  meter switches to summer time itself (attribute 8 daylight_savings_enabled true), in
+  step with the configured zone (the profiles' ``timezone``, else the host's); a meter
+  whose attribute 8 says otherwise, whose status bit "daylight saving active" is set
+  while ``daylight_saving`` is false, or -- with ``daylight_saving: true`` -- whose status
+  bit disagrees with whether that zone is in summer time at the reading, is never set,
+  since moving it would mix two time bases. A status "not specified" (0xFF) says
+  nothing either way.
 
 It moves the clock with the method ``shift_time`` (method 6, -900..900 s), which touches
 neither the time zone nor the DST state; where the association grants only a write of
@@ -48,6 +52,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
@@ -125,9 +130,30 @@ class SyncPlan:
     message: str
 
 
+@dataclass(frozen=True, slots=True)
+class ZoneSeason:
+    """Whether the configured zone is in summer time at the reading, and its name."""
+
+    summer: bool
+    name: str
+
+    @classmethod
+    def at(cls, moment: dt.datetime, zone: dt.tzinfo | None) -> ZoneSeason:
+        """``zone`` None: the host's, whose rules only the C library knows (``astimezone()``
+        gives a fixed offset without them)."""
+        if zone is None:
+            local = time.localtime(moment.timestamp())
+            return cls(local.tm_isdst > 0, f"the host's zone ({local.tm_zone})")
+        local_time = moment.astimezone(zone)
+        key = getattr(zone, "key", None)  # a ZoneInfo's IANA name
+        name = f"{key or zone} ({local_time.tzname() or '?'})"
+        return cls(bool(local_time.dst()), name)
+
+
 def plan_sync(reading: ClockReading, drift: float, sync: ClockSyncConfig, *,
-              may_shift: bool, may_write: bool) -> SyncPlan:
-    """The decision of ``clock_sync`` for one reading (no I/O); see the module docstring."""
+              may_shift: bool, may_write: bool, season: ZoneSeason | None = None) -> SyncPlan:
+    """The decision of ``clock_sync`` for one reading (no I/O); see the module docstring.
+    ``season``: the configured zone at the reading (None: not compared)."""
     if not reading.trusted:
         return SyncPlan("refused", None, f"the clock's status flags its time "
                         f"{', '.join(status_names(reading.status) or [])}; not setting a "
@@ -142,6 +168,15 @@ def plan_sync(reading: ClockReading, drift: float, sync: ClockSyncConfig, *,
         return SyncPlan("refused", None, (
             "the clock's status says daylight saving is active but clock_sync.daylight_saving "
             "is false; fix the config (or the meter) first"))
+    active = reading.daylight_saving_active
+    if sync.daylight_saving and season is not None and active is not None \
+            and active != season.summer:
+        return SyncPlan("refused", None, (
+            f"the clock's status says daylight saving is {'active' if active else 'not active'}"
+            f" but the configured zone {season.name} is in "
+            f"{'summer' if season.summer else 'standard'} time; the meter and the agent "
+            "disagree on summer time: set profiles[].timezone to the meter's zone (or fix the "
+            "meter's daylight-saving settings) first"))
     magnitude = abs(drift)
     if magnitude < sync.min_step:
         return SyncPlan("in_tolerance", None, f"drift {drift:+.2f} s is within min_step "
@@ -210,7 +245,7 @@ class ClockWatch:
                         extra={"meter": self.label})
             meter_time = None
         drift = None if meter_time is None else (meter_time - agent_time).total_seconds()
-        sync = self._sync(client, entry, reading, drift)
+        sync = self._sync(client, entry, reading, drift, agent_time)
         local = reading.time.to_datetime().replace(tzinfo=None).isoformat() \
             if meter_time is not None else None
         publish(clock_payload(
@@ -226,7 +261,7 @@ class ClockWatch:
         return True
 
     def _sync(self, client: MeterClient, entry: ObjectListEntry | None, reading: ClockReading,
-              drift: float | None) -> dict[str, object]:
+              drift: float | None, agent_time: dt.datetime) -> dict[str, object]:
         settings = self.config.sync
         if settings is None:
             return {"enabled": False}
@@ -238,7 +273,8 @@ class ClockWatch:
                 for m in entry.method_access)
             may_write = entry is not None and any(
                 a.attribute_id == cosem_clock.TIME and a.writable for a in entry.attribute_access)
-            plan = plan_sync(reading, drift, settings, may_shift=may_shift, may_write=may_write)
+            plan = plan_sync(reading, drift, settings, may_shift=may_shift, may_write=may_write,
+                             season=ZoneSeason.at(agent_time, self.zone))
         result, message = plan.result, plan.message
         if plan.step is not None:
             try:
@@ -561,4 +597,5 @@ class ClockAndEvents:
 
 
 __all__ = ["EVENTS_SEEN", "ClockAndEvents", "ClockEventsSink", "ClockWatch", "EventFeed",
-           "Mark", "PublishEvents", "QueuedMark", "SyncPlan", "event_payloads", "plan_sync"]
+           "Mark", "PublishEvents", "QueuedMark", "SyncPlan", "ZoneSeason", "event_payloads",
+           "plan_sync"]

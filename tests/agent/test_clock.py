@@ -12,12 +12,14 @@ import dataclasses
 import datetime as dt
 import json
 import os
+import time
+import zoneinfo
 from pathlib import Path
 
 import pytest
 from daemon_harness import Subscriber, WorldClock, make_agent, write_config
 
-from edge_agent.agent.clock_and_events import ClockWatch, plan_sync
+from edge_agent.agent.clock_and_events import ClockWatch, ZoneSeason, plan_sync
 from edge_agent.agent.config import load_config
 from edge_agent.agent.config_model import ClockConfig, ClockSyncConfig, EventsConfig
 from edge_agent.client.client import MeterClient
@@ -37,6 +39,18 @@ TOPIC = "dlms/pi/kitchen/clock"
 EVENT_TOPIC = "dlms/pi/kitchen/event"
 
 
+
+
+@pytest.fixture(autouse=True)
+def host_next_to_the_meter(monkeypatch):
+    """The host's zone is the simulated meter's (Vienna rules): without a configured
+    ``timezone`` the agent compares the meter's summer time with the host's, and a test
+    must not depend on where it runs."""
+    monkeypatch.setenv("TZ", "Europe/Vienna")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
 
 
 @pytest.fixture
@@ -237,6 +251,75 @@ def test_plan_sync_refuses(status: int, enabled: bool | None, configured: bool,
     sync = ClockSyncConfig(max_step=30.0, daylight_saving=configured)
     plan = plan_sync(reading(status, enabled), 5.0, sync, may_shift=True, may_write=True)
     assert plan.result == "refused" and plan.step is None and why in plan.message
+
+
+VIENNA = ZoneSeason.at(START, zoneinfo.ZoneInfo("Europe/Vienna"))
+
+
+@pytest.mark.parametrize(("active", "summer", "refused"), [
+    (True, True, False), (False, False, False), (True, False, True), (False, True, True)])
+def test_plan_sync_refuses_a_dst_bit_the_configured_zone_disagrees_with(
+        active: bool, summer: bool, refused: bool) -> None:
+    """``daylight_saving: true``: the status bit "daylight saving active" must say what
+    the configured zone says at that moment (summer or standard time)."""
+    status = ClockStatus.DAYLIGHT_SAVING_ACTIVE if active else 0
+    season = ZoneSeason(summer, "Europe/Vienna (CEST)" if summer else "Europe/Vienna (CET)")
+    plan = plan_sync(reading(status), 5.0, SYNC, may_shift=True, may_write=True,
+                     season=season)
+    if not refused:
+        assert (plan.result, plan.step) == ("shift", -5)
+        return
+    assert plan.result == "refused" and plan.step is None
+    assert f"daylight saving is {'active' if active else 'not active'}" in plan.message
+    assert season.name in plan.message
+    assert f"in {'summer' if summer else 'standard'} time" in plan.message
+
+
+@pytest.mark.parametrize("summer", [True, False])
+def test_plan_sync_a_status_not_specified_says_nothing_about_summer_time(summer: bool) -> None:
+    unspecified = ClockReading(CosemDateTime(2026, 3, 10, 2, 13, 0, 5, 0, -60, None),
+                               status=None, daylight_savings_enabled=True)
+    assert unspecified.daylight_saving_active is None
+    plan = plan_sync(unspecified, 5.0, SYNC, may_shift=True, may_write=True,
+                     season=ZoneSeason(summer, "Europe/Vienna"))
+    assert (plan.result, plan.step) == ("shift", -5)
+
+
+def test_zone_season_follows_the_zone_rules() -> None:
+    assert VIENNA.summer is False and VIENNA.name == "Europe/Vienna (CET)"
+    july = ZoneSeason.at(dt.datetime(2026, 7, 1, tzinfo=dt.UTC), zoneinfo.ZoneInfo("Europe/Vienna"))
+    assert july.summer is True and july.name == "Europe/Vienna (CEST)"
+    assert ZoneSeason.at(dt.datetime(2026, 7, 1, tzinfo=dt.UTC), dt.UTC).summer is False
+    host = ZoneSeason.at(dt.datetime(2026, 7, 1, tzinfo=dt.UTC), None)
+    assert host.name.startswith("the host's zone (")
+
+
+@pytest.mark.mosquitto
+@pytest.mark.parametrize(("zone", "result"), [("Europe/Vienna", "shifted"), ("UTC", "refused"),
+                                              ("Australia/Sydney", "refused")])
+def test_sync_only_when_the_meters_summer_time_matches_the_configured_zone(
+        tmp_path, mosquitto, meter, clock, zone: str, result: str) -> None:
+    """In July the simulated meter (Vienna rules) sets its status bit "daylight saving
+    active". Configured in Vienna it is shifted; configured in UTC (never summer time) or
+    Sydney (winter in July) it is left alone, the message naming both sides."""
+    station, port = meter
+    clock.now = dt.datetime(2026, 7, 1, 10, 0, tzinfo=dt.UTC)
+    station.model.meter.clock_offset = dt.timedelta(seconds=12)
+    extra = ("  clock_sync: {max_step: 30s}\n"
+             f"  profiles: [{{obis: 1.0.99.1.0.255, interval: 1d, backfill: 1h, "
+             f"timezone: {zone}}}]\n")
+    payload, watcher = clock_message(tmp_path, mosquitto, port, clock, extra,
+                                     management(tmp_path))
+    watcher.close()
+    assert payload["status"] == ["daylight_saving_active"]
+    assert payload["sync"]["result"] == result
+    if result == "shifted":
+        assert station.model.meter.clock_offset == dt.timedelta(0)
+    else:
+        message = payload["sync"]["message"]
+        assert "daylight saving is active" in message and f"zone {zone} (" in message
+        assert "in standard time" in message
+        assert station.model.meter.clock_offset == dt.timedelta(seconds=12)
 
 
 def test_status_names_follow_the_blue_book_bits() -> None:
