@@ -13,12 +13,15 @@ leaves "not specified" (no peak yet in this billing period) keeps the read time.
 
 A meter without such a register still has its load profile: :class:`ProfilePeak`
 computes the same figure from the profile rows the agent publishes -- the energy import
-(1.0.1.8.0.255) gained in each 15-minute capture period, times four, the largest of the
-calendar month (the agent host's time zone, the meter's neighbour) -- and the agent
-publishes it on the register's topic, 1.0.1.6.0.255, with the end of that period as
-``ts``, unless the meter's own register is published. Its running state (month, peak,
-last row) travels in the durable queue with the rows it came from, so a restart neither
-forgets a peak nor counts a period twice.
+gained in each 15-minute capture period, times four, the largest of the calendar month
+(in the profile's ``timezone``, else the agent host's, the meter's neighbour) -- and the
+agent publishes it on the register's topic, 1.0.1.6.0.255, with the end of that period as
+``ts``, unless the meter's own register is published. The energy import is the total
+(1.0.1.8.0.255) when the profile captures it, else the sum of the import tariff registers
+it captures (1.0.1.8.1.255, 1.0.1.8.2.255, ...: OBIS value group E 1..63 are the tariff
+rates, IEC 62056-61), as profiles of meters billed by tariff often hold. Its running state
+(month, peak, last row) travels in the durable queue with the rows it came from, so a
+restart neither forgets a peak nor counts a period twice.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from typing import Any, Protocol
 from edge_agent.client.client import MeterClient
 from edge_agent.client.values import Reading
 from edge_agent.dlms.apdu.results import DataAccessResult
+from edge_agent.dlms.cosem.obis import Obis
 from edge_agent.dlms.encoding.date_time import CosemDateTime, date_time_from_octets
 from edge_agent.dlms.errors import DecodeError
 
@@ -95,6 +99,8 @@ def stamp_capture_times(client: MeterClient, readings: list[Reading]) -> list[Re
 
 MAXIMUM_DEMAND = "1.0.1.6.0.255"  # maximum demand import, current billing period
 ENERGY_IMPORT = "1.0.1.8.0.255"
+# Value group E of the tariff rates of a quantity (IEC 62056-61: 0 total, 1..63 rates).
+TARIFF_RATES = range(1, 64)
 DEMAND_PERIOD = dt.timedelta(minutes=15)
 # Energy units of the profile column -> Wh per unit.
 WATT_HOURS = {"Wh": 1.0, "kWh": 1000.0, "MWh": 1_000_000.0}
@@ -129,12 +135,10 @@ class ProfilePeak:
         last = state.get("last")
         changed = False
         for row in rows:
-            energy = row.values.get(ENERGY_IMPORT)
-            scale = WATT_HOURS.get(row.units.get(ENERGY_IMPORT) or "")
-            if not isinstance(energy, int | float) or isinstance(energy, bool) or scale is None:
+            watt_hours = import_watt_hours(row)
+            if watt_hours is None:
                 last = None  # a row without the register: the next step has no start
                 continue
-            watt_hours = float(energy) * scale
             if last is not None:
                 start = dt.datetime.fromisoformat(last[0])
                 if row.ts - start == DEMAND_PERIOD:
@@ -153,5 +157,35 @@ class ProfilePeak:
         return state, Peak(state["watts"], dt.datetime.fromisoformat(state["at"]))
 
 
+def import_watt_hours(row: ProfileRowLike) -> float | None:
+    """The energy import of ``row`` in Wh: the total register when the profile captures
+    it, else the sum of the import tariff registers it captures (module docstring); None
+    when a value needed is missing or not an energy."""
+    codes = [ENERGY_IMPORT] if ENERGY_IMPORT in row.values else tariff_codes(row.values)
+    if not codes:
+        return None
+    total = 0.0
+    for code in codes:
+        energy = row.values[code]
+        scale = WATT_HOURS.get(row.units.get(code) or "")
+        if not isinstance(energy, int | float) or isinstance(energy, bool) or scale is None:
+            return None
+        total += float(energy) * scale
+    return total
+
+
+def tariff_codes(values: Mapping[str, Any]) -> list[str]:
+    """The import tariff registers (1.0.1.8.e.255, e a tariff rate) among ``values``."""
+    codes = []
+    for key in values:
+        try:
+            code = Obis.parse(key)
+        except (DecodeError, ValueError):
+            continue
+        if (code.a, code.b, code.c, code.d, code.f) == (1, 0, 1, 8, 255) and code.e in TARIFF_RATES:
+            codes.append(key)
+    return codes
+
+
 __all__ = ["CAPTURE_TIME", "MAXIMUM_DEMAND", "PEAK_NAME", "Peak", "ProfilePeak",
-           "captured_at", "stamp_capture_times"]
+           "captured_at", "import_watt_hours", "stamp_capture_times", "tariff_codes"]

@@ -8,18 +8,23 @@ import dataclasses
 import datetime as dt
 import itertools
 import json
+from zoneinfo import ZoneInfo
 
 import pytest
 from daemon_harness import Subscriber, WorldClock, make_agent, write_config
 
+from edge_agent.agent.config_model import ProfileConfig
+from edge_agent.agent.load_profile_feed import ProfileFeed, ProfileRow
 from edge_agent.agent.peak_demand import Peak, ProfilePeak, captured_at
 from edge_agent.client.client import MeterClient
 from edge_agent.client.connection import ConnectionSettings
 from edge_agent.client.load_profile import ProfileReader
 from edge_agent.dlms.association.client import ClientSettings
 from edge_agent.dlms.cosem.obis import Obis
+from edge_agent.simulator.loadprofile import CaptureObject, Column
 from edge_agent.simulator.meter import SimulatedMeterStation, SimulatorOptions
 from edge_agent.simulator.server import MeterServer
+from edge_agent.state.facts import FactStore
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -166,3 +171,68 @@ def test_profile_peak_ignores_other_periods_and_converts_units() -> None:
         is None  # hourly rows are not 15-minute averages
     _, peak = tracker.observe(None, rows_of(start, [1.0, 1.5], unit="kWh"))
     assert peak == Peak(2000.0, start + dt.timedelta(minutes=15))
+
+
+# --- a profile that captures the tariff registers only ---------------------------------------
+
+T1, T2 = "1.0.1.8.1.255", "1.0.1.8.2.255"
+
+
+def test_without_the_total_the_import_tariffs_are_summed() -> None:
+    tracker = ProfilePeak(dt.UTC)
+    start = dt.datetime(2026, 3, 2, 6, 0, tzinfo=dt.UTC)
+    step = dt.timedelta(minutes=15)
+    # Tariff 1 runs, then tariff 2 takes over: each register alone rises by at most
+    # 200 Wh a period, their sum by 300 Wh (1200 W) in the period that ends at 06:30.
+    t1 = [1000, 1200, 1300, 1300, 1300]
+    t2 = [5000, 5000, 5200, 5350, 5450]
+    rows = [Row(start + i * step, {T1: a, T2: b}, {T1: "Wh", T2: "Wh"})
+            for i, (a, b) in enumerate(zip(t1, t2))]
+    _, peak = tracker.observe(None, rows)
+    assert peak == Peak(1200.0, start + 2 * step)
+    # Units per register: a tariff in kWh counts as 1000 Wh each.
+    mixed = [Row(r.ts, {T1: r.values[T1] / 1000, T2: r.values[T2]}, {T1: "kWh", T2: "Wh"})
+             for r in rows]
+    assert tracker.observe(None, mixed)[1] == peak
+    # The export tariffs (1.0.2.8.x) and other channels are not import.
+    export = [Row(r.ts, {**r.values, "1.0.2.8.1.255": 10**6 * i}, {**r.units,
+                                                                  "1.0.2.8.1.255": "Wh"})
+              for i, r in enumerate(rows)]
+    assert tracker.observe(None, export)[1] == peak
+    # A row whose tariff value is missing ends the run: the next period has no start.
+    broken = [*rows[:2], Row(rows[2].ts, {T1: None, T2: 5200}, rows[2].units), *rows[3:]]
+    assert tracker.observe(None, broken)[1] == Peak(800.0, start + step)
+    # With the total captured, the total counts and the tariffs are not added to it.
+    total = [Row(r.ts, {**r.values, ENERGY: 100 * i}, {**r.units, ENERGY: "Wh"})
+             for i, r in enumerate(rows)]
+    assert tracker.observe(None, total)[1] == Peak(400.0, start + step)
+
+
+def test_a_profile_of_tariff_registers_gives_the_meters_own_peak(tmp_path, meter) -> None:
+    """The simulated load profile captures 1.0.1.8.1.255 and 1.0.1.8.2.255 instead of the
+    total: the peak computed from the rows the feed publishes equals the meter's own
+    maximum demand register (the total's 15-minute steps, times four)."""
+    station, port, clock = meter
+    model = station.model
+    buffer = model.load_profile
+
+    def register(obis: str) -> Column:
+        value = model.register_values[bytes(Obis.parse(obis))]
+        return Column(CaptureObject(3, bytes(Obis.parse(obis)), 2),
+                      lambda t, r: value(model.meter.to_world(t)))
+
+    buffer.columns = (buffer.columns[0], register(T1), register(T2))
+    expected = model.maximum_demand.peak(model.meter.now())
+    feed = ProfileFeed(FactStore(tmp_path / "state"), "kitchen", clock.posix)
+    rows: list[ProfileRow] = []
+    client = MeterClient(ConnectionSettings(tcp=("127.0.0.1", port)), ClientSettings(),
+                         meter_id="kitchen", state_dir=tmp_path / "client")
+    with client:
+        feed.collect(client, ProfileConfig("1.0.99.1.0.255", 900.0, 20 * 86400.0),
+                     lambda obis, chunk: rows.extend(chunk))
+    assert rows and all(set(r.values) == {T1, T2} for r in rows)
+    state, peak = ProfilePeak(ZoneInfo("Europe/Vienna")).observe(None, rows)
+    assert state["month"] == "2026-03" and peak is not None
+    # Whole Wh per register: the sum of two steps is off by under 2 Wh, times four.
+    assert abs(peak.watts - expected.watts) < 8
+    assert peak.at == expected.at
