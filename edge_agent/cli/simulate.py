@@ -16,6 +16,7 @@ from edge_agent.dlms.errors import ConfigError
 from edge_agent.dlms.secret import Secret
 from edge_agent.dlms.security import CipherKeys
 from edge_agent.dlms.security.control import SecurityPolicy
+from edge_agent.simulator.event_log import parse_every
 from edge_agent.simulator.faults import DEFAULT_DELAY, FaultInjector, describe_faults
 from edge_agent.simulator.meter import MIN_PDU_SIZE, SimulatedMeterStation, SimulatorOptions
 from edge_agent.simulator.meter_models import MAX_PDU_SIZE
@@ -47,6 +48,7 @@ EXAMPLES = """\
   opportunity, default 1; reproducible with --seed):
   dlms-edge simulate --tcp 127.0.0.1:4059 --fault drop:0.2 --fault garbage:0.5 --seed 7
   dlms-edge simulate --tcp 127.0.0.1:4059 --max-pdu 256    # long answers in GET datablocks
+  dlms-edge simulate --tcp 127.0.0.1:4059 --events-every 30s   # a livelier event log
 fault kinds:
 """ + describe_faults() + """
   The meter's own invocation counter continues across restarts: it is kept in --state-dir
@@ -93,7 +95,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="misbehave on purpose (repeatable); kinds below")
     parser.add_argument("--fault-delay", type=float, default=DEFAULT_DELAY, metavar="S",
                         help=f"seconds the delay fault holds an answer back (default {DEFAULT_DELAY:g})")
+    parser.add_argument("--events-every", type=_every, default=600.0, metavar="DURATION",
+                        help="log a head-end event in the standard event log (0.0.99.98.0.255) at"
+                             " this pace of the clock while running: in turn a clock synchronisation"
+                             " (codes 4 and 5, no step) and an alarm register clearing (11); values,"
+                             " clock and profile stay as they are (30s, 10m, 1h; default 10m; 0: off)")
     parser.add_argument("--verbose", "-v", action="store_true", help="log every frame")
+
+
+def _every(text: str) -> float:
+    try:
+        return parse_every(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _push_keys(args: argparse.Namespace, meter: SimulatedMeterStation) -> CipherKeys:
@@ -137,7 +151,7 @@ def run(args: argparse.Namespace) -> int:
         management_sap=args.management_client, security=args.security, authentication=args.auth,
         suite=args.suite, password=args.password, keys_dir=args.keys_dir,
         signed_pass3=args.signed_pass3, counter_log=args.counter_log,
-        max_receive_pdu_size=args.max_pdu,
+        max_receive_pdu_size=args.max_pdu, events_every=args.events_every,
         state_dir=args.state_dir or (None if args.keys_dir else str(default_state_dir() / "simulator")),
     )
     faults = FaultInjector.of(args.fault, seed=args.seed, delay=args.fault_delay)

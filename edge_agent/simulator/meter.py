@@ -46,6 +46,7 @@ from edge_agent.dlms.secret import Secret
 from edge_agent.dlms.security import Form
 from edge_agent.keystore import KeyMaterial, KeysDir
 from edge_agent.simulator import meter_models
+from edge_agent.simulator.event_log import EventPace
 from edge_agent.simulator.handler import RequestHandler
 from edge_agent.simulator.model import Meter
 from edge_agent.simulator.objects import AssociationContext
@@ -77,6 +78,7 @@ class SimulatorOptions:
     max_receive_pdu_size: int | None = None  # None: the meter model's (meter_models.MAX_PDU_SIZE)
     counter_log: str | None = None  # append every received client invocation counter here
     state_dir: str | None = None  # the meter's own invocation counters; None: the keys dir
+    events_every: float = 0.0  # seconds between head-end events in the event log; 0: none
 
     def pdu_size(self) -> int:
         size = self.max_receive_pdu_size
@@ -179,6 +181,8 @@ class SimulatedMeterStation:
         self.model = meter_models.build(
             options.profile, options.seed, self.clock, management_sap=options.management_sap, password=password
         )
+        if options.events_every:
+            self.model.meter.event_pace = EventPace.starting(self.clock(), options.events_every)
         self.handler = RequestHandler(self.model)
         self.pdu_size = options.pdu_size()
         self.keys = self._keys(security, authentication, suite, signed)
@@ -302,6 +306,7 @@ class SimulatedMeterStation:
             f"{self.options.profile} meter {self.model.serial} (system title {self.model.system_title.hex()}),"
             f" server {self.options.logical}/{self.options.physical}; public client SAP 16; {management};"
             f" max PDU {self.pdu_size}"
+            + (f"; an event every {self.options.events_every:g} s" if self.options.events_every else "")
         )
 
     def close(self) -> None:

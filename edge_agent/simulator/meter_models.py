@@ -329,7 +329,7 @@ class SimulatedMeter:
         return CosemObject(8, 0, CLOCK, {
             2: Attribute(get=read_time, set=write_time),
             3: Attribute(get=lambda r: Long(-meter.std_offset_minutes)),
-            4: Attribute(get=lambda r: Unsigned(meter.cosem_time(r.meter_now).status or 0)),
+            4: Attribute(get=lambda r: Unsigned(int(meter.clock_status(r.meter_now)))),
             5: Attribute(get=lambda r: dst_rule(3, 2)),
             6: Attribute(get=lambda r: dst_rule(10, 3)),
             7: Attribute(get=lambda r: Integer(60)),

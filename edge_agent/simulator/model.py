@@ -32,8 +32,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import IntEnum
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 from edge_agent.dlms.encoding.date_time import ClockStatus, CosemDateTime
+
+if TYPE_CHECKING:
+    from edge_agent.simulator.event_log import EventPace
 
 #: The meter was installed at 2015-01-01 00:00 local standard time (this date in UTC, less
 #: the standard offset); registers hold their initial values before it and the load
@@ -322,6 +326,9 @@ class Meter:
         # World-time intervals during which the load was disconnected (end None = ongoing).
         self._off: list[tuple[datetime, datetime | None]] = []
         self.recorded_events: list[RecordedEvent] = []
+        #: Head-end events at a real-time pace (event_log.EventPace); None: only the
+        #: curve's and the clients' events.
+        self.event_pace: EventPace | None = None
         #: The meter's frame counter (0.0.43.1.0.255); the security layer advances it.
         self.invocation_counter = 0
         #: How its date-times look (4.1.6.1): "full" (deviation and clock status),
@@ -367,11 +374,17 @@ class Meter:
         """Local time minus UTC at ``when`` (UTC): standard offset, +60 in EU summer time."""
         return self.std_offset_minutes + (60 if self.eu_dst and _eu_summer(when) else 0)
 
+    def clock_status(self, when: datetime) -> ClockStatus:
+        """The clock's status at ``when`` (UTC): daylight saving active in summer time
+        (Blue Book 4.1.6.1, bit 7), whatever style its date-times are written in."""
+        summer = self.utc_offset_minutes(when) != self.std_offset_minutes
+        return ClockStatus.DAYLIGHT_SAVING_ACTIVE if summer else ClockStatus(0)
+
     def cosem_time(self, when: datetime) -> CosemDateTime:
         """``when`` (UTC) as the meter shows it: local time, deviation, DST status bit."""
         offset = self.utc_offset_minutes(when)
         local = when.astimezone(UTC) + timedelta(minutes=offset)
-        status = ClockStatus.DAYLIGHT_SAVING_ACTIVE if offset != self.std_offset_minutes else 0
+        status = self.clock_status(when)
         style = self.time_stamp_style
         # Blue Book 4.1.6.1: deviation = UTC - local time, in minutes.
         return CosemDateTime(local.year, local.month, local.day, local.isoweekday(),

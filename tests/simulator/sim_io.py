@@ -32,9 +32,11 @@ def cli(*args: str, timeout: float = 30.0) -> subprocess.CompletedProcess[str]:
 
 @contextmanager
 def simulator(options: SimulatorOptions | None = None,
-              faults: FaultInjector = NO_FAULTS) -> Iterator[tuple[SimulatedMeterStation, MeterServer, int]]:
-    """One simulated meter on 127.0.0.1 (a free port), served from a thread."""
-    station = SimulatedMeterStation(options or SimulatorOptions())
+              faults: FaultInjector = NO_FAULTS, *, station: SimulatedMeterStation | None = None,
+              ) -> Iterator[tuple[SimulatedMeterStation, MeterServer, int]]:
+    """One simulated meter on 127.0.0.1 (a free port), served from a thread: ``station``,
+    or one made of ``options``."""
+    station = station or SimulatedMeterStation(options or SimulatorOptions())
     server = MeterServer([station.station], faults=faults)
     _, port = server.start_tcp("127.0.0.1", 0)
     try:
