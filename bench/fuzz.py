@@ -1,21 +1,27 @@
 """Long fuzz run over every entry point that takes bytes from outside.
 
     .venv/bin/python bench/fuzz.py --minutes 30          # atheris when it is installed
-    .venv/bin/python bench/fuzz.py --minutes 1 --engine mutate
+    .venv/bin/python bench/fuzz.py --minutes 1 --engine hypothesis
+    DLMS_EDGE_FUZZ_NO_ATHERIS=1 .venv/bin/python bench/fuzz.py --minutes 1   # the fallback
 
 The targets and what each may raise are tests/fuzz_targets.py (CI runs them bounded,
-tests/test_fuzz_entry_points.py). Engines:
+tests/test_fuzz_entry_points.py). Engines (``--engine auto``: the first that imports):
 
 * ``atheris`` (libFuzzer, coverage-guided, the project's modules instrumented): one child
   process per run; the first input byte picks the target, the rest is its input;
-* ``mutate`` (no atheris): the same dispatch over random bytes and mutations of the
-  known-answer vectors' frames, in this process.
+* ``hypothesis`` (no atheris, or ``DLMS_EDGE_FUZZ_NO_ATHERIS=1``): hypothesis' own
+  generation in this process, batch after batch of ``@given`` runs with fresh seeds until
+  the time is up, each example a target and its input: random bytes, or the known-answer
+  frames and the target's own seeds with bytes flipped, inserted, deleted, cut or
+  repeated (hypothesis shrinks nothing: findings are recorded, not raised);
+* ``mutate`` (neither installed, e.g. .venv-ha for the targets that need Home
+  Assistant): the same dispatch over Python's ``random`` and the same mutations.
 
 Nothing unexpected stops the run: each unexpected exception is recorded by (target,
 type, innermost frame) with its first input, inputs that take over ``--hang`` seconds
 count as hangs, and resident memory is sampled after a warm-up and at the end. The report
 says: inputs tried per target, distinct unexpected exception types (goal 0), hangs
-(goal 0), memory growth.
+(goal 0), memory growth; ``--json`` prints it as JSON.
 """
 
 from __future__ import annotations
@@ -102,9 +108,9 @@ def rss() -> int:
 
 
 def seeds() -> list[bytes]:
-    from test_fuzz_entry_points import SEEDS
+    from fuzz_targets import known_answer_frames
 
-    return SEEDS
+    return known_answer_frames()
 
 
 def mutate(rnd: random.Random, corpus: list[bytes]) -> bytes:
@@ -129,18 +135,84 @@ def mutate(rnd: random.Random, corpus: list[bytes]) -> bytes:
     return bytes(data)
 
 
-def run_mutate(seconds: float, names: list[str] | None, hang: float, seed: int
-               ) -> dict[str, object]:
+def chosen_targets(names: list[str] | None) -> list:
     from fuzz_targets import targets
 
-    chosen = [t for t in targets() if names is None or t.name in names]
+    every = targets()
+    unknown = set(names or ()) - {t.name for t in every}
+    if unknown:
+        raise SystemExit(f"fuzz: no target {', '.join(sorted(unknown))} here; "
+                         f"choose among {', '.join(t.name for t in every)}")
+    return [t for t in every if names is None or t.name in names]
+
+
+def run_mutate(seconds: float, chosen: list, hang: float, seed: int) -> dict[str, object]:
     recorder = Recorder([t.name for t in chosen], None, hang)
     rnd, corpus = random.Random(seed), seeds()
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         for target in chosen:
-            recorder.run(target, mutate(rnd, corpus))
+            recorder.run(target, mutate(rnd, [*corpus, *target.seeds]))
     return recorder.report()
+
+
+def run_hypothesis(seconds: float, chosen: list, hang: float, seed: int,
+                   batch: int = 1000) -> dict[str, object]:
+    """Hypothesis generates; one ``@given`` run of ``batch`` examples after another, each
+    with its own seed, until ``seconds`` are over (the last batch stops early)."""
+    from hypothesis import HealthCheck, Phase, given, settings
+    from hypothesis import seed as hypothesis_seed
+    from hypothesis import strategies as st
+
+    recorder = Recorder([t.name for t in chosen], None, hang)
+    corpus = seeds()
+
+    @st.composite
+    def mutated(draw: st.DrawFn, frames: tuple[bytes, ...]) -> bytes:
+        data = bytearray(draw(st.sampled_from(frames)))
+        for _ in range(draw(st.integers(1, 5))):
+            if not data:
+                break
+            at = draw(st.integers(0, len(data) - 1))
+            action = draw(st.sampled_from(("flip", "insert", "delete", "cut", "repeat")))
+            if action == "flip":
+                data[at] ^= draw(st.integers(1, 255))
+            elif action == "insert":
+                data[at:at] = draw(st.binary(min_size=1, max_size=8))
+            elif action == "delete":
+                del data[at:at + draw(st.integers(1, 8))]
+            elif action == "cut":
+                del data[at:]
+            else:
+                start = draw(st.integers(0, len(data) - 1))
+                data[at:at] = data[start:start + draw(st.integers(1, 32))]
+        return bytes(data)
+
+    inputs = {t.name: st.one_of(st.binary(max_size=400),
+                                mutated((*corpus, *t.seeds)),
+                                *([mutated(t.seeds)] * 2 if t.seeds else []))
+              for t in chosen}
+
+    deadline = time.monotonic() + seconds
+
+    @settings(max_examples=batch, deadline=None, database=None, phases=[Phase.generate],
+              suppress_health_check=list(HealthCheck), report_multiple_bugs=False)
+    @given(st.data())
+    def one_batch(data: st.DataObject) -> None:
+        # Draws must not depend on the clock (hypothesis checks that a choice sequence
+        # seen before draws the same), so the rest of the last batch draws and skips.
+        target = data.draw(st.sampled_from(chosen))
+        payload = data.draw(inputs[target.name])
+        if time.monotonic() < deadline:
+            recorder.run(target, payload)
+
+    number = seed
+    while time.monotonic() < deadline:
+        hypothesis_seed(number)(one_batch)()
+        number += 1
+    report = recorder.report()
+    report["batches"] = number - seed
+    return report
 
 
 def atheris_child(seconds: float, names: list[str] | None, hang: float, stats: Path,
@@ -148,16 +220,16 @@ def atheris_child(seconds: float, names: list[str] | None, hang: float, stats: P
     import atheris
 
     with atheris.instrument_imports(include=["edge_agent"]):
-        from fuzz_targets import targets
-    chosen = [t for t in targets() if names is None or t.name in names]
+        import fuzz_targets  # noqa: F401 - instrumented here, used by chosen_targets
+    chosen = chosen_targets(names)
     recorder = Recorder([t.name for t in chosen], stats, hang)
 
     def one_input(data: bytes) -> None:
         if data:
             recorder.run(chosen[data[0] % len(chosen)], data[1:])
 
-    for index, frame in enumerate(seeds()):
-        for number in range(len(chosen)):
+    for number, target in enumerate(chosen):
+        for index, frame in enumerate((*seeds(), *target.seeds)):
             (corpus_dir / f"seed-{index}-{number}").write_bytes(bytes([number]) + frame)
     # Hangs are counted by our own per-input alarm (--hang); libFuzzer's time-out only
     # catches a process stalled far beyond it. Artifacts go to the run's work dir.
@@ -191,6 +263,22 @@ def run_atheris(seconds: float, names: list[str] | None, hang: float) -> dict[st
         return report
 
 
+def pick_engine(engine: str) -> str:
+    """``auto``: atheris, unless DLMS_EDGE_FUZZ_NO_ATHERIS=1 or it does not import, then
+    hypothesis, then the plain mutator."""
+    if engine != "auto":
+        return engine
+    candidates = ("hypothesis",) if os.environ.get("DLMS_EDGE_FUZZ_NO_ATHERIS") == "1" \
+        else ("atheris", "hypothesis")
+    for candidate in candidates:
+        try:
+            __import__(candidate)
+        except ImportError:
+            continue
+        return candidate
+    return "mutate"
+
+
 def print_report(engine: str, report: dict[str, object]) -> None:
     tried = report["tried"]
     assert isinstance(tried, dict)
@@ -220,10 +308,12 @@ def print_report(engine: str, report: dict[str, object]) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--minutes", type=float, default=1.0)
-    parser.add_argument("--engine", choices=("auto", "atheris", "mutate"), default="auto")
+    parser.add_argument("--engine", choices=("auto", "atheris", "hypothesis", "mutate"),
+                        default="auto")
     parser.add_argument("--targets", help="comma-separated target names (default: all)")
     parser.add_argument("--hang", type=float, default=2.0, help="seconds that make a hang")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--json", action="store_true", help="print the report as JSON")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--seconds", type=float, help=argparse.SUPPRESS)
     parser.add_argument("--stats", type=Path, help=argparse.SUPPRESS)
@@ -233,17 +323,19 @@ def main() -> None:
     if args.child:
         atheris_child(args.seconds, names, args.hang, args.stats, args.corpus)
         return
-    engine = args.engine
-    if engine == "auto":
-        try:
-            import atheris  # noqa: F401
-            engine = "atheris"
-        except ImportError:
-            engine = "mutate"
+    engine = pick_engine(args.engine)
     seconds = args.minutes * 60
-    report = (run_atheris(seconds, names, args.hang) if engine == "atheris"
-              else run_mutate(seconds, names, args.hang, args.seed))
-    print_report(engine, report)
+    if engine == "atheris":
+        chosen_targets(names)  # an unknown name fails here, not in the child
+        report = run_atheris(seconds, names, args.hang)
+    elif engine == "hypothesis":
+        report = run_hypothesis(seconds, chosen_targets(names), args.hang, args.seed)
+    else:
+        report = run_mutate(seconds, chosen_targets(names), args.hang, args.seed)
+    if args.json:
+        print(json.dumps({"engine": engine, **report}))
+    else:
+        print_report(engine, report)
 
 
 if __name__ == "__main__":

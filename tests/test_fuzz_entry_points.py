@@ -4,47 +4,31 @@ fails only in its documented way, on random bytes and on mutations of real frame
 
 from __future__ import annotations
 
+import importlib.util
 import json
+import os
+import subprocess
+import sys
+import time
 import traceback
 from pathlib import Path
 
 import pytest
-from fuzz_targets import Target, check, targets
+from fuzz_targets import Target, check, known_answer_frames, targets
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-VECTORS = Path(__file__).parent / "vectors"
+from edge_agent.dlms.errors import DlmsError
+from edge_agent.dlms.link.iec62056_21 import Identification
 
-
-def seeds() -> list[bytes]:
-    """Real frames to mutate: the known-answer vectors' hex strings."""
-    found: list[bytes] = []
-
-    def walk(node: object) -> None:
-        if isinstance(node, dict):
-            for value in node.values():
-                walk(value)
-        elif isinstance(node, list):
-            for value in node:
-                walk(value)
-        elif isinstance(node, str) and len(node) >= 8 and len(node) % 2 == 0:
-            try:
-                found.append(bytes.fromhex(node))
-            except ValueError:
-                pass
-
-    for path in sorted(VECTORS.glob("*.json")):
-        walk(json.loads(path.read_text()))
-    return found
-
-
-SEEDS = seeds()
+SEEDS = known_answer_frames()
 
 
 @st.composite
-def mutated(draw: st.DrawFn) -> bytes:
-    """A real frame with a few bytes changed, inserted, deleted or cut."""
-    data = bytearray(draw(st.sampled_from(SEEDS)))
+def mutated(draw: st.DrawFn, corpus: tuple[bytes, ...] | list[bytes] = SEEDS) -> bytes:
+    """A real frame (or one of a target's own seeds) with a few bytes changed, inserted,
+    deleted or cut."""
+    data = bytearray(draw(st.sampled_from(corpus)))
     for _ in range(draw(st.integers(1, 4))):
         if not data:
             break
@@ -73,9 +57,137 @@ def test_there_are_real_frames_to_mutate() -> None:
     assert len(SEEDS) >= 10
 
 
+def inputs(target: Target) -> st.SearchStrategy[bytes]:
+    """Random bytes, mutated known-answer frames, and mutations of the target's own seeds
+    (a JSON payload or a sign-on line is nowhere among the frames)."""
+    own = [mutated(target.seeds)] * 2 if target.seeds else []
+    return st.one_of(st.binary(max_size=300), mutated(), *own)
+
+
 @pytest.mark.parametrize("target", targets(), ids=lambda t: t.name)
 @settings(max_examples=300, deadline=None, derandomize=True,
           suppress_health_check=[HealthCheck.too_slow])
-@given(data=st.one_of(st.binary(max_size=300), mutated()))
-def test_entry_point_fails_only_in_its_documented_way(target: Target, data: bytes) -> None:
-    fail_on_unexpected(target, data)
+@given(data=st.data())
+def test_entry_point_fails_only_in_its_documented_way(target: Target,
+                                                     data: st.DataObject) -> None:
+    fail_on_unexpected(target, data.draw(inputs(target), label="input"))
+
+
+def test_every_seed_of_a_target_is_accepted() -> None:
+    """A target's own seeds are well-formed: mutations start from inputs that pass."""
+    for target in targets():
+        for seed in target.seeds:
+            if target.name == "iec-identification" and seed.startswith(b"/?"):
+                continue  # the echo of the request comes before the line: sign-on's seed
+            target.run(seed)
+
+
+# --- the long run's engines, briefly ------------------------------------------------------
+
+REPOSITORY = Path(__file__).resolve().parents[1]
+FUZZ = REPOSITORY / "bench" / "fuzz.py"
+HA_PYTHON = REPOSITORY / ".venv-ha" / "bin" / "python"
+
+
+def long_run(python: str | Path, *arguments: str, **environment: str) -> dict[str, object]:
+    done = subprocess.run([str(python), str(FUZZ), "--json", *arguments],
+                          capture_output=True, text=True, timeout=120, check=False,
+                          env={**os.environ, **environment})
+    assert done.returncode == 0, done.stderr[-2000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def test_without_atheris_the_long_run_is_hypothesis_driven() -> None:
+    report = long_run(sys.executable, "--minutes", "0.05", "--targets",
+                      "hdlc-frame,apdu,ha-clock,ha-event,iec-identification,iec-sign-on",
+                      DLMS_EDGE_FUZZ_NO_ATHERIS="1")
+    assert report["engine"] == "hypothesis"
+    tried = report["tried"]
+    assert isinstance(tried, dict)
+    assert all(count >= 20 for count in tried.values()), tried
+    assert report["unexpected"] == {}
+    assert report["hangs"] == []
+
+
+def test_the_hypothesis_engine_records_what_it_finds_and_goes_on() -> None:
+    """A planted bug and a planted hang are recorded (once per kind), not raised, and the
+    run goes on to its end."""
+    spec = importlib.util.spec_from_file_location("bench_fuzz", FUZZ)
+    assert spec is not None and spec.loader is not None
+    fuzz = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(fuzz)
+
+    def planted(data: bytes) -> None:
+        if not data:
+            time.sleep(1.0)
+        if b"\x00\x00" in data:
+            raise KeyError("planted")
+        raise ValueError("allowed")
+
+    started = time.monotonic()
+    report = fuzz.run_hypothesis(2.0, [Target("planted", planted, (ValueError,))],
+                                 hang=0.2, seed=1)
+    assert 2.0 <= time.monotonic() - started < 30
+    assert report["tried"]["planted"] > 50
+    (key,) = report["unexpected"]
+    assert key.startswith("planted: KeyError at ")
+    assert report["unexpected"][key]["count"] >= 1
+    assert report["hangs"] and all(h["target"] == "planted" for h in report["hangs"])
+
+
+needs_ha = pytest.mark.skipif(
+    not HA_PYTHON.exists(),
+    reason="ProfileRow imports Home Assistant: needs .venv-ha (bash tests/ha/run builds it)")
+# A known bug, pinned by the strict xfail below: a well-formed but impossible time stamp
+# ("2026-43-10T12:00:00Z") makes Home Assistant's parse_datetime raise ValueError, which
+# ProfileRow.from_payload lets through (custom_components/dlms_edge/statistics.py) instead
+# of InvalidPayload: the MQTT callback logs a traceback, report_malformed is not called.
+# When it is fixed the xfail passes (strict: the run fails); remove both then.
+KNOWN_PROFILE_ROW_BUG = "ha-profile-row: ValueError at "
+
+
+@needs_ha
+def test_profile_rows_fail_only_in_their_documented_way() -> None:
+    """``ProfileRow.from_payload`` (the integration's statistics module imports Home
+    Assistant) fuzzed where Home Assistant is installed; .venv-ha has no hypothesis,
+    so the long run's plain mutator drives it."""
+    report = long_run(HA_PYTHON, "--engine", "mutate", "--targets", "ha-profile-row",
+                      "--minutes", "0.05")
+    tried = report["tried"]
+    assert isinstance(tried, dict)
+    assert tried["ha-profile-row"] >= 1000
+    unexpected = report["unexpected"]
+    assert isinstance(unexpected, dict)
+    assert [key for key in unexpected
+            if not (key.startswith(KNOWN_PROFILE_ROW_BUG) and "homeassistant/util/dt.py"
+                    in key)] == []
+    assert report["hangs"] == []
+
+
+@needs_ha
+@pytest.mark.xfail(strict=True, reason="bug: ProfileRow.from_payload lets parse_datetime's "
+                   "ValueError through for an impossible date (see KNOWN_PROFILE_ROW_BUG)")
+def test_a_profile_row_with_an_impossible_date_is_invalid() -> None:
+    probe = (
+        "import sys; sys.path.insert(0, 'tests'); import fuzz_targets as f\n"
+        "s = f.ha_statistics()\n"
+        "try:\n"
+        "    s.ProfileRow.from_payload(b'{\"ts\":\"2026-43-10T12:00:00Z\",'\n"
+        "                              b'\"values\":{},\"units\":{}}')\n"
+        "except s.InvalidPayload:\n"
+        "    print('invalid')\n")
+    done = subprocess.run([str(HA_PYTHON), "-c", probe], cwd=REPOSITORY, capture_output=True,
+                          text=True, timeout=60, check=False)
+    assert done.stdout.strip() == "invalid", done.stderr[-1500:]
+
+
+@pytest.mark.xfail(strict=True, raises=UnicodeDecodeError,
+                   reason="bug: Identification.decode lets a non-ASCII baud character or "
+                          "capability through its regular expression, then decodes it as "
+                          "ASCII (edge_agent/dlms/link/iec62056_21.py); found by the "
+                          "iec-identification target. SignOn strips bit 7 first, so only a "
+                          "direct decode meets it")
+@pytest.mark.parametrize("line", [b"/LGZ\xb5\\2ZMD3104107.B32\r\n", b"/LGZ5\\\xb2ZMD\r\n"])
+def test_identification_with_a_non_ascii_character_is_a_frame_error(line: bytes) -> None:
+    with pytest.raises(DlmsError):
+        Identification.decode(line)
