@@ -19,6 +19,26 @@ Catching up never starves live polling: with ``max_chunks=1`` (what the worker a
 look reads one chunk and says whether more is left; the schedule keeps the profile due,
 so the lane serves the other meters and the due poll groups between two chunks.
 
+A meter whose association lacks selective access (Green Book 9.4.6.1, conformance bit
+21) can only send its whole buffer (the reader's ``whole`` mode): every request costs the
+entire buffer, however few rows are new (the simulator's ~0.9 MB is some 16 minutes at
+9600 baud). Such a profile is read once per look -- one GET, in blocks -- and every new
+row in it is published, in the same day-sized batches with their marks, in order, once;
+a pending replay is served from the same read. The first look logs a warning naming the
+buffer's size in entries; each read logs its rows, exchanges (the GET and its blocks) and
+duration.
+
+Gaps: each read is told the time of the last row published (``after``), so a gap in the
+meter's profile that spans a chunk's edge -- a power failure over midnight, or one since
+the last look -- is logged like one inside a chunk.
+
+The autumn hour that repeats: a meter that writes local time stamps without deviation and
+without a usable daylight-saving bit can only be placed by the order of its rows. When the
+last row published falls in a wall-clock hour that repeats in the profile's ``timezone``,
+the reader asks for the rows from the first pass of that hour
+(:func:`~edge_agent.client.load_profile.repeated_hour_start`), so that the second pass is
+recognised as such; rows at or before the last published one are still left out.
+
 Replays: a subscriber that was away while rows went out (Home Assistant restarting, its
 broker session lost) asks for them again (``dlms/<agent>/<meter>/replay``,
 :class:`~edge_agent.mqtt.payloads.ReplayRequest`). :meth:`ProfileFeed.request_replay`
@@ -35,9 +55,11 @@ profile captures one.
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
 import logging
 import threading
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -118,7 +140,9 @@ class RowShape:
         values = {c.capture.logical_name.dotted: raw[c.key] for c in self.values
                   if _number_or_none(raw[c.key])}
         status = raw[self.status.key] if self.status is not None else None
-        return ProfileRow(aware(raw["timestamp"]), values,
+        # In UTC: times of one ZoneInfo compare by wall clock, fold ignored, which would
+        # sort the two passes of the autumn hour into each other.
+        return ProfileRow(aware(raw["timestamp"]).astimezone(dt.UTC), values,
                           {c.capture.logical_name.dotted: c.unit for c in self.values
                            if c.capture.logical_name.dotted in values},
                           status if isinstance(status, int) and not isinstance(status, bool)
@@ -150,6 +174,7 @@ class ProfileFeed:
         self._readers: dict[str, tuple[ProfileReader, RowShape]] = {}
         self._replays: dict[str, Replay] = {}  # profile OBIS -> rows to send again
         self._replays_lock = threading.Lock()  # requests come from the MQTT thread
+        self._whole_noted: set[str] = set()  # profiles read whole, already warned about
 
     def last(self, obis: str) -> dt.datetime | None:
         """The time of the newest row of ``obis`` handed to the sink, if any."""
@@ -253,17 +278,15 @@ class ProfileFeed:
         reader, shape = self._reader(client, profile)
         depth = self.depth(profile, reader)
         oldest = now - depth
+        if reader.mode == "whole":
+            return self._collect_whole(reader, shape, profile, publish, last, depth, now)
         replayed, more = 0, self.replaying(profile.obis)
         while more:
             count, more = self._replay_chunk(reader, shape, profile.obis, oldest, publish)
             replayed += count
             if max_chunks is not None:
                 return count, True  # the rest, and new rows, in the next turns
-        start = oldest if last is None or last < oldest else last
-        if last is not None and last < oldest:
-            log.warning("%s: profile %s was last published up to %s, before the backfill "
-                        "depth (%s); rows before %s are not read", self.facts_key,
-                        profile.obis, last.isoformat(), depth, oldest.isoformat())
+        start = self._start(profile, last, oldest, depth)
         if start >= now:
             return replayed, False
         chunks = reader.chunks(start, now)
@@ -273,21 +296,107 @@ class ProfileFeed:
             # power) does not count: the next turn would ask for it again.
             if max_chunks is not None and sent >= max_chunks:
                 return count, True
-            rows = sorted((shape.row(raw) for raw in reader.rows(low, high)),
+            # ``after``: a gap since the last row published, over this chunk's edge,
+            # is reported (module docstring).
+            rows = sorted((shape.row(raw) for raw in reader.rows(low, high, after=last)),
                           key=lambda row: row.ts)
             self._log_report(reader, profile.obis)
             if last is not None:  # the range is inclusive of the last row: not again
                 rows = [row for row in rows if row.ts > last]
             if not rows:
                 continue
-            publish(profile.obis, rows)
+            last = self._publish_new(profile.obis, rows, publish)
             sent += 1
-            last = rows[-1].ts
-            self._mark(profile.obis, last)
             count += len(rows)
-            log.info("%s: %d row(s) of profile %s published, up to %s", self.facts_key,
-                     len(rows), profile.obis, last.isoformat())
         return count, False
+
+    def _start(self, profile: ProfileConfig, last: dt.datetime | None,
+               oldest: dt.datetime, depth: dt.timedelta) -> dt.datetime:
+        """Where new rows begin: the last row published, not deeper than the backfill."""
+        if last is not None and last < oldest:
+            log.warning("%s: profile %s was last published up to %s, before the backfill "
+                        "depth (%s); rows before %s are not read", self.facts_key,
+                        profile.obis, last.isoformat(), depth, oldest.isoformat())
+        return oldest if last is None or last < oldest else last
+
+    def _publish_new(self, obis: str, rows: list[ProfileRow], publish: Publish) -> dt.datetime:
+        """Hand one batch of new rows to the sink and move the mark; returns the mark."""
+        publish(obis, rows)
+        last = rows[-1].ts
+        self._mark(obis, last)
+        log.info("%s: %d row(s) of profile %s published, up to %s", self.facts_key,
+                 len(rows), obis, last.isoformat())
+        return last
+
+    def _collect_whole(self, reader: ProfileReader, shape: RowShape, profile: ProfileConfig,
+                       publish: Publish, last: dt.datetime | None, depth: dt.timedelta,
+                       now: dt.datetime) -> tuple[int, bool]:
+        """One look at a profile read whole (module docstring): one GET of the buffer
+        serves the pending replay and every new row, published in day-sized batches."""
+        obis, oldest = profile.obis, now - depth
+        self._note_whole(reader, obis)
+        with self._replays_lock:
+            pending = self._replays.get(obis)
+            replay = None if pending is None else (max(pending.start, oldest), pending.stop)
+        if replay is not None and replay[0] >= replay[1]:  # all of it beyond the backfill
+            self._replay_done(obis, replay[1])
+            replay = None
+        start = self._start(profile, last, oldest, depth)
+        low = start if replay is None else min(start, replay[0])
+        if low >= now:
+            return 0, False
+        began, exchanges = time.monotonic(), reader.meter.exchanges
+        rows = sorted((shape.row(raw) for raw in reader.rows(low, now, after=last)),
+                      key=lambda row: row.ts)
+        log.info("%s: profile %s read whole: %d row(s) from %s on, %d exchange(s) (the GET "
+                 "and its blocks), %.1f s",
+                 self.facts_key, obis, len(rows), low.isoformat(),
+                 reader.meter.exchanges - exchanges, time.monotonic() - began)
+        self._log_report(reader, obis)
+        count = 0
+        if replay is not None:
+            again = [row for row in rows if replay[0] <= row.ts < replay[1]]
+            for batch in self._batches(reader, again):
+                publish(obis, batch, replay=True)
+            self._replay_done(obis, replay[1])
+            count += len(again)
+            if again:
+                log.info("%s: %d row(s) of profile %s sent again, up to %s", self.facts_key,
+                         len(again), obis, again[-1].ts.isoformat())
+        new = [row for row in rows if row.ts >= start and (last is None or row.ts > last)]
+        for batch in self._batches(reader, new):
+            self._publish_new(obis, batch, publish)
+            count += len(batch)
+        return count, False
+
+    def _note_whole(self, reader: ProfileReader, obis: str) -> None:
+        """Say once per profile that each look reads the whole buffer, and how big it is."""
+        if obis in self._whole_noted:
+            return
+        self._whole_noted.add(obis)
+        layout = reader.layout()
+        size = ", ".join(f"{count} {what}" for count, what in (
+            (layout.entries_in_use, "entries in use"), (layout.profile_entries, "entries at most"))
+            if count is not None) or "size unknown"
+        log.warning("%s: profile %s: the meter offers no selective access on this "
+                    "association (conformance bit 21), so each look at the profile reads its "
+                    "whole buffer (%s) in one GET, however few rows are new; on a slow line "
+                    "that takes minutes each time: give the profile a long interval, or use a "
+                    "client (SAP) whose association grants selective access", self.facts_key,
+                    obis, size)
+
+    @staticmethod
+    def _batches(reader: ProfileReader, rows: list[ProfileRow]) -> list[list[ProfileRow]]:
+        """``rows`` (oldest first) cut into the reader's chunks (calendar days)."""
+        if not rows:
+            return []
+        stamps = [row.ts for row in rows]
+        batches = []
+        for low, high in reader.chunks(stamps[0], stamps[-1] + RESOLUTION):
+            batch = rows[bisect.bisect_left(stamps, low):bisect.bisect_left(stamps, high)]
+            if batch:
+                batches.append(batch)
+        return batches
 
     @staticmethod
     def depth(profile: ProfileConfig, reader: ProfileReader) -> dt.timedelta:

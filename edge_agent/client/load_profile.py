@@ -15,8 +15,10 @@ How the buffer is asked for (Blue Book 4.3.6, attribute 2), chosen per associati
   selector 2): the newest entry's time and the capture period place the first entry
   wanted, then chunks of entries are read forward until the end of the range;
 - ``whole``: when the negotiated conformance lacks selective-access (Green Book 9.4.6.1,
-  bit 21), neither selector may be sent: the whole buffer is read once (in blocks, GET
-  with block transfer, when the meter needs them) and filtered here.
+  bit 21), neither selector may be sent: the whole buffer is read once per call of
+  :meth:`ProfileReader.rows` (in blocks, GET with block transfer, when the meter needs
+  them) and filtered here. A caller that reads a long range should ask once for all of it,
+  not day by day: each call costs the whole buffer (the agent's feed does so).
 
 The range is half-open, ``start <= time < end``: a meter answers inclusive ranges, so
 the row at a chunk's end is dropped there and comes with the next chunk; a day of a
@@ -26,7 +28,15 @@ Times are absolute. Rows whose time stamp carries a deviation (4.1.6.1) are exac
 stamp without deviation is the meter's local time: it is placed with the reader's
 ``zone`` (the meter's time zone; the host's by default), using the clock status'
 daylight-saving bit when the meter sends one (that settles the hour that repeats in
-autumn), else the order of the rows. Bounds without offset are local times of ``zone``.
+autumn), else the order of the rows. The order only tells the two passes of the repeated
+hour apart when the first pass is read too: a range that starts inside a repeated hour is
+asked for from the first pass of that hour (the rows before the start are placed, then
+dropped), so its second-pass rows are not taken for first-pass ones and lost. Bounds
+without offset are local times of ``zone``.
+
+A read sees the gaps between its own rows; ``rows(..., after=t)`` tells it the time of
+the newest row the caller already has (an earlier chunk's), so that a gap across the
+edge -- a power failure over midnight, or since the last row published -- is reported too.
 Nothing is moved silently: every row placed by a guess, every gap, duplicate, row with an
 invalid or doubtful clock and every change of daylight saving ends in the
 :class:`ProfileReport`.
@@ -195,6 +205,19 @@ def day_chunks(start: dt.datetime, end: dt.datetime, size: dt.timedelta) -> list
     return chunks
 
 
+def repeated_hour_start(moment: dt.datetime, zone: dt.tzinfo) -> dt.datetime:
+    """The first pass of the wall-clock hour ``moment`` (aware) falls in when that hour
+    repeats in ``zone`` (the autumn change: 02:00-03:00 twice in Europe/Vienna), else
+    ``moment``: where a read must begin for a :class:`Placer` to tell the passes of local
+    time stamps without deviation apart by their order."""
+    local = moment.astimezone(zone).replace(tzinfo=None)
+    if local.replace(tzinfo=zone, fold=0).utcoffset() == local.replace(tzinfo=zone,
+                                                                       fold=1).utcoffset():
+        return moment
+    hour = local.replace(minute=0, second=0, microsecond=0, tzinfo=zone, fold=0)
+    return min(moment, hour.astimezone(dt.UTC))
+
+
 def _check_range(start: dt.datetime, end: dt.datetime) -> None:
     if (start.tzinfo is None) != (end.tzinfo is None):
         raise ConfigError("give both ends of the range in meter local time (no offset) or both "
@@ -307,42 +330,53 @@ class ProfileReader:
                           localize(end, self.zone).astimezone(self.zone), self.chunk)
 
     def rows(self, start: dt.datetime, end: dt.datetime,
-             progress: Progress | None = None) -> Iterator[dict[str, Any]]:
+             progress: Progress | None = None, *,
+             after: dt.datetime | None = None) -> Iterator[dict[str, Any]]:
         """Rows with ``start <= timestamp < end``, oldest first, each time once:
         ``{"timestamp": aware datetime, "clock_status": int | None, column key: scaled
-        value, ...}``. When the iteration ends, :attr:`report` says what was odd."""
+        value, ...}``. When the iteration ends, :attr:`report` says what was odd.
+
+        ``after``: the time of the newest row the caller already has (the last row of an
+        earlier read), for gap detection only: a gap between it and this read's first row
+        is reported like one between two rows of the read. It filters nothing."""
         chunks = self.chunks(start, end)
         low, high = chunks[0][0], chunks[-1][1]
         layout = self.layout()
         findings = Findings()
         placer = Placer(self.zone, findings)
         mode = self.mode
+        # Asked for from the first pass of a repeated hour the range starts in (module
+        # docstring); the rows before ``low`` only teach the placer the order.
+        reach = repeated_hour_start(low, self.zone)
         source: Iterator[tuple[int, int, list[Any], tuple[dt.datetime, dt.datetime]]]
         if mode == "range":
-            source = self._by_range(layout, chunks)
+            source = self._by_range(layout, [(reach, chunks[0][1]), *chunks[1:]])
         elif mode == "entry":
-            source = self._by_entry(layout, low, high)
+            source = self._by_entry(layout, reach, high)
         else:
-            source = self._whole(low, high)
+            source = self._whole(reach, high)
         count = 0
         kept: dict[str, Any] | None = None
         kept_at = low
+        # The newest row given, by the caller (``after``) or here: gaps are counted from it.
+        newest: dt.datetime | None = None if after is None else localize(after, self.zone)
         if progress:
             progress(0, len(chunks) if mode == "range" else 1, 0)
         try:
-            for done, total, buffer, (first, after) in source:
+            for done, total, buffer, (first, before) in source:
                 for row in self._decode(layout, buffer, placer):
                     moment = row["timestamp"].astimezone(dt.UTC)
                     # A meter's range is inclusive: the row at a chunk's end comes again
                     # with the next chunk (module docstring); only that one counts.
-                    if not first <= moment < after:
+                    if not max(first, low) <= moment < before:
                         continue
                     if kept is not None and moment <= kept_at:
                         self._same_time(row, kept, moment == kept_at, findings)
                         continue
-                    if kept is not None and layout.capture_period:
-                        self._gap(kept["timestamp"], row["timestamp"], layout.capture_period,
-                                  findings)
+                    if newest is None or moment > newest:
+                        if newest is not None and layout.capture_period:
+                            self._gap(newest, row["timestamp"], layout.capture_period, findings)
+                        newest = row["timestamp"]
                     kept, kept_at = row, moment
                     count += 1
                     yield row
@@ -505,4 +539,5 @@ def _count(value: Any) -> int | None:
 
 
 __all__ = ["LOAD_PROFILE", "MODES", "Gap", "ProfileColumn", "ProfileLayout", "ProfileReader",
-           "ProfileReport", "day_chunks", "host_zone", "localize", "zone_named"]
+           "ProfileReport", "day_chunks", "host_zone", "localize", "repeated_hour_start",
+           "zone_named"]

@@ -130,3 +130,29 @@ def test_without_selective_access_the_whole_buffer_is_read_and_filtered():
                            zone=VIENNA)
     rows = list(reader.rows(dt.datetime(2026, 11, 20), dt.datetime(2026, 11, 21)))
     assert reader.mode == "whole" and reader.report.mode == "whole" and len(rows) == 1
+
+
+def test_after_reports_the_gap_since_the_row_the_caller_already_has():
+    """A read that begins after a power failure cannot see the gap on its own; told the
+    time of the last row already given (the previous chunk's), it reports it."""
+    buffer = [(stamp("2026-11-20T10:00"), 150), (stamp("2026-11-20T10:15"), 160)]
+    meter = FixedMeter(buffer)
+    start, end = (dt.datetime.fromisoformat(t) for t in ("2026-11-20T00:00+01:00",
+                                                          "2026-11-21T00:00+01:00"))
+    reader = ProfileReader(meter, zone=VIENNA)
+    given = dt.datetime(2026, 11, 20, 8, 15, tzinfo=UTC)  # 09:15 local
+    rows = list(reader.rows(start, end, after=given))
+    assert len(rows) == 2  # it filters nothing
+    assert reader.report.gaps == (Gap(given, rows[0]["timestamp"], 2),)
+    assert reader.report.lines()[0].startswith(
+        "gap: 2 row(s) missing between 2026-11-20T08:15:00Z and 2026-11-20T09:00:00Z")
+    # Without it, or with the row just before, nothing is missing.
+    assert list(reader.rows(start, end)) == rows and not reader.report.gaps
+    list(reader.rows(start, end, after=given + dt.timedelta(minutes=30)))
+    assert not reader.report.gaps
+    # A row the caller already has comes again (the range includes its start): no gap,
+    # and the gaps after it still count from the newest row.
+    meter.buffer = [(stamp("2026-11-20T09:15"), 140), *buffer]
+    rows = list(reader.rows(start, end, after=given))
+    assert len(rows) == 3 and reader.report.gaps == (Gap(rows[0]["timestamp"],
+                                                         rows[1]["timestamp"], 2),)
