@@ -440,7 +440,8 @@ class ProfileReader:
         return value
 
     def _entry_rows(self, first: int, last: int) -> list[Any]:
-        return self._get(BUFFER, entry_descriptor(first, last))
+        rows: list[Any] = self._get(BUFFER, entry_descriptor(first, last))  # an array
+        return rows
 
     def _entry_time(self, layout: ProfileLayout, entry: int) -> dt.datetime | None:
         rows = self._decode(layout, self._entry_rows(entry, entry),
