@@ -21,7 +21,7 @@ so the lane serves the other meters and the due poll groups between two chunks.
 
 A meter whose association lacks selective access (Green Book 9.4.6.1, conformance bit
 21) can only send its whole buffer (the reader's ``whole`` mode): every request costs the
-entire buffer, however few rows are new (the simulator's ~0.9 MB is some 16 minutes at
+entire buffer, however few rows are new (the simulator's ~0.85 MB is a quarter of an hour at
 9600 baud). Such a profile is read once per look -- one GET, in blocks -- and every new
 row in it is published, in the same day-sized batches with their marks, in order, once;
 a pending replay is served from the same read. The first look logs a warning naming the
