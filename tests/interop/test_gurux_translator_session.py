@@ -171,6 +171,8 @@ def check_request(service: ET.Element, plain: bytes) -> tuple[str, int | None]:
             assert_same_descriptor(item.find("AttributeDescriptor"), raw, "AttributeId")
     elif choice.tag == "ActionRequestNormal":
         assert_same_descriptor(choice.find("MethodDescriptor"), plain[3:12], "MethodId")
+        assert plain[12] == 1  # our ACTIONs carry parameters: pass 3's f(StoC), shift_time's
+        assert_same_data(choice.find("MethodInvocationParameters"), plain[13:])
     else:
         assert_same_descriptor(choice.find("AttributeDescriptor"), plain[3:12], "AttributeId")
         access = choice.find("AccessSelection")
@@ -178,7 +180,21 @@ def check_request(service: ET.Element, plain: bytes) -> tuple[str, int | None]:
         if access is not None:
             selector = int(_value(access, "AccessSelector"), 16)
             assert selector == plain[13]
+        if choice.tag == "SetRequestNormal":
+            assert_same_data(choice.find("Value"), plain[13:])
     return choice.tag, selector
+
+
+# The A-XDR types of the values our session sends: tag -> gurux's element name.
+_DATA = {0x09: "OctetString", 0x10: "Int16"}
+
+
+def assert_same_data(parent: ET.Element | None, data: bytes) -> None:
+    """The one value under ``parent`` is the A-XDR ``data`` (an octet-string or a long)."""
+    assert parent is not None and len(parent) == 1, data.hex()
+    raw = data[2:2 + data[1]] if data[0] == 0x09 else data[1:]
+    assert len(data) == (2 + data[1] if data[0] == 0x09 else 3), data.hex()  # nothing after it
+    assert (parent[0].tag, parent[0].get("Value")) == (_DATA[data[0]], raw.hex().upper())
 
 
 def check_frame(frame: bytes, link: str, security: str) -> tuple[str, int | None]:
@@ -194,6 +210,7 @@ def check_frame(frame: bytes, link: str, security: str) -> tuple[str, int | None
         control, information, segmented = hdlc_fields(frame)
         assert root.tag == "HDLC"
         assert _value(root, "FrameType") == f"{control:02X}"
+        assert int(_value(root, "SourceAddress"), 16) == our_settings(security)[1]  # client SAP
         if control & 0x03 == 0x01:  # S-frame: our RR, asking for a long answer's next segment
             assert _value(root, "Command") == "NextFrame" and root.find("PDU") is None
             return "RR", None
