@@ -283,19 +283,3 @@ def test_gurux_translator_reads_every_frame_our_client_sends(meter_on, tmp_path:
         expected["RR"] = rr
     assert Counter(what for what, _ in read) == +expected
     assert [selector for _, selector in read if selector is not None] == [1, 2]  # range, entry
-
-
-def test_one_translator_for_a_whole_hdlc_session_skips_the_frame_after_an_rr(
-        meter_on, tmp_path: Path) -> None:  # noqa: F811
-    """The gurux limitation behind one translator per frame (docs/INTEROP.md): when this
-    starts failing, gurux has been fixed and the note can go."""
-    meter = meter_on("hdlc-tcp", simulator_options("none"))
-    frames = our_session(meter, "none", tmp_path).frames
-    shared = translator("none")
-    after_rr = [frames[i + 1] for i, frame in enumerate(frames[:-1])
-                if hdlc_fields(frame)[0] & 0x03 == 0x01]
-    assert after_rr
-    texts = [shared.messageToXml(gurux.GXByteBuffer(frame)) for frame in frames]
-    skipped = [frame for frame, text in zip(frames, texts, strict=True)
-               if "<NextFrame Value=" in text]
-    assert skipped and all(frame in after_rr for frame in skipped)
