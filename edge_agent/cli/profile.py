@@ -19,7 +19,7 @@ import datetime as dt
 import json
 import sys
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any, TextIO
 
 from edge_agent.cli.options import (
@@ -208,15 +208,20 @@ def run(args: argparse.Namespace) -> int:
 
 
 class _WireCount:
-    """Bytes on the wire both ways, counted at the client's frame tap."""
+    """Bytes on the wire both ways, counted at the client's frame tap; ``listener`` (when
+    set) hears of every frame, so the bar moves during one long GET and its blocks (a
+    meter without selective access gives its whole buffer in one read)."""
 
     def __init__(self, tap: FrameTap) -> None:
         self.tap = tap
         self.bytes = 0
+        self.listener: Callable[[], None] | None = None
 
     def __call__(self, direction: str, frame: bytes) -> None:
         self.bytes += len(frame)
         self.tap(direction, frame)
+        if self.listener is not None:
+            self.listener()
 
 
 def _read(args: argparse.Namespace, profile: Obis, zone: dt.tzinfo, start: dt.datetime,
@@ -234,11 +239,20 @@ def _read(args: argparse.Namespace, profile: Obis, zone: dt.tzinfo, start: dt.da
             reader.chunks(start, end)  # range errors before any request
             layout = reader.layout()
 
-            def advance(done: int, total: int, rows: int) -> None:
+            state = [0, 1, 0]  # requests done, requests in all, rows so far
+
+            def redraw() -> None:
+                done, total, rows = state
                 bar.total = total
                 bar.update(done, throughput(rows, wire.bytes, time.monotonic() - began,
                                             done, total))
 
+            def advance(done: int, total: int, rows: int) -> None:
+                state[:] = done, total, rows
+                redraw()
+
+            if bar.enabled:
+                wire.listener = redraw
             rows = list(reader.rows(start, end, advance))
         bar.finish(throughput(len(rows), wire.bytes, time.monotonic() - began, 1, 1))
     except BaseException:

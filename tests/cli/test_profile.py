@@ -8,6 +8,11 @@ import datetime as dt
 import io
 import itertools
 import json
+import os
+import re
+import subprocess
+import sys
+import threading
 
 import pytest
 
@@ -362,33 +367,72 @@ def test_throughput_says_rows_bytes_rate_and_time_left():
     assert throughput(0, 0, 0.0, 0, 3) == "0 rows, 0 B"
 
 
-def test_progress_shows_rows_bytes_and_rate_on_a_terminal(meter_address, tmp_path):
-    """stderr on a terminal (a pty here): the bar with rows, bytes and rate; the data on
-    stdout stays clean."""
-    import os
-    import subprocess
-    import sys
-
+def _on_a_terminal(meter_address: str, tmp_path, *options: str
+                   ) -> tuple[subprocess.CompletedProcess[bytes], str]:
+    """``dlms-edge profile`` with stderr on a terminal (a pty): its exit, and what the
+    terminal showed."""
     from edge_agent.transport.pty import open_pty
 
     terminal = open_pty()
+    shown = bytearray()
+
+    def drain() -> None:  # the pty's buffer is small: read while the process writes
+        while True:
+            try:
+                chunk = os.read(terminal.master_fd, 65536)
+            except OSError:
+                return
+            if not chunk:
+                return
+            shown.extend(chunk)
+
+    reader = threading.Thread(target=drain, daemon=True)
+    reader.start()
     try:
         process = subprocess.run(
             [sys.executable, "-m", "edge_agent", "profile", "--tcp", meter_address,
-             "--state-dir", str(tmp_path), "--from", "2026-11-20T00:00Z",
-             "--to", "2026-11-23T00:00Z", "--format", "csv"],
-            stdout=subprocess.PIPE, stderr=terminal.slave_fd, timeout=60, check=False)
-        os.set_blocking(terminal.master_fd, False)
-        shown = b""
-        try:
-            while chunk := os.read(terminal.master_fd, 65536):
-                shown += chunk
-        except (BlockingIOError, OSError):
-            pass
+             "--state-dir", str(tmp_path), "--format", "csv", *options],
+            stdout=subprocess.PIPE, stderr=terminal.slave_fd, timeout=120, check=False)
     finally:
-        terminal.close()
+        os.close(terminal.slave_fd)  # the reader then sees the end (EIO) and returns
+        reader.join(10)
+        os.close(terminal.master_fd)
+    return process, shown.decode()
+
+
+def test_progress_shows_rows_bytes_and_rate_on_a_terminal(meter_address, tmp_path):
+    """stderr on a terminal (a pty here): the bar with rows, bytes and rate; the data on
+    stdout stays clean."""
+    process, text = _on_a_terminal(meter_address, tmp_path, "--from", "2026-11-20T00:00Z",
+                                   "--to", "2026-11-23T00:00Z")
     assert process.returncode == 0
-    text = shown.decode()
     assert "\x1b[K" in text and "3/3" in text  # redrawn in place, three days
     assert "288 rows" in text and "kB" in text and "/s" in text
     assert process.stdout.decode().splitlines()[0] == ",".join(HEADER)
+
+
+def _bytes(size: str, unit: str) -> int:
+    return int(float(size) * {"B": 1, "kB": 1000, "MB": 1000_000}[unit])
+
+
+def test_progress_moves_during_one_whole_buffer_read(tmp_path):
+    """Read whole, the buffer comes in one GET and its blocks (32 weeks of rows here):
+    the bar shows the bytes growing while that one request runs, not only at its end."""
+    station = SimulatedMeterStation(SimulatorOptions(profile="generic", seed=7,
+                                                     max_receive_pdu_size=128),
+                                    clock=lambda: NOW)
+    server = MeterServer([station.station])  # small blocks: a read of a second or more
+    host, port = server.start_tcp("127.0.0.1", 0)
+    try:
+        process, text = _on_a_terminal(f"{host}:{port}", tmp_path, "--access", "whole",
+                                       "--from", "2026-11-20T00:00Z",
+                                       "--to", "2026-11-21T00:00Z")
+    finally:
+        server.stop()
+    assert process.returncode == 0, text
+    shown = [(done, int(rows), _bytes(size, unit)) for done, rows, size, unit in
+             re.findall(r"(\d)/1 (\d+) rows, ([0-9.]+) (B|kB|MB)", text)]
+    during = [size for done, rows, size in shown if done == "0" and rows == 0 and size]
+    # At ten redraws a second, a read of a second or more shows several.
+    assert len(during) >= 2 and during == sorted(during) and during[0] < during[-1]
+    assert shown[-1][:2] == ("1", 96) and shown[-1][2] >= during[-1]  # the end: the day's rows
