@@ -33,6 +33,8 @@ import yaml
 from edge_agent.agent.config_model import (
     DEFAULT_BACKOFF_INITIAL,
     DEFAULT_BACKOFF_MAXIMUM,
+    DEFAULT_PROFILE,
+    DEFAULT_PROFILE_INTERVAL,
     DEFAULT_RETRIES,
     Addresses,
     BackOffSettings,
@@ -495,7 +497,9 @@ def load_config(path: str | Path) -> Config:
     default_poll = (_poll_groups(_items(data, "poll"), ["poll"], problems) if "poll" in data
                     else tuple(PollGroup(g["name"], g["interval"], g["objects"])
                                for g in _DEFAULT_POLL))
-    default_profiles = _profiles(_items(data, "profiles"), ["profiles"], problems)
+    default_profiles = (_profiles(_items(data, "profiles"), ["profiles"], problems)
+                        if "profiles" in data else
+                        (ProfileConfig(DEFAULT_PROFILE, DEFAULT_PROFILE_INTERVAL, implicit=True),))
     meters = []
     seen_ids: dict[str, int] = {}
     for index, raw in enumerate(_items(data, "meters")):

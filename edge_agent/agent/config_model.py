@@ -23,6 +23,11 @@ DEFAULT_FRAME_COUNTER = "0.0.43.1.0.255"
 DEFAULT_RETRIES = 3
 DEFAULT_BACKOFF_INITIAL = 5.0
 DEFAULT_BACKOFF_MAXIMUM = 300.0
+# The load profile a polled meter publishes when the config has no ``profiles:`` (DSMR 5 /
+# IDIS "load profile 1", 1-0:99.1.0: the energy registers every 15 minutes); every 15
+# minutes, back as far as the meter keeps rows. ``profiles: []`` turns it off.
+DEFAULT_PROFILE = "1.0.99.1.0.255"
+DEFAULT_PROFILE_INTERVAL = 900.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,12 +154,15 @@ class ProfileConfig:
     rows are read after an outage, and by the first look; None: as far as the meter keeps
     rows (entries × capture period, Blue Book 4.3.6 attributes 4 and 7); ``timezone``: the
     meter's IANA zone, which places time stamps without deviation (None: the host's).
+    ``implicit``: the default profile of a polled meter whose config names none
+    (:data:`DEFAULT_PROFILE`), dropped quietly where the meter has no such object.
     """
 
     obis: str
     interval: float
     backfill: float | None = None
     timezone: str | None = None
+    implicit: bool = False
 
     @property
     def name(self) -> str:

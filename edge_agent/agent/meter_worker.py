@@ -12,8 +12,10 @@ and on HLS meters an invocation counter or two). One poll:
    firmware 1.0.0.2.0.255) for the ``info`` document;
 3. read the due groups' objects in one GET-with-list batch and hand the readings to the
    :class:`Sink` (the agent), which publishes values, state, info and health;
-4. for each due load profile (config ``profiles:``, scheduled like a poll group), hand
-   the rows newer than the last published one to the sink (:mod:`.profiles`).
+4. for each due load profile (config ``profiles:``, scheduled like a poll group; without
+   it the standard load profile 1.0.99.1.0.255, which a meter that has no such object
+   drops with one info line), hand the rows newer than the last published one to the
+   sink (:mod:`.load_profile_feed`).
 
 When a reused association fails with a link error (the meter dropped the HDLC connection
 after its inactivity time-out, or closed the TCP stream), the worker associates again and
@@ -106,6 +108,9 @@ _LINK_ERRORS = (NoResponseError, TransportError, ProtocolError, DecodeError)
 # Classes whose value is published: Data, Register, Extended and Demand register, Clock
 # (Blue Book 4.3.1-4.3.4, 4.5.1). Profiles go to profile topics, not here.
 VALUE_CLASSES = frozenset({1, 3, 4, 5, 8})
+PROFILE_BUFFER = 2  # profile generic attribute 2 (Blue Book 4.3.6)
+# Data-Access-Results (xDLMS, Green Book) of a meter that has no such object.
+ABSENT = frozenset({"object-undefined", "object-unavailable", "object-class-inconsistent"})
 SERIAL_NUMBER = Obis(0, 0, 96, 1, 0, 255)
 LOGICAL_DEVICE_NAME = Obis(0, 0, 42, 0, 0, 255)
 FIRMWARE = Obis(1, 0, 0, 2, 0, 255)
@@ -325,8 +330,32 @@ class MeterWorker:
         """The first time on an association: the object list and the identity."""
         if self._view is None:
             self._view = self._object_list(client)
+            self._drop_absent_default_profile()
         if self._identity is None:
             self._identify(client)
+
+    def _drop_absent_default_profile(self) -> None:
+        """The default load profile (a config without ``profiles:``) goes, before ``info``
+        lists it, where the association view lacks it or may not read its buffer: not
+        every meter (or client SAP) has one, and nobody asked for it."""
+        if not self._view:
+            return  # no view: the first read of the profile tells (:meth:`_collect`)
+        view = {entry.logical_name: entry for entry in self._view}
+        for profile in [p for p in self.meter.profiles if p.implicit]:
+            entry = view.get(Obis.parse(profile.obis))
+            if entry is None:
+                self._drop_default_profile(profile, "not in the association's object list")
+            elif not entry.attribute_readable(PROFILE_BUFFER):
+                self._drop_default_profile(profile, "its buffer is not readable in this "
+                                                    "association")
+
+    def _drop_default_profile(self, profile: ProfileConfig, why: str) -> None:
+        self.meter = replace(self.meter, profiles=tuple(
+            p for p in self.meter.profiles if p != profile))
+        self._behind.discard(profile.name)
+        log.info("meter %s: no load profile %s (%s); the default load profile is not "
+                 "published (profiles: in the config names another)", self.label,
+                 profile.obis, why, extra={"meter": self.label})
 
     def _read(self, client: MeterClient, groups: tuple[PollGroup, ...]) -> list[Reading]:
         self._prepare(client)
@@ -370,6 +399,8 @@ class MeterWorker:
         """Publish the next chunk of new rows of ``profile``: (how many went out, whether
         more are left)."""
         self._prepare(client)
+        if profile not in self.meter.profiles:
+            return 0, False  # the default profile, dropped on this association's view
         code = Obis.parse(profile.obis)
         if self._view and code not in {entry.logical_name for entry in self._view}:
             if code not in self._missing_warned:
@@ -384,9 +415,17 @@ class MeterWorker:
         def publish(obis: str, rows: list[ProfileRow], *, replay: bool = False) -> None:
             self.sink.profile_rows(meter_id, obis, rows, replay=replay)
 
-        return self.profiles.collect(
-            client, profile, publish, lambda obis: self.sink.profile_mark(meter_id, obis),
-            max_chunks=1)
+        try:
+            return self.profiles.collect(
+                client, profile, publish, lambda obis: self.sink.profile_mark(meter_id, obis),
+                max_chunks=1)
+        except ServiceError as error:
+            # A meter without an object list: the default profile it does not have is
+            # refused at its first read.
+            if not profile.implicit or error.reason not in ABSENT:
+                raise
+            self._drop_default_profile(profile, f"the meter answers {error.reason}")
+            return 0, False
 
     # --- first association: object list and identity --------------------------------------
 

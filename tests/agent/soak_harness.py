@@ -438,6 +438,7 @@ def soak_rig(tmp_path: Path, broker, line_faults: LineFaults = CLEAN, *, retries
               timeout: {TIMEOUT}
               retries: {retries}
               poll: [{{name: fast, interval: {INTERVAL:g}, objects: [{", ".join(OBJECTS)}]}}]
+              profiles: []
             """)
         watcher = TimedSubscriber(broker.host, broker.port, [f"dlms/pi/{METER}/state"])
         agent = make_agent(config)

@@ -223,6 +223,7 @@ def test_association_is_reused_and_reestablished_when_the_meter_drops_it(
         - id: {name}
           transport: {{tcp: "127.0.0.1:{port}"}}
           poll: [{{name: fast, interval: 1, objects: [{POWER}]}}]
+          profiles: []
         """) for name, port in (("steady", steady_port), ("dropping", dropping_port)))
     config = write_config(tmp_path, mosquitto, meters)
     watcher = Subscriber(mosquitto.host, mosquitto.port, ["dlms/pi/+/state",
