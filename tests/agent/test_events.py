@@ -31,6 +31,7 @@ from edge_agent.dlms.cosem.event_codes import EVENT_CODES, event_code
 from edge_agent.mqtt.queue import QUEUE_FILE
 from edge_agent.simulator.event_log import CAPACITY, EventLogSource
 from edge_agent.simulator.meter import SimulatedMeterStation, SimulatorOptions
+from edge_agent.simulator.model import RecordedEvent
 from edge_agent.simulator.objects import Request
 from edge_agent.simulator.power_failure_log import PowerFailureSource
 from edge_agent.simulator.server import MeterServer
@@ -292,3 +293,28 @@ def test_a_crash_between_the_queue_and_the_facts_repeats_and_skips_nothing(
         assert copy["event"][1] == new[-1][1]
     finally:
         watcher.close()
+
+
+@pytest.mark.parametrize(("code", "name"), [
+    (40, "terminal_cover_removed"), (42, "strong_dc_field_detected"),
+    (46, "authentication_failures"), (47, "decryption_or_authentication_failure"),
+    (48, "replay_attack"), (49, "unexpected_consumption"), (19, "passive_tariff_updated"),
+    (105, "m_bus_1_new_device"), (136, "m_bus_4_permanent_error"), (241, "unknown")])
+def test_the_table_names_the_events_in_the_payloads(tmp_path, mosquitto, meter, clock,
+                                                    code: int, name: str) -> None:
+    """The meter logs an event (here in its standard log, as the simulator keeps one);
+    the payload carries the table's name and text for its code."""
+    station, port = meter
+    model = station.model.meter
+    logged_at = START - dt.timedelta(minutes=5)
+    model.recorded_events.append(RecordedEvent(logged_at, logged_at, code))
+    path = config(tmp_path, mosquitto, port, "10m")
+    watcher = Subscriber(mosquitto.host, mosquitto.port, [TOPIC])
+    try:
+        (event,) = run_once(path, clock, watcher, 1)
+    finally:
+        watcher.close()
+    assert (event["code"], event["name"]) == (code, name)
+    assert event["ts"] == logged_at.strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert event["text"] == event_code(code).text and (str(code) in event["text"]) == (
+        name == "unknown")

@@ -4,13 +4,41 @@ An event log is a profile generic (Blue Book 4.3.6) whose rows capture the clock
 event code: the value of a Data object 0.0.96.11.x.255 ("event object", Blue Book 7.4.3,
 value group D 11 of C 96) that the meter sets when something happens. The Blue Book
 fixes the objects, not the numbers; the numbers come from the companion specifications
-that European meters follow, which share one numbering across their logs:
+that European meters follow, which share one numbering across their logs, mostly:
 
 * the IDIS Package 2 specification (IDIS association), its event code tables of the
   Standard, Fraud detection, Disconnector control, Power quality and M-Bus event logs
   (event objects 0.0.96.11.0..4.255);
 * the DSMR 5.0.2 P3 companion standard (Netbeheer Nederland), its tables of the same
-  Dutch logs (0-0:99.98.x with 0-0:96.11.x), which use the same numbers.
+  Dutch logs (0-0:99.98.x with 0-0:96.11.x), which share most of those numbers.
+
+Where the two differ, the table follows IDIS (the numbering of the Austrian, German and
+most other European IDIS meters, the T-210D's peers) and says so at the code. Sources
+checked, as published and readable without the paid specifications:
+
+* [idis] MetCom Solutions MCS301 product manual 1.25 (an IDIS meter), chapter 15,
+  "Table 37: Definition of log file 2 - Fraud Detection Event Log" and the Standard
+  Event Log table before it (https://www.easymanua.ls/metcom-solutions/mcs301/manual?p=74
+  and ?p=76): the standard log's codes 1..18 as here, then 19 "passive TOU
+  programmed"; the fraud detection log in the order 40..49 of this table: 46
+  association authentication failure, 47 "Decryption or authentication failure", 48
+  "Replay attack" (a received frame counter not above the last one), 49 unexpected
+  energy export on an import-only meter;
+* [gxf] the GXF / Open Smart Grid Platform's DSMR and SMR 5 event types
+  (github.com/OSGP/open-smart-grid-platform, osgp-domain-core ``EventType.java`` and
+  osgp-adapter-domain-smartmetering ``EventService.java``, Apache-2.0, read 2024-10):
+  codes 19..22, the M-Bus event log 100..137 (per channel: communication error/ok,
+  replace battery, fraud attempt, clock adjusted, new device discovered, permanent
+  error, dead battery), and the Dutch differences noted below.
+
+Known differences the ``code`` of the payload keeps visible (subscribers that know their
+meter's numbering can map it themselves): in the Dutch DSMR/SMR 5 tables [gxf] 47 is
+"configuration change" and 48/49 "module cover opened/closed", and the power quality
+codes start at 77 (under voltage L1..L3 77..79, then over voltage or sag 80..82, normal
+or swell 83..85, phase outage 86..88, phase returned 90..92); this table keeps the IDIS
+numbers for 47..49. The power quality codes 76..87 below were not checked against a
+published IDIS table (none was found); a meter whose numbering differs shows it in
+``code``, and the fix is a row here.
 
 Codes outside the table are manufacturer-specific (IDIS reserves 231..254 for them);
 :func:`event_code` gives those the name ``unknown`` and a text with the number, so a
@@ -47,7 +75,8 @@ def _table(*rows: tuple[int, str, str]) -> MappingProxyType[int, EventCode]:
 
 
 def _m_bus(channel: int) -> list[tuple[int, str, str]]:
-    """The M-Bus event log codes of one channel (1..4): 100 + 10 * (channel - 1) on."""
+    """The M-Bus event log codes of one channel (1..4): 100 + 10 * (channel - 1) on
+    ([gxf]: DSMR 5 / SMR 5 M-Bus event log)."""
     base = 100 + 10 * (channel - 1)
     return [
         (base, f"m_bus_{channel}_communication_error",
@@ -57,6 +86,12 @@ def _m_bus(channel: int) -> list[tuple[int, str, str]]:
         (base + 2, f"m_bus_{channel}_replace_battery", f"Replace battery M-Bus channel {channel}"),
         (base + 3, f"m_bus_{channel}_fraud_attempt", f"Fraud attempt M-Bus channel {channel}"),
         (base + 4, f"m_bus_{channel}_clock_adjusted", f"Clock adjusted M-Bus channel {channel}"),
+        (base + 5, f"m_bus_{channel}_new_device",
+         f"New M-Bus device discovered channel {channel}"),
+        (base + 6, f"m_bus_{channel}_permanent_error",
+         f"Permanent error from M-Bus device channel {channel}"),
+        (base + 7, f"m_bus_{channel}_dead_battery",
+         f"Dead battery error M-Bus device channel {channel}"),
     ]
 
 
@@ -81,6 +116,11 @@ EVENT_CODES: MappingProxyType[int, EventCode] = _table(
     (16, "measurement_system_error", "Measurement system error"),
     (17, "firmware_ready_for_activation", "Firmware ready for activation"),
     (18, "firmware_activated", "Firmware activated"),
+    (19, "passive_tariff_updated", "Passive TOU programmed"),  # [idis] [gxf]
+    (20, "firmware_selfcheck_successful",
+     "Successful self-check after firmware update"),  # [gxf]
+    (21, "communication_module_removed", "Communication module removed"),  # [gxf]
+    (22, "communication_module_inserted", "Communication module inserted"),  # [gxf]
     # Fraud detection log (0.0.99.98.1.255, event object 0.0.96.11.1.255).
     (40, "terminal_cover_removed", "Terminal cover removed"),
     (41, "terminal_cover_closed", "Terminal cover closed"),
@@ -89,6 +129,11 @@ EVENT_CODES: MappingProxyType[int, EventCode] = _table(
     (44, "meter_cover_removed", "Meter cover removed"),
     (45, "meter_cover_closed", "Meter cover closed"),
     (46, "authentication_failures", "Association authentication failure (n times)"),
+    # [idis] 47..49; DSMR/SMR 5 [gxf]: 47 configuration change, 48/49 module cover.
+    (47, "decryption_or_authentication_failure", "Decryption or authentication failure"),
+    (48, "replay_attack", "Replay attack"),
+    (49, "unexpected_consumption",
+     "Unexpected consumption (energy export on an import-only meter)"),
     # Disconnector control log (0.0.99.98.2.255, event object 0.0.96.11.2.255).
     (59, "ready_for_manual_reconnection", "Disconnector ready for manual reconnection"),
     (60, "manual_disconnection", "Manual disconnection"),
