@@ -192,9 +192,26 @@ def decipher(apdu: bytes, system_title: bytes) -> bytes:
     return decryptor.update(body[5:-12]) + decryptor.finalize()
 
 
-def apdus_sent(frames: list[bytes], hdlc: bool) -> list[bytes]:
-    """The APDUs in ``frames`` (wrapper frames, or HDLC frames whose I-frames may carry
-    an APDU in segments); the LLC header goes."""
+def frames_in(chunks: list[bytes], hdlc: bool) -> list[bytes]:
+    """The frames of a byte stream read or written in ``chunks``: HDLC frames (one flag
+    each side, IEC 62056-46 8.4) or wrapper frames (8-byte header, IEC 62056-47)."""
+    stream, frames, position = b"".join(chunks), [], 0
+    while position < len(stream):
+        if hdlc:
+            assert stream[position] == 0x7E, stream[position:].hex()
+            end = position + 2 + ((stream[position + 1] & 0x07) << 8 | stream[position + 2])
+        else:
+            end = position + 8 + int.from_bytes(stream[position + 6:position + 8], "big")
+        assert end <= len(stream), f"a cut frame: {stream[position:].hex()}"
+        frames.append(stream[position:end])
+        position = end
+    return frames
+
+
+def apdus_in(chunks: list[bytes], hdlc: bool) -> list[bytes]:
+    """The APDUs in a stream of wrapper frames, or of HDLC frames whose I-frames may carry
+    an APDU in segments; the LLC header goes."""
+    frames = frames_in(chunks, hdlc)
     if not hdlc:
         return [frame[8:] for frame in frames]
     apdus, pending = [], b""
@@ -264,12 +281,13 @@ def their_client(security: str, hdlc: bool):
 @dataclass
 class MeterOnLink:
     """The simulated meter on one link: how our client and gurux's reach it, and the
-    frames the meter sent (``sent``)."""
+    frames the meter received and sent."""
 
     link: str
     station: SimulatedMeterStation
     address: tuple[str, int] | None = None  # TCP
     device: str | None = None  # the pty end for the clients
+    received: list[bytes] = field(default_factory=list)
     sent: list[bytes] = field(default_factory=list)
 
     @property
@@ -296,9 +314,8 @@ def meter_on():
     def start(link: str, options: SimulatorOptions) -> MeterOnLink:
         station = SimulatedMeterStation(options, clock=lambda: FROZEN)
         meter = MeterOnLink(link, station)
-        server = MeterServer([station.station],
-                             tap=lambda direction, data: meter.sent.append(bytes(data))
-                             if direction == "tx" else None)
+        server = MeterServer([station.station], tap=lambda direction, data: (
+            meter.sent if direction == "tx" else meter.received).append(bytes(data)))
         if link == "hdlc-pty":
             pair = PtyPair()
             thread = threading.Thread(target=server.serve_serial, args=(pair.path_a,),

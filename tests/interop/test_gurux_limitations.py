@@ -98,14 +98,18 @@ def test_with_list_access_selections_are_not_printed() -> None:
     assert '<AccessSelector Value="02" />' in pdu_to_xml(GetRequestNormal(0xC1, PROFILE, ENTRY).encode())
 
 
-def test_deciphering_is_commented_unchecked_and_silent(meter_on, tmp_path: Path) -> None:  # noqa: F811
+def test_deciphering_is_commented_unchecked_and_silent(meter_on, tmp_path: Path,  # noqa: F811
+                                                       capsys) -> None:
     """A glo- APDU is deciphered only with ``comments`` on, into an XML comment that holds
     comments of its own (not well-formed XML); the authentication tag is not checked (a
-    wrong AK still deciphers); with a wrong EK nothing says that deciphering failed."""
+    wrong AK still deciphers); with a wrong EK nothing says that deciphering failed. Each
+    deciphering prints to stdout."""
     meter = meter_on("wrapper", simulator_options("hls5-suite0"))
     frames = our_session(meter, "hls5-suite0", tmp_path).frames
     get = next(frame for frame in frames if frame[8] == 0xC8)  # a glo-get-request
+    capsys.readouterr()
     right = translator("hls5-suite0").messageToXml(gurux.GXByteBuffer(get))
+    assert capsys.readouterr().out == "Encryption is applied.\nAuthentication is applied.\n"
     assert "<!--Decrypt data:" in right and f"<!--{CLOCK}-->" in right
     with pytest.raises(ET.ParseError):
         ET.fromstring(right)

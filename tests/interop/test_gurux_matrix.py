@@ -16,6 +16,7 @@ our client reads the clock gurux set. docs/INTEROP.md shows the matrix.
 from __future__ import annotations
 
 import datetime as dt
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +30,7 @@ from gurux_peer import (
     LOAD_PROFILE,
     SECURITIES,
     MeterOnLink,
-    apdus_sent,
+    apdus_in,
     assert_gurux_reads_what_we_read,
     decipher,
     gurux,
@@ -86,11 +87,29 @@ def our_clock(meter: MeterOnLink, security: str, tmp_path: Path) -> dt.datetime:
     return dt.datetime.fromisoformat(reading.value)
 
 
+# gurux's requests, by tag and choice (Green Book 9.5)
+REQUESTS = {b"\x60": "AARQ", b"\x62": "RLRQ", b"\xc0\x01": "GET-Request-Normal",
+            b"\xc0\x02": "GET-Request-Next", b"\xc0\x03": "GET-Request-With-List",
+            b"\xc1\x01": "SET-Request-Normal", b"\xc3\x01": "ACTION-Request-Normal"}
+GLO_REQUESTS = (0xC8, 0xC9, 0xCB, GENERAL_GLO_CIPHERING)
+
+
+def requests_received(meter: MeterOnLink) -> Counter:
+    """Every request the meter received, named; ciphered ones deciphered with gurux's
+    system title (independently of both stacks)."""
+    names: Counter = Counter()
+    for apdu in apdus_in(meter.received, meter.hdlc):
+        if apdu[0] in GLO_REQUESTS:
+            apdu = decipher(apdu, GURUX_TITLE)
+        names[REQUESTS.get(apdu[:1]) or REQUESTS.get(apdu[:2]) or apdu[:2].hex()] += 1
+    return names
+
+
 def datablocks_sent(meter: MeterOnLink, frames: list[bytes]) -> int:
     """GET-Response-With-Datablock among the APDUs of ``frames`` the meter sent; the
     ciphered ones deciphered with the meter's system title (independently of gurux)."""
     count = 0
-    for apdu in apdus_sent(frames, meter.hdlc):
+    for apdu in apdus_in(frames, meter.hdlc):
         if apdu[0] in (GLO_GET_RESPONSE, GENERAL_GLO_CIPHERING):
             apdu = decipher(apdu, meter.station.model.system_title)
         count += apdu[:2] == GET_RESPONSE_WITH_DATABLOCK
@@ -103,6 +122,7 @@ def test_gurux_client_against_our_simulator(meter_on, tmp_path: Path, link: str,
                                             security: str) -> None:
     meter = meter_on(link, simulator_options(security))
     ours = our_view(meter, security, tmp_path)
+    meter.received.clear()  # gurux's requests follow
     assert 90 <= len(ours["by_range"]) <= 97 and len(ours["by_entry"]) == 5
     client = their_client(security, meter.hdlc)
     client.maxReceivePDUSize = 256  # a day of profile exceeds either side's PDU: datablocks
@@ -116,13 +136,13 @@ def test_gurux_client_against_our_simulator(meter_on, tmp_path: Path, link: str,
         assert [o.logicalName for o, _ in profile.captureObjects][:1] == [CLOCK]
         assert len(profile.captureObjects) == len(ours["by_range"][0])
         # by range: a day in GET-Response-With-Datablock
-        sent_before = len(meter.sent)
+        sent_before, next_before = len(meter.sent), peer.next_blocks
         reply = peer.exchange_all(client.readRowsByRange(profile, DAY_START, DAY_END))
         client.updateValue(profile, 2, reply.value)
         assert [their_row(row) for row in profile.buffer] == ours["by_range"]
         blocks = datablocks_sent(meter, meter.sent[sent_before:])
         assert blocks >= 2, "the day came without block transfer"
-        assert peer.next_blocks == blocks - 1  # gurux asked for each block after the first
+        assert peer.next_blocks - next_before == blocks - 1  # each block after the first
         # by entry
         reply = peer.exchange_all(client.readRowsByEntry(profile, 1, 5))
         client.updateValue(profile, 2, reply.value)
@@ -138,9 +158,20 @@ def test_gurux_client_against_our_simulator(meter_on, tmp_path: Path, link: str,
             assert clock.time.value == FROZEN + dt.timedelta(hours=1, seconds=60)
     finally:
         peer.close()
+    # what gurux sent, as the meter received it: exactly the services above
+    hls = security.startswith("hls5")
+    assert requests_received(meter) == +Counter({
+        "AARQ": 1, "RLRQ": 1, "GET-Request-With-List": 1,
+        # scaler_unit, value, clock, serial number, capture objects, by range, by entry
+        # (+ the clock read back after SET and after ACTION)
+        "GET-Request-Normal": 7 + 2 * management, "GET-Request-Next": peer.next_blocks,
+        "SET-Request-Normal": int(management),
+        "ACTION-Request-Normal": int(management) + int(hls),  # shift_time, pass 3
+    })
+    meter.received.clear()  # our client's requests follow
     if management:  # what gurux wrote and did is what the meter keeps: our client sees it
         assert our_clock(meter, security, tmp_path) == FROZEN + dt.timedelta(hours=1, seconds=60)
-    if security.startswith("hls5"):  # gurux really ciphered: the meter counted its ICs
+    if hls:  # gurux really ciphered: the meter counted its ICs
         from_gurux = [r for r in meter.station.counters.received if r.system_title == GURUX_TITLE]
         assert any(r.where == "f(StoC)" for r in from_gurux)
         assert len(from_gurux) > 5 and all(r.accepted for r in from_gurux)
