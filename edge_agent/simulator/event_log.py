@@ -99,7 +99,7 @@ class EventPace:
             return []
         first = (start - origin) // self.every + 1
         last = (until - origin) // self.every
-        found = []
+        found: list[tuple[datetime, EventCode]] = []
         for k in range(max(first, last - limit + 1), last + 1):
             at = origin + k * self.every
             found.extend((at, code) for code in PACED_EVENTS[k % len(PACED_EVENTS)])
