@@ -5,7 +5,9 @@
 
 For each size, a separate process serves that many simulated meters on 127.0.0.1 (one TCP
 port each), ``dlms-edge run`` polls every meter's eight instantaneous values every
-``--interval`` seconds and publishes them on a Mosquitto broker, and a subscriber notes
+``--interval`` seconds (its clock and event logs at their default intervals; no load
+profile: its first backfill is months of rows, a separate cost) and publishes them on a
+Mosquitto broker, and a subscriber notes
 when each meter's ``state`` snapshot arrives. A poll is **on time** when it follows the
 meter's previous one by the interval, within ``--tolerance`` seconds (a late or missed
 poll shows as a longer gap). Printed per size: polls, share on time, the agent's CPU per
@@ -70,6 +72,7 @@ def measure(count: int, interval: float, duration: float, tolerance: float,
   - id: m{index:03d}
     transport: {{tcp: "127.0.0.1:{port}"}}
     poll: [{{name: instantaneous, interval: {interval}, objects: [{", ".join(INSTANTANEOUS)}]}}]
+    profiles: []
 """ for index, port in enumerate(ports))
         config = work / "config.yaml"
         config.write_text(f"agent: {{id: bench}}\nstate_dir: {work / 'state'}\n"
