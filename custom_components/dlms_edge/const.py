@@ -88,6 +88,10 @@ EVENT_NAMES: Final[tuple[tuple[int, str], ...]] = (
     (16, "measurement_system_error"),
     (17, "firmware_ready_for_activation"),
     (18, "firmware_activated"),
+    (19, "passive_tariff_updated"),
+    (20, "firmware_selfcheck_successful"),
+    (21, "communication_module_removed"),
+    (22, "communication_module_inserted"),
     # Fraud detection log (0.0.99.98.1.255).
     (40, "terminal_cover_removed"),
     (41, "terminal_cover_closed"),
@@ -96,6 +100,9 @@ EVENT_NAMES: Final[tuple[tuple[int, str], ...]] = (
     (44, "meter_cover_removed"),
     (45, "meter_cover_closed"),
     (46, "authentication_failures"),
+    (47, "decryption_or_authentication_failure"),
+    (48, "replay_attack"),
+    (49, "unexpected_consumption"),
     # Disconnector control log (0.0.99.98.2.255).
     (59, "ready_for_manual_reconnection"),
     (60, "manual_disconnection"),
@@ -119,7 +126,7 @@ EVENT_NAMES: Final[tuple[tuple[int, str], ...]] = (
     (85, "voltage_l1_normal"),
     (86, "voltage_l2_normal"),
     (87, "voltage_l3_normal"),
-    # M-Bus event log (0.0.99.98.3.255): 100 + 10 * (channel - 1) + 0..4, channels 1..4.
+    # M-Bus event log (0.0.99.98.3.255): 100 + 10 * (channel - 1) + 0..7, channels 1..4.
     *(
         (100 + 10 * (channel - 1) + offset, f"m_bus_{channel}_{what}")
         for channel in range(1, 5)
@@ -130,6 +137,9 @@ EVENT_NAMES: Final[tuple[tuple[int, str], ...]] = (
                 "replace_battery",
                 "fraud_attempt",
                 "clock_adjusted",
+                "new_device",
+                "permanent_error",
+                "dead_battery",
             )
         )
     ),
