@@ -47,12 +47,16 @@ soak_only = pytest.mark.skipif(not SOAK, reason="soak run: set DLMS_EDGE_SOAK=1"
 
 
 class Run:
-    """``dlms-edge run --config CONFIG`` as a child process, killed or stopped by pid."""
+    """``dlms-edge run --config CONFIG`` as a child process, killed or stopped by pid; its
+    stderr goes to ``agent-N.log`` beside the config (the tail is in failure messages)."""
 
     def __init__(self, config: Path) -> None:
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "edge_agent", "run", "--config", str(config)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        number = len(list(config.parent.glob("agent-*.log")))
+        self.log = config.parent / f"agent-{number}.log"
+        with self.log.open("wb") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "edge_agent", "run", "--config", str(config)],
+                stdout=subprocess.DEVNULL, stderr=log)
 
     def kill(self) -> bool:
         """SIGKILL; whether it was still running (had not died on its own)."""
@@ -72,10 +76,8 @@ class Run:
                     self.process.wait()
 
     def stderr(self) -> str:
-        assert self.process.stderr is not None
-        if self.process.poll() is None:
-            return "(running)"
-        return self.process.stderr.read().decode(errors="replace")[-2000:]
+        state = "running" if self.process.poll() is None else f"exit {self.process.returncode}"
+        return f"[{state}] " + self.log.read_text(errors="replace")[-2000:]
 
 
 def integrity(state_dir: Path) -> dict[str, str]:
