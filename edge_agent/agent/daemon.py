@@ -85,6 +85,9 @@ Message = tuple[str, bytes, int, bool]  # topic, payload, QoS, retain
 DEFAULT_SHUTDOWN_TIMEOUT = 10.0  # seconds for lanes to finish and the queue to drain
 HEALTH_OK_MESSAGE = "values received"
 PROFILE_CLASS = 7  # the class_id in info of a value computed from a profile generic
+# Load profile rows (backfill, replays) are read only while the durable queue is below
+# this share of its bounds: the rest stays for the live values (MeterWorker.poll).
+HISTORY_HIGH_WATER = 0.25
 DEFAULT_BACKOFF = BackOff()  # 5 s doubling to 5 min, 20 % jitter
 
 
@@ -307,6 +310,16 @@ class Agent:
         messages.append((self.topics.value(meter_id, MAXIMUM_DEMAND), value_payload(
             round(peak.watts, 1), "W", peak.at, MAXIMUM_DEMAND, PEAK_NAME), 1, True))
         return messages
+
+    def history_backlog(self) -> str | None:
+        """Why profile rows should wait: the durable queue past HISTORY_HIGH_WATER."""
+        queue = self.publisher.queue
+        fill = queue.fill
+        if fill < HISTORY_HIGH_WATER:
+            return None
+        return (f"the MQTT queue holds {len(queue)} message(s), {fill:.0%} of its bounds "
+                f"(rows are read below {HISTORY_HIGH_WATER:.0%}; the meter keeps them "
+                "meanwhile)")
 
     def profile_mark(self, meter_id: str, profile: str) -> dt.datetime | None:
         """The time of the newest row of the profile ever queued (None: never)."""

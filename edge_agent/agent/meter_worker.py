@@ -157,6 +157,11 @@ class Sink(Protocol):
         """The time of the newest row of ``profile`` queued, kept with the rows."""
         ...
 
+    def history_backlog(self) -> str | None:
+        """Why profile rows should wait (the durable queue is filling up: the broker is
+        away or slower than the meter), else None."""
+        ...
+
 
 # --- the worker ---------------------------------------------------------------------------
 
@@ -189,6 +194,7 @@ class MeterWorker:
         self._identity: MeterIdentity | None = None
         self._missing_warned: set[Obis] = set()
         self._behind: set[str] = set()  # profiles with rows left to catch up
+        self._history_held = False  # profile reads wait for the queue (:meth:`poll`)
 
     @property
     def label(self) -> str:
@@ -222,7 +228,22 @@ class MeterWorker:
         # still catching up stays due (:meth:`pending`), so long backfills never starve
         # the live poll groups or the other meters of the lane.
         chunk_read = False
-        for profile in (g for g in groups if isinstance(g, ProfileConfig)):
+        profiles = [g for g in groups if isinstance(g, ProfileConfig)]
+        # History waits while the queue fills (the broker away or slow): the meter keeps
+        # its rows, and the queue's room stays for the live values. The profile goes back
+        # to its interval and looks again then.
+        backlog = self.sink.history_backlog() if profiles else None
+        if backlog is not None:
+            if not self._history_held:
+                log.info("meter %s: load profile rows wait: %s", self.label, backlog,
+                         extra={"meter": self.label})
+            self._history_held = True
+            self._behind.difference_update(p.name for p in profiles)
+            profiles = []
+        elif profiles and self._history_held:
+            self._history_held = False
+            log.info("meter %s: load profile rows go on", self.label, extra={"meter": self.label})
+        for profile in profiles:
             if chunk_read:
                 self._behind.add(profile.name)
                 continue

@@ -204,6 +204,12 @@ class OfflineQueue:
     def size_bytes(self) -> int:
         return self._bytes
 
+    @property
+    def fill(self) -> float:
+        """How full the queue is: the larger of its messages and bytes over their bounds
+        (0.0 empty, 1.0 at a bound)."""
+        return max(self._count / self.max_messages, self._bytes / self.max_bytes)
+
     def close(self) -> None:
         with self._lock:
             self._log_drops(force=True)

@@ -7,18 +7,30 @@ same state dir and the clock 30 minutes on publishes exactly the two rows captur
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import itertools
 import json
+import logging
 import signal
 import subprocess
 import sys
 import time
 
 import pytest
-from daemon_harness import Recorder, Subscriber, WorldClock, make_agent, wait_until, write_config
+from daemon_harness import (
+    FAST_BACKOFF,
+    Recorder,
+    Subscriber,
+    WorldClock,
+    fast_config,
+    make_agent,
+    wait_until,
+    write_config,
+)
 
 from edge_agent.agent.config_model import ProfileConfig
+from edge_agent.agent.daemon import Agent
 from edge_agent.agent.load_profile_feed import PUBLISHED_FACT, ProfileFeed, ProfileRow
 from edge_agent.client.client import MeterClient
 from edge_agent.client.connection import ConnectionSettings
@@ -281,6 +293,52 @@ def test_broker_down_for_six_simulated_hours_loses_and_repeats_nothing(
     assert [m.payload for m in fresh] == queued.on(TOPIC)
     stamps = [ts(json.loads(m.payload)["ts"]) for m in fresh]
     assert len(stamps) == 120 and consecutive(stamps, station)
+
+
+def test_history_waits_while_the_queue_fills_and_the_queue_drops_nothing(
+        tmp_path, mosquitto_factory, meter, clock, caplog) -> None:
+    """A week of backfill (672 rows) while the broker is away, into a queue bounded at 400
+    messages: the rows wait on the meter once the queue is a quarter full, so the queue
+    drops nothing (neither rows nor live values); with the broker back, every row arrives,
+    once and in order."""
+    station, port = meter
+    broker = mosquitto_factory(persistence=True)
+    path = write_config(tmp_path, broker, f"""\
+        - id: kitchen
+          transport: {{tcp: "127.0.0.1:{port}"}}
+          poll: [{{name: fast, interval: 1, objects: [{ENERGY}]}}]
+          profiles: [{{obis: {PROFILE}, interval: 1s, backfill: 7d}}]
+        """)
+    recorder = Subscriber(broker.host, broker.port, [TOPIC], client_id="recorder",
+                          session=True)
+    broker.stop()
+    config = fast_config(path)
+    config = dataclasses.replace(config, mqtt=dataclasses.replace(
+        config.mqtt, queue_max_messages=400))
+    agent = Agent(config, backoff=FAST_BACKOFF, wall_clock=clock.posix)
+    queued = Recorder(agent)
+    caplog.set_level(logging.INFO, logger="edge_agent.agent.meter_worker")
+    agent.start()
+    try:
+        assert wait_until(lambda: "load profile rows wait" in caplog.text, 30.0)
+        held = len(queued.on(TOPIC))
+        time.sleep(3.0)  # live polls go on meanwhile; the profile looks every second
+        assert len(queued.on(TOPIC)) == held < 672
+        assert agent.publisher.queue.dropped_total == 0
+        broker.start()
+        assert wait_until(lambda: agent.publisher.connected)
+        assert recorder.wait_for(lambda ms: sum(not m.dup for m in ms) >= 672, 60.0)
+        assert agent.publisher.queue.dropped_total == 0
+        assert "load profile rows go on" in caplog.text
+    finally:
+        assert agent.stop(timeout=5.0)
+    time.sleep(0.3)
+    recorder.close()
+    fresh = [m for m in recorder.messages if not m.dup]
+    assert [m.payload for m in fresh] == queued.on(TOPIC)
+    stamps = [ts(json.loads(m.payload)["ts"]) for m in fresh]
+    assert consecutive(stamps, station)
+    assert stamps[0] <= START - dt.timedelta(days=7) + STEP and stamps[-1] > START - STEP
 
 
 def test_catching_up_weeks_leaves_room_for_live_polls(tmp_path, mosquitto, meter,
