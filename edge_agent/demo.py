@@ -424,7 +424,9 @@ class Demo:
         # With a keys directory the station creates EK, AK, KEK, the client's and the
         # meter's key pairs and certificates there, and trusts the client's certificate.
         station = self.station = SimulatedMeterStation(SimulatorOptions(
-            profile=options.profile, seed=options.seed, keys_dir=None if keys_dir is None else str(keys_dir)))
+            profile=options.profile, seed=options.seed,
+            keys_dir=None if keys_dir is None else str(keys_dir),
+            events_every=600.0))  # its event log grows while the demo runs
         self.meter_description = station.describe()
         keys = None
         if keys_dir is not None:

@@ -51,8 +51,9 @@ def meter_address():
     server.stop()
 
 
-def profile(capsys, address, state, *args):
-    code = main(["profile", "--tcp", address, "--timeout", "3", "--state-dir", str(state), *args])
+def profile(capsys, address, state, *args, timeout: float = 3):
+    code = main(["profile", "--tcp", address, "--timeout", str(timeout), "--state-dir", str(state),
+                 *args])
     out, err = capsys.readouterr()
     return code, out, err
 
@@ -233,8 +234,10 @@ def test_by_entry_and_whole_buffer_give_the_same_rows_as_by_range(meter_address,
     station, server, address = serve()
     change(station)
     try:
+        # Read whole, the first block waits for the meter to encode 32 weeks of rows (the
+        # simulator runs in this process): seconds on a loaded machine.
         code, out, err = profile(capsys, address, tmp_path, "--from", "2026-11-20T05:00Z",
-                                 "--to", "2026-11-22T05:00Z", "--format", "json")
+                                 "--to", "2026-11-22T05:00Z", "--format", "json", timeout=20)
     finally:
         server.stop()
     assert code == 0, err
