@@ -97,8 +97,10 @@ def long_run(python: str | Path, *arguments: str, **environment: str) -> dict[st
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-# Known bugs the long run finds, each pinned by a strict xfail below (which fails once the
-# bug is fixed: remove the entry then): target and exception, and the file it comes from.
+# Known bugs the long run finds, each with a regression test below: target and exception,
+# and the file it comes from. The tests are non-strict xfails only because fixes of both
+# are under way, uncommitted, as these tests land (2026-12-03); once they are in, drop
+# the marks and these entries, and the tests guard the fixes.
 KNOWN = {
     "iec-identification: UnicodeDecodeError at ": "edge_agent/dlms/link/iec62056_21.py",
     "ha-profile-row: ValueError at ": "homeassistant/util/dt.py",
@@ -169,7 +171,7 @@ def test_profile_rows_fail_only_in_their_documented_way() -> None:
 
 
 @needs_ha
-@pytest.mark.xfail(strict=True, reason="bug: ProfileRow.from_payload lets parse_datetime's "
+@pytest.mark.xfail(strict=False, reason="bug: ProfileRow.from_payload lets parse_datetime's "
                    "ValueError through for an impossible date")
 def test_a_profile_row_with_an_impossible_date_is_invalid() -> None:
     """A well-formed but impossible time stamp ("2026-43-10T12:00:00Z") makes Home
@@ -189,7 +191,7 @@ def test_a_profile_row_with_an_impossible_date_is_invalid() -> None:
     assert done.stdout.strip() == "invalid", done.stderr[-1500:]
 
 
-@pytest.mark.xfail(strict=True, raises=UnicodeDecodeError,
+@pytest.mark.xfail(strict=False, raises=UnicodeDecodeError,
                    reason="bug: Identification.decode lets a non-ASCII baud character or "
                           "capability through its regular expression, then decodes it as "
                           "ASCII (edge_agent/dlms/link/iec62056_21.py); found by the "
