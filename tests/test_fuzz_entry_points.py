@@ -97,14 +97,10 @@ def long_run(python: str | Path, *arguments: str, **environment: str) -> dict[st
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-# Known bugs the long run finds, each with a regression test below: target and exception,
-# and the file it comes from. The tests are non-strict xfails only because fixes of both
-# are under way, uncommitted, as these tests land (2026-12-03); once they are in, drop
-# the marks and these entries, and the tests guard the fixes.
-KNOWN = {
-    "iec-identification: UnicodeDecodeError at ": "edge_agent/dlms/link/iec62056_21.py",
-    "ha-profile-row: ValueError at ": "homeassistant/util/dt.py",
-}
+# Known bugs the long run finds and nobody fixed yet: target and exception prefix, and the
+# file it comes from (none today; the two found on 2026-12-03 are fixed, and guarded by
+# the regression tests below).
+KNOWN: dict[str, str] = {}
 
 
 def unknown(findings: object) -> list[str]:
@@ -171,13 +167,11 @@ def test_profile_rows_fail_only_in_their_documented_way() -> None:
 
 
 @needs_ha
-@pytest.mark.xfail(strict=False, reason="bug: ProfileRow.from_payload lets parse_datetime's "
-                   "ValueError through for an impossible date")
 def test_a_profile_row_with_an_impossible_date_is_invalid() -> None:
-    """A well-formed but impossible time stamp ("2026-43-10T12:00:00Z") makes Home
-    Assistant's parse_datetime raise ValueError, which ProfileRow.from_payload
-    (custom_components/dlms_edge/statistics.py) lets through instead of InvalidPayload:
-    the MQTT callback logs a traceback and report_malformed is not called."""
+    """A well-formed but impossible time stamp ("2026-43-10T12:00:00Z", found by the
+    ha-profile-row target): Home Assistant's parse_datetime raised ValueError for it,
+    which got through ProfileRow.from_payload instead of InvalidPayload (a traceback in
+    the MQTT callback, and no report_malformed)."""
     probe = (
         "import sys; sys.path.insert(0, 'tests'); import fuzz_targets as f\n"
         "s = f.ha_statistics()\n"
@@ -191,12 +185,9 @@ def test_a_profile_row_with_an_impossible_date_is_invalid() -> None:
     assert done.stdout.strip() == "invalid", done.stderr[-1500:]
 
 
-@pytest.mark.xfail(strict=False, raises=UnicodeDecodeError,
-                   reason="bug: Identification.decode lets a non-ASCII baud character or "
-                          "capability through its regular expression, then decodes it as "
-                          "ASCII (edge_agent/dlms/link/iec62056_21.py); found by the "
-                          "iec-identification target. SignOn strips bit 7 first, so only a "
-                          "direct decode meets it")
+# Found by the iec-identification target: a non-ASCII baud character or capability went
+# through the regular expression and then raised UnicodeDecodeError (SignOn strips bit 7
+# first, so only a direct decode met it).
 @pytest.mark.parametrize("line", [b"/LGZ\xb5\\2ZMD3104107.B32\r\n", b"/LGZ5\\\xb2ZMD\r\n",
                                   bytes.fromhex("2f4b464d365ce20d0a")])  # the fallback's find
 def test_identification_with_a_non_ascii_character_is_a_frame_error(line: bytes) -> None:

@@ -326,6 +326,18 @@ def _moment(value: Any) -> datetime:
     raise vol.Invalid(f"expected an ISO 8601 time with an offset, got {value!r:.40}")
 
 
+def parse_time(value: str) -> datetime | None:
+    """An ISO 8601 time, with or without an offset; None when it is not one, also for a
+    well-formed impossible one ("2026-43-10T12:00:00Z", on which Home Assistant's
+    `dt_util.parse_datetime` raises ValueError)."""
+    if len(value) > 40:
+        return None
+    try:
+        return datetime.fromisoformat(value)
+    except ValueError:
+        return None
+
+
 def _optional_moment(value: Any) -> datetime | None:
     return None if value is None else _moment(value)
 

@@ -52,7 +52,7 @@ from homeassistant.util import dt as dt_util
 from .const import CONF_EXCLUDED_OBJECTS
 from .coordinator import DlmsEdgeConfigEntry, DlmsEdgeMeter
 from .entity import DlmsEdgeEntity, MeterEntities, async_add_meter_entities, registered
-from .models import InvalidPayload, MeterInfo, MeterObject, Reading
+from .models import InvalidPayload, MeterInfo, MeterObject, Reading, parse_time
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -430,7 +430,7 @@ class DlmsEdgeSensor(DlmsEdgeEntity, SensorEntity):
         if self._captured:
             # When the peak (or other captured value) happened: its `ts` (the read time
             # when the meter gives no capture time).
-            captured = dt_util.parse_datetime(reading.ts) if reading.ts else None
+            captured = parse_time(reading.ts) if reading.ts else None
             if captured is None or captured.tzinfo is None:
                 raise InvalidPayload(f"expected 'ts' as an ISO 8601 time, got {reading.ts!r:.40}")
             self._attr_extra_state_attributes = {
@@ -444,7 +444,7 @@ class DlmsEdgeSensor(DlmsEdgeEntity, SensorEntity):
         if value is None:
             return None
         if self.entity_description.device_class == SensorDeviceClass.TIMESTAMP:
-            parsed = dt_util.parse_datetime(value) if isinstance(value, str) else None
+            parsed = parse_time(value) if isinstance(value, str) else None
             if parsed is None:
                 raise InvalidPayload(f"expected an ISO 8601 time, got {value!r:.40}")
             # Without a deviation the meter's clock is local time (contract details);

@@ -54,7 +54,7 @@ from homeassistant.util import dt as dt_util
 
 from .const import DOMAIN
 from .coordinator import DlmsEdgeAgent, DlmsEdgeMeter
-from .models import OBIS_PATTERN, InvalidPayload
+from .models import OBIS_PATTERN, InvalidPayload, parse_time
 from .profile_hours import HOUR, HourlySeries, HourStat
 
 _LOGGER = logging.getLogger(__name__)
@@ -147,7 +147,7 @@ class ProfileRow:
         if not isinstance(data, dict):
             raise InvalidPayload(f"expected a JSON object, got {type(data).__name__}")
         raw_ts, values, units = data.get("ts"), data.get("values"), data.get("units", {})
-        ts = dt_util.parse_datetime(raw_ts) if isinstance(raw_ts, str) else None
+        ts = parse_time(raw_ts) if isinstance(raw_ts, str) else None
         if ts is None or ts.tzinfo is None:
             raise InvalidPayload(f"expected 'ts' as ISO 8601 UTC, got {raw_ts!r:.40}")
         if not isinstance(values, dict) or not isinstance(units, dict):

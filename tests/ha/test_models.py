@@ -18,9 +18,11 @@ from custom_components.dlms_edge.models import (
     MeterTopic,
     Reading,
     parse_discovery,
+    parse_time,
     valid_prefix,
 )
 from custom_components.dlms_edge.sensor import describe_obis
+from custom_components.dlms_edge.statistics import ProfileRow
 
 INTEGRATION = Path(__file__).parents[2] / "custom_components" / "dlms_edge"
 
@@ -419,3 +421,29 @@ def test_license_matches_pyproject() -> None:
     text = (root / "LICENSE").read_text()
     assert "Apache License" in text and "Version 2.0, January 2004" in text
     assert "END OF TERMS AND CONDITIONS" in text
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("2026-03-10T12:15:00Z", "2026-03-10T12:15:00+00:00"),
+        ("2026-03-10T13:15:00+01:00", "2026-03-10T13:15:00+01:00"),
+        ("2026-03-10T12:15:00", "2026-03-10T12:15:00"),  # local time: the caller decides
+        ("2026-43-10T12:00:00Z", None),  # well-formed, impossible (found by fuzzing)
+        ("2026-02-30T12:00:00Z", None),
+        ("yesterday", None),
+        ("2026-03-10T12:15:00Z" + " " * 40, None),  # longer than any time stamp
+    ],
+)
+def test_parse_time(text: str, expected: str | None) -> None:
+    parsed = parse_time(text)
+    assert (None if parsed is None else parsed.isoformat()) == expected
+
+
+def test_a_profile_row_with_an_impossible_time_is_invalid() -> None:
+    """Home Assistant's parse_datetime raises ValueError on it; the row must be refused as
+    malformed (InvalidPayload), not raise through the MQTT callback."""
+    with pytest.raises(InvalidPayload, match="ISO 8601"):
+        ProfileRow.from_payload(b'{"ts":"2026-43-10T12:00:00Z","values":{},"units":{}}')
+    row = ProfileRow.from_payload(b'{"ts":"2026-03-10T12:15:00Z","values":{},"units":{}}')
+    assert row.ts.isoformat() == "2026-03-10T12:15:00+00:00"

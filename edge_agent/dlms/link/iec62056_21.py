@@ -41,7 +41,8 @@ _ACK: Final = b"\x06"
 _CR_LF: Final = b"\r\n"
 _MAX_IDENTIFICATION_LINE: Final = 64  # "/" + 3 + 1 + "\\W" + 16 ... + CR LF, with margin
 # "/" manufacturer(3) baud(1) then optional "\W" enhanced capability, identification.
-_IDENTIFICATION: Final = re.compile(rb"/([A-Za-z]{3})(.)((?:\\.)*)([\x20-\x7e]{0,32})\r\n")
+_IDENTIFICATION: Final = re.compile(
+    rb"/([A-Za-z]{3})([\x21-\x7e])((?:\\[\x21-\x7e])*)([\x20-\x7e]{0,32})\r\n")
 _ADDRESS: Final = re.compile(r"[0-9A-Za-z ]{0,32}")
 
 
