@@ -86,7 +86,6 @@ def test_every_seed_of_a_target_is_accepted() -> None:
 
 REPOSITORY = Path(__file__).resolve().parents[1]
 FUZZ = REPOSITORY / "bench" / "fuzz.py"
-HA_PYTHON = REPOSITORY / ".venv-ha" / "bin" / "python"
 
 
 def long_run(python: str | Path, *arguments: str, **environment: str) -> dict[str, object]:
@@ -147,42 +146,8 @@ def test_the_hypothesis_engine_records_what_it_finds_and_goes_on() -> None:
     assert report["hangs"] and all(h["target"] == "planted" for h in report["hangs"])
 
 
-needs_ha = pytest.mark.skipif(
-    not HA_PYTHON.exists(),
-    reason="ProfileRow imports Home Assistant: needs .venv-ha (bash tests/ha/run builds it)")
-
-
-@needs_ha
-def test_profile_rows_fail_only_in_their_documented_way() -> None:
-    """``ProfileRow.from_payload`` (the integration's statistics module imports Home
-    Assistant) fuzzed where Home Assistant is installed; .venv-ha has no hypothesis,
-    so the long run's plain mutator drives it."""
-    report = long_run(HA_PYTHON, "--engine", "mutate", "--targets", "ha-profile-row",
-                      "--minutes", "0.05")
-    tried = report["tried"]
-    assert isinstance(tried, dict)
-    assert tried["ha-profile-row"] >= 1000
-    assert unknown(report["unexpected"]) == []
-    assert report["hangs"] == []
-
-
-@needs_ha
-def test_a_profile_row_with_an_impossible_date_is_invalid() -> None:
-    """A well-formed but impossible time stamp ("2026-43-10T12:00:00Z", found by the
-    ha-profile-row target): Home Assistant's parse_datetime raised ValueError for it,
-    which got through ProfileRow.from_payload instead of InvalidPayload (a traceback in
-    the MQTT callback, and no report_malformed)."""
-    probe = (
-        "import sys; sys.path.insert(0, 'tests'); import fuzz_targets as f\n"
-        "s = f.ha_statistics()\n"
-        "try:\n"
-        "    s.ProfileRow.from_payload(b'{\"ts\":\"2026-43-10T12:00:00Z\",'\n"
-        "                              b'\"values\":{},\"units\":{}}')\n"
-        "except s.InvalidPayload:\n"
-        "    print('invalid')\n")
-    done = subprocess.run([str(HA_PYTHON), "-c", probe], cwd=REPOSITORY, capture_output=True,
-                          text=True, timeout=60, check=False)
-    assert done.stdout.strip() == "invalid", done.stderr[-1500:]
+# ProfileRow (the integration's statistics module imports Home Assistant) is fuzzed in
+# the Home Assistant suite, under both harnesses: tests/ha/test_fuzz_profile_row.py.
 
 
 # Found by the iec-identification target: a non-ASCII baud character or capability went
