@@ -38,7 +38,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, ClassVar, Self
 
 import yaml
 
@@ -258,7 +258,14 @@ class LiveValues:
     messages: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
 
-    _SKIP = frozenset({"availability", "health", "state"})
+    _SKIP = frozenset({"availability", "health", "state", "replay"})
+    # Documents that are not one value: what the table shows of each.
+    _SHOWN: ClassVar[dict[str, Callable[[dict[str, Any]], dict[str, Any]]]] = {
+        "clock": lambda body: {"ts": body.get("ts"), "name": "Meter clock drift (meter - agent)",
+                               "value": body.get("drift"), "unit": "s"},
+        "event": lambda body: {"ts": body.get("ts"), "name": "Latest event",
+                               "value": body.get("text") or body.get("name")},
+    }
 
     def receive(self, topic: str, payload: bytes) -> None:
         levels = topic.split("/")
@@ -270,6 +277,8 @@ class LiveValues:
                 self.status = payload.decode("utf-8", "replace")
             elif len(levels) == 4 and levels[3] == "info":
                 self.info[levels[2]] = _json(payload)
+            elif len(levels) == 4 and levels[3] in self._SHOWN:
+                self._value(levels[2], levels[3], self._SHOWN[levels[3]](_json(payload)))
             elif len(levels) == 4 and levels[3] not in self._SKIP:
                 self._value(levels[2], levels[3], _json(payload))
 

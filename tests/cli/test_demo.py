@@ -177,6 +177,27 @@ def test_live_values_follow_the_topic_contract_and_render():
     assert lines[2].split() == ["1.0.1.7.0.255", "Active", "power", "import", "(+A)", "231", "W", "5s"]
 
 
+def test_live_values_show_the_clock_drift_and_the_latest_event():
+    """The clock and event documents are not one value: the table shows the drift and the
+    newest event's text; a replay request is not shown."""
+    from edge_agent.mqtt.payloads import clock_payload, event_payload
+
+    values = LiveValues("dlms", "demo")
+    now = dt.datetime(2026, 11, 25, 12, 0, tzinfo=dt.UTC)
+    values.receive("dlms/demo/m1/clock", clock_payload(
+        agent_time=now, meter_time=now + dt.timedelta(seconds=2.5), meter_local_time=None,
+        drift=2.5, deviation=-60, status=[], status_raw=0, time_zone=60, daylight_saving={},
+        clock_base=None, sync={}))
+    for code, text in ((1, "Power down"), (2, "Power up")):
+        values.receive("dlms/demo/m1/event", event_payload(
+            ts=now, log="0.0.99.98.0.255", code=code, name=text.lower().replace(" ", "_"),
+            text=text, status=None, raw={}))
+    values.receive("dlms/demo/m1/replay", b'{"profile": "1.0.99.1.0.255"}')
+    shown = {row.obis: (row.name, row.value, row.unit, row.updates) for row in values.rows()}
+    assert shown == {"clock": ("Meter clock drift (meter - agent)", 2.5, "s", 1),
+                     "event": ("Latest event", "Power up", None, 2)}
+
+
 def test_demo_config_passes_the_agent_loader(tmp_path):
     from edge_agent.agent.config import load_config
     from edge_agent.demo import DemoOptions
