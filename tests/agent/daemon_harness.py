@@ -54,6 +54,24 @@ WAIT = 10.0  # upper bound of every wait
 FAST_BACKOFF = BackOff(initial=0.2, maximum=1.6, factor=2.0, jitter=0.2)
 
 
+PROFILE_STEP = dt.timedelta(minutes=15)  # the simulator's capture period
+
+
+def capture_times(station: SimulatedMeterStation, first: dt.datetime,
+                  last: dt.datetime) -> list[dt.datetime]:
+    """The simulated meter's load-profile capture times from ``first`` to ``last``, every
+    15 minutes, less those in a power failure (it captures nothing without power: those
+    gaps are the meter's)."""
+    meter, times, moment = station.model.meter, [], first
+    while moment <= last:
+        seconds = meter.curve.seconds(meter.to_world(moment))
+        outage = meter.curve.outage(int(seconds // 86_400))
+        if outage is None or not outage.start <= seconds % 86_400 < outage.end:
+            times.append(moment)
+        moment += PROFILE_STEP
+    return times
+
+
 def wait_until(predicate: Callable[[], bool], timeout: float = WAIT) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

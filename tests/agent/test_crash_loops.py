@@ -30,7 +30,7 @@ import time
 from pathlib import Path
 
 import pytest
-from daemon_harness import Subscriber, tcp_meter, wait_until, write_config
+from daemon_harness import Subscriber, capture_times, tcp_meter, wait_until, write_config
 
 from edge_agent.keystore import DEFAULT_CLIENT_SYSTEM_TITLE
 from edge_agent.mqtt.publisher import DEFAULT_WINDOW
@@ -118,20 +118,6 @@ def new_seed() -> tuple[int, random.Random]:
 
 
 # --- (a) backfill ---------------------------------------------------------------------------
-
-def capture_times(station: SimulatedMeterStation, first: dt.datetime,
-                  last: dt.datetime) -> list[dt.datetime]:
-    """The meter's capture times from ``first`` to ``last`` (it captures nothing while it
-    has no power: those gaps are the meter's)."""
-    meter, expected, moment = station.model.meter, [], first
-    while moment <= last:
-        seconds = meter.curve.seconds(meter.to_world(moment))
-        outage = meter.curve.outage(int(seconds // 86_400))
-        if outage is None or not outage.start <= seconds % 86_400 < outage.end:
-            expected.append(moment)
-        moment += STEP
-    return expected
-
 
 def backfill_kill_loop(tmp_path: Path, mosquitto, kills: int) -> None:
     seed, rng = new_seed()

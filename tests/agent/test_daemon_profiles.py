@@ -23,6 +23,7 @@ from daemon_harness import (
     Recorder,
     Subscriber,
     WorldClock,
+    capture_times,
     fast_config,
     make_agent,
     wait_until,
@@ -223,16 +224,7 @@ def stamps_on(watcher: Subscriber) -> list[dt.datetime]:
 def consecutive(stamps: list[dt.datetime], station) -> bool:
     """Each capture time of the meter between the first and the last, once, in order (the
     simulator captures nothing while it has no power: those gaps are the meter's)."""
-    meter = station.model.meter
-    expected, moment = [], stamps[0]
-    while moment <= stamps[-1]:
-        seconds = meter.curve.seconds(meter.to_world(moment))
-        outage = meter.curve.outage(int(seconds // 86_400))
-        within = seconds % 86_400
-        if outage is None or not outage.start <= within < outage.end:
-            expected.append(moment)
-        moment += STEP
-    return stamps == expected
+    return stamps == capture_times(station, stamps[0], stamps[-1])
 
 
 def test_agent_stopped_for_six_simulated_hours_publishes_every_missing_row_once(

@@ -9,7 +9,7 @@ import datetime as dt
 import logging
 
 import pytest
-from daemon_harness import WorldClock
+from daemon_harness import WorldClock, capture_times
 
 from edge_agent.agent.config_model import ProfileConfig
 from edge_agent.agent.load_profile_feed import ProfileFeed, ProfileRow
@@ -23,7 +23,6 @@ from edge_agent.state.facts import FactStore
 pytestmark = pytest.mark.timeout(120)
 
 PROFILE = "1.0.99.1.0.255"
-STEP = dt.timedelta(minutes=15)
 UTC = dt.UTC
 # Seed 55 loses power from 2026-01-27 23:49:02 to 2026-01-28 00:22:44 UTC: the rows of
 # 00:00 and 00:15 UTC are never captured, and UTC midnight (a chunk edge of a profile
@@ -34,20 +33,6 @@ GAP_LINE = ("gap: 2 row(s) missing between 2026-01-27T23:45:00Z and 2026-01-28T0
 
 def at(text: str) -> dt.datetime:
     return dt.datetime.fromisoformat(text).replace(tzinfo=UTC)
-
-
-def capture_times(station, first: dt.datetime, last: dt.datetime) -> list[dt.datetime]:
-    """The meter's capture times from ``first`` to ``last``, less those in a power
-    failure (the simulator captures nothing without power)."""
-    meter = station.model.meter
-    times, moment = [], first
-    while moment <= last:
-        seconds = meter.curve.seconds(meter.to_world(moment))
-        outage = meter.curve.outage(int(seconds // 86_400))
-        if outage is None or not outage.start <= seconds % 86_400 < outage.end:
-            times.append(moment)
-        moment += STEP
-    return times
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ import datetime as dt
 import logging
 
 import pytest
-from daemon_harness import WorldClock
+from daemon_harness import WorldClock, capture_times
 
 from edge_agent.agent.config_model import ProfileConfig
 from edge_agent.agent.load_profile_feed import ProfileFeed, ProfileRow
@@ -32,20 +32,6 @@ START = dt.datetime(2026, 3, 10, 12, 7, 30, tzinfo=dt.UTC)  # between two captur
 # GET-Request-Normal (0xC0 0x01, invoke-id) of attribute 2 (buffer) of the profile,
 # class 7, without access selection: the whole buffer.
 BUFFER_GET = bytes((0x00, 0x07)) + bytes(Obis.parse(PROFILE)) + bytes((0x02, 0x00))
-
-
-def capture_times(station, first: dt.datetime, last: dt.datetime) -> list[dt.datetime]:
-    """The meter's capture times from ``first`` to ``last``: every 15 minutes, less those
-    in a power failure (the simulator captures nothing without power)."""
-    meter = station.model.meter
-    times, moment = [], first
-    while moment <= last:
-        seconds = meter.curve.seconds(meter.to_world(moment))
-        outage = meter.curve.outage(int(seconds // 86_400))
-        if outage is None or not outage.start <= seconds % 86_400 < outage.end:
-            times.append(moment)
-        moment += STEP
-    return times
 
 
 @pytest.fixture
