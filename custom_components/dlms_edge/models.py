@@ -315,14 +315,9 @@ _IDENTIFIER = re.compile(r"^[a-z0-9_]{1,64}$")
 
 def _moment(value: Any) -> datetime:
     """An ISO 8601 time with an offset (the contract's `...Z`), as an aware UTC datetime."""
-    if isinstance(value, str) and len(value) <= 40:
-        try:
-            moment = datetime.fromisoformat(value)
-        except ValueError:
-            pass
-        else:
-            if moment.tzinfo is not None:
-                return moment.astimezone(UTC)
+    moment = parse_time(value) if isinstance(value, str) else None
+    if moment is not None and moment.tzinfo is not None:
+        return moment.astimezone(UTC)
     raise vol.Invalid(f"expected an ISO 8601 time with an offset, got {value!r:.40}")
 
 
