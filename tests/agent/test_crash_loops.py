@@ -287,7 +287,6 @@ def publish_kill_loop(tmp_path: Path, mosquitto, kills: int) -> None:
           poll:
             - {{name: fast, interval: 1, objects: [{ENERGY}, 1.0.2.8.0.255, 1.0.32.7.0.255,
                 1.0.31.7.0.255, 1.0.1.7.0.255]}}
-          profiles: []  # live values only: the backfill has its own loop
         """)
     watcher = Subscriber(mosquitto.host, mosquitto.port, ["dlms/pi/#"])
     broker = mosquitto._process  # the fixture's broker process, to stop and continue it
