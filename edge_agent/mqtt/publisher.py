@@ -8,7 +8,10 @@ Flow of one message::
 
 Delivery guarantee. A row leaves the queue only after the broker acknowledged it
 (PUBACK for QoS 1, PUBCOMP for QoS 2), and rows are sent in queue order, a window of
-``window`` at a time. Within one process, paho keeps unacknowledged messages across
+``window`` at a time. Acknowledged rows are deleted in batches, one transaction for
+half a window or whatever was acknowledged when nothing is left in flight, and they
+count against the window until deleted: at any moment at most ``window`` rows are sent
+and not yet deleted, the most a kill can make the next start send again. Within one process, paho keeps unacknowledged messages across
 reconnects and re-sends them first (with DUP set) on the new connection, before any
 newer row is handed to it; across processes, the next start sends whatever is still
 in the queue. So a broker outage or an agent restart loses nothing and keeps the
@@ -113,6 +116,7 @@ class Publisher:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._inflight: dict[int, int] = {}  # paho mid -> queue row id; sender thread only
+        self._acknowledged: list[int] = []  # row ids acknowledged, not deleted yet; same
         self._last_sent = 0
         self._sender: threading.Thread | None = None
         self._subscriptions: dict[str, Callable[[str, bytes], None]] = {}
@@ -169,7 +173,7 @@ class Publisher:
         self._wake.set()
         if self._sender is not None:
             self._sender.join(timeout=2.0)
-        self._process_acks()
+        self._process_acks(flush=True)
         self.queue.close()
         return flushed
 
@@ -290,8 +294,8 @@ class Publisher:
                 log.exception("MQTT sender: unexpected error; retrying in 1 s")
                 self._stop.wait(1.0)
 
-    def _process_acks(self) -> None:
-        done: list[int] = []
+    def _process_acks(self, flush: bool = False) -> None:
+        done = self._acknowledged
         while True:
             try:
                 mid, rejected = self._acks.get_nowait()
@@ -305,10 +309,14 @@ class Publisher:
                 # gets the same answer, and keeping it would block everything behind it.
                 log.warning("broker rejected queued message %d; dropped", row)
             done.append(row)
-        self.queue.delete(done)
+        # One transaction per half window keeps the other half of the window in flight
+        # while this one is deleted; once nothing is in flight, the rest goes too.
+        if done and (flush or not self._inflight or len(done) >= max(1, self.window // 2)):
+            self.queue.delete(done)
+            done.clear()
 
     def _send_more(self) -> None:
-        free = self.window - len(self._inflight)
+        free = self.window - len(self._inflight) - len(self._acknowledged)
         if free <= 0:
             return
         for message in self.queue.peek(free, after=self._last_sent):

@@ -4,6 +4,11 @@ One JSON object per meter in ``<state_dir>/facts/<meter>.json`` (0600, directory
 e.g. ``{"pass3_signing_required": true, "scalers": {...}, "object_list": [...]}``.
 Updates are read-modify-write under ``fcntl.flock`` and land atomically (temp file,
 fsync, rename), so a crash leaves the old or the new facts, never half a file.
+
+Reads are served from memory while the file is the one last read or written (same inode,
+size and modification time): a poll asks for the meter's classes and scalers without
+opening the file, and a change made by another process (``dlms-edge forget``) is still
+seen at the next read, because its rename gives the file a new inode.
 """
 
 from __future__ import annotations
@@ -69,6 +74,8 @@ class FactStore:
     def __init__(self, state_dir: str | os.PathLike[str]) -> None:
         self._dir = ensure_private_dir(Path(state_dir) / "facts")
         self._mutex = threading.Lock()
+        # path -> (the file's identity when read or written, its facts); never handed out
+        self._cache: dict[Path, tuple[tuple[int, int, int], dict[str, Any]]] = {}
 
     def _path(self, meter_id: str) -> Path:
         if not meter_id:
@@ -76,18 +83,38 @@ class FactStore:
         return self._dir / f"{quote(meter_id, safe='')}.json"
 
     def _read(self, path: Path) -> dict[str, Any]:
+        """The facts in ``path``, from memory while the file is unchanged (do not mutate)."""
         try:
-            data = json.loads(path.read_bytes())
+            with path.open("rb") as file:
+                identity = _identity(os.fstat(file.fileno()))
+                cached = self._cache.get(path)
+                if cached is not None and cached[0] == identity:
+                    return cached[1]
+                data = json.loads(file.read())
         except FileNotFoundError:
+            self._cache.pop(path, None)
             return {}
         except ValueError:
             # Facts are a cache of what can be learned again from the meter: a damaged file
             # counts as empty and is replaced by the next update.
             return {}
-        return data if isinstance(data, dict) else {}
+        data = data if isinstance(data, dict) else {}
+        self._cache[path] = (identity, data)
+        return data
 
     def get(self, meter_id: str) -> dict[str, Any]:
-        return self._read(self._path(meter_id))
+        """The meter's facts: a new dict; its values are shared, so read them only."""
+        path = self._path(meter_id)
+        try:
+            identity = _identity(path.stat())
+        except FileNotFoundError:
+            self._cache.pop(path, None)
+            return {}
+        cached = self._cache.get(path)
+        if cached is not None and cached[0] == identity:
+            return dict(cached[1])
+        with self._mutex:
+            return dict(self._read(path))
 
     def get_fact(self, meter_id: str, name: str, default: Any = None) -> Any:
         return self.get(meter_id).get(name, default)
@@ -123,9 +150,15 @@ class FactStore:
                         f"facts of {meter_id!r} are not JSON-serializable: {exc}"
                     ) from None
                 atomic_write(path, payload)
-                return new
+                self._cache[path] = (_identity(path.stat()), new)
+                return dict(new)
             finally:
                 os.close(fd)
 
     def __repr__(self) -> str:
         return f"<FactStore {self._dir}>"
+
+
+def _identity(status: os.stat_result) -> tuple[int, int, int]:
+    """What changes whenever the file does: an update is a rename (new inode)."""
+    return status.st_ino, status.st_size, status.st_mtime_ns

@@ -47,3 +47,29 @@ def test_damaged_file_counts_as_empty(tmp_path):
     (tmp_path / "facts" / "m.json").write_text("{broken")
     assert facts.get("m") == {}
     assert facts.set("m", b=2) == {"b": 2}
+
+
+def test_a_change_by_another_process_is_seen_at_the_next_read(tmp_path):
+    # The agent reads its facts from memory while the file is unchanged; `dlms-edge
+    # forget` (another process, another store) replaces the file, and that must show.
+    agent, cli = FactStore(tmp_path), FactStore(tmp_path)
+    agent.set("m", scalers={"1.0.1.8.0.255": [0, 30]}, serial="A1")
+    assert agent.get_fact("m", "serial") == "A1"
+    cli.forget("m", "scalers")
+    assert agent.get("m") == {"serial": "A1"}
+    cli.set("m", serial="B2")
+    assert agent.get_fact("m", "serial") == "B2"
+    (tmp_path / "facts" / "m.json").unlink()
+    assert agent.get("m") == {}
+    assert agent.set("m", a=1) == {"a": 1}
+
+
+def test_what_a_caller_changes_in_a_returned_set_stays_its_own(tmp_path):
+    facts = FactStore(tmp_path)
+    returned = facts.set("m", a=1, b={"x": 1})
+    returned["a"] = 2
+    got = facts.get("m")
+    got["c"] = 3
+    del got["b"]
+    assert facts.get("m") == {"a": 1, "b": {"x": 1}}
+    assert FactStore(tmp_path).get("m") == {"a": 1, "b": {"x": 1}}
