@@ -7,18 +7,21 @@ Flow of one message::
     paho network thread ── PUBACK ── on_publish(mid) ── sender deletes the row
 
 Delivery guarantee. A row leaves the queue only after the broker acknowledged it
-(PUBACK for QoS 1, PUBCOMP for QoS 2), and rows are sent in queue order, a window of
-``window`` at a time. Acknowledged rows are deleted in batches, one transaction for
-half a window or whatever was acknowledged when nothing is left in flight, and they
-count against the window until deleted: at any moment at most ``window`` rows are sent
-and not yet deleted, the most a kill can make the next start send again. Within one process, paho keeps unacknowledged messages across
-reconnects and re-sends them first (with DUP set) on the new connection, before any
-newer row is handed to it; across processes, the next start sends whatever is still
-in the queue. So a broker outage or an agent restart loses nothing and keeps the
-order, and a message reaches subscribers once, with two exceptions inherent to QoS 1
-(MQTT 3.1.1 section 4.3.2): if the broker (or the network) fails after the broker
-received a message but before its PUBACK reached us, or the agent dies between the
-PUBACK and the row's deletion, that message is sent again and subscribers see it
+(PUBACK for QoS 1, PUBCOMP for QoS 2). Rows are sent in queue order, and at most
+``window`` of them are ever sent and not yet deleted: acknowledged rows are deleted in
+batches of a quarter window (or whatever was acknowledged once nothing is left in
+flight), and the messages in flight are capped at the rest of the window. The cap is
+fixed, not shrunk by the rows waiting for deletion: every acknowledgement lets the next
+message go at once, so the stream never pauses on a batch (a pause makes the broker's
+Nagle-delayed PUBACKs wait for our delayed TCP ACK, 40 ms each). Within one process,
+paho keeps unacknowledged messages across reconnects and re-sends them first (with DUP
+set) on the new connection, before any newer row is handed to it; across processes,
+the next start sends whatever is still in the queue. So a broker outage or an agent
+restart loses nothing and keeps the order, and a message reaches subscribers once,
+with two exceptions inherent to QoS 1 (MQTT 3.1.1 section 4.3.2): if the broker (or
+the network) fails after the broker received a message but before its PUBACK reached
+us, or the agent dies after the PUBACK but before the row's deletion (at most
+``window`` messages), that message is sent again and subscribers see it
 twice. Use the ``ts`` of a payload to deduplicate if that matters.
 
 Status. The client id is stable (``dlms-edge-<agent>``: a second agent with the same id
@@ -117,6 +120,8 @@ class Publisher:
         self._stop = threading.Event()
         self._inflight: dict[int, int] = {}  # paho mid -> queue row id; sender thread only
         self._acknowledged: list[int] = []  # row ids acknowledged, not deleted yet; same
+        self._delete_batch = max(1, window // 4)
+        self._in_flight_cap = window - self._delete_batch + 1  # + batch - 1 waiting <= window
         self._last_sent = 0
         self._sender: threading.Thread | None = None
         self._subscriptions: dict[str, Callable[[str, bytes], None]] = {}
@@ -309,14 +314,13 @@ class Publisher:
                 # gets the same answer, and keeping it would block everything behind it.
                 log.warning("broker rejected queued message %d; dropped", row)
             done.append(row)
-        # One transaction per half window keeps the other half of the window in flight
-        # while this one is deleted; once nothing is in flight, the rest goes too.
-        if done and (flush or not self._inflight or len(done) >= max(1, self.window // 2)):
+        # One transaction per batch (module docstring); once nothing is in flight, the rest.
+        if done and (flush or not self._inflight or len(done) >= self._delete_batch):
             self.queue.delete(done)
             done.clear()
 
     def _send_more(self) -> None:
-        free = self.window - len(self._inflight) - len(self._acknowledged)
+        free = self._in_flight_cap - len(self._inflight)
         if free <= 0:
             return
         for message in self.queue.peek(free, after=self._last_sent):

@@ -282,7 +282,7 @@ def test_in_flight_messages_resent_once_after_network_cut(mosquitto, subscribe,
         link.blackhole()
         for seq in range(1, 31):
             publisher.publish(topic, value_payload(seq, "Wh", TS, OBIS, None))
-        assert wait_until(lambda: len(publisher._inflight) == publisher.window)
+        assert wait_until(lambda: len(publisher._inflight) == publisher._in_flight_cap)
         link.cut()
         assert wait_until(lambda: not publisher.connected)
         for seq in range(31, 50):
