@@ -85,12 +85,12 @@ def measure(count: int, interval: float, duration: float, tolerance: float,
         time.sleep(2 * interval)  # first associations and object lists: not measured
         cpu0, rss0, _ = proc(agent.pid)
         started = time.monotonic()
+        until = started + duration
         peak_rss = rss0
-        while time.monotonic() - started < duration:
-            time.sleep(min(5.0, duration))
+        while (left := until - time.monotonic()) > 0:
+            time.sleep(min(5.0, left))
             _, rss, _ = proc(agent.pid)
             peak_rss = max(peak_rss, rss)
-        ended = time.monotonic()
         cpu1, rss, hwm = proc(agent.pid)
     finally:
         if agent is not None:
@@ -103,10 +103,13 @@ def measure(count: int, interval: float, duration: float, tolerance: float,
         broker.terminate()
         broker.wait(timeout=10)
         shutil.rmtree(work, ignore_errors=True)
+    # Half-open [started, until): exactly duration / interval polls of each meter are due
+    # in it, whatever the meters' phase (a closed window holds one more for a meter polled
+    # right at both ends).
     gaps = []
     polls = 0
     for times in arrivals.times().values():
-        window = [t for t in times if started - interval <= t <= ended]
+        window = [t for t in times if started - interval <= t < until]
         polls += sum(1 for t in window if t >= started)
         gaps += [b - a for a, b in itertools.pairwise(window) if b >= started]
     expected = count * duration / interval
