@@ -9,8 +9,8 @@ Flow of one message::
 Delivery guarantee. A row leaves the queue only after the broker acknowledged it
 (PUBACK for QoS 1, PUBCOMP for QoS 2). Rows are sent in queue order, and at most
 ``window`` of them are ever sent and not yet deleted: acknowledged rows are deleted in
-batches of a quarter window (or whatever was acknowledged once nothing is left in
-flight), and the messages in flight are capped at the rest of the window. The cap is
+batches of a quarter window, at least one (or whatever was acknowledged once nothing is
+left in flight), and the messages in flight are capped at ``window`` - batch + 1. The cap is
 fixed, not shrunk by the rows waiting for deletion: every acknowledgement lets the next
 message go at once, so the stream never pauses on a batch (a pause makes the broker's
 Nagle-delayed PUBACKs wait for our delayed TCP ACK, 40 ms each). Within one process,
@@ -178,7 +178,8 @@ class Publisher:
         self._wake.set()
         if self._sender is not None:
             self._sender.join(timeout=2.0)
-        self._process_acks(flush=True)
+        if self._sender is None or not self._sender.is_alive():  # else it still owns them
+            self._process_acks(flush=True)
         self.queue.close()
         return flushed
 

@@ -180,6 +180,7 @@ class OfflineQueue:
         with self._lock:
             cursor = self._db.cursor()
             cursor.execute("BEGIN IMMEDIATE")
+            removed = freed = 0
             try:
                 for start in range(0, len(ids), 500):
                     chunk = list(ids[start:start + 500])
@@ -188,12 +189,15 @@ class OfflineQueue:
                         f"SELECT COUNT(*), COALESCE(SUM(size), 0) FROM message "
                         f"WHERE id IN ({marks})", chunk).fetchone()
                     cursor.execute(f"DELETE FROM message WHERE id IN ({marks})", chunk)
-                    self._count -= count
-                    self._bytes -= size
+                    removed += count
+                    freed += size
                 cursor.execute("COMMIT")
             except BaseException:
                 cursor.execute("ROLLBACK")
                 raise
+            # Counted once committed: a failed delete is retried and must not count twice.
+            self._count -= removed
+            self._bytes -= freed
 
     # --- health ------------------------------------------------------------------------
 

@@ -7,8 +7,11 @@ fsync, rename), so a crash leaves the old or the new facts, never half a file.
 
 Reads are served from memory while the file is the one last read or written (same inode,
 size and modification time): a poll asks for the meter's classes and scalers without
-opening the file, and a change made by another process (``dlms-edge forget``) is still
-seen at the next read, because its rename gives the file a new inode.
+opening the file, and a change made through another store (another process, or another
+part of the agent with its own store) is seen at the next read, since each update renames
+a new file into place. An update always reads the file itself, under the lock: should a
+reused inode number, the same size and a coarse clock ever hide a change from a read,
+that read is stale, but no update is lost.
 """
 
 from __future__ import annotations
@@ -82,13 +85,14 @@ class FactStore:
             raise ConfigError("meter id must not be empty")
         return self._dir / f"{quote(meter_id, safe='')}.json"
 
-    def _read(self, path: Path) -> dict[str, Any]:
-        """The facts in ``path``, from memory while the file is unchanged (do not mutate)."""
+    def _read(self, path: Path, *, fresh: bool = False) -> dict[str, Any]:
+        """The facts in ``path``, from memory while the file is unchanged unless ``fresh``
+        (do not mutate)."""
         try:
             with path.open("rb") as file:
                 identity = _identity(os.fstat(file.fileno()))
                 cached = self._cache.get(path)
-                if cached is not None and cached[0] == identity:
+                if not fresh and cached is not None and cached[0] == identity:
                     return cached[1]
                 data = json.loads(file.read())
         except FileNotFoundError:
@@ -142,7 +146,7 @@ class FactStore:
             fd = os.open(path.with_suffix(".lock"), os.O_RDWR | os.O_CREAT, 0o600)
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX)
-                new = change(self._read(path))
+                new = change(self._read(path, fresh=True))
                 try:
                     payload = json.dumps(new, sort_keys=True, indent=1).encode()
                 except (TypeError, ValueError) as exc:
@@ -150,8 +154,9 @@ class FactStore:
                         f"facts of {meter_id!r} are not JSON-serializable: {exc}"
                     ) from None
                 atomic_write(path, payload)
-                self._cache[path] = (_identity(path.stat()), new)
-                return dict(new)
+                # What a read of the file gives (lists, string keys), shared with no caller.
+                self._cache[path] = (_identity(path.stat()), json.loads(payload))
+                return new
             finally:
                 os.close(fd)
 

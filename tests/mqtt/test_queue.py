@@ -32,6 +32,24 @@ def test_fifo_peek_delete(path: Path) -> None:
     q.close()
 
 
+def test_a_failed_delete_counts_nothing_and_its_retry_counts_once(path: Path) -> None:
+    # The publisher keeps acknowledged ids whose delete failed and deletes them again:
+    # a delete rolled back half-way must leave the count and size as they were.
+    q = OfflineQueue(path)
+    ids = q.append_many([("t", b"x", 1, False)] * 800)
+    with sqlite3.connect(path) as other:  # the second chunk of 500 fails
+        other.execute(f"CREATE TRIGGER refuse BEFORE DELETE ON message WHEN OLD.id = {ids[700]}"
+                      " BEGIN SELECT RAISE(ABORT, 'disk trouble'); END")
+    with pytest.raises(sqlite3.DatabaseError, match="disk trouble"):
+        q.delete(ids)
+    assert len(q) == 800 and q.size_bytes == 800 * 2 and len(q.peek(1000)) == 800
+    with sqlite3.connect(path) as other:
+        other.execute("DROP TRIGGER refuse")
+    q.delete(ids[:600])
+    assert len(q) == 200 and q.size_bytes == 200 * 2 and len(q.peek(1000)) == 200
+    q.close()
+
+
 def test_wal_and_survives_restart(path: Path) -> None:
     q = OfflineQueue(path)
     first = q.append_many([("a", b"1", 1, True), ("b", b"2", 1, False)])

@@ -1,3 +1,4 @@
+import os
 import stat
 
 import pytest
@@ -50,8 +51,9 @@ def test_damaged_file_counts_as_empty(tmp_path):
 
 
 def test_a_change_by_another_process_is_seen_at_the_next_read(tmp_path):
-    # The agent reads its facts from memory while the file is unchanged; `dlms-edge
-    # forget` (another process, another store) replaces the file, and that must show.
+    # The agent reads its facts from memory while the file is unchanged; another store
+    # (another process, e.g. `dlms-edge read` on the same state dir) replaces the file,
+    # and that must show.
     agent, cli = FactStore(tmp_path), FactStore(tmp_path)
     agent.set("m", scalers={"1.0.1.8.0.255": [0, 30]}, serial="A1")
     assert agent.get_fact("m", "serial") == "A1"
@@ -73,3 +75,20 @@ def test_what_a_caller_changes_in_a_returned_set_stays_its_own(tmp_path):
     del got["b"]
     assert facts.get("m") == {"a": 1, "b": {"x": 1}}
     assert FactStore(tmp_path).get("m") == {"a": 1, "b": {"x": 1}}
+
+
+def test_an_update_merges_into_the_file_even_where_a_read_could_not_see_the_change(tmp_path):
+    # A change that keeps the inode, the size and the modification time (an inode number
+    # reused within one tick of a coarse clock) can hide from the in-memory read; an
+    # update must still start from the file, so the other writer's fact is not lost.
+    facts = FactStore(tmp_path)
+    facts.set("m", serial="A1")
+    path = tmp_path / "facts" / "m.json"
+    before = path.stat()
+    changed = path.read_bytes().replace(b'"A1"', b'"B2"')
+    with path.open("r+b") as file:
+        file.write(changed)
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert (path.stat().st_ino, path.stat().st_size) == (before.st_ino, before.st_size)
+    assert facts.set("m", a=1) == {"serial": "B2", "a": 1}
+    assert FactStore(tmp_path).get("m") == {"serial": "B2", "a": 1}
