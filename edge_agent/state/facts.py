@@ -85,15 +85,12 @@ class FactStore:
             raise ConfigError("meter id must not be empty")
         return self._dir / f"{quote(meter_id, safe='')}.json"
 
-    def _read(self, path: Path, *, fresh: bool = False) -> dict[str, Any]:
-        """The facts in ``path``, from memory while the file is unchanged unless ``fresh``
-        (do not mutate)."""
+    def _read(self, path: Path) -> dict[str, Any]:
+        """The facts in ``path``, read from the file and remembered with its identity (the
+        result is the cached dict: do not mutate)."""
         try:
             with path.open("rb") as file:
                 identity = _identity(os.fstat(file.fileno()))
-                cached = self._cache.get(path)
-                if not fresh and cached is not None and cached[0] == identity:
-                    return cached[1]
                 data = json.loads(file.read())
         except FileNotFoundError:
             self._cache.pop(path, None)
@@ -146,7 +143,7 @@ class FactStore:
             fd = os.open(path.with_suffix(".lock"), os.O_RDWR | os.O_CREAT, 0o600)
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX)
-                new = change(self._read(path, fresh=True))
+                new = change(self._read(path))
                 try:
                     payload = json.dumps(new, sort_keys=True, indent=1).encode()
                 except (TypeError, ValueError) as exc:
@@ -165,5 +162,5 @@ class FactStore:
 
 
 def _identity(status: os.stat_result) -> tuple[int, int, int]:
-    """What changes whenever the file does: an update is a rename (new inode)."""
+    """What tells one version of the file from another (module docstring)."""
     return status.st_ino, status.st_size, status.st_mtime_ns
